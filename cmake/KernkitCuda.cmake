@@ -1,0 +1,48 @@
+# KERNKIT_CUDA=AUTO|ON|OFF -> KERNKIT_WITH_CUDA.
+# AUTO enables CUDA only where nvcc and cuFFT are both found; ON fails loudly where they are not.
+# cuFFT may come from the toolkit or from the `nvidia-cufft` wheel: point KERNKIT_CUFFT_ROOT at it.
+set(KERNKIT_WITH_CUDA OFF)
+string(TOUPPER "${KERNKIT_CUDA}" _kk_cuda)
+if(NOT _kk_cuda MATCHES "^(AUTO|ON|OFF)$")
+  message(FATAL_ERROR "KERNKIT_CUDA must be AUTO, ON or OFF (got '${KERNKIT_CUDA}')")
+endif()
+
+if(NOT _kk_cuda STREQUAL "OFF")
+  include(CheckLanguage)
+  check_language(CUDA)
+  set(_kk_why "")
+  if(NOT CMAKE_CUDA_COMPILER)
+    set(_kk_why "no CUDA compiler (nvcc) was found; set CUDACXX or put nvcc on PATH")
+  else()
+    find_package(CUDAToolkit QUIET)
+    if(NOT CUDAToolkit_FOUND)
+      set(_kk_why "nvcc was found but the CUDA toolkit (CUDAToolkit) was not")
+    else()
+      set(KERNKIT_CUFFT_ROOT "$ENV{KERNKIT_CUFFT_ROOT}" CACHE PATH "Root of a cuFFT install (include/cufft.h)")
+      find_path(KERNKIT_CUFFT_INCLUDE_DIR cufft.h
+        HINTS ${KERNKIT_CUFFT_ROOT} ${CUDAToolkit_INCLUDE_DIRS}
+        PATH_SUFFIXES include)
+      if(NOT KERNKIT_CUFFT_INCLUDE_DIR)
+        set(_kk_why "nvcc was found but cuFFT (cufft.h) was not; install the toolkit's cuFFT or `pip install nvidia-cufft` and set KERNKIT_CUFFT_ROOT")
+      endif()
+    endif()
+  endif()
+
+  if(_kk_why STREQUAL "")
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES "80;90")
+    endif()
+    set(CMAKE_CUDA_STANDARD 17)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    set(CMAKE_CUDA_RUNTIME_LIBRARY Static)  # imports where no GPU driver is present
+    enable_language(CUDA)
+    set(KERNKIT_WITH_CUDA ON)
+    message(STATUS "kernkit: CUDA ON (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, cuFFT headers in ${KERNKIT_CUFFT_INCLUDE_DIR})")
+  elseif(_kk_cuda STREQUAL "ON")
+    message(FATAL_ERROR "KERNKIT_CUDA=ON but ${_kk_why}.")
+  else()
+    message(STATUS "kernkit: CUDA OFF (${_kk_why})")
+  endif()
+else()
+  message(STATUS "kernkit: CUDA OFF (KERNKIT_CUDA=OFF)")
+endif()

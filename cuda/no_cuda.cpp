@@ -1,0 +1,23 @@
+// CPU-only builds: every CUDA entry point exists and says clearly that CUDA is absent.
+#include <stdexcept>
+
+#include "kernkit/runtime.hpp"
+#include "kernkit/special.hpp"
+
+namespace kernkit {
+
+int cuda_device_count() { return 0; }
+
+namespace cuda {
+template <class T>
+void special(SpecialFn, std::int64_t, const T*, std::int64_t, const T*, std::int64_t, T*,
+             std::int64_t, void*) {
+  throw std::runtime_error("kernkit was built without CUDA (KERNKIT_CUDA=OFF or nvcc/cuFFT not found)");
+}
+template void special<float>(SpecialFn, std::int64_t, const float*, std::int64_t, const float*,
+                             std::int64_t, float*, std::int64_t, void*);
+template void special<double>(SpecialFn, std::int64_t, const double*, std::int64_t,
+                              const double*, std::int64_t, double*, std::int64_t, void*);
+}  // namespace cuda
+
+}  // namespace kernkit

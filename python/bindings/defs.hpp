@@ -1,0 +1,8 @@
+// One def_<family>(module) per binding file; module.cpp calls them all.
+#pragma once
+#include <nanobind/nanobind.h>
+
+namespace nb = nanobind;
+
+void def_runtime(nb::module_& m);
+void def_special(nb::module_& m);

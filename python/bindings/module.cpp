@@ -1,0 +1,7 @@
+#include "defs.hpp"
+
+NB_MODULE(_core, m) {
+  m.doc() = "kernkit's compiled core (use the `kernkit` package, not this module)";
+  def_runtime(m);
+  def_special(m);
+}

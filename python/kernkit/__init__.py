@@ -1,0 +1,37 @@
+"""kernkit: fast, exact kernels from recent kernel-method papers.
+
+Families: log-Bessel special functions (``log_iv``, ``log_kv``, ...) and von Mises-Fisher
+distributions on top (``kernkit.vmf``). Every function takes numpy arrays on the CPU and
+CuPy / PyTorch arrays on a CUDA GPU.
+"""
+
+from __future__ import annotations
+
+from . import _core
+from ._runtime import cmake_dir, cuda_available, get_num_threads, info, set_num_threads
+from .special import (
+    bessel_iv_ratio,
+    dlog_iv,
+    dlog_kv,
+    log_iv,
+    log_ive,
+    log_kv,
+    log_kve,
+)
+
+__version__: str = _core.version()
+
+__all__ = [
+    "bessel_iv_ratio",
+    "cmake_dir",
+    "cuda_available",
+    "dlog_iv",
+    "dlog_kv",
+    "get_num_threads",
+    "info",
+    "log_iv",
+    "log_ive",
+    "log_kv",
+    "log_kve",
+    "set_num_threads",
+]

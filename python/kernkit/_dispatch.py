@@ -1,0 +1,196 @@
+"""The one dispatch layer every kernkit family uses.
+
+Device detection (numpy on the CPU; CuPy / PyTorch CUDA arrays through DLPack), argument
+checks that name the argument, outputs allocated by the caller's own array library, and the
+caller's current CUDA stream. Nothing here copies data between devices.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, cast
+
+import numpy as np
+
+from . import _core
+
+# DLPack device types (dlpack.h): kDLCPU = 1, kDLCUDA = 2, kDLCUDAHost = 3, kDLCUDAManaged = 13.
+_DL_CPU = (1, 3)
+_DL_CUDA = (2, 13)
+_HOST_SCALARS = (bool, int, float, np.generic)
+_FLOAT_DTYPES = ("float32", "float64")
+
+
+class Device:
+    """Where an array lives: kind 'cpu' or 'cuda' and a device index."""
+
+    __slots__ = ("kind", "index")
+
+    def __init__(self, kind: str, index: int = 0) -> None:
+        self.kind = kind
+        self.index = index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Device) and (self.kind, self.index) == (other.kind, other.index)
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.index))
+
+    def __repr__(self) -> str:
+        return "cpu" if self.kind == "cpu" else f"cuda:{self.index}"
+
+
+CPU = Device("cpu")
+
+
+def device_of(a: Any) -> Device | None:
+    """The device of an array, or None for a Python / numpy scalar."""
+    if isinstance(a, np.ndarray):
+        return CPU
+    if isinstance(a, _HOST_SCALARS):
+        return None
+    dl = getattr(a, "__dlpack_device__", None)
+    if dl is None:
+        return CPU  # lists, tuples, numpy-convertible objects
+    kind, index = dl()
+    kind = int(kind)
+    if kind in _DL_CPU:
+        return CPU
+    if kind in _DL_CUDA:
+        return Device("cuda", int(index))
+    raise ValueError(f"unsupported array device (DLPack device type {kind}); kernkit handles CPU and CUDA")
+
+
+def common_device(args: dict[str, Any]) -> Device:
+    """The one device of the named arguments; a ValueError naming both if they differ."""
+    found: tuple[str, Device] | None = None
+    for name, a in args.items():
+        d = device_of(a)
+        if d is None:
+            continue
+        if found is None:
+            found = (name, d)
+        elif d != found[1]:
+            raise ValueError(
+                f"argument {name!r} is on {d} but {found[0]!r} is on {found[1]}; "
+                "kernkit never copies between devices: move them to one device first"
+            )
+    return found[1] if found else CPU
+
+
+def require_cuda(name: str) -> None:
+    if not _core.cuda_built():
+        raise RuntimeError(
+            f"argument {name!r} is a CUDA array but this kernkit build has no CUDA support "
+            "(rebuild with KERNKIT_CUDA=ON where nvcc and cuFFT are installed)"
+        )
+
+
+def check_float_dtype(name: str, a: Any) -> None:
+    """TypeError unless `a` is float32 or float64."""
+    dt = str(getattr(a, "dtype", type(a).__name__)).replace("torch.", "")
+    if dt not in _FLOAT_DTYPES:
+        raise TypeError(f"argument {name!r} must be float32 or float64, got {dt}")
+
+
+def array_namespace(*arrays: Any) -> Any:
+    """The caller's array library (array-api-compat namespace) for allocating outputs."""
+    import array_api_compat
+
+    arrs = [a for a in arrays if not isinstance(a, _HOST_SCALARS)]
+    return array_api_compat.array_namespace(*arrs)
+
+
+def current_stream(a: Any) -> int:
+    """The caller's current CUDA stream handle for array `a` (0 = the default stream)."""
+    mod = type(a).__module__.split(".")[0]
+    if mod == "torch":
+        import torch
+
+        return int(torch.cuda.current_stream(a.device).cuda_stream)
+    if mod == "cupy":
+        import cupy
+
+        return int(cupy.cuda.get_current_stream().ptr)
+    return 0
+
+
+def _contiguous(xp: Any, a: Any) -> Any:
+    """A C-contiguous array on the same device (a same-device copy only where needed)."""
+    if hasattr(a, "contiguous"):  # torch
+        return a.contiguous()
+    mod = type(a).__module__.split(".")[0]
+    if mod == "cupy":
+        import cupy
+
+        return cupy.ascontiguousarray(a)
+    return xp.asarray(a, copy=True)
+
+
+def _is_cuda(a: Any) -> bool:
+    d = device_of(a)
+    return d is not None and d.kind == "cuda"
+
+
+def _ufunc_on_cuda(name: str, fn_id: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A binary special function on CUDA arrays: same device, caller's library and stream."""
+    if len(args) != 2:
+        raise TypeError(f"{name}() takes 2 positional arguments, got {len(args)}")
+    if kwargs:
+        raise TypeError(f"{name}(): keyword arguments {sorted(kwargs)} are supported on the CPU only")
+    named = {"v": args[0], "x": args[1]}
+    dev = common_device(named)
+    require_cuda("x" if device_of(args[1]) == dev else "v")
+    arrays = [a for a in args if not isinstance(a, _HOST_SCALARS)]
+    for arg_name, a in named.items():
+        if not isinstance(a, _HOST_SCALARS) and "complex" in str(a.dtype):
+            raise TypeError(f"argument {arg_name!r}: complex input is not supported")
+    xp = array_namespace(*arrays)
+    like = arrays[0]
+    dtype = xp.float32 if all(str(a.dtype).endswith("float32") for a in arrays) else xp.float64
+    v, x = (xp.asarray(a, dtype=dtype, device=like.device) for a in args)
+    v, x = xp.broadcast_arrays(v, x)
+    v, x = _contiguous(xp, v), _contiguous(xp, x)
+    out = xp.empty(v.shape, dtype=dtype, device=like.device)
+    _core.special_cuda(fn_id, v, x, out, current_stream(like))
+    return out
+
+
+class BinaryUfunc(Protocol):
+    """Type of kernkit's binary elementwise functions (see `make_ufunc`)."""
+
+    ufunc: np.ufunc
+    nin: int
+    nout: int
+    types: list[str]
+
+    def __call__(self, v: Any, x: Any, /, *args: Any, **kwargs: Any) -> Any: ...
+
+
+_UFUNC_ATTRS = ("nin", "nout", "nargs", "ntypes", "types", "identity", "signature", "reduce",
+                "accumulate", "reduceat", "outer", "at")
+
+
+def make_ufunc(name: str, doc: str) -> BinaryUfunc:
+    """The public form of a compiled binary ufunc: the numpy ufunc on the CPU, CUDA arrays too.
+
+    On the CPU a call is exactly the numpy ufunc (``f.ufunc``): broadcasting, ``out=``,
+    ``where=``, dtype rules and ``__array_ufunc__`` overrides (Dask, xarray). CUDA arrays are
+    computed on their device, on the caller's current stream, into the caller's array type.
+    A plain function (not a class instance) keeps the per-call overhead small.
+    """
+    uf, fn_id = _core.special_ufuncs[name]
+    nd = np.ndarray
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        for a in args:
+            if type(a) is not nd and hasattr(a, "__dlpack_device__") and _is_cuda(a):
+                return _ufunc_on_cuda(name, fn_id, args, kwargs)
+        return uf(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = doc
+    call.__module__ = "kernkit"
+    setattr(call, "ufunc", uf)
+    for attr in _UFUNC_ATTRS:
+        setattr(call, attr, getattr(uf, attr))
+    return cast(BinaryUfunc, call)
