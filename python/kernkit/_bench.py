@@ -1,0 +1,147 @@
+"""`kernkit bench`: a quick side-by-side benchmark of every family present.
+
+Each family contributes rows (what was timed, kernkit's rate, the alternative a user would
+reach for, and the ratio, all from the same run). Prints a Markdown table; with ``out`` also
+writes bench_quick.json and bench_quick.png there. The full campaigns live in bench/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from ._runtime import get_num_threads, info, set_num_threads
+
+
+def best_time(f: Callable[[], Any], repeat: int = 5, min_time: float = 0.05) -> float:
+    """Best-of-`repeat` seconds per call, each sample looping until `min_time` has passed."""
+    f()
+    best = float("inf")
+    for _ in range(repeat):
+        n, t0 = 0, time.perf_counter()
+        while True:
+            f()
+            n += 1
+            dt = time.perf_counter() - t0
+            if dt >= min_time:
+                break
+        best = min(best, dt / n)
+    return best
+
+
+def copy_bandwidth(nbytes: int = 1 << 27) -> float:
+    """Bytes/s of a large numpy copy (read + write), the machine's practical memory limit."""
+    a = np.ones(nbytes // 8)
+    b = np.empty_like(a)
+    t = best_time(lambda: np.copyto(b, a), repeat=3, min_time=0.1)
+    return 2 * a.nbytes / t
+
+
+def _special_rows(quick: bool) -> list[dict[str, Any]]:
+    from . import special
+
+    try:
+        import scipy.special as sc
+    except ImportError:  # pragma: no cover - scipy is a bench/test extra
+        sc = None
+    n = 20_000 if quick else 200_000
+    rng = np.random.default_rng(0)
+    regions = {
+        "v<=10, x<=10": ((1e-2, 10.0), (1e-3, 10.0)),
+        "v<=10, x in [10,1e4]": ((1e-2, 10.0), (10.0, 1e4)),
+        "v in [100,1e4], x in [1,1e4]": ((100.0, 1e4), (1.0, 1e4)),
+        "v in [1e3,1e5], x in [1e3,1e6]": ((1e3, 1e5), (1e3, 1e6)),
+    }
+    rows = []
+    for region, ((v0, v1), (x0, x1)) in regions.items():
+        v = np.exp(rng.uniform(np.log(v0), np.log(v1), n))
+        x = np.exp(rng.uniform(np.log(x0), np.log(x1), n))
+        out = np.empty(n)
+        for fname, ours, theirs, label in (
+            ("log_iv", special.log_iv, (lambda: np.log(sc.ive(v, x)) + x) if sc else None,
+             "np.log(scipy.special.ive(v, x)) + x"),
+            ("log_kv", special.log_kv, (lambda: np.log(sc.kve(v, x)) - x) if sc else None,
+             "np.log(scipy.special.kve(v, x)) - x"),
+        ):
+            t_ours = best_time(lambda: ours(v, x, out=out))
+            row: dict[str, Any] = {
+                "family": "special", "case": f"{fname}, {region}", "n": n,
+                "kernkit_per_s": n / t_ours, "alternative": label,
+            }
+            if theirs is not None:
+                with np.errstate(all="ignore"):
+                    t_alt = best_time(theirs)
+                    finite = float(np.isfinite(theirs()).mean())
+                row.update(alternative_per_s=n / t_alt, speedup=t_alt / t_ours,
+                           alternative_finite=finite)
+            rows.append(row)
+    return rows
+
+
+FAMILIES: dict[str, Callable[[bool], list[dict[str, Any]]]] = {"special": _special_rows}
+
+
+def _markdown(rows: list[dict[str, Any]], facts: dict[str, Any]) -> str:
+    lines = [
+        f"kernkit {facts['version']} on {platform.processor() or platform.machine()}, "
+        f"SIMD {facts['simd']}, {facts['threads']} thread(s); "
+        f"copy bandwidth {facts['copy_GBps']:.1f} GB/s",
+        "",
+        "| family | case | kernkit (M/s) | alternative | alternative (M/s) | speedup | alternative finite |",
+        "|---|---|---:|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        alt = r.get("alternative_per_s")
+        lines.append(
+            f"| {r['family']} | {r['case']} | {r['kernkit_per_s'] / 1e6:.2f} | {r['alternative']} | "
+            + (f"{alt / 1e6:.2f} | {r['speedup']:.1f}x | {100 * r['alternative_finite']:.0f}% |"
+               if alt else "n/a | n/a | n/a |")
+        )
+    return "\n".join(lines)
+
+
+def run(quick: bool = True, out: str | None = None, threads: int = 1) -> str:
+    """Run every family's quick benchmark; returns the Markdown table."""
+    previous = get_num_threads()
+    set_num_threads(threads)
+    try:
+        rows = [row for fam in FAMILIES.values() for row in fam(quick)]
+    finally:
+        set_num_threads(previous)
+    facts = info()
+    facts["threads"] = threads
+    facts["copy_GBps"] = copy_bandwidth() / 1e9
+    table = _markdown(rows, facts)
+    if out:
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "bench_quick.json"), "w") as f:
+            json.dump({"info": facts, "rows": rows}, f, indent=2)
+        _plot(rows, os.path.join(out, "bench_quick.png"))
+    return table
+
+
+def _plot(rows: list[dict[str, Any]], path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    labels = [r["case"] for r in rows]
+    y = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.5))
+    ax.barh(y - 0.2, [r["kernkit_per_s"] / 1e6 for r in rows], 0.4, label="kernkit")
+    ax.barh(y + 0.2, [r.get("alternative_per_s", 0) / 1e6 for r in rows], 0.4, label="alternative")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("million evaluations / s (single thread)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
