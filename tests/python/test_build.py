@@ -1,0 +1,92 @@
+"""Build-level checks: the C++ consumer, the CUDA sources under nvcc, typing with mypy --strict."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import site
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import kernkit
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def _cmake() -> str:
+    exe = shutil.which("cmake")
+    if exe is None:
+        pytest.skip("cmake is not installed")
+    return exe
+
+
+def _generator() -> list[str]:
+    return ["-G", "Ninja"] if shutil.which("ninja") else []
+
+
+def test_cpp_consumer_finds_and_links_kernkit(tmp_path: Path) -> None:
+    cmake = _cmake()
+    build = tmp_path / "consumer"
+    for cmd in ([cmake, "-S", str(ROOT / "tests/cpp/consumer"), "-B", str(build), *_generator(),
+                 f"-Dkernkit_DIR={kernkit.cmake_dir()}", "-DCMAKE_BUILD_TYPE=Release"],
+                [cmake, "--build", str(build)]):
+        step = subprocess.run(cmd, capture_output=True, text=True)
+        assert step.returncode == 0, step.stdout[-4000:] + step.stderr[-4000:]
+    res = subprocess.run([str(build / "consumer")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "log_iv(0.5, 2)" in res.stdout
+
+
+def _cufft_root() -> str | None:
+    env = os.environ.get("KERNKIT_CUFFT_ROOT")
+    if env:
+        return env
+    for sp in site.getsitepackages() + [site.getusersitepackages()]:
+        for cand in glob.glob(os.path.join(sp, "nvidia", "*", "include", "cufft.h")):
+            return str(Path(cand).parents[1])
+    return None
+
+
+def test_cuda_sources_compile_with_nvcc(tmp_path: Path) -> None:
+    """Every .cu file compiles (no GPU needed), so CUDA code never rots unseen."""
+    if shutil.which("nvcc") is None:
+        pytest.skip("nvcc is not installed")
+    cmake = _cmake()
+    root = _cufft_root()
+    if root is None:
+        pytest.skip("cuFFT headers not found: pip install nvidia-cufft (CI does) or set KERNKIT_CUFFT_ROOT")
+    build = tmp_path / "cuda"
+    cfg = subprocess.run([cmake, "-S", str(ROOT), "-B", str(build), *_generator(),
+                          "-DKERNKIT_CUDA=ON", "-DKERNKIT_PYTHON=OFF", f"-DKERNKIT_CUFFT_ROOT={root}",
+                          "-DCMAKE_CUDA_ARCHITECTURES=90"], capture_output=True, text=True)
+    assert cfg.returncode == 0, cfg.stdout + cfg.stderr
+    sources = sorted(p.name for p in (ROOT / "cuda").glob("*.cu"))
+    assert sources, "no .cu files found"
+    res = subprocess.run([cmake, "--build", str(build), "--target", "kernkit_cuda"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    built = {p.name.removesuffix(".o") for p in build.rglob("*.cu.o")}
+    assert set(sources) <= built, f"not compiled: {set(sources) - built}"
+
+
+def test_cuda_on_without_nvcc_fails_clearly(tmp_path: Path) -> None:
+    cmake = _cmake()
+    res = subprocess.run([cmake, "-S", str(ROOT), "-B", str(tmp_path / "b"), *_generator(),
+                          "-DKERNKIT_CUDA=ON", "-DKERNKIT_PYTHON=OFF",
+                          "-DCMAKE_CUDA_COMPILER=/nonexistent/nvcc"],
+                         capture_output=True, text=True)
+    assert res.returncode != 0
+    assert "KERNKIT_CUDA=ON but" in res.stdout + res.stderr
+
+
+def test_mypy_strict_on_a_user_script() -> None:
+    pytest.importorskip("mypy")
+    res = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
+                          str(ROOT / "tests/typing/user_script.py")], capture_output=True, text=True,
+                         cwd=str(ROOT / "tests"))
+    assert res.returncode == 0, res.stdout + res.stderr

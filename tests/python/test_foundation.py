@@ -1,0 +1,118 @@
+"""The house every family stands on: runtime facts, threads, dispatch, errors, CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import kernkit
+from kernkit import _dispatch
+
+
+def test_info_reports_the_build() -> None:
+    facts = kernkit.info()
+    for key in ("version", "compiler", "simd", "simd_built", "openmp", "threads", "cuda_built",
+                "cuda_devices"):
+        assert key in facts
+    assert facts["version"] == kernkit.__version__
+    assert facts["simd"] in facts["simd_built"].split(",")
+    assert facts["simd"] in ("baseline", "avx2", "avx512")
+    assert facts["threads"] >= 1
+    assert isinstance(kernkit.cuda_available(), bool)
+    if not facts["cuda_built"]:
+        assert kernkit.cuda_available() is False
+
+
+def test_set_num_threads_roundtrip() -> None:
+    before = kernkit.get_num_threads()
+    try:
+        kernkit.set_num_threads(1)
+        assert kernkit.get_num_threads() == 1
+        with pytest.raises(TypeError, match="'n'"):
+            kernkit.set_num_threads(1.5)  # type: ignore[arg-type]
+    finally:
+        kernkit.set_num_threads(before if before != os.cpu_count() else 0)
+
+
+def test_threadpoolctl_sees_and_limits_kernkit() -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not kernkit.info()["openmp"]:
+        pytest.skip("built without OpenMP")
+    libs = threadpoolctl.threadpool_info()
+    assert any(lib["user_api"] == "openmp" for lib in libs)
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert kernkit.get_num_threads() == 1
+        # The limited call still computes the same thing.
+        x = np.linspace(0.1, 50, 100_000)
+        limited = kernkit.log_iv(2.5, x)
+    np.testing.assert_array_equal(limited, kernkit.log_iv(2.5, x))
+
+
+class FakeCudaArray:
+    """Just enough of a CUDA array (DLPack device type 2) to reach the device dispatch."""
+
+    dtype = np.dtype("float32")
+    shape = (3,)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (2, 0)
+
+
+def test_device_detection() -> None:
+    assert _dispatch.device_of(np.ones(2)) == _dispatch.CPU
+    assert _dispatch.device_of(1.5) is None
+    assert repr(_dispatch.device_of(FakeCudaArray())) == "cuda:0"
+
+
+def test_mixed_devices_are_an_error_naming_both() -> None:
+    with pytest.raises(ValueError, match=r"'x' is on cpu but 'v' is on cuda:0"):
+        _dispatch.common_device({"v": FakeCudaArray(), "x": np.ones(3)})
+
+
+@pytest.mark.skipif(kernkit.info()["cuda_built"], reason="checks the CPU-only build's message")
+def test_cuda_array_on_cpu_build_is_a_clear_error() -> None:
+    with pytest.raises(RuntimeError, match="no CUDA support"):
+        kernkit.log_iv(FakeCudaArray(), FakeCudaArray())
+    with pytest.raises(ValueError, match="never copies between devices"):
+        kernkit.log_iv(np.ones(3), FakeCudaArray())
+
+
+def test_check_float_dtype_names_the_argument() -> None:
+    _dispatch.check_float_dtype("w", np.ones(2, np.float32))
+    with pytest.raises(TypeError, match="'w' must be float32 or float64, got int64"):
+        _dispatch.check_float_dtype("w", np.ones(2, np.int64))
+
+
+def test_ufunc_wrapper_is_the_numpy_ufunc() -> None:
+    uf = kernkit.log_iv.ufunc
+    assert isinstance(uf, np.ufunc)
+    assert (kernkit.log_iv.nin, kernkit.log_iv.nout) == (2, 1)
+    assert kernkit.log_iv.types == ["ff->f", "dd->d"]
+    x = np.linspace(0.5, 5, 7)
+    np.testing.assert_array_equal(kernkit.log_iv(1.0, x), uf(1.0, x))
+    assert "log I_v(x)" in (kernkit.log_iv.__doc__ or "")
+
+
+def run_cli(*args: str) -> str:
+    res = subprocess.run([sys.executable, "-m", "kernkit", *args], capture_output=True, text=True,
+                         check=True)
+    return res.stdout
+
+
+def test_cli_info_and_cmake_dir() -> None:
+    out = run_cli("info")
+    assert "simd" in out and "threads" in out
+    cmake_dir = run_cli("--cmake-dir").strip()
+    assert os.path.isfile(os.path.join(cmake_dir, "kernkitConfig.cmake"))
+    assert os.path.isfile(os.path.join(cmake_dir, "kernkitConfigVersion.cmake"))
+
+
+def test_cli_bench_quick_writes_results(tmp_path: object) -> None:
+    pytest.importorskip("scipy")
+    out = run_cli("bench", "--quick", "--out", str(tmp_path))
+    assert "| special | log_iv" in out
+    assert os.path.isfile(os.path.join(str(tmp_path), "bench_quick.json"))
