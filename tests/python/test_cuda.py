@@ -1,0 +1,76 @@
+"""CUDA paths, run where a GPU is present (bench/gpu/run.sh runs these on the lent GPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import kernkit
+
+pytestmark = pytest.mark.skipif(not kernkit.cuda_available(), reason="no CUDA build or no GPU")
+
+FUNCS = ["log_iv", "log_kv", "log_ive", "log_kve", "bessel_iv_ratio", "dlog_iv", "dlog_kv"]
+
+
+def _points(n: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    v = np.exp(rng.uniform(np.log(1e-3), np.log(1e5), n))
+    x = np.exp(rng.uniform(np.log(1e-5), np.log(1e6), n))
+    return v, x
+
+
+def _max_rel(a: np.ndarray, b: np.ndarray) -> float:
+    both_inf = (a == b)
+    d = np.abs(a - b) / np.maximum(np.abs(b), 1e-300)
+    return float(np.max(np.where(both_inf, 0.0, d)))
+
+
+@pytest.mark.parametrize("name", FUNCS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_torch_cuda_matches_cpu(name: str, dtype: str) -> None:
+    torch = pytest.importorskip("torch")
+    f = getattr(kernkit, name)
+    v, x = (a.astype(dtype) for a in _points())
+    ref = f(v, x)
+    tv, tx = torch.from_numpy(v).cuda(), torch.from_numpy(x).cuda()
+    out = f(tv, tx)
+    assert isinstance(out, torch.Tensor) and out.is_cuda and str(out.dtype).endswith(dtype)
+    got = out.cpu().numpy()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    # Same scalar code; nvcc contracts a*b+c into FMA where the host build does not.
+    assert _max_rel(got, ref) <= (8e-16 if dtype == "float64" else 2e-7)
+
+
+@pytest.mark.parametrize("name", ["log_iv", "log_kv"])
+def test_cupy_matches_cpu_and_broadcasts(name: str) -> None:
+    cp = pytest.importorskip("cupy")
+    f = getattr(kernkit, name)
+    v = np.array([0.0, 0.5, 10.0, 1e4])[:, None]
+    x = np.array([1e-3, 1.0, 1e3])[None, :]
+    out = f(cp.asarray(v), cp.asarray(x))
+    assert isinstance(out, cp.ndarray) and out.shape == (4, 3)
+    assert _max_rel(cp.asnumpy(out), f(v, x)) <= 8e-16
+
+
+def test_torch_non_contiguous_and_python_scalar() -> None:
+    torch = pytest.importorskip("torch")
+    x = torch.linspace(0.1, 100, 2000, dtype=torch.float64, device="cuda")[::2]
+    out = kernkit.log_iv(2.5, x)
+    np.testing.assert_allclose(out.cpu().numpy(), kernkit.log_iv(2.5, x.cpu().numpy()), rtol=1e-15)
+
+
+def test_mixed_devices_refused() -> None:
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="never copies between devices"):
+        kernkit.log_iv(torch.ones(3, device="cuda"), np.ones(3))
+
+
+def test_runs_on_the_callers_stream() -> None:
+    torch = pytest.importorskip("torch")
+    v, x = (torch.from_numpy(a).cuda() for a in _points(1 << 20))
+    s = torch.cuda.Stream()
+    with torch.cuda.stream(s):
+        out = kernkit.log_kv(v, x)
+    s.synchronize()
+    ref = kernkit.log_kv(v.cpu().numpy(), x.cpu().numpy())
+    assert _max_rel(out.cpu().numpy(), ref) <= 8e-16
