@@ -1,0 +1,272 @@
+// Debye (uniform large-order) expansion coefficients for I_v and K_v, DLMF 10.41.
+// Generated from the exact rational recurrence DLMF 10.41.9-10 (scratch script, Fractions):
+//   u_{k+1}(t) = t^2 (1-t^2)/2 u_k'(t) + 1/8 int_0^t (1-5 tau^2) u_k(tau) dtau,
+//   w_k(t) = (v_k(t) - u_k(t)) / (1-t^2) = -t (u_{k-1}(t)/2 + t u_{k-1}'(t))   (from DLMF 10.41.11).
+// With hyp = sqrt(v^2+x^2), t = v/hyp, s = t^2 and y = 1/hyp one has
+//   u_k(t)/v^k = P_k(s) y^k,   w_k(t)/v^k = Q_k(s) y^k,
+// so the expansion is a series in 1/hyp that stays valid for small v when x is large (it then
+// coincides with the Hankel expansion DLMF 10.40) -- this is why one table serves all of hyp >= 25.
+// max_{s in [0,1]} |P_k|, |Q_k| are attained at s = 0 and grow roughly like (2k)!/(8^k k!).
+#pragma once
+#include "../config.hpp"
+
+namespace kernkit {
+namespace bessel_detail {
+
+constexpr int kDebyeMaxTerms = 18;
+
+KERNKIT_INLINE double debye_p1(double s) { return -0.20833333333333334 * s + 0.125; }
+KERNKIT_INLINE double debye_p2(double s) { return (0.3342013888888889 * s + -0.4010416666666667) * s + 0.0703125; }
+KERNKIT_INLINE double debye_p3(double s) { return ((-1.0258125964506173 * s + 1.8464626736111112) * s + -0.8912109375) * s + 0.0732421875; }
+KERNKIT_INLINE double debye_p4(double s) { return (((4.669584423426247 * s + -11.207002616222994) * s + 8.78912353515625) * s + -2.3640869140625) * s + 0.112152099609375; }
+KERNKIT_INLINE double debye_p5(double s) { return ((((-28.212072558200244 * s + 84.63621767460073) * s + -91.81824154324002) * s + 42.53499874538846) * s + -7.368794359479632) * s + 0.22710800170898438; }
+KERNKIT_INLINE double debye_p6(double s) { return (((((212.57013003921713 * s + -765.2524681411817) * s + 1059.9904525279999) * s + -699.5796273761325) * s + 218.1905117442116) * s + -26.491430486951554) * s + 0.5725014209747314; }
+KERNKIT_INLINE double debye_p7(double s) { return ((((((-1919.457662318407 * s + 8061.722181737309) * s + -13586.550006434138) * s + 11655.393336864534) * s + -5305.646978613403) * s + 1200.9029132163525) * s + -108.09091978839466) * s + 1.7277275025844574; }
+KERNKIT_INLINE double debye_p8(double s) { return (((((((20204.29133096615 * s + -96980.59838863752) * s + 192547.00123253153) * s + -203400.17728041555) * s + 122200.46498301746) * s + -41192.65496889755) * s + 7109.514302489364) * s + -493.915304773088) * s + 6.074042001273483; }
+KERNKIT_INLINE double debye_p9(double s) { return ((((((((-242919.18790055133 * s + 1311763.6146629772) * s + -2998015.9185381066) * s + 3763271.297656404) * s + -2813563.226586534) * s + 1268365.2733216248) * s + -331645.1724845636) * s + 45218.76898136273) * s + -2499.8304818112097) * s + 24.380529699556064; }
+KERNKIT_INLINE double debye_p10(double s) { return (((((((((3284469.853072038 * s + -19706819.118432228) * s + 50952602.49266464) * s + -74105148.21153265) * s + 66344512.27472903) * s + -37567176.66076335) * s + 13288767.166421818) * s + -2785618.1280864547) * s + 308186.4046126624) * s + -13886.08975371704) * s + 110.01714026924674; }
+KERNKIT_INLINE double debye_p11(double s) { return ((((((((((-49329253.66450996 * s + 325573074.18576574) * s + -939462359.6815784) * s + 1553596899.57058) * s + -1621080552.1083372) * s + 1106842816.8230145) * s + -495889784.2750303) * s + 142062907.7975331) * s + -24474062.72573873) * s + 2243768.1779224495) * s + -84005.43360302408) * s + 551.3358961220206; }
+KERNKIT_INLINE double debye_p12(double s) { return (((((((((((814789096.1183121 * s + -5866481492.051847) * s + 18688207509.295826) * s + -34632043388.158775) * s + 41280185579.753975) * s + -33026599749.800724) * s + 17954213731.1556) * s + -6563293792.619285) * s + 1559279864.8792574) * s + -225105661.88941526) * s + 17395107.553978164) * s + -549842.3275722887) * s + 3038.090510922384; }
+KERNKIT_INLINE double debye_p13(double s) { return ((((((((((((-14679261247.695616 * s + 114498237732.0258) * s + -399096175224.4665) * s + 819218669548.5773) * s + -1098375156081.2233) * s + 1008158106865.3821) * s + -645364869245.3765) * s + 287900649906.1506) * s + -87867072178.02327) * s + 17634730606.83497) * s + -2167164983.223795) * s + 143157876.71888897) * s + -3871833.442572613) * s + 18257.755474293175; }
+KERNKIT_INLINE double debye_p14(double s) { return (((((((((((((286464035717.679 * s + -2406297900028.504) * s + 9109341185239.898) * s + -20516899410934.438) * s + 30565125519935.32) * s + -31667088584785.16) * s + 23348364044581.84) * s + -12320491305598.287) * s + 4612725780849.132) * s + -1196552880196.1816) * s + 205914503232.41) * s + -21822927757.529224) * s + 1247009293.5127103) * s + -29188388.122220814) * s + 118838.42625678325; }
+KERNKIT_INLINE double debye_p15(double s) { return ((((((((((((((-6019723417234.006 * s + 54177510755106.05) * s + -221349638702525.2) * s + 542739664987659.75) * s + -889496939881026.5) * s + 1026955196082762.5) * s + -857461032982895.0) * s + 523054882578444.6) * s + -232604831188939.94) * s + 74373122908679.14) * s + -16634824724892.48) * s + 2485000928034.0854) * s + -229619372968.24646) * s + 11465754899.448236) * s + -234557963.52225152) * s + 832859.3040162893; }
+KERNKIT_INLINE double debye_p16(double s) { return (((((((((((((((135522158703093.69 * s + -1301012723549699.5) * s + 5705782159023671.0) * s + -1.5129826322457682e+16) * s + 2.705471130619708e+16) * s + -3.4447226006485144e+16) * s + 3.213827526858624e+16) * s + -2.2268225133911144e+16) * s + 1.1486706978449752e+16) * s + -4379325838364015.5) * s + 1212675804250347.5) * s + -236652530451649.25) * s + 31007436472896.46) * s + -2521558474912.8545) * s + 110997405139.17902) * s + -2001646928.1917763) * s + 6252951.493434797; }
+KERNKIT_INLINE double debye_p17(double s) { return ((((((((((((((((-3254192619642669.0 * s + 3.3192764720355224e+16) * s + -1.5552983504313904e+17) * s + 4.4347954614171904e+17) * s + -8.592577980317548e+17) * s + 1.1961991142756308e+18) * s + -1.2336116931960694e+18) * s + 9.575335098169139e+17) * s + -5.62631788074636e+17) * s + 2.4960365126160426e+17) * s + -8.270945651585064e+16) * s + 2.0064271476309532e+16) * s + -3450385511846272.5) * s + 400044457043036.25) * s + -28863837631414.76) * s + 1128709145410.874) * s + -18078220384.658062) * s + 50069589.531988926; }
+KERNKIT_INLINE double debye_p18(double s) { return (((((((((((((((((8.30195760673191e+16 * s + -8.966114215270463e+17) * s + 4.47020096401231e+18) * s + -1.3639420410571592e+19) * s + 2.846521225167657e+19) * s + -4.301555703831444e+19) * s + 4.859942729324836e+19) * s + -4.178861444656839e+19) * s + 2.757282981650519e+19) * s + -1.3970803516443374e+19) * s + 5.402894876715982e+18) * s + -1.5736434765189599e+18) * s + 3.37667624979061e+17) * s + -5.1605093193485224e+16) * s + 5335106978708839.0) * s + -343965304743075.94) * s + 12030115826419.191) * s + -172283238717.3505) * s + 425939216.5047669; }
+KERNKIT_INLINE double debye_q1(double) { return -0.5; }
+KERNKIT_INLINE double debye_q2(double s) { return 0.7291666666666666 * s + -0.1875; }
+KERNKIT_INLINE double debye_q3(double s) { return (-2.1723090277777777 * s + 1.8046875) * s + -0.17578125; }
+KERNKIT_INLINE double debye_q4(double s) { return ((9.745219666280864 * s + -13.848470052083334) * s + 4.90166015625) * s + -0.25634765625; }
+KERNKIT_INLINE double debye_q5(double s) { return (((-58.36980529282809 * s + 117.67352747034144) * s + -74.70755004882812) * s + 15.36656494140625) * s + -0.5046844482421875; }
+KERNKIT_INLINE double debye_q6(double s) { return ((((437.2871246521038 * s + -1142.5889386071099) * s + 1055.9097777472603) * s + -404.0824880811903) * s + 55.26595769609724) * s + -1.249094009399414; }
+KERNKIT_INLINE double debye_q7(double s) { return (((((-3932.547405725517 * s + 12626.665724329498) * s + -15369.861561655998) * s + 8744.745342201657) * s + -2291.0003733142216) * s + 225.17715913908822) * s + -3.7212592363357544; }
+KERNKIT_INLINE double debye_q8(double s) { return ((((((41268.33973984575 * s + -157203.58254387754) * s + 237764.6251125974) * s + -180658.59672140027) * s + 71626.23421128094) * s + -13810.383501988053) * s + 1026.8637379897493) * s + -12.95795626938343; }
+KERNKIT_INLINE double debye_q9(double s) { return (((((((-495005.13760867063 * s + 2182063.463744344) * s + -3947213.5252668965) * s + 3762903.2796876873) * s + -2016307.6722197882) * s + 597293.4970490145) * s + -88868.92878111705) * s + 5186.110700117424) * s + -51.629357010824606; }
+KERNKIT_INLINE double debye_q10(double s) { return ((((((((6680277.667265162 * s + -33449972.17390592) * s + 70453374.08564551) * s + -80910332.89961268) * s + 54864482.918437414) * s + -22196392.283128433) * s + 5140500.173510736) * s + -610453.3812483968) * s + 28748.05054082891) * s + -231.6150321457826; }
+KERNKIT_INLINE double debye_q11(double s) { return (((((((((-100176330.51869716 * s + 561644344.8753184) * s + -1350243966.055613) * s + 1815576131.1825502) * s + -1492751526.1814032) * s + 770127121.5456487) * s + -245842192.57880363) * s + 45962699.1134265) * s + -4468702.866883605) * s + 173576.121921463) * s + -1155.1799728270908; }
+KERNKIT_INLINE double debye_q12(double s) { return ((((((((((1652529997.7610838 * s + -10255551836.851622) * s + 27714139610.606564) * s + -42723914738.19095) * s + 41337554078.762596) * s + -26010806195.34084) * s + 10661630361.91315) * s + -2770226702.051895) * s + 428296097.7004278) * s + -34778406.757797964) * s + 1134073.3536408253) * s + -6340.362805403237; }
+KERNKIT_INLINE double debye_q13(double s) { return (((((((((((-29739802008.318394 * s + 202393611475.78873) * s + -607366744052.1143) * s + 1056277323338.8428) * s + -1176485289022.9883) * s + 875204893369.7191) * s + -439878236413.3122) * s + 147674110333.9339) * s + -31965237230.02478) * s + 4164454744.9541826) * s + -287019274.6406397) * s + 7972713.749798186) * s + -37976.1313865298; }
+KERNKIT_INLINE double debye_q14(double s) { return ((((((((((((579830819283.9768 * s + -4293683914950.968) * s + 14167914220468.56) * s + -27443825429877.34) * s + 34598817416558.535) * s + -29740664152528.773) * s + 17747533904247.855) * s + -7341466572606.84) * s + 2064876196183.5466) * s + -379146708046.95184) * s + 42259717172.864006) * s + -2505262842.5805573) * s + 60013418.35987549) * s + -246479.69890295787; }
+KERNKIT_INLINE double debye_q15(double s) { return (((((((((((((-12174721518001.36 * s + 97455064951154.4) * s + -350709635631736.1) * s + 748866828499107.0) * s + -1054496830437768.5) * s + 1029180379005517.6) * s + -712125103359746.1) * s + 351134002209551.2) * s + -122237233192502.0) * s + 29315545564806.45) * s + -4633076322729.226) * s + 447370019029.34906) * s + -23069671929.98514) * s + 481608404.0166434) * s + -1723157.1807233572; }
+KERNKIT_INLINE double debye_q16(double s) { return ((((((((((((((273897415484147.25 * s + -2356721717847113.0) * s + 9186010006154796.0) * s + -2.143821676701256e+16) * s + 3.3356135245538492e+16) * s + -3.645690946093807e+16) * s + 2.8724944604926984e+16) * s + -1.6476228801221006e+16) * s + 6861842520073728.0) * s + -2045260879988676.5) * s + 424188030484758.25) * s + -58397521808801.01) * s + 4936816518817.299) * s + -223582220539.24063) * s + 4104764361.639402) * s + -12909319.212252485; }
+KERNKIT_INLINE double debye_q17(double s) { return (((((((((((((((-6572824697100044.0 * s + 6.049709164506102e+16) * s + -2.5390730607655334e+17) * s + 6.430176187044515e+17) * s + -1.0957158079009818e+18) * s + 1.326218201249678e+18) * s + -1.173047047303398e+18) * s + 7.682537671199345e+17) * s + -3.7331797679961696e+17) * s + 1.3356943807010246e+17) * s + -3.45612604211349e+16) * s + 6271292056968705.0) * s + -759682193585963.2) * s + 56735065685539.23) * s + -2275446805353.17) * s + 37030468171.54786) * s + -103173699.64167415; }
+KERNKIT_INLINE double debye_q18(double s) { return ((((((((((((((((1.6759091991159744e+17 * s + -1.6430418536575836e+18) * s + 7.387667164549104e+18) * s + -2.0178319349448217e+19) * s + 3.737771421438133e+19) * s + -4.964226324243868e+19) * s + 4.8727661881244746e+19) * s + -3.590750661813427e+19) * s + 1.997342847664958e+19) * s + -8.361722317263743e+18) * s + 2.6053478802492954e+18) * s + -5.918960085511311e+17) * s + 9.48856015757725e+16) * s + -1.0201133654597424e+16) * s + 678300184338246.9) * s + -24267246626333.793) * s + 352525297500.8322) * s + -876217816.8098062; }
+
+// Sums over k = 1..n (n <= kDebyeMaxTerms) by Horner in y:
+//   pu = sum P_k y^k, pk = sum P_k (-y)^k   (U - 1 for I, U-bar - 1 for K)
+//   qu = sum Q_k y^k, qk = sum Q_k (-y)^k   (only when WD: needed for ratios / derivatives)
+template <bool WI, bool WK, bool WD>
+KERNKIT_INLINE void debye_sums(int n, double s, double y, double& pu, double& pk, double& qu,
+                               double& qk) {
+  double a = 0.0, b = 0.0, c = 0.0, d = 0.0;
+  const double my = -y;
+  switch (n) {
+    case 18: {
+      const double p = debye_p18(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q18(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      [[fallthrough]];
+    case 17: {
+      const double p = debye_p17(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q17(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      [[fallthrough]];
+    case 16: {
+      const double p = debye_p16(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q16(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      [[fallthrough]];
+    case 15: {
+      const double p = debye_p15(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q15(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      [[fallthrough]];
+    case 14: {
+      const double p = debye_p14(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q14(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      [[fallthrough]];
+    case 13: {
+      const double p = debye_p13(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q13(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      [[fallthrough]];
+    case 12: {
+      const double p = debye_p12(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q12(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      [[fallthrough]];
+    case 11: {
+      const double p = debye_p11(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q11(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      [[fallthrough]];
+    case 10: {
+      const double p = debye_p10(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q10(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      [[fallthrough]];
+    case 9: {
+      const double p = debye_p9(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q9(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      [[fallthrough]];
+    case 8: {
+      const double p = debye_p8(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q8(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      [[fallthrough]];
+    case 7: {
+      const double p = debye_p7(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q7(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      [[fallthrough]];
+    case 6: {
+      const double p = debye_p6(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q6(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      [[fallthrough]];
+    case 5: {
+      const double p = debye_p5(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q5(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      [[fallthrough]];
+    case 4: {
+      const double p = debye_p4(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q4(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      [[fallthrough]];
+    case 3: {
+      const double p = debye_p3(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q3(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      [[fallthrough]];
+    case 2: {
+      const double p = debye_p2(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q2(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      [[fallthrough]];
+    case 1: {
+      const double p = debye_p1(s);
+      if (WI) a = a * y + p;
+      if (WK) b = b * my + p;
+      if (WD) {
+        const double q = debye_q1(s);
+        if (WI) c = c * y + q;
+        if (WK) d = d * my + q;
+      }
+    }
+      break;
+    default:
+      break;
+  }
+  pu = a * y;
+  pk = b * my;
+  qu = c * y;
+  qk = d * my;
+}
+
+}  // namespace bessel_detail
+}  // namespace kernkit
