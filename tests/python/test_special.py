@@ -1,0 +1,653 @@
+"""Tests of kernkit's log-Bessel ufuncs: log_iv, log_kv, log_ive, log_kve, bessel_iv_ratio,
+dlog_iv and dlog_kv.
+
+Accuracy is checked against ``tests/data/bessel_reference.npz`` (python-flint / Arb values
+stored as double-doubles, made by ``tests/data/make_bessel_reference.py``), so that errors
+below one float64 ulp are measurable. The other tests check mathematical identities,
+exact limits, scipy's conventions where the function is not real, and ufunc behaviour.
+Nothing here compares kernkit with a hard-coded output of its own.
+
+Bounds (float64):
+
+* logs: relative error <= 1e-14 where |log f| >= 1, absolute error <= 1e-15 where
+  |log f| < 1 (the absolute error of log f is the relative error of f itself);
+* ratio I_{v+1}/I_v and d/dx log I_v, d/dx log K_v: relative error <= 1e-14 (about
+  45 ulps).  These are O(1)-conditioned quantities (no subtraction of like terms for
+  v >= 0: ratio + v/x is a sum of positives, and for log K the two terms of
+  v/x - K_{v+1}/K_v differ by at least a factor of two), so a direct evaluation
+  reaches a few ulps; 1e-14 leaves room for the continued fractions / expansions
+  but rejects the shortcut exp(log I_{v+1} - log I_v), whose error grows like
+  eps * |log I| (1e-11 at |log I| ~ 1e5).  For negative orders the same
+  bound is applied to |error| / (|I_{v+1}/I_v| + |v/x|), i.e. relative to the
+  condition of the sum, since d/dx log I_v has zeros there.
+
+float32: the points of the reference whose v and x are exactly float32 (region
+``f32`` and others), relative error <= 1e-6 where |f| >= 1, absolute <= 1e-6 below.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.special as sc
+
+import kernkit
+
+REF_PATH = Path(__file__).resolve().parents[1] / "data" / "bessel_reference.npz"
+
+FUNCS = {
+    "logiv": "log_iv",
+    "logive": "log_ive",
+    "logkv": "log_kv",
+    "logkve": "log_kve",
+    "ratio": "bessel_iv_ratio",
+    "dlogiv": "dlog_iv",
+    "dlogkv": "dlog_kv",
+}
+LOGS = ("logiv", "logive", "logkv", "logkve")
+ALL_NAMES = tuple(FUNCS.values())
+
+LOG_REL = 1e-14
+LOG_ABS = 1e-15
+RAT_REL = 1e-14
+F32_TOL = 1e-6
+F32_MAX = float(np.finfo(np.float32).max)
+F32_TINY = float(np.finfo(np.float32).tiny)
+
+
+def fn(name):
+    return getattr(kernkit, name)
+
+
+# --------------------------------------------------------------------------- reference
+
+@pytest.fixture(scope="module")
+def ref():
+    d = np.load(REF_PATH)
+    out = {k: d[k] for k in d.files}
+    out["region_names"] = [str(s) for s in d["region_names"]]
+    return out
+
+
+def _errors(q, got, hi, lo, v, x):
+    """(error measure, bound-normalised error) for quantity q; both arrays."""
+    with np.errstate(all="ignore"):
+        diff = np.abs((got.astype(np.float64) - hi) - lo)  # exact when got ~ hi
+        if q in LOGS:
+            scale = np.maximum(1.0, np.abs(hi))
+            bound = np.where(np.abs(hi) >= 1, LOG_REL * np.abs(hi), LOG_ABS)
+        else:
+            scale = np.abs(hi)
+            bound = RAT_REL * scale
+        if q in ("ratio", "dlogiv", "dlogkv"):
+            # negative orders: relative to the size of the terms of the sum
+            neg = v < 0
+            if neg.any():
+                if q == "dlogkv":
+                    terms = np.abs(v / x) + np.abs(v / x - hi)
+                elif q == "dlogiv":
+                    terms = np.abs(hi - v / x) + np.abs(v / x)
+                else:
+                    terms = np.abs(hi)
+                scale = np.where(neg, np.maximum(terms, np.abs(hi)), scale)
+                bound = np.where(neg, RAT_REL * scale, bound)
+        rel = diff / scale
+        return diff, rel, diff / bound
+
+
+def _report(q, name, mask, got, ref, norm, rel, limit_text, nshow=12):
+    v, x, reg = ref["v"], ref["x"], ref["region"]
+    names = ref["region_names"]
+    hi = ref[q + "_hi"]
+    bad = mask & ~(norm <= 1.0)
+    lines = [f"{name}: {bad.sum()} of {mask.sum()} reference points miss {limit_text}"]
+    lines.append("  per region: max error (relative to max(1,|ref|) for logs, |ref| otherwise)"
+                 ", failures")
+    for k, rn in enumerate(names):
+        m = mask & (reg == k)
+        if m.any():
+            r = rel[m]
+            mx = np.nanmax(np.where(np.isfinite(r), r, np.inf))
+            lines.append(f"    {rn:9s} n={m.sum():5d} max={mx:.3g} median={np.nanmedian(r):.3g}"
+                         f" fail={int((bad & (reg == k)).sum())}")
+    order = np.flatnonzero(bad)
+    order = order[np.argsort(-np.nan_to_num(norm[order], nan=np.inf))][:nshow]
+    if order.size:
+        lines.append("  worst points (v, x, region, expected, got, error):")
+    for i in order:
+        lines.append(f"    v={float(v[i])!r} x={float(x[i])!r} {names[reg[i]]}"
+                     f" expected={float(hi[i])!r} got={float(got[i])!r} err={rel[i]:.3g}")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("q", list(FUNCS))
+def test_accuracy_float64(ref, q):
+    name = FUNCS[q]
+    v, x = ref["v"], ref["x"]
+    hi, lo = ref[q + "_hi"], ref[q + "_lo"]
+    got = fn(name)(v, x)
+    assert got.dtype == np.float64
+    finite_ref = np.isfinite(hi)
+    # where the reference is finite the result must be finite and within the bound
+    _, rel, norm = _errors(q, got, hi, lo, v, x)
+    mask = finite_ref
+    ok = norm[mask] <= 1.0
+    msg = _report(q, name, mask, got, ref, norm, rel,
+                  "rel 1e-14 (|log|>=1) / abs 1e-15" if q in LOGS else "rel 1e-14")
+    if not ok.all():
+        pytest.fail(msg, pytrace=False)
+    # where the reference is NaN (log of I_v < 0 at negative non-integer orders) it is NaN
+    nanref = ~finite_ref
+    assert np.isnan(got[nanref]).all(), (
+        f"{name}: expected NaN (I_v(x) < 0) at v={v[nanref][~np.isnan(got[nanref])][:5]}, "
+        f"x={x[nanref][~np.isnan(got[nanref])][:5]}, got {got[nanref][~np.isnan(got[nanref])][:5]}")
+
+
+def _f32_mask(ref, q):
+    v, x = ref["v"], ref["x"]
+    hi = ref[q + "_hi"]
+    with np.errstate(all="ignore"):
+        exact = ((v.astype(np.float32).astype(np.float64) == v)
+                 & (x.astype(np.float32).astype(np.float64) == x))
+        rep = np.isfinite(hi) & (np.abs(hi) <= F32_MAX) & ((np.abs(hi) >= F32_TINY) | (hi == 0))
+        if q in ("dlogiv", "dlogkv"):  # the terms v/x must be representable too
+            rep &= np.abs(v / x) <= F32_MAX
+    return exact & rep
+
+
+@pytest.mark.parametrize("q", list(FUNCS))
+def test_accuracy_float32(ref, q):
+    name = FUNCS[q]
+    m = _f32_mask(ref, q)
+    assert m.sum() >= 500
+    v32 = ref["v"][m].astype(np.float32)
+    x32 = ref["x"][m].astype(np.float32)
+    got = fn(name)(v32, x32)
+    assert got.dtype == np.float32
+    hi = ref[q + "_hi"][m]
+    with np.errstate(all="ignore"):
+        err = np.abs(got.astype(np.float64) - hi)
+        if q in LOGS:
+            scale = np.maximum(1.0, np.abs(hi))
+        else:
+            scale = np.where(ref["v"][m] < 0, np.maximum(np.abs(hi), np.abs(ref["v"][m] / ref["x"][m])),
+                             np.abs(hi))
+        rel = err / scale
+    bad = ~(rel <= F32_TOL)
+    worst = np.argsort(-np.nan_to_num(rel, nan=np.inf))[:10]
+    msg = (f"{name} float32: {bad.sum()} of {m.sum()} points above {F32_TOL:g}; max error "
+           f"{np.max(np.where(np.isnan(rel), np.inf, rel)):.3g} (NaN counted as inf); worst:\n" + "\n".join(
+               f"   v={float(v32[i])!r} x={float(x32[i])!r} expected={hi[i]!r} got={float(got[i])!r}"
+               f" err={rel[i]:.3g}" for i in worst if bad[i]))
+    if bad.any():
+        pytest.fail(msg, pytrace=False)
+
+
+def test_reference_regions_present(ref):
+    """The reference covers every region the tests rely on, and is certified."""
+    names = ref["region_names"]
+    for rn in ("box", "wide", "v0", "int", "half", "turning", "vmf", "x709", "bigx", "cusf",
+               "mu20", "negative", "f32"):
+        assert (ref["region"] == names.index(rn)).sum() >= 50, rn
+    pos = ref["v"] >= 0
+    for q in FUNCS:
+        assert np.isfinite(ref[q + "_hi"][pos]).all(), q
+
+
+def test_negative_orders_reflection(ref):
+    """Negative orders against the reference (also part of the full accuracy tests), and the
+    reflection identities K_{-v} = K_v, I_{-n} = I_n on their own."""
+    k = ref["region_names"].index("negative")
+    m = ref["region"] == k
+    v, x = ref["v"][m], ref["x"][m]
+    for q in ("logiv", "logkv", "ratio", "dlogkv"):
+        hi, lo = ref[q + "_hi"][m], ref[q + "_lo"][m]
+        got = fn(FUNCS[q])(v, x)
+        fin = np.isfinite(hi)
+        _, rel, norm = _errors(q, got, hi, lo, v, x)
+        j = np.argmax(np.nan_to_num(norm[fin], nan=np.inf))
+        assert (norm[fin] <= 1).all(), (
+            f"{FUNCS[q]} negative orders: error {rel[fin][j]:.3g} at v={float(v[fin][j])!r}"
+            f" x={float(x[fin][j])!r}")
+        assert np.isnan(got[~fin]).all()
+    rng = np.random.default_rng(11)
+    va = np.exp(rng.uniform(np.log(1e-3), np.log(1e3), 500))
+    xa = np.exp(rng.uniform(np.log(1e-3), np.log(1e4), 500))
+    np.testing.assert_array_equal(kernkit.log_kv(-va, xa), kernkit.log_kv(va, xa))
+    n = np.round(va)
+    np.testing.assert_allclose(kernkit.log_iv(-n, xa), kernkit.log_iv(n, xa), rtol=2e-15, atol=1e-15)
+
+
+# --------------------------------------------------------------------------- identities
+
+def _box(n, vlo, vhi, xlo, xhi, seed):
+    rng = np.random.default_rng(seed)
+    v = np.exp(rng.uniform(np.log(vlo), np.log(vhi), n))
+    x = np.exp(rng.uniform(np.log(xlo), np.log(xhi), n))
+    return v, x
+
+
+def test_wronskian():
+    """I_v K_{v+1} + I_{v+1} K_v = 1/x, on the scaled logs (the e^{+-x} cancel)."""
+    v, x = _box(3000, 1e-3, 1e4, 1e-3, 1e6, 1)
+    i0, i1 = kernkit.log_ive(v, x), kernkit.log_ive(v + 1, x)
+    k0, k1 = kernkit.log_kve(v, x), kernkit.log_kve(v + 1, x)
+    a = i0 + k1
+    b = i1 + k0
+    lhs = np.logaddexp(a, b)
+    rhs = -np.log(x)
+    # each log is accurate to 1e-14 relative (1e-15 absolute below 1): the residual is
+    # bounded by the sizes of the four logs (a and b themselves may cancel to O(1))
+    tol = 2e-14 * (np.abs(i0) + np.abs(i1) + np.abs(k0) + np.abs(k1) + np.abs(rhs) + 1)
+    res = np.abs(lhs - rhs)
+    i = np.argmax(res / tol)
+    assert (res <= tol).all(), f"Wronskian residual {res[i]:.3g} > {tol[i]:.3g} at v={v[i]!r} x={x[i]!r}"
+
+
+def test_recurrence_i():
+    """I_{v-1} - I_{v+1} = (2v/x) I_v  <=>  I_{v-1} = I_{v+1} + (2v/x) I_v (all positive)."""
+    v, x = _box(3000, 1.0, 1e4, 1e-3, 1e6, 2)
+    lm = kernkit.log_ive(v - 1, x)
+    lp = kernkit.log_ive(v + 1, x)
+    l0 = kernkit.log_ive(v, x)
+    rhs = np.logaddexp(lp, np.log(2 * v / x) + l0)
+    tol = 4e-14 * (np.abs(lm) + np.abs(lp) + np.abs(l0) + np.abs(np.log(2 * v / x)) + 1)
+    res = np.abs(lm - rhs)
+    i = np.argmax(res / tol)
+    assert (res <= tol).all(), f"I recurrence residual {res[i]:.3g} at v={v[i]!r} x={x[i]!r}"
+
+
+def test_recurrence_k():
+    """K_{v+1} - K_{v-1} = (2v/x) K_v  <=>  K_{v+1} = K_{v-1} + (2v/x) K_v."""
+    v, x = _box(3000, 1e-2, 1e4, 1e-3, 1e6, 3)
+    lm = kernkit.log_kve(v - 1, x)  # K_{v-1} = K_{1-v} for v < 1
+    lp = kernkit.log_kve(v + 1, x)
+    l0 = kernkit.log_kve(v, x)
+    rhs = np.logaddexp(lm, np.log(2 * v / x) + l0)
+    tol = 4e-14 * (np.abs(lm) + np.abs(lp) + np.abs(l0) + np.abs(np.log(2 * v / x)) + 1)
+    res = np.abs(lp - rhs)
+    i = np.argmax(res / tol)
+    assert (res <= tol).all(), f"K recurrence residual {res[i]:.3g} at v={v[i]!r} x={x[i]!r}"
+
+
+def test_ratio_consistent_with_log_iv():
+    """ratio = exp(log I_{v+1} - log I_v) where the logs are moderate (|log I| <= ~300)."""
+    v, x = _box(3000, 1e-3, 200, 1e-2, 300, 4)
+    a, b = kernkit.log_iv(v + 1, x), kernkit.log_iv(v, x)
+    r = kernkit.bessel_iv_ratio(v, x)
+    # from the 1e-14 bounds on the logs: |d(a - b)| <= 1e-14 (|a| + |b| + 2)
+    tol = 1e-14 * (np.abs(a) + np.abs(b) + 2) + 4e-16
+    rel = np.abs(r / np.exp(a - b) - 1)
+    i = np.argmax(rel / tol)
+    assert (rel <= tol).all(), f"ratio vs exp(dlog): {rel[i]:.3g} at v={v[i]!r} x={x[i]!r}"
+
+
+def test_dlog_iv_is_ratio_plus_v_over_x():
+    v, x = _box(3000, 1e-3, 1e5, 1e-3, 1e6, 5)
+    d = kernkit.dlog_iv(v, x)
+    s = kernkit.bessel_iv_ratio(v, x) + v / x
+    np.testing.assert_allclose(d, s, rtol=3e-14, atol=0)
+
+
+def test_dlog_kv_consistent_with_log_kv():
+    """dlog_kv against a centred finite difference of log_kv and against
+    v/x - exp(log K_{v+1} - log K_v), at moderate sizes."""
+    v, x = _box(2000, 1e-2, 30, 0.05, 100, 6)
+    h = 1e-4 * x
+    fd = (kernkit.log_kv(v, x + h) - kernkit.log_kv(v, x - h)) / (2 * h)
+    d = kernkit.dlog_kv(v, x)
+    np.testing.assert_allclose(d, fd, rtol=1e-6)
+    alt = v / x - np.exp(kernkit.log_kv(v + 1, x) - kernkit.log_kv(v, x))
+    np.testing.assert_allclose(d, alt, rtol=1e-12)
+    fdi = (kernkit.log_iv(v, x + h) - kernkit.log_iv(v, x - h)) / (2 * h)
+    np.testing.assert_allclose(kernkit.dlog_iv(v, x), fdi, rtol=1e-6)
+
+
+def test_scaled_forms_consistent():
+    v, x = _box(2000, 1e-3, 1e3, 1e-3, 1e3, 7)
+    np.testing.assert_allclose(kernkit.log_ive(v, x), kernkit.log_iv(v, x) - x, rtol=0,
+                               atol=1e-14 * (1 + x.max()))
+    np.testing.assert_allclose(kernkit.log_kve(v, x), kernkit.log_kv(v, x) + x, rtol=0,
+                               atol=1e-14 * (1 + x.max()))
+
+
+# --------------------------------------------------------------------------- scipy agreement
+
+def test_agrees_with_scipy_moderate_box():
+    """Where scipy's scaled functions are finite, normal and accurate (|v| <= 50, moderate x)."""
+    v, x = _box(4000, 1e-3, 50, 1e-2, 500, 8)
+    with np.errstate(all="ignore"):
+        ive, kve = sc.ive(v, x), sc.kve(v, x)
+        si = np.log(ive) + x
+        sk = np.log(kve) - x
+        sr = sc.ive(v + 1, x) / ive
+    ok = (ive > 1e-300) & (kve > 1e-300) & (kve < 1e300)
+    assert ok.mean() > 0.95
+    for name, s in (("log_iv", si), ("log_kv", sk)):
+        got = fn(name)(v, x)
+        err = np.abs(got - s)[ok] / np.maximum(1, np.abs(s[ok]))
+        i = np.argmax(err)
+        assert err.max() <= 1e-13, f"{name} vs scipy: {err[i]:.3g} at v={v[ok][i]!r} x={x[ok][i]!r}"
+    got = kernkit.bessel_iv_ratio(v, x)
+    np.testing.assert_allclose(got[ok], sr[ok], rtol=1e-13)
+
+
+# --------------------------------------------------------------------------- edges
+
+def test_exact_limits_at_zero():
+    vs = np.array([0.0, 1e-300, 1e-8, 0.5, 1.0, 2.5, 10.0, 1e3, 1e5, 1e300])
+    z = np.zeros_like(vs)
+    li = kernkit.log_iv(vs, z)
+    assert li[0] == 0.0
+    assert (li[1:] == -np.inf).all(), li
+    assert kernkit.log_ive(0.0, 0.0) == 0.0
+    assert (kernkit.log_ive(vs[1:], z[1:]) == -np.inf).all()
+    assert (kernkit.log_kv(vs, z) == np.inf).all()
+    assert (kernkit.log_kve(vs, z) == np.inf).all()
+    assert (kernkit.log_kv(-vs[1:], z[1:]) == np.inf).all()
+    # I_{v+1}(x)/I_v(x) ~ x / (2v + 2) -> 0; d/dx log I_0 = I_1/I_0 -> 0; d/dx log K_v -> -inf
+    assert (kernkit.bessel_iv_ratio(vs, z) == 0).all()
+    assert kernkit.dlog_iv(0.0, 0.0) == 0.0
+    assert (kernkit.dlog_iv(vs[1:], z[1:]) == np.inf).all()
+    assert (kernkit.dlog_kv(vs, z) == -np.inf).all()
+
+
+def test_infinite_argument():
+    """Limits as x -> inf (finite v): log I, log K -> +-inf, scaled logs -> -inf
+    (like -log(2 pi x)/2), ratio -> 1, dlog_iv -> 1, dlog_kv -> -1."""
+    vs = np.array([0.0, 0.5, 1.0, 10.0, 1e3, 1e5])
+    inf = np.full_like(vs, np.inf)
+    assert (kernkit.log_iv(vs, inf) == np.inf).all()
+    assert (kernkit.log_kv(vs, inf) == -np.inf).all()
+    assert (kernkit.log_ive(vs, inf) == -np.inf).all()
+    assert (kernkit.log_kve(vs, inf) == -np.inf).all()
+    assert (kernkit.bessel_iv_ratio(vs, inf) == 1).all()
+    assert (kernkit.dlog_iv(vs, inf) == 1).all()
+    assert (kernkit.dlog_kv(vs, inf) == -1).all()
+
+
+def test_nan_propagation():
+    nan = np.nan
+    v = np.array([nan, 1.0, nan, 0.0, -2.5])
+    x = np.array([1.0, nan, nan, nan, nan])
+    for name in ALL_NAMES:
+        for dt in (np.float64, np.float32):
+            r = fn(name)(v.astype(dt), x.astype(dt))
+            assert np.isnan(r).all(), (name, dt, r)
+        assert np.isnan(fn(name)(nan, 0.0)), name
+
+
+def test_negative_x_follows_scipy():
+    """x < 0: I_v(-x) = (-1)^n I_n(x) for integer n, not real for non-integer v;
+    K_v(x) is not real. Compared with np.log(scipy.special.iv(v, x)) etc."""
+    v = np.array([0.0, 1.0, 2.0, 3.0, 4.0, -1.0, -2.0, -3.0, 0.5, 1.5, 2.3, -0.7, 7.0, 8.0, 100.0])
+    x = -np.array([0.1, 1.0, 5.0, 30.0, 200.0])
+    V, X = np.broadcast_arrays(v[:, None], x[None, :])
+    with np.errstate(all="ignore"):
+        iv = sc.iv(V, X)
+        exp_li = np.log(iv)
+        exp_lie = np.log(sc.ive(V, X))
+        exp_lk = np.log(sc.kv(V, X))
+        exp_rat = sc.iv(V + 1, X) / iv
+    li = kernkit.log_iv(V, X)
+    np.testing.assert_array_equal(np.isnan(li), np.isnan(exp_li))
+    fin = np.isfinite(exp_li)
+    assert fin.sum() > 10
+    np.testing.assert_allclose(li[fin], exp_li[fin], rtol=1e-13, atol=1e-13)
+    lie = kernkit.log_ive(V, X)
+    np.testing.assert_array_equal(np.isnan(lie), np.isnan(exp_lie))
+    fin = np.isfinite(exp_lie)
+    np.testing.assert_allclose(lie[fin], exp_lie[fin], rtol=1e-13, atol=1e-13)
+    assert np.isnan(exp_lk).all()
+    assert np.isnan(kernkit.log_kv(V, X)).all()
+    assert np.isnan(kernkit.log_kve(V, X)).all()
+    assert np.isnan(kernkit.dlog_kv(V, X)).all()
+    rat = kernkit.bessel_iv_ratio(V, X)
+    np.testing.assert_array_equal(np.isnan(rat), np.isnan(exp_rat))
+    fin = np.isfinite(exp_rat)
+    np.testing.assert_allclose(rat[fin], exp_rat[fin], rtol=1e-11)  # scipy itself ~1e-13
+    # the derivative of log|I_n| is odd in x for integer n
+    ints = (V == np.round(V)) & np.isfinite(exp_li)
+    np.testing.assert_allclose(kernkit.dlog_iv(V, X)[ints], -kernkit.dlog_iv(V, -X)[ints], rtol=1e-13)
+    assert np.isnan(kernkit.dlog_iv(V, X)[V != np.round(V)]).all()
+
+
+_EXTREME_SCRIPT = textwrap.dedent("""
+    import json, sys, numpy as np, kernkit
+    vs = [0.0, 1e-300, 0.5, 1.0, 1e10, 1e100, 1e300]
+    xs = [5e-324, 1e-300, 1e-10, 1.0, 1e10, 1e100, 1e300]
+    V, X = np.meshgrid(vs, xs, indexing="ij")
+    out = {n: getattr(kernkit, n)(V, X).tolist() for n in sys.argv[1:]}
+    out.update({n + "_32": getattr(kernkit, n)(V.astype(np.float32), X.astype(np.float32)).tolist()
+                for n in sys.argv[1:]})
+    print(json.dumps({"v": V.tolist(), "x": X.tolist(), "out": out}))
+""")
+
+
+def _leading_logs(v, x):
+    """Leading-order log I_v(x), log K_v(x) where that is accurate to ~1e-10 relative
+    to max(1, |value|); None where no simple form applies."""
+    v, x = float(v), float(x)
+    lx = math.log(x)
+    if v == 0.5:  # closed forms
+        li = 0.5 * (math.log(2 / math.pi) - lx) + (
+            lx if x < 1e-8 else x - math.log(2) + math.log1p(-math.exp(-2 * x)))
+        return li, 0.5 * (math.log(math.pi / 2) - lx) - x
+    if x * x < 1e-12 * (v + 1) and (v == 0 or v >= 1):  # small x: series leading terms
+        li = v * (lx - math.log(2)) - math.lgamma(v + 1)
+        lk = (math.log(-lx + math.log(2) - 0.5772156649015329) if v == 0 else
+              math.lgamma(v) - v * (lx - math.log(2)) - math.log(2))
+        return li, lk
+    if x > 1e12 * (v * v + 1):  # large x
+        return x - 0.5 * math.log(2 * math.pi * x), -x + 0.5 * math.log(math.pi / (2 * x))
+    if v >= 1e10:  # uniform large order (Debye), leading terms
+        lz = lx - math.log(v)
+        z = math.exp(lz) if lz < 700 else math.inf
+        r = math.hypot(1.0, z)
+        eta = r + lz - math.log1p(r)
+        tail = 0.5 * math.log(2 * math.pi * v) + 0.5 * (math.log(r) if math.isfinite(r) else lz)
+        return v * eta - tail, -v * eta - tail + math.log(math.pi)
+    return None
+
+
+def test_extreme_arguments_finite_and_no_hang():
+    """v and x up to 1e300, x down to 5e-324: finite where the truth is finite, close to the
+    leading asymptotics, and returns promptly (run in a child process with a time limit)."""
+    env = dict(os.environ)
+    proc = subprocess.run([sys.executable, "-c", _EXTREME_SCRIPT, *ALL_NAMES],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(proc.stdout)
+    V, X, out = np.array(data["v"]), np.array(data["x"]), data["out"]
+    with np.errstate(all="ignore"):
+        deriv_ok = (V + 1) / X < 1e300  # |d/dx log| <~ (2v + 1)/x: beyond this it overflows
+    for name in ALL_NAMES:
+        r = np.array(out[name], dtype=float)
+        m = deriv_ok if name.startswith("dlog") else np.ones(V.shape, bool)
+        bad = m & ~np.isfinite(r)
+        assert not bad.any(), (name, V[bad], X[bad], r[bad])
+    li, lk = np.array(out["log_iv"]), np.array(out["log_kv"])
+    checked = 0
+    for idx in np.ndindex(V.shape):
+        lead = _leading_logs(V[idx], X[idx])
+        if lead is None:
+            continue
+        checked += 1
+        for got, exp, nm in ((li[idx], lead[0], "log_iv"), (lk[idx], lead[1], "log_kv")):
+            assert math.isfinite(exp), (nm, V[idx], X[idx], exp)
+            assert abs(got - exp) <= 1e-10 * max(1.0, abs(exp)), (nm, V[idx], X[idx], exp, got)
+    assert checked >= 25
+    # float32: finite where the true value (float64 result) fits in float32
+    for name in ALL_NAMES:
+        r64 = np.array(out[name], dtype=float)
+        r32 = np.array(out[name + "_32"], dtype=float)
+        with np.errstate(over="ignore"):
+            V32 = V.astype(np.float32).astype(float)
+            X32 = X.astype(np.float32).astype(float)
+        same = (V32 == V) & (X32 == X) & (np.abs(r64) < 1e38) & (np.abs(r64) > 1e-37)
+        assert np.isfinite(r32[same]).all(), (name, V[same][~np.isfinite(r32[same])],
+                                               X[same][~np.isfinite(r32[same])])
+
+
+# --------------------------------------------------------------------------- ufunc behaviour
+
+def test_is_numpy_ufunc():
+    for name in ALL_NAMES:
+        f = fn(name)
+        assert isinstance(f.ufunc, np.ufunc)
+        assert f.ufunc.nin == 2 and f.ufunc.nout == 1
+        assert callable(f)
+
+
+def test_broadcasting():
+    x = np.linspace(0.1, 50, 7)
+    v = np.array([[0.0], [1.5], [30.0]])
+    for name in ALL_NAMES:
+        f = fn(name)
+        r = f(2.5, x)
+        assert r.shape == (7,)
+        np.testing.assert_array_equal(r, [f(2.5, xi) for xi in x])
+        r2 = f(v, x)
+        assert r2.shape == (3, 7)
+        for i in range(3):
+            for j in range(7):
+                assert r2[i, j] == f(v[i, 0], x[j])
+    with pytest.raises(ValueError):
+        kernkit.log_iv(np.ones(3), np.ones(4))
+    with pytest.raises(ValueError):
+        kernkit.log_kv(np.ones((2, 3)), np.ones((3, 2)))
+
+
+def test_out_and_where():
+    v, x = _box(100, 1e-2, 1e3, 1e-2, 1e3, 9)
+    for name in ALL_NAMES:
+        f = fn(name)
+        full = f(v, x)
+        out = np.empty_like(x)
+        r = f(v, x, out=out)
+        assert r is out
+        np.testing.assert_array_equal(out, full)
+        out2 = np.full_like(x, -12345.0)
+        mask = np.arange(x.size) % 3 == 0
+        f(v, x, out=out2, where=mask)
+        np.testing.assert_array_equal(out2[mask], full[mask])
+        assert (out2[~mask] == -12345.0).all()
+        out3 = np.empty(x.shape, np.float32)
+        f(v.astype(np.float32), x.astype(np.float32), out=(out3,))
+        np.testing.assert_array_equal(out3, f(v.astype(np.float32), x.astype(np.float32)))
+
+
+def test_dtype_rules():
+    v = np.array([0.5, 2.0, 10.0])
+    x = np.array([0.5, 3.0, 20.0])
+    f32, f64 = np.float32, np.float64
+    cases = [
+        (v.astype(f32), x.astype(f32)),
+        (v.astype(f32), x.astype(f64)),
+        (v.astype(f64), x.astype(f32)),
+        (v.astype(f64), x.astype(f64)),
+        (v.astype(np.int64), x.astype(np.int64)),
+        (v.astype(np.int32), x.astype(f32)),
+        (v.astype(np.int64), x),
+        (2, x.astype(f32)),
+        (2.5, x.astype(f32)),
+        (np.float64(2.5), x.astype(f32)),
+    ]
+    for name in ALL_NAMES:
+        f = fn(name)
+        for a, b in cases:
+            r = f(a, b)
+            expect = sc.ive(a, b).dtype  # scipy.special's own dtype resolution
+            assert r.dtype == expect, (name, getattr(a, "dtype", type(a)), b.dtype, r.dtype, expect)
+        assert f(v.astype(f32), x.astype(f32)).dtype == f32
+        assert f(v.astype(f32), x).dtype == f64
+        ri = f(np.array([1, 2, 3]), np.array([1, 4, 9]))
+        assert ri.dtype == f64
+        np.testing.assert_array_equal(ri, f(np.array([1.0, 2.0, 3.0]), np.array([1.0, 4.0, 9.0])))
+        with pytest.raises(TypeError):
+            f(v.astype(np.complex128), x)
+        with pytest.raises(TypeError):
+            f(v, x + 1j)
+
+
+def test_empty_and_scalars():
+    for name in ALL_NAMES:
+        f = fn(name)
+        assert f(np.empty(0), np.empty(0)).shape == (0,)
+        assert f(1.0, np.empty((3, 0))).shape == (3, 0)
+        s = f(1.5, 2.0)
+        assert np.ndim(s) == 0 and isinstance(s, (float, np.floating))
+        z = f(np.array(1.5), np.array(2.0))
+        assert np.ndim(z) == 0
+        assert float(s) == float(z) == float(f(np.array([1.5]), np.array([2.0]))[0])
+
+
+def test_noncontiguous_and_readonly():
+    v, x = _box(3000, 1e-2, 1e4, 1e-3, 1e5, 10)
+    M = np.stack([v, x]).reshape(2, 60, 50)
+    for name in ALL_NAMES:
+        f = fn(name)
+        ref = f(v, x)
+        np.testing.assert_array_equal(f(v[::3], x[::3]), ref[::3])
+        vt, xt = M[0].T, M[1].T  # Fortran-ordered views
+        np.testing.assert_array_equal(f(vt, xt), ref.reshape(60, 50).T)
+        vr, xr = v.copy(), x.copy()
+        vr.setflags(write=False)
+        xr.setflags(write=False)
+        np.testing.assert_array_equal(f(vr, xr), ref)
+        rec = np.zeros(200, dtype=[("v", np.float64), ("pad", np.int8), ("x", np.float64)])
+        rec["v"], rec["x"] = v[:200], x[:200]  # byte strides not a multiple of 8
+        np.testing.assert_array_equal(f(rec["v"], rec["x"]), ref[:200])
+
+
+def _ulps(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    same = (a == b) | (np.isnan(a) & np.isnan(b))
+    with np.errstate(all="ignore"):
+        u = np.abs(a - b) / np.spacing(np.maximum(np.abs(a), np.abs(b)))
+    return np.where(same, 0.0, u)
+
+
+@pytest.fixture
+def restore_threads():
+    n = kernkit.get_num_threads()
+    yield
+    kernkit.set_num_threads(n)
+
+
+def test_large_array_and_threads(restore_threads):
+    """2^20 elements at once (threads and SIMD paths) agree with per-element calls, and
+    1 and 2 threads give identical results."""
+    n = 1 << 20
+    v, x = _box(n, 1e-2, 1e5, 1e-3, 1e6, 12)
+    rng = np.random.default_rng(13)
+    pick = rng.choice(n, 300, replace=False)
+    assert kernkit.get_num_threads() >= 1
+    for name in ("log_iv", "log_kv", "bessel_iv_ratio", "dlog_kv"):
+        f = fn(name)
+        kernkit.set_num_threads(1)
+        assert kernkit.get_num_threads() == 1
+        r1 = f(v, x)
+        kernkit.set_num_threads(2)
+        assert kernkit.get_num_threads() == 2
+        r2 = f(v, x)
+        np.testing.assert_array_equal(r1, r2, err_msg=f"{name}: 1 vs 2 threads differ")
+        single = np.array([f(v[i], x[i]) for i in pick])
+        u = _ulps(r2[pick], single)
+        assert u.max() <= 2, f"{name}: array vs per-element differ by {u.max()} ulp at " \
+            f"v={v[pick][np.argmax(u)]!r} x={x[pick][np.argmax(u)]!r}"
+        chunks = np.concatenate([f(v[i:i + 1000], x[i:i + 1000]) for i in range(0, 1 << 16, 1000)])
+        assert _ulps(r2[:chunks.size], chunks).max() <= 2
+        kernkit.set_num_threads(1)
+        r32_1 = f(v[: 1 << 18].astype(np.float32), x[: 1 << 18].astype(np.float32))
+        kernkit.set_num_threads(2)
+        r32_2 = f(v[: 1 << 18].astype(np.float32), x[: 1 << 18].astype(np.float32))
+        np.testing.assert_array_equal(r32_1, r32_2)
