@@ -8,7 +8,8 @@
 //   dlog_iv(v, x) = I_v'(x) / I_v(x)      dlog_kv(v, x) = K_v'(x) / K_v(x)
 //
 // Precision: all work is done in double; the float overloads convert to double, compute and
-// round once (so they are correctly rounded up to the double result's own ~1e-16 error).
+// round once. For float, the Debye expansion of log I / log K (and the scaled forms) uses fewer
+// terms (truncation < 1e-9, bessel/debye_fast.hpp); otherwise float is the double result rounded.
 //
 // Method (v >= 0, x > 0; hyp = sqrt(v^2 + x^2)):
 //  * hyp >= 25.5: Debye/Olver uniform expansion (DLMF 10.41) written as a series in 1/hyp
@@ -16,13 +17,17 @@
 //    large order at any x and large x at any order (there it is the Hankel expansion). log I,
 //    log K, the scaled forms and the ratios I_{v+1}/I_v, K_{v-1}/K_v all come from the same
 //    polynomials, the ratios from the analytically differentiated expansion (DLMF 10.41.11).
-//  * hyp < 25.5, I: power series with positive terms (bessel/series.hpp).
 //    Near the zero of the Debye exponent eta (x/v in (0.45, 0.92)) v*eta is evaluated as
-//    v (z - z0) g(z) with z - z0 to ~1e-32 (bessel/eta.hpp), else it would lose ~v ulps.
+//    v (z - z0) g(z) with z - z0 to ~1e-32 (bessel/eta.hpp), else it would lose ~v ulps; the
+//    same for v*eta + x near its zero (x/v ~ 0.448), which the reflected log I_{-v} - x needs.
+//    log_iv, log_ive (v >= 0), log_kv, log_kve take the branch-free form of this
+//    (bessel/debye_fast.hpp: fixed term count per class of hyp, own log) for
+//    1e-100 <= x, |v| <= 1e150; the CPU loops run it vectorised over blocks of such inputs.
 //  * hyp < 25.5, I: power series with positive terms (bessel/series.hpp); its prefactor
 //    (x/2)^v/Gamma(v+1) is recomputed in double-double where log I is small.
-//  * hyp < 25.5, K: Temme's series (x <= 2) or CF2 (x > 2) at |mu| <= 1/2 plus forward
-//    recurrence, in log/ratio form (bessel/temme.hpp).
+//  * hyp < 25.5, K: at |mu| <= 1/2, Temme's series (x <= 1) or a trapezoid rule on the integral
+//    of K_mu(x) e^x (x > 1, which gives log K + x directly), then the forward recurrence up to v
+//    (bessel/temme.hpp).
 // Negative order: K_{-v} = K_v; I_{-n} = I_n; -1 < v < 0 in the small box: the same positive
 // series; otherwise I_{-v} = I_v + (2/pi) sin(pi v) K_v combined in log space.
 //
@@ -47,6 +52,7 @@
 
 #include "config.hpp"
 #include "bessel/debye.hpp"
+#include "bessel/debye_fast.hpp"
 #include "bessel/eta.hpp"
 #include "bessel/logspace.hpp"
 #include "bessel/series.hpp"
@@ -64,6 +70,7 @@ struct LogIK {
   double lk = 0.0;   // log K_v(x)
   double lks = 0.0;  // log K_v(x) + x
   double sk = 0.0;   // K_{v-1}(x) / K_v(x)
+  double lkm = 0.0;  // log K_v(x) - x (only with both I and K: for reflected log I_{-v} - x)
 };
 
 // Number of Debye terms so that the first omitted one, max_s |P_{n+1}(s)| / hyp^{n+1} (and the
@@ -78,12 +85,9 @@ KERNKIT_INLINE int debye_terms(double hyp) {
   return (hyp >= 34.8) ? 14 : (hyp >= 29.3) ? 16 : 18;
 }
 
-// log(1+p) for the Debye correction sums, |p| < 0.006 for hyp >= 25.5 (max |P_1|/hyp = 0.125/hyp
-// dominates): 9 terms leave < 1e-21; cheaper than std::log1p, which is kept as a fallback.
+// log(1+p) for the Debye correction sums (|p| < 0.006 for hyp >= 25.5); std::log1p as a fallback.
 KERNKIT_INLINE double log1p_small(double p) {
-  if (std::fabs(p) > 0.0075) return std::log1p(p);
-  return p * (1.0 + p * (-0.5 + p * (1.0 / 3.0 + p * (-0.25 + p * (0.2 + p * (-1.0 / 6.0 + p *
-         (1.0 / 7.0 + p * (-0.125 + p * (1.0 / 9.0)))))))));
+  return (std::fabs(p) > 0.0075) ? std::log1p(p) : log1p_tiny(p);
 }
 
 // Debye region (hyp >= kBox), v >= 0, x > 0 finite. With z = x/v, w = v/x:
@@ -96,17 +100,16 @@ KERNKIT_INLINE double log1p_small(double p) {
 template <bool WI, bool WK, bool WD>
 KERNKIT_INLINE void debye(double v, double x, LogIK& r) {
   double e0, e0s, loghyp, s, y, hyp, xh, xhv;
+  double e0p = 0.0;  // v eta + x, only for WI && WK
   if (x >= v) {
     const double w = v / x;
     const double w2 = w * w;
     const double r1 = std::sqrt(1.0 + w2);
-    // v eta - x = v f(w), f(w) = w/(1+sqrt(1+w^2)) - asinh(w): the two terms cancel by a factor
-    // ~2 for small w, so use the Taylor series of f there (odd, exact rational coefficients,
-    // 12 terms: truncation < 1e-20 relative for w < 0.2)
-    const double f = (w < 0.2) ? w * ((((((((((((0.00030468857806661856) * w2 + -0.000381378900437128) * w2 + 0.00048808047645970394) * w2 + -0.0006417667164522059) * w2 + 0.000872802734375) * w2 + -0.001239483173076923) * w2 + 0.001864346590909091) * w2 + -0.0030381944444444445) * w2 + 0.005580357142857143) * w2 + -0.0125) * w2 + 0.041666666666666664) * w2 + -0.5)
-                               : w / (1.0 + r1) - std::asinh(w);
+    // v eta - x = v f(w), f(w) = w/(1+sqrt(1+w^2)) - asinh(w) (Taylor series for small w)
+    const double f = (w < 0.2) ? debye_f_taylor(w) : w / (1.0 + r1) - std::asinh(w);
     e0s = v * f;
     e0 = x + e0s;
+    e0p = x + e0;
     hyp = x * r1;
     loghyp = (hyp <= 1e308) ? std::log(hyp) : std::log(x) + std::log(r1);
     s = w2 / (1.0 + w2);
@@ -128,6 +131,16 @@ KERNKIT_INLINE void debye(double v, double x, LogIK& r) {
       e0 = v * (r1 - as);
     }
     e0s = e0 - x;
+    if (WI && WK) {
+      // v eta + x: cancels near z1 (bessel/eta.hpp)
+      if (z > kZetaZLo && z < kZetaZHi) {
+        const double zlo = std::fma(-z, v, x) / v;
+        const double h = (z - kZetaZ1Hi) + (zlo - kZetaZ1Lo);
+        e0p = v * (h * zeta_g((z - 0.45) / 0.15));
+      } else {
+        e0p = e0 + x;
+      }
+    }
     hyp = v * r1;
     loghyp = (hyp <= 1e308) ? std::log(hyp) : std::log(v) + std::log(r1);
     s = 1.0 / (1.0 + z2);
@@ -148,6 +161,7 @@ KERNKIT_INLINE void debye(double v, double x, LogIK& r) {
     const double c = log1p_small(pk) + kHalfLogPiOver2 - hl;
     r.lk = c - e0;
     r.lks = c - e0s;
+    if (WI) r.lkm = c - e0p;
     if (WD) r.sk = xhv + xh * (qk / (1.0 + pk));
   }
 }
@@ -165,7 +179,10 @@ KERNKIT_INLINE LogIK log_ik(double v, double x) {
       series_i<WD>(v, x, r.li, r.ri);
       r.lis = r.li - x;
     }
-    if (WK) k_temme(v, x, r.lk, r.lks, r.sk);
+    if (WK) {
+      k_temme(v, x, r.lk, r.lks, r.sk);
+      r.lkm = r.lk - x;
+    }
     return r;
   }
   debye<WI, WK, WD>(v, x, r);
@@ -181,7 +198,14 @@ KERNKIT_INLINE double reflect_logweight(const LogIK& r, double c, double x) {
   return ((r.lks - r.lis) - 2.0 * x) + std::log(std::fabs(c) * (2.0 / kPi));
 }
 
+// lowp: the float functions (fewer Debye terms, bessel/debye_fast.hpp).
+template <bool LOWP = false>
 KERNKIT_INLINE double log_iv_d(double v, double x, bool scaled) {
+  if (v >= 0.0) {  // the bulk: branch-free Debye (bessel/debye_fast.hpp), also used in blocks
+    const int c = debye_fast_class(v, x);
+    if (c != 0)
+      return scaled ? debye_fast_dispatch<kLogIs, LOWP>(c, v, x) : debye_fast_dispatch<kLogI, LOWP>(c, v, x);
+  }
   if (std::isnan(v) || std::isnan(x)) return qnan();
   if (x < 0.0) {
     if (std::isinf(v) || !is_integer(v) || is_odd_integer(v)) return qnan();
@@ -208,7 +232,7 @@ KERNKIT_INLINE double log_iv_d(double v, double x, bool scaled) {
   const double d = reflect_logweight(r, c, x);
   if (d > 0.0 && c > 0.0) {  // K term dominates: log(c K) + log1p(I/(cK)), no large-term cancellation
     const double lck = std::log(c * (2.0 / kPi)) + std::log1p(std::exp(-d));
-    return scaled ? (r.lk - x) + lck : r.lk + lck;
+    return scaled ? r.lkm + lck : r.lk + lck;
   }
   const double base = scaled ? r.lis : r.li;
   if (c > 0.0) return base + std::log1p(std::exp(d));
@@ -216,7 +240,12 @@ KERNKIT_INLINE double log_iv_d(double v, double x, bool scaled) {
   return (d == 0.0) ? -pinf() : qnan();  // I_{-nu}(x) <= 0
 }
 
+template <bool LOWP = false>
 KERNKIT_INLINE double log_kv_d(double v, double x, bool scaled) {
+  const double nu = std::fabs(v);
+  const int c = debye_fast_class(nu, x);
+  if (c != 0)
+    return scaled ? debye_fast_dispatch<kLogKs, LOWP>(c, nu, x) : debye_fast_dispatch<kLogK, LOWP>(c, nu, x);
   if (std::isnan(v) || std::isnan(x) || x < 0.0) return qnan();
   if (std::isinf(v)) return std::isinf(x) ? qnan() : pinf();
   if (x == 0.0) return pinf();
@@ -303,28 +332,33 @@ struct is_fp<double> {
   static constexpr bool value = true;
 };
 
+template <class T>
+struct is_lowp {  // float: Debye with fewer terms (truncation < 1e-9, far below float's eps)
+  static constexpr bool value = sizeof(T) < sizeof(double);
+};
+
 }  // namespace bessel_detail
 
-// float: computed in double, rounded once.
+// float: computed in double (the Debye part with fewer terms, see above), rounded once.
 template <class T>
 KERNKIT_INLINE T log_iv(T v, T x) {
   static_assert(bessel_detail::is_fp<T>::value, "log_iv: T must be float or double");
-  return static_cast<T>(bessel_detail::log_iv_d(static_cast<double>(v), static_cast<double>(x), false));
+  return static_cast<T>(bessel_detail::log_iv_d<bessel_detail::is_lowp<T>::value>(static_cast<double>(v), static_cast<double>(x), false));
 }
 template <class T>
 KERNKIT_INLINE T log_ive(T v, T x) {
   static_assert(bessel_detail::is_fp<T>::value, "log_ive: T must be float or double");
-  return static_cast<T>(bessel_detail::log_iv_d(static_cast<double>(v), static_cast<double>(x), true));
+  return static_cast<T>(bessel_detail::log_iv_d<bessel_detail::is_lowp<T>::value>(static_cast<double>(v), static_cast<double>(x), true));
 }
 template <class T>
 KERNKIT_INLINE T log_kv(T v, T x) {
   static_assert(bessel_detail::is_fp<T>::value, "log_kv: T must be float or double");
-  return static_cast<T>(bessel_detail::log_kv_d(static_cast<double>(v), static_cast<double>(x), false));
+  return static_cast<T>(bessel_detail::log_kv_d<bessel_detail::is_lowp<T>::value>(static_cast<double>(v), static_cast<double>(x), false));
 }
 template <class T>
 KERNKIT_INLINE T log_kve(T v, T x) {
   static_assert(bessel_detail::is_fp<T>::value, "log_kve: T must be float or double");
-  return static_cast<T>(bessel_detail::log_kv_d(static_cast<double>(v), static_cast<double>(x), true));
+  return static_cast<T>(bessel_detail::log_kv_d<bessel_detail::is_lowp<T>::value>(static_cast<double>(v), static_cast<double>(x), true));
 }
 template <class T>
 KERNKIT_INLINE T bessel_iv_ratio(T v, T x) {

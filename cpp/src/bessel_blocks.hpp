@@ -1,0 +1,166 @@
+// Internal: the block loop for log I_v, log I_v e^-x, log K_v, log K_v e^x (included by
+// special_loops.cpp, so it is compiled once per ISA). Each block of kBlock elements is split by
+// bessel_detail::debye_fast_class: the elements of one Debye class are gathered into contiguous
+// buffers and run through that class's branch-free kernel in a `#pragma omp simd` loop; the
+// rest (small hyp, negative order for I, special values) call the scalar function. The scalar
+// function uses the same class test and the same kernel (hyp from a correctly rounded sqrt on
+// both paths), so every element gets the same bits whichever way it goes (contiguous or strided,
+// 1 or n threads, alone or in a large array).
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+#include "kernkit/math/log_bessel.hpp"
+#include "parallel.hpp"
+
+#if defined(__GNUC__)
+#define KERNKIT_FLATTEN [[gnu::flatten]]
+#else
+#define KERNKIT_FLATTEN
+#endif
+
+namespace kernkit::KERNKIT_ISA_NS {
+namespace bessel_blocks {
+
+namespace bd = ::kernkit::bessel_detail;
+constexpr int kBlock = 512;
+constexpr int kClasses = bd::kDebyeFastClasses + 1;  // 0: scalar path
+
+// h = sqrt(v*v + x*x) with the ISA's sqrt instruction (std::sqrt would not vectorise: errno).
+// Same operations and rounding as the scalar path's std::sqrt(v * v + x * x).
+inline void hyp_block(int k, const double* v, const double* x, double* h) {
+  int i = 0;
+#if defined(__AVX512F__)
+  for (; i + 8 <= k; i += 8) {
+    const __m512d a = _mm512_loadu_pd(v + i), b = _mm512_loadu_pd(x + i);
+    _mm512_storeu_pd(h + i, _mm512_sqrt_pd(_mm512_add_pd(_mm512_mul_pd(a, a), _mm512_mul_pd(b, b))));
+  }
+#elif defined(__AVX__)
+  for (; i + 4 <= k; i += 4) {
+    const __m256d a = _mm256_loadu_pd(v + i), b = _mm256_loadu_pd(x + i);
+    _mm256_storeu_pd(h + i, _mm256_sqrt_pd(_mm256_add_pd(_mm256_mul_pd(a, a), _mm256_mul_pd(b, b))));
+  }
+#elif defined(__SSE2__)
+  for (; i + 2 <= k; i += 2) {
+    const __m128d a = _mm_loadu_pd(v + i), b = _mm_loadu_pd(x + i);
+    _mm_storeu_pd(h + i, _mm_sqrt_pd(_mm_add_pd(_mm_mul_pd(a, a), _mm_mul_pd(b, b))));
+  }
+#endif
+  for (; i < k; ++i) h[i] = std::sqrt(v[i] * v[i] + x[i] * x[i]);
+}
+
+// Appends the indices and operands of the elements of class c to perm/gv/gx; returns their number.
+inline int compact(int c, int m, const int* cls, const double* v, const double* x, int* perm,
+                   double* gv, double* gx) {
+  int p = 0, i = 0;
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+  // compress 8 lanes at a time (register form: the memory form of vcompress is slow on Zen 4)
+  const __m256i cc = _mm256_set1_epi32(c);
+  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (; i + 8 <= m; i += 8) {
+    const __mmask8 k = _mm256_cmpeq_epi32_mask(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cls + i)), cc);
+    if (k == 0) continue;
+    const __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(i), iota);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(perm + p), _mm256_maskz_compress_epi32(k, idx));
+    _mm512_storeu_pd(gv + p, _mm512_maskz_compress_pd(k, _mm512_loadu_pd(v + i)));
+    _mm512_storeu_pd(gx + p, _mm512_maskz_compress_pd(k, _mm512_loadu_pd(x + i)));
+    p += __builtin_popcount(static_cast<unsigned>(k));  // GCC/Clang only: see KernkitSimd.cmake
+  }
+#endif
+  for (; i < m; ++i) {  // branch-free: store always, advance on a match
+    perm[p] = i;
+    gv[p] = v[i];
+    gx[p] = x[i];
+    p += static_cast<int>(cls[i] == c);
+  }
+  return p;
+}
+
+// Runs one class's kernel over k gathered elements. flatten: inline the whole kernel (log,
+// polynomials) into the loop so that it vectorises.
+template <int Q>
+struct ClassRunner {
+  int k;
+  const double* v;
+  const double* x;
+  const double* h;
+  double* o;
+  template <int NT, int KIND>
+  KERNKIT_FLATTEN void operator()() const {
+#pragma omp simd
+    for (int i = 0; i < k; ++i) o[i] = bd::debye_fast<NT, KIND, Q>(v[i], x[i], h[i]);
+  }
+};
+
+// op(v, x) with the whole scalar function inlined (flatten). The header functions are inline
+// with one mangled name in every ISA variant of this file; a call that is not inlined would bind
+// to whichever variant's copy the linker keeps (slow baseline code here, or AVX-512 code on a
+// CPU without it). Inlining keeps each variant's code its own.
+template <class T, class Op>
+KERNKIT_FLATTEN T scalar_call(Op op, T v, T x) {
+  return op(v, x);
+}
+
+// Q: bd::kLogI / kLogIs / kLogK / kLogKs; op: the matching scalar functor.
+template <int Q, class T, class Op>
+void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t sx, T* out,
+         std::int64_t so, int nthreads, Op op) {
+  constexpr bool kIsK = Q == bd::kLogK || Q == bd::kLogKs;
+  const std::int64_t nb = (n + kBlock - 1) / kBlock;
+  detail::parallel_for(nb, nthreads, [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t b = b0; b < b1; ++b) {
+      const std::int64_t i0 = b * kBlock;
+      const int m = static_cast<int>(std::min<std::int64_t>(kBlock, n - i0));
+      double nub[kBlock], xb[kBlock];
+      int cls[kBlock];
+      for (int i = 0; i < m; ++i) {
+        const double vi = static_cast<double>(v[(i0 + i) * sv]);
+        nub[i] = kIsK ? std::fabs(vi) : vi;  // I: negative order is not in the fast set
+        xb[i] = static_cast<double>(x[(i0 + i) * sx]);
+      }
+  #pragma omp simd
+      for (int i = 0; i < m; ++i) cls[i] = bd::debye_fast_class(nub[i], xb[i]);
+      unsigned present = 0;  // bit c: class c occurs in the block
+      for (int i = 0; i < m; ++i) present |= 1u << cls[i];
+      double gh[kBlock], go[kBlock];
+      if ((present & (present - 1)) == 0 && present != 1) {
+        // one Debye class only (the common case for smooth inputs): no sorting
+        int c = 1;
+        while (present != (1u << c)) ++c;
+        hyp_block(m, nub, xb, gh);
+        bd::debye_fast_visit<bd::is_lowp<T>::value>(c, ClassRunner<Q>{m, nub, xb, gh, go});
+        for (int i = 0; i < m; ++i) out[(i0 + i) * so] = static_cast<T>(go[i]);
+        continue;
+      }
+      if (present & 1u) {
+        for (int i = 0; i < m; ++i)
+          if (cls[i] == 0) out[(i0 + i) * so] = scalar_call(op, v[(i0 + i) * sv], x[(i0 + i) * sx]);
+      }
+      // gather each class's operands into contiguous slots
+      int perm[kBlock + 8];  // +8: the compactions store up to 8 slots past the last match
+      double gv[kBlock + 8], gx[kBlock + 8];
+      int start[kClasses + 1];
+      int p = 0;
+      for (int c = 1; c < kClasses; ++c) {
+        start[c] = p;
+        if (present & (1u << c)) p = compact(c, m, cls, nub, xb, perm + p, gv + p, gx + p) + p;
+      }
+      start[kClasses] = p;
+      hyp_block(p, gv, gx, gh);
+      for (int c = 1; c < kClasses; ++c) {
+        const int k = start[c + 1] - start[c];
+        if (k != 0)
+          bd::debye_fast_visit<bd::is_lowp<T>::value>(c, ClassRunner<Q>{k, gv + start[c], gx + start[c], gh + start[c], go + start[c]});
+      }
+      for (int j = 0; j < p; ++j) out[(i0 + perm[j]) * so] = static_cast<T>(go[j]);
+    }
+  });
+}
+
+}  // namespace bessel_blocks
+}  // namespace kernkit::KERNKIT_ISA_NS
