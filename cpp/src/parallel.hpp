@@ -1,4 +1,10 @@
-// Internal: the one elementwise loop every CPU driver uses (threads over contiguous chunks).
+// Internal: how CPU drivers split a loop over threads.
+//
+// Files compiled once per ISA (kernkit_add_isa_variants) must keep every function they call
+// inlined or named in their own ISA namespace: an out-of-line inline/template function with
+// the same mangled name in several variants is merged by the linker into one (arbitrary)
+// variant's code. Lambdas passed from inside an ISA namespace make parallel_for's
+// instantiations distinct; tests/python/test_build.py checks the objects for shared symbols.
 #pragma once
 #include <cstdint>
 
@@ -12,21 +18,14 @@ namespace kernkit::detail {
 // loops, where starting a team costs more than it saves.
 int threads_for(std::int64_t n, double work_ns);
 
-template <class T, class F>
-inline void map2_serial(std::int64_t begin, std::int64_t end, const T* a, std::int64_t sa,
-                        const T* b, std::int64_t sb, T* out, std::int64_t so, F f) {
-  if (sa == 1 && sb == 1 && so == 1) {
-    for (std::int64_t i = begin; i < end; ++i) out[i] = f(a[i], b[i]);
-  } else {
-    for (std::int64_t i = begin; i < end; ++i) out[i * so] = f(a[i * sa], b[i * sb]);
+// body(begin, end) over [0, n) in nthreads contiguous chunks. A serial call never enters an
+// OpenMP region: even an if(false) region costs ~1 us, more than a small ufunc call.
+template <class Body>
+inline void parallel_for(std::int64_t n, int nthreads, Body&& body) {
+  if (nthreads <= 1 || n <= 1) {
+    body(std::int64_t{0}, n);
+    return;
   }
-}
-
-template <class T, class F>
-inline void map2(std::int64_t n, const T* a, std::int64_t sa, const T* b, std::int64_t sb,
-                 T* out, std::int64_t so, int nthreads, F f) {
-  // A serial loop never enters an OpenMP region: even an if(false) region costs ~1 us.
-  if (nthreads <= 1) return map2_serial(0, n, a, sa, b, sb, out, so, f);
 #pragma omp parallel num_threads(nthreads)
   {
 #ifdef _OPENMP
@@ -34,7 +33,7 @@ inline void map2(std::int64_t n, const T* a, std::int64_t sa, const T* b, std::i
 #else
     const std::int64_t nt = 1, t = 0;
 #endif
-    map2_serial(n * t / nt, n * (t + 1) / nt, a, sa, b, sb, out, so, f);
+    body(n * t / nt, n * (t + 1) / nt);
   }
 }
 

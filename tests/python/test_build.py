@@ -90,3 +90,40 @@ def test_mypy_strict_on_a_user_script() -> None:
                           str(ROOT / "tests/typing/user_script.py")], capture_output=True, text=True,
                          cwd=str(ROOT / "tests"))
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def _isa_objects() -> dict[str, list[Path]]:
+    """Object files of the per-ISA variants from the newest build under build/ (CI's wheel build)."""
+    found: dict[str, list[Path]] = {}
+    dirs = sorted((ROOT / "build").glob("*/CMakeFiles"), key=lambda p: p.stat().st_mtime)
+    for cmf in reversed(dirs):
+        for isa_dir in cmf.glob("kernkit_*.dir"):
+            found[isa_dir.name.removeprefix("kernkit_").removesuffix(".dir")] = list(isa_dir.rglob("*.o"))
+        if found:
+            break
+    return found
+
+
+def test_isa_variants_share_no_code() -> None:
+    """No function is defined out of line in two ISA variants: the linker would keep one copy,
+    so the baseline path could run AVX-512 code (a crash on older CPUs) or vice versa."""
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("nm (binutils) is not installed")
+    objs = _isa_objects()
+    if len(objs) < 2:
+        pytest.skip("no multi-ISA build under build/ (pip wheel . or pip install . makes one)")
+    owners: dict[str, set[str]] = {}
+    for isa, files in objs.items():
+        for f in files:
+            out = subprocess.run([nm, "--defined-only", str(f)], capture_output=True, text=True,
+                                 check=True).stdout
+            for line in out.splitlines():
+                parts = line.split()
+                # W/V: weak (inline, template) definitions, the ones the linker merges.
+                if len(parts) == 3 and parts[1] in ("W", "V") and "personality" not in parts[2]:
+                    owners.setdefault(parts[2], set()).add(isa)
+    shared = sorted(s for s, isas in owners.items() if len(isas) > 1)
+    demangled = subprocess.run(["c++filt"], input="\n".join(shared[:20]), capture_output=True,
+                               text=True).stdout if shared and shutil.which("c++filt") else shared
+    assert not shared, f"{len(shared)} symbols defined in several ISA variants, e.g.:\n{demangled}"
