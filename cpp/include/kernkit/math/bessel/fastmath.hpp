@@ -35,8 +35,12 @@ KERNKIT_INLINE double f64_from_bits(std::uint64_t u) {
   return x;
 }
 
-// log(x) for normal 0 < x < inf.
-KERNKIT_INLINE double log_pos(double x) {
+// The shared reduction of log_pos / log_pos_parts: x = 2^k (1 + f), s = f / (2 + f),
+// and r(z) with log(1 + f) = f - s (f - z r), z = s^2.
+struct LogReduced {
+  double k, f, s, zr;
+};
+KERNKIT_INLINE LogReduced log_reduce(double x) {
   // shift so that the exponent field of t is that of x * sqrt(2)
   const std::uint64_t t = f64_bits(x) + 0x00095F619980C433ull;  // 0x3FF0... - bits(sqrt(1/2))
   const std::uint64_t e = t >> 52;                                // biased k, 1..2046
@@ -49,26 +53,23 @@ KERNKIT_INLINE double log_pos(double x) {
   const double r = (((((0.14616449685043406 * z + 0.15331721600556042) * z + 0.18182889125261723) * z +
                       0.2222221113479508) * z + 0.28571428625975487) * z + 0.39999999999899505) * z +
                    0.666666666666667;
-  const double lm = f - s * (f - z * r);
-  return k * kLn2Hi + (lm + k * kLn2Lo);
+  return {k, f, s, z * r};
+}
+
+// log(x) for normal 0 < x < inf.
+KERNKIT_INLINE double log_pos(double x) {
+  const LogReduced q = log_reduce(x);
+  const double lm = q.f - q.s * (q.f - q.zr);
+  return q.k * kLn2Hi + (lm + q.k * kLn2Lo);
 }
 
 // log(x) = a + b + c for normal 0 < x < inf with a = k log2_hi and b = m - 1 exact and |c| small
 // (error ~1e-17 absolute at most): for sums where log(x) cancels against another large term.
 KERNKIT_INLINE void log_pos_parts(double x, double& a, double& b, double& c) {
-  const std::uint64_t t = f64_bits(x) + 0x00095F619980C433ull;
-  const std::uint64_t e = t >> 52;
-  const double m = f64_from_bits((t & 0x000FFFFFFFFFFFFFull) + 0x3FE6A09E667F3BCDull);
-  const double k = f64_from_bits(0x4330000000000000ull | e) - 4503599627371519.0;
-  const double f = m - 1.0;
-  const double s = f / (2.0 + f);
-  const double z = s * s;
-  const double r = (((((0.14616449685043406 * z + 0.15331721600556042) * z + 0.18182889125261723) * z +
-                      0.2222221113479508) * z + 0.28571428625975487) * z + 0.39999999999899505) * z +
-                   0.666666666666667;
-  a = k * kLn2Hi;
-  b = f;
-  c = k * kLn2Lo - s * (f - z * r);
+  const LogReduced q = log_reduce(x);
+  a = q.k * kLn2Hi;
+  b = q.f;
+  c = q.k * kLn2Lo - q.s * (q.f - q.zr);
 }
 
 // exp(x) for -708 <= x <= 709 (callers clamp). x = k log 2 + r, |r| <= log(2)/2, with k from
