@@ -4,8 +4,10 @@
 // (KERNKIT_ISA_NS) by CMake; -ffp-contract=off keeps every variant's rounding identical.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
+#include "kernkit/math/rational.hpp"
 #include "parallel.hpp"
 #include "rational_plan.hpp"
 
@@ -188,6 +190,255 @@ inline void bwd_block(int len, const T* __restrict g, const T* __restrict x, T* 
   }
 }
 
+
+#if defined(__GNUC__)
+// ---- Register path (GCC/Clang vector extensions): one AVX-512, AVX2 or SSE register per
+// vector (lane layout per ISA, so coefficient sums may differ in the last bits between ISAs); every Horner step stays in registers for any
+// degree. Same operation order as the scalar header (used for the tails), so every element is
+// rounded identically whichever path or ISA computes it.
+#define KK_AI inline __attribute__((always_inline))
+// One native register per vector: wider generic vectors are split badly on AVX2/SSE.
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+#elif defined(__AVX__)
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+template <class T> struct Vec;
+template <> struct Vec<float> {
+  typedef float type __attribute__((vector_size(kVecBytes)));
+  static constexpr int W = kVecBytes / 4;
+};
+template <> struct Vec<double> {
+  typedef double type __attribute__((vector_size(kVecBytes)));
+  static constexpr int W = kVecBytes / 8;
+};
+
+template <class V, class T>
+KK_AI V bc(T v) {
+  V r;
+  for (int l = 0; l < static_cast<int>(sizeof(V) / sizeof(T)); ++l) r[l] = v;
+  return r;
+}
+template <class V>
+KK_AI V vld(const void* p) {
+  V r;
+  std::memcpy(&r, p, sizeof(V));
+  return r;
+}
+template <class V>
+KK_AI void vst(void* p, V v) {
+  std::memcpy(p, &v, sizeof(V));
+}
+template <class V>
+KK_AI V vabs(V v) {
+  const V z = v - v;  // NaN lanes stay NaN below
+  return v < z ? -v : v;
+}
+template <class V, class T>
+KK_AI V vsgn(V v) {
+  const V one = bc<V>(T(1)), mone = bc<V>(T(-1)), zero = bc<V>(T(0));
+  return v > zero ? one : (v < zero ? mone : zero);
+}
+
+template <class T, RationalForm F>
+KK_AI typename Vec<T>::type fwd_v(typename Vec<T>::type xv, const T* a, int m, const T* c, int n) {
+  using V = typename Vec<T>::type;
+  V p = bc<V>(a[m]);
+  for (int k = m - 1; k >= 0; --k) p = p * xv + a[k];
+  V q;
+  if (F == RationalForm::A) {
+    if (n == 0) return p;  // p / 1
+    const V t = vabs(xv);
+    V s = bc<V>(c[n - 1]);
+    for (int k = n - 1; k >= 1; --k) s = s * t + c[k - 1];
+    q = T(1) + t * s;
+  } else if (F == RationalForm::B) {
+    if (n == 0) return p;
+    V r = bc<V>(c[n - 1]);
+    for (int k = n - 1; k >= 1; --k) r = r * xv + c[k - 1];
+    q = T(1) + vabs(r * xv);
+  } else {
+    V s = bc<V>(c[n]);
+    for (int k = n - 1; k >= 0; --k) s = s * xv + c[k];
+    q = T(0.1) + vabs(s);
+  }
+  return p / q;
+}
+
+template <class T, RationalForm F>
+inline void fwd_block_v(int len, const T* __restrict x, T* __restrict y, const T* a, int m,
+                        const T* c, int n) {
+  using V = typename Vec<T>::type;
+  constexpr int W = Vec<T>::W;
+  int j = 0;
+  for (; j + W <= len; j += W) vst(y + j, fwd_v<T, F>(vld<V>(x + j), a, m, c, n));
+  for (; j < len; ++j) y[j] = math::rational_value(F, a, m, c, n, x[j]);
+}
+
+// One vector of elements: dx, and the per-coefficient terms added to acc[0..na+nb).
+template <class T, RationalForm F>
+KK_AI typename Vec<T>::type bwd_v(typename Vec<T>::type xv, typename Vec<T>::type gv,
+                                  const T* a, int m, const T* c, int n,
+                                  typename Vec<T>::type* acc) {
+  using V = typename Vec<T>::type;
+  V p = bc<V>(a[m]), dp = bc<V>(T(0));
+  for (int k = m - 1; k >= 0; --k) {
+    dp = dp * xv + p;
+    p = p * xv + a[k];
+  }
+  V q, dq, w = bc<V>(T(1)), t = bc<V>(T(0));
+  if (F == RationalForm::A) {
+    t = vabs(xv);
+    if (n == 0) {
+      q = bc<V>(T(1));
+      dq = bc<V>(T(0));
+    } else {
+      V s = bc<V>(c[n - 1]), ds = bc<V>(T(0));
+      for (int k = n - 1; k >= 1; --k) {
+        ds = ds * t + s;
+        s = s * t + c[k - 1];
+      }
+      q = T(1) + t * s;
+      dq = vsgn<V, T>(xv) * (s + t * ds);
+    }
+  } else if (F == RationalForm::B && n == 0) {
+    q = bc<V>(T(1));
+    dq = bc<V>(T(0));
+  } else {
+    V s, ds;
+    if (F == RationalForm::B) {
+      V r = bc<V>(c[n - 1]), dr = bc<V>(T(0));
+      for (int k = n - 1; k >= 1; --k) {
+        dr = dr * xv + r;
+        r = r * xv + c[k - 1];
+      }
+      s = r * xv;
+      ds = r + xv * dr;
+      q = T(1) + vabs(s);
+    } else {
+      s = bc<V>(c[n]);
+      ds = bc<V>(T(0));
+      for (int k = n - 1; k >= 0; --k) {
+        ds = ds * xv + s;
+        s = s * xv + c[k];
+      }
+      q = T(0.1) + vabs(s);
+    }
+    w = vsgn<V, T>(s);
+    dq = w * ds;
+  }
+  const V r = T(1) / q;
+  const V yv = p * r, u = gv * r;
+  const V dxv = u * (dp - yv * dq);
+  V pw = u;
+  for (int k = 0; k <= m; ++k) {
+    acc[k] += pw;
+    if (k < m) pw *= xv;
+  }
+  V v = -(yv * u);
+  V* ab = acc + (m + 1);
+  if (F == RationalForm::A) {
+    for (int k = 0; k < n; ++k) {
+      v *= t;
+      ab[k] += v;
+    }
+  } else if (F == RationalForm::B) {
+    v *= w;
+    for (int k = 0; k < n; ++k) {
+      v *= xv;
+      ab[k] += v;
+    }
+  } else {
+    v *= w;
+    for (int k = 0; k <= n; ++k) {
+      if (k > 0) v *= xv;
+      ab[k] += v;
+    }
+  }
+  return dxv;
+}
+
+// The same for one element (tails), with the header's scalar math; terms go to lane `l`.
+template <class T, RationalForm F>
+inline T bwd_s(T x, T g, const T* a, int m, const T* c, int n, T* lane_terms /*[na+nb]*/) {
+  T p, dp, q, dq, w;
+  math::rational_p_dp(a, m, x, p, dp);
+  math::rational_q_dq(F, c, n, x, q, dq, w);
+  const T r = T(1) / q;
+  const T y = p * r, u = g * r;
+  const T dxv = u * (dp - y * dq);
+  T pw = u;
+  for (int k = 0; k <= m; ++k) {
+    lane_terms[k] = pw;
+    if (k < m) pw *= x;
+  }
+  T v = -(y * u);
+  T* tb = lane_terms + (m + 1);
+  if (F == RationalForm::A) {
+    const T t = std::abs(x);
+    for (int k = 0; k < n; ++k) {
+      v *= t;
+      tb[k] = v;
+    }
+  } else if (F == RationalForm::B) {
+    v *= w;
+    for (int k = 0; k < n; ++k) {
+      v *= x;
+      tb[k] = v;
+    }
+  } else {
+    v *= w;
+    for (int k = 0; k <= n; ++k) {
+      if (k > 0) v *= x;
+      tb[k] = v;
+    }
+  }
+  return dxv;
+}
+
+// Block of len <= kB elements of one group pair: dx, and the coefficient sums added to the
+// double lanes lane_a[k*kL + l], lane_b[k*kL + l] (lane l = element index mod W).
+template <class T, RationalForm F>
+inline void bwd_block_v(int len, const T* __restrict g, const T* __restrict x, T* __restrict dx,
+                        const T* a, int m, const T* c, int n, double* lane_a, double* lane_b) {
+  using V = typename Vec<T>::type;
+  constexpr int W = Vec<T>::W;
+  const int na = m + 1;
+  const int nb = F == RationalForm::C ? n + 1 : n;
+  V acc[2 * (math::rational_max_degree + 1) + 1];
+  for (int k = 0; k < na + nb; ++k) acc[k] = bc<V>(T(0));
+  int j = 0;
+  for (; j + W <= len; j += W) {
+    const V d = bwd_v<T, F>(vld<V>(x + j), vld<V>(g + j), a, m, c, n, acc);
+    if (dx) vst(dx + j, d);
+  }
+  if (!lane_a) {
+    for (; j < len; ++j) {
+      T terms[2 * (math::rational_max_degree + 1) + 1];
+      dx[j] = bwd_s<T, F>(x[j], g[j], a, m, c, n, terms);
+    }
+    return;
+  }
+  for (int l = 0; j < len; ++j, ++l) {
+    T terms[2 * (math::rational_max_degree + 1) + 1];
+    const T d = bwd_s<T, F>(x[j], g[j], a, m, c, n, terms);
+    if (dx) dx[j] = d;
+    for (int k = 0; k < na + nb; ++k) acc[k][l] += terms[k];
+  }
+  for (int k = 0; k < na; ++k)
+    for (int l = 0; l < W; ++l) lane_a[k * kL + l] += static_cast<double>(acc[k][l]);
+  for (int k = 0; k < nb; ++k)
+    for (int l = 0; l < W; ++l) lane_b[k * kL + l] += static_cast<double>(acc[na + k][l]);
+}
+#define KK_FWD_BLOCK fwd_block_v
+#define KK_BWD_BLOCK bwd_block_v
+#else
+#define KK_FWD_BLOCK fwd_block
+#define KK_BWD_BLOCK bwd_block
+#endif
+
 template <class T, RationalForm F>
 void fwd_chunk(const RationalPlan& p, std::int64_t ch, const T* x, const T* a, const T* c, T* y) {
   const auto& s = p.shape;
@@ -201,7 +452,7 @@ void fwd_chunk(const RationalPlan& p, std::int64_t ch, const T* x, const T* a, c
       const std::int64_t base = r * p.row + j * p.seg;
       for (std::int64_t off = 0; off < p.seg; off += kB) {
         const int len = static_cast<int>(std::min<std::int64_t>(kB, p.seg - off));
-        fwd_block<T, F>(len, x + base + off, y + base + off, aj, s.deg_num, cj, s.deg_den);
+        KK_FWD_BLOCK<T, F>(len, x + base + off, y + base + off, aj, s.deg_num, cj, s.deg_den);
       }
     }
 }
@@ -222,14 +473,16 @@ void bwd_chunk(const RationalPlan& p, std::int64_t ch, const T* g, const T* x, c
       const std::int64_t base = r * p.row + j * p.seg;
       for (std::int64_t off = 0; off < p.seg; off += kB) {
         const int len = static_cast<int>(std::min<std::int64_t>(kB, p.seg - off));
-        bwd_block<T, F>(len, g + base + off, x + base + off, dx ? dx + base + off : nullptr,
+        KK_BWD_BLOCK<T, F>(len, g + base + off, x + base + off, dx ? dx + base + off : nullptr,
                         a + gn * p.na, s.deg_num, c + gd * p.nb, s.deg_den, la, lb);
       }
     }
   if (!lanes) return;
   for (std::int64_t i = 0; i < p.ncoef; ++i) {
     const double* l = lanes + i * kL;
-    partial[i] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    static_assert(kL == 16, "fixed reduction tree");
+    partial[i] = (((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))) +
+                 (((l[8] + l[9]) + (l[10] + l[11])) + ((l[12] + l[13]) + (l[14] + l[15])));
   }
 }
 

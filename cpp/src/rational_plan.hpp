@@ -20,7 +20,7 @@ struct RationalPlan {
 };
 
 // Lanes of the per-chunk coefficient-gradient accumulators (doubles).
-constexpr int rational_lanes = 8;
+constexpr int rational_lanes = 16;
 // Elements per inner block (stack arrays of this size per intermediate).
 constexpr int rational_block = 256;
 
