@@ -144,7 +144,7 @@ def test_vit_regime_matches_reference(form, mode, dtype, tol):
     g = rng.normal(size=x.shape).astype(dtype)
     if form == "C" and dtype == np.float32:
         tol = 5e-6  # Q = 0.1 + |S| comes close to 0.1: up to ~10x the float32 conditioning of A/B
-    _check_all(x, a, b, g, form, tol, 1e-4 if dtype == np.float32 else 1e-12)
+    _check_all(x, a, b, g, form, tol, 3e-4 if dtype == np.float32 else 1e-12)
 
 
 @pytest.mark.parametrize("form", FORMS)
