@@ -273,7 +273,11 @@ inline void fwd_block_v(int len, const T* __restrict x, T* __restrict y, const T
   using V = typename Vec<T>::type;
   constexpr int W = Vec<T>::W;
   int j = 0;
-  for (; j + W <= len; j += W) vst(y + j, fwd_v<T, F>(vld<V>(x + j), a, m, c, n));
+  if (m == 5 && n == 4) {  // KAT's and PAU's default: constant degrees, fully unrolled
+    for (; j + W <= len; j += W) vst(y + j, fwd_v<T, F>(vld<V>(x + j), a, 5, c, 4));
+  } else {
+    for (; j + W <= len; j += W) vst(y + j, fwd_v<T, F>(vld<V>(x + j), a, m, c, n));
+  }
   for (; j < len; ++j) y[j] = math::rational_value(F, a, m, c, n, x[j]);
 }
 
@@ -410,9 +414,16 @@ inline void bwd_block_v(int len, const T* __restrict g, const T* __restrict x, T
   V acc[2 * (math::rational_max_degree + 1) + 1];
   for (int k = 0; k < na + nb; ++k) acc[k] = bc<V>(T(0));
   int j = 0;
-  for (; j + W <= len; j += W) {
-    const V d = bwd_v<T, F>(vld<V>(x + j), vld<V>(g + j), a, m, c, n, acc);
-    if (dx) vst(dx + j, d);
+  if (m == 5 && n == 4) {  // the default degrees: constant, fully unrolled, acc in registers
+    for (; j + W <= len; j += W) {
+      const V d = bwd_v<T, F>(vld<V>(x + j), vld<V>(g + j), a, 5, c, 4, acc);
+      if (dx) vst(dx + j, d);
+    }
+  } else {
+    for (; j + W <= len; j += W) {
+      const V d = bwd_v<T, F>(vld<V>(x + j), vld<V>(g + j), a, m, c, n, acc);
+      if (dx) vst(dx + j, d);
+    }
   }
   if (!lane_a) {
     for (; j < len; ++j) {
