@@ -153,11 +153,13 @@ def test_vit_regime_matches_reference(form, mode, dtype, tol):
 def test_random_coefficients_match_reference(form, dtype, tol, gn, gd, D):
     """Random coefficients, |x| up to ~6: float32 error grows with the conditioning of P and Q
     (form C has Q down to 0.1), so the float32 bound here is looser than in the ViT regime."""
-    rng = np.random.default_rng(abs(hash((form, gn, gd, D))) % 2**32)
+    rng = np.random.default_rng(FORMS.index(form) * 1000 + gn * 100 + gd * 10 + D)
     x = (rng.normal(size=(37, 5, D)) * 1.5).astype(dtype)
     x.flat[:7] = [0.0, -0.0, 1e-30, -3.0, 3.0, 1e-3, -1e-3]
     a, b = coefs(rng, gn, gd, form=form, dtype=dtype)
     g = rng.normal(size=x.shape).astype(dtype)
+    if form == "C" and dtype == np.float32:
+        tol = 3e-4  # S crosses 0, Q = 0.1 there: 10x amplification on top of A/B's conditioning
     _check_all(x, a, b, g, form, tol, 10 * tol if dtype == np.float32 else 1e-11)
 
 
