@@ -434,3 +434,81 @@ def test_torch_module():
     out = m2(torch.randn(2, 8, 4, 4))
     assert out.shape == (2, 8, 4, 4)
     assert abs(float(np.mean(m2.gain())) - 2.81) < 0.02
+
+
+# ---- CUDA (runs where kernkit has CUDA and a GPU; bench/gpu/run.sh runs this file) -------------
+
+def _cuda_torch():
+    torch = pytest.importorskip("torch")
+    if not (kernkit.cuda_available() and torch.cuda.is_available()):
+        pytest.skip("no CUDA build or no GPU")
+    return torch
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("layout", ["last", "first"])
+def test_cuda_float32_float64_match_reference(form, layout):
+    torch = _cuda_torch()
+    rng = np.random.default_rng(11)
+    axis = -1 if layout == "last" else 1
+    shape = (197, 4, 96) if layout == "last" else (3, 96, 7, 9)
+    a0, b0 = kernkit.rational_init("swish", (5, 4), form)
+    for dtype, tol in ((np.float64, 1e-13), (np.float32, 2e-6)):
+        x = rng.normal(size=shape).astype(dtype)
+        g = rng.normal(size=shape).astype(dtype)
+        a = (a0 + 0.02 * rng.normal(size=(2, 6))).astype(dtype)
+        b = (b0 + 0.02 * rng.normal(size=(8, b0.size))).astype(dtype)
+        tx, tg, ta, tb = (torch.from_numpy(v).cuda() for v in (x, g, a, b))
+        y = kernkit.rational(tx, ta, tb, form, channel_axis=axis)
+        assert isinstance(y, torch.Tensor) and y.is_cuda and y.dtype == tx.dtype
+        yr = ref_rational(x, a, b, form, axis)
+        assert rel(y.cpu().numpy() - yr, yr) <= tol
+        outs = kernkit.rational_backward(tg, tx, ta, tb, form, channel_axis=axis)
+        refs = ref_backward(g, x, a, b, form, axis)
+        for got, want in zip(outs, refs):
+            assert rel(got.cpu().numpy() - want, want) <= tol
+        again = kernkit.rational_backward(tg, tx, ta, tb, form, channel_axis=axis)
+        for u, v in zip(outs, again):  # deterministic: bitwise identical
+            assert torch.equal(u, v)
+
+
+@pytest.mark.parametrize("tdtype", ["float16", "bfloat16"])
+def test_cuda_half_inputs_float32_math(tdtype):
+    torch = _cuda_torch()
+    dt = getattr(torch, tdtype)
+    rng = np.random.default_rng(12)
+    a0, b0 = kernkit.rational_init("gelu", (5, 4), "A")
+    x = torch.from_numpy(rng.normal(size=(256, 768)).astype(np.float32)).cuda().to(dt)
+    g = torch.from_numpy(rng.normal(size=(256, 768)).astype(np.float32)).cuda().to(dt)
+    a = torch.tensor(a0[None], dtype=torch.float32, device="cuda")
+    b = torch.tensor(np.tile(b0, (8, 1)), dtype=torch.float32, device="cuda")
+    y = kernkit.rational(x, a, b)
+    assert y.dtype == dt
+    xr, gr = x.double().cpu().numpy(), g.double().cpu().numpy()
+    an, bn = a.double().cpu().numpy(), b.double().cpu().numpy()
+    yr = ref_rational(xr, an, bn, "A")
+    eps = 2.0 ** -8 if tdtype == "bfloat16" else 2.0 ** -11
+    # one rounding of the float32 result to the output type
+    assert np.all(np.abs(y.double().cpu().numpy() - yr) <= eps * np.abs(yr) + 1e-6)
+    dx, dn, dd = kernkit.rational_backward(g, x, a, b)
+    assert dx.dtype == dt and dn.dtype == torch.float32 and dd.dtype == torch.float32
+    rdx, rdn, rdd = ref_backward(gr, xr, an, bn, "A")
+    assert np.all(np.abs(dx.double().cpu().numpy() - rdx) <= eps * np.abs(rdx) + 1e-6)
+    assert rel(dn.double().cpu().numpy() - rdn, rdn) < 1e-5
+    assert rel(dd.double().cpu().numpy() - rdd, rdd) < 1e-5
+
+
+def test_cuda_torch_module_and_gradcheck():
+    torch = _cuda_torch()
+    import kernkit.torch as kt
+
+    x = torch.randn(4, 16, dtype=torch.float64, device="cuda", requires_grad=True)
+    a = torch.randn(1, 6, dtype=torch.float64, device="cuda", requires_grad=True)
+    b = torch.randn(8, 4, dtype=torch.float64, device="cuda", requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, a, b: kt.rational(x, a, b), (x, a, b))
+    m = kt.Rational().cuda()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        y = m(torch.randn(8, 197, 768, device="cuda").to(torch.bfloat16))
+    assert y.dtype == torch.bfloat16
+    y.float().sum().backward()
+    assert m.weight_denominator.grad is not None
