@@ -512,3 +512,24 @@ def test_cuda_torch_module_and_gradcheck():
     assert y.dtype == torch.bfloat16
     y.float().sum().backward()
     assert m.weight_denominator.grad is not None
+
+
+def test_out_arguments():
+    rng = np.random.default_rng(13)
+    x = rng.normal(size=(20, 16)).astype(np.float32)
+    g = rng.normal(size=x.shape).astype(np.float32)
+    a, b = coefs(rng, 1, 4, dtype=np.float32)
+    y = np.empty_like(x)
+    assert kernkit.rational(x, a, b, out=y) is y
+    np.testing.assert_array_equal(y, kernkit.rational(x, a, b))
+    outs = (np.empty_like(x), np.empty_like(a), np.empty_like(b))
+    res = kernkit.rational_backward(g, x, a, b, out=outs)
+    assert all(r is o for r, o in zip(res, outs))
+    for r, e in zip(res, kernkit.rational_backward(g, x, a, b)):
+        np.testing.assert_array_equal(r, e)
+    with pytest.raises(ValueError, match="'out'"):
+        kernkit.rational(x, a, b, out=np.empty((20, 16)))
+    with pytest.raises(ValueError, match="'out'"):
+        kernkit.rational(x, a, b, out=np.empty((16, 40), np.float32)[:, ::2].T)
+    with pytest.raises(ValueError, match="dnum"):
+        kernkit.rational_backward(g, x, a, b, out=(outs[0], np.empty((2, 6), np.float32), outs[2]))
