@@ -191,7 +191,7 @@ inline void bwd_block(int len, const T* __restrict g, const T* __restrict x, T* 
 }
 
 
-#if defined(__GNUC__)
+#if defined(__GNUC__) && !defined(KERNKIT_RATIONAL_NO_VECEXT)  // (the define tests the portable path)
 // ---- Register path (GCC/Clang vector extensions): one AVX-512, AVX2 or SSE register per
 // vector (lane layout per ISA, so coefficient sums may differ in the last bits between ISAs); every Horner step stays in registers for any
 // degree. Same operation order as the scalar header (used for the tails), so every element is

@@ -133,7 +133,7 @@ def _check_all(x, a, b, g, form, tol, tol_coef):
 
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("mode", ["gelu", "swish", "identity"])
-@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-14), (np.float32, 1e-6)])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 5e-14), (np.float32, 1e-6)])
 def test_vit_regime_matches_reference(form, mode, dtype, tol):
     """KAT's regime: x ~ N(0, 1) activations, init coefficients with training-sized drift."""
     rng = np.random.default_rng(["gelu", "swish", "identity"].index(mode) + 3 * FORMS.index(form))
