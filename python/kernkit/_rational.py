@@ -313,8 +313,30 @@ def _fit(f: np.ndarray, x: np.ndarray, m: int, n: int, form: int) -> tuple[np.nd
         starts.append(np.concatenate([sol[:m + 1], b1]))
         if form == 0:  # |b| cannot carry signs: start also from the positive part
             starts.append(np.concatenate([sol[:m + 1], np.abs(bl)]))
+    def q_of(b: np.ndarray) -> np.ndarray:
+        return _eval_np(form, np.array([1.0]), b, x)  # 1 / Q (P = 1)
+
     best, best_cost = starts[0], np.inf
-    for theta in starts:
+
+    def restarts() -> list[np.ndarray]:
+        # Deterministic random denominators, numerator by linear least squares given Q.
+        rng = np.random.default_rng(12345)
+        out = []
+        for _ in range(8):
+            b = rng.normal(size=nb) * 10.0 ** rng.uniform(-2, 0.5)
+            if form == 0:
+                b = np.abs(b)
+            if form == 2:
+                b[0] = abs(b[0]) + 0.9
+            inv_q = q_of(b)
+            a = np.linalg.lstsq(V * inv_q[:, None], f, rcond=None)[0]
+            out.append(np.concatenate([a, b]))
+        return out
+
+    queue = list(starts)
+    tried_restarts = False
+    while queue:
+        theta = queue.pop(0)
         theta = theta.astype(np.float64).copy()
         # Avoid sign(0) = 0 stalls of |b| (form A) by nudging exact zeros.
         if form == 0 and n:
@@ -343,6 +365,8 @@ def _fit(f: np.ndarray, x: np.ndarray, m: int, n: int, form: int) -> tuple[np.nd
                     break
         if cost < best_cost:
             best, best_cost = theta, cost
+        if not queue and not tried_restarts and n and best_cost > 1e-6 * len(x):
+            queue, tried_restarts = restarts(), True  # rms above 1e-3: look for a better basin
     return best[:m + 1], best[m + 1:]
 
 

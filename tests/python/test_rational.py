@@ -320,7 +320,7 @@ def test_init_fits_in_its_own_form(form):
     from kernkit._rational import RATIONAL_INITS
 
     x = np.linspace(-3, 3, 601)
-    limits = {"identity": 1e-12, "relu": 0.08, "leaky_relu": 0.08, "gelu": 0.01, "swish": 1e-4,
+    limits = {"identity": 1e-12, "relu": 0.04, "leaky_relu": 0.04, "gelu": 0.01, "swish": 1e-4,
               "tanh": 1e-4, "sigmoid": 1e-5}
     for name, lim in limits.items():
         a, b = kernkit.rational_init(name, (5, 4), form)
