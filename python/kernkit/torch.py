@@ -93,14 +93,17 @@ class Rational(torch.nn.Module):
             torch.tensor(np.tile(b, (num_groups, 1)), **kw))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        num, den = self.weight_numerator, self.weight_denominator
-        if x.dtype == torch.float64 or x.device.type == "cpu":
-            num, den = num.to(x.dtype), den.to(x.dtype)
-            if x.device.type == "cpu" and x.dtype not in (torch.float32, torch.float64):
-                x = x.float()
+        in_dtype = x.dtype
+        if x.device.type == "cpu" and x.dtype not in (torch.float32, torch.float64):
+            x = x.float()  # the CPU kernels are float32/float64; the result is cast back
+        if x.dtype == torch.float64:
+            cdt = torch.float64
         else:
-            num, den = num.float(), den.float()
-        return rational(x, num, den, self.form, self.channel_axis)
+            cdt = x.dtype if x.device.type == "cpu" else torch.float32
+        num: torch.Tensor = self.weight_numerator.to(cdt)
+        den: torch.Tensor = self.weight_denominator.to(cdt)
+        y = rational(x, num, den, self.form, self.channel_axis)
+        return y if y.dtype == in_dtype else y.to(in_dtype)
 
     def gain(self) -> float | np.ndarray:
         """1/E[F(x)^2], x ~ N(0,1), per denominator group (for a variance-preserving init)."""

@@ -430,6 +430,8 @@ def test_torch_module():
     assert m.weight_numerator.grad is not None and m.weight_denominator.grad is not None
     with pytest.raises(ValueError, match="not divisible"):
         m(torch.zeros(3, 12))
+    yb = m(x.to(torch.bfloat16))  # CPU bfloat16: computed in float32, returned as bfloat16
+    assert yb.dtype == torch.bfloat16 and float((yb.detach().float() - y.detach()).abs().max()) < 0.05
     m2 = Rational(num_groups=4, mode="swish", channel_axis=1)
     out = m2(torch.randn(2, 8, 4, 4))
     assert out.shape == (2, 8, 4, 4)
