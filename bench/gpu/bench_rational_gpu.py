@@ -61,24 +61,36 @@ def eager_form_a(x, a, b):
     return (p / (1 + t * s)).view(N, D)
 
 
-def load_kat():
-    try:
-        from kat_rational.rational_triton import RationalTriton1DGroup  # type: ignore
+def _flashkat_path() -> None:
+    path = os.environ.get("FLASHKAT_PATH")
+    if path and path not in sys.path:
+        sys.path.insert(0, path)
 
-        return lambda x, a, b: RationalTriton1DGroup.apply(x, a.expand(b.shape[0], -1).contiguous(), b, b.shape[0])
-    except Exception as e:  # noqa: BLE001 - any import failure means "absent"
-        print(f"KAT Triton: absent ({type(e).__name__}: {e})")
-        return None
+
+def load_kat():
+    """KAT's Triton kernel: from kat_rational (rational_kat_cu) or FlashKAT's copy of it.
+    Call: RationalTriton1DGroup.apply(x, num (G, 6), den (G, 4), G); x (B, L, D)."""
+    _flashkat_path()
+    for mod in ("kat_rational.rational_triton", "rational_kat.kernels.rational_triton"):
+        try:
+            RationalTriton1DGroup = __import__(mod, fromlist=["RationalTriton1DGroup"]).RationalTriton1DGroup
+            return lambda x, a, b: RationalTriton1DGroup.apply(
+                x, a.expand(b.shape[0], -1).contiguous(), b, b.shape[0])
+        except Exception as e:  # noqa: BLE001 - any import failure means "absent"
+            err = e
+    print(f"KAT Triton: absent ({type(err).__name__}: {err})")
+    return None
 
 
 def load_flashkat():
-    path = os.environ.get("FLASHKAT_PATH")
-    if path:
-        sys.path.insert(0, path)
+    """FlashKAT (FLASHKAT_PATH = a checkout of OSU-STARLAB/FlashKAT): FlashRationalTriton1DGroup
+    .apply(x (B, L, D), num (G, 6), den (G, 4)), numerator repeated over the groups."""
+    _flashkat_path()
     try:
         from rational_kat.kernels.flash_rational_triton import FlashRationalTriton1DGroup  # type: ignore
 
-        return lambda x, a, b: FlashRationalTriton1DGroup.apply(x, a, b, b.shape[0])
+        return lambda x, a, b: FlashRationalTriton1DGroup.apply(
+            x, a.expand(b.shape[0], -1).contiguous(), b)
     except Exception as e:  # noqa: BLE001
         print(f"FlashKAT: absent ({type(e).__name__}: {e})")
         return None
@@ -140,12 +152,13 @@ def main() -> None:
             for name, fn in (("kat_triton", kat), ("flashkat", flash)):
                 if fn is None:
                     continue
-                try:
-                    xk = x.clone().requires_grad_()
+                try:  # both take (B, L, D) inputs: (128, 197, D)
+                    x3, g3 = x.view(-1, 197, D), g.view(-1, 197, D)
+                    xk = x3.clone().requires_grad_()
                     ak, bk = a.clone().requires_grad_(), b.clone().requires_grad_()
                     with torch.no_grad():
-                        row[f"{name}_fwd_s"] = cuda_time(lambda: fn(x, a, b), repeat=10)
-                    row[f"{name}_fwdbwd_s"] = cuda_time(lambda: fn(xk, ak, bk).backward(g), repeat=5)
+                        row[f"{name}_fwd_s"] = cuda_time(lambda: fn(x3, a, b), repeat=10)
+                    row[f"{name}_fwdbwd_s"] = cuda_time(lambda: fn(xk, ak, bk).backward(g3), repeat=5)
                 except Exception as e:  # noqa: BLE001
                     row[f"{name}_error"] = f"{type(e).__name__}: {e}"
             results.append(row)
