@@ -2,6 +2,7 @@
 #include <stdexcept>
 
 #include "kernkit/runtime.hpp"
+#include "kernkit/rational.hpp"
 #include "kernkit/special.hpp"
 
 namespace kernkit {
@@ -18,6 +19,15 @@ template void special<float>(SpecialFn, std::int64_t, const float*, std::int64_t
                              std::int64_t, float*, std::int64_t, void*);
 template void special<double>(SpecialFn, std::int64_t, const double*, std::int64_t,
                               const double*, std::int64_t, double*, std::int64_t, void*);
+
+void rational_forward(const RationalShape&, RationalDtype, const void*, const void*, const void*,
+                      void*, void*) {
+  throw std::runtime_error("kernkit was built without CUDA (KERNKIT_CUDA=OFF or nvcc/cuFFT not found)");
+}
+void rational_backward(const RationalShape&, RationalDtype, const void*, const void*,
+                       const void*, const void*, void*, void*, void*, void*) {
+  throw std::runtime_error("kernkit was built without CUDA (KERNKIT_CUDA=OFF or nvcc/cuFFT not found)");
+}
 }  // namespace cuda
 
 }  // namespace kernkit

@@ -1,13 +1,15 @@
 """kernkit: fast, exact kernels from recent kernel-method papers.
 
 Families: log-Bessel special functions (``log_iv``, ``log_kv``, ...) and von Mises-Fisher
-distributions on top (``kernkit.vmf``). Every function takes numpy arrays on the CPU and
+distributions on top (``kernkit.vmf``); group-rational (KAT / PAU) activations (``rational``,
+``rational_backward``, ``rational_init``; the PyTorch module in ``kernkit.torch``). Every function takes numpy arrays on the CPU and
 CuPy / PyTorch arrays on a CUDA GPU.
 """
 
 from __future__ import annotations
 
 from . import _core, vmf
+from ._rational import rational, rational_backward, rational_init, variance_gain
 from ._runtime import cmake_dir, cuda_available, get_num_threads, info, set_num_threads
 from .special import (
     bessel_iv_ratio,
@@ -33,6 +35,10 @@ __all__ = [
     "log_ive",
     "log_kv",
     "log_kve",
+    "rational",
+    "rational_backward",
+    "rational_init",
     "set_num_threads",
+    "variance_gain",
     "vmf",
 ]

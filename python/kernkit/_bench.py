@@ -83,7 +83,46 @@ def _special_rows(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
-FAMILIES: dict[str, Callable[[bool], list[dict[str, Any]]]] = {"special": _special_rows}
+def _rational_rows(quick: bool) -> list[dict[str, Any]]:
+    from . import _rational
+
+    n_rows, D, G = (197 * 4 if quick else 197 * 32), 768, 8
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n_rows, D)).astype(np.float32)
+    g = rng.normal(size=x.shape).astype(np.float32)
+    a0, b0 = _rational.rational_init("swish")
+    a = a0[None].astype(np.float32)
+    b = np.tile(b0, (G, 1)).astype(np.float32)
+    n = x.size
+
+    def numpy_form_a() -> Any:  # what a user writes without kernkit: numpy Horner per group
+        xg = x.reshape(n_rows, G, D // G)
+        p = np.full_like(xg, a[0, 5])
+        for k in range(4, -1, -1):
+            p = p * xg + a[0, k]
+        t = np.abs(xg)
+        c = np.abs(b)[None, :, :, None]
+        s = c[:, :, 3]
+        for k in range(2, -1, -1):
+            s = s * t + c[:, :, k]
+        return p / (1 + t * s)
+
+    t_f = best_time(lambda: _rational.rational(x, a, b))
+    t_fb = best_time(lambda: (_rational.rational(x, a, b), _rational.rational_backward(g, x, a, b)))
+    t_np = best_time(numpy_form_a)
+    rows: list[dict[str, Any]] = [
+        {"family": "rational", "case": f"forward form A (5,4), ({n_rows}, {D}), G=8, float32", "n": n,
+         "kernkit_per_s": n / t_f, "alternative": "numpy Horner on a (N, G, D/G) view",
+         "alternative_per_s": n / t_np, "speedup": t_np / t_f, "alternative_finite": 1.0},
+        {"family": "rational", "case": f"forward + backward (dx, dnum, dden), ({n_rows}, {D})", "n": n,
+         "kernkit_per_s": n / t_fb, "alternative": "(no CPU alternative with coefficient gradients "
+         "but PyTorch autograd: bench/rational)"},
+    ]
+    return rows
+
+
+FAMILIES: dict[str, Callable[[bool], list[dict[str, Any]]]] = {"special": _special_rows,
+                                                                  "rational": _rational_rows}
 
 
 def _markdown(rows: list[dict[str, Any]], facts: dict[str, Any]) -> str:

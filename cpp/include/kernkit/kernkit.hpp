@@ -4,3 +4,5 @@
 #include "kernkit/runtime.hpp"
 #include "kernkit/math/log_bessel.hpp"
 #include "kernkit/special.hpp"
+#include "kernkit/math/rational.hpp"
+#include "kernkit/rational.hpp"

@@ -1,0 +1,568 @@
+// Group-rational activation loops over blocks of contiguous elements that share one numerator
+// and one denominator group. Each intermediate is a short array and every Horner step is a loop
+// over the block, so the compiler vectorizes it for any degree. Compiled once per ISA
+// (KERNKIT_ISA_NS) by CMake; -ffp-contract=off keeps every variant's rounding identical.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernkit/math/rational.hpp"
+#include "parallel.hpp"
+#include "rational_plan.hpp"
+
+namespace kernkit::KERNKIT_ISA_NS {
+namespace {
+
+using detail::RationalPlan;
+constexpr int kB = detail::rational_block;
+constexpr int kL = detail::rational_lanes;
+
+template <class T>
+inline T sgn(T v) {
+  return T(v > T(0)) - T(v < T(0));
+}
+
+// p = P(x) (and dp = P'(x) when dp != nullptr).
+template <class T>
+inline void horner_p(int len, const T* __restrict x, const T* a, int m, T* __restrict p,
+                     T* __restrict dp) {
+  const T am = a[m];
+  for (int j = 0; j < len; ++j) p[j] = am;
+  if (dp) {
+    for (int j = 0; j < len; ++j) dp[j] = T(0);
+    for (int k = m - 1; k >= 0; --k) {
+      const T ak = a[k];
+      for (int j = 0; j < len; ++j) {
+        dp[j] = dp[j] * x[j] + p[j];
+        p[j] = p[j] * x[j] + ak;
+      }
+    }
+  } else {
+    for (int k = m - 1; k >= 0; --k) {
+      const T ak = a[k];
+      for (int j = 0; j < len; ++j) p[j] = p[j] * x[j] + ak;
+    }
+  }
+}
+
+// q = Q(x); with dq != nullptr also dq = dQ/dx and (forms B, C) w = sign of the inner sum.
+// For form A, c holds |b_1|..|b_n| and t receives |x|.
+template <class T, RationalForm F>
+inline void horner_q(int len, const T* __restrict x, const T* c, int n, T* __restrict q,
+                     T* __restrict dq, T* __restrict w, T* __restrict t) {
+  if (F == RationalForm::A) {
+    for (int j = 0; j < len; ++j) t[j] = std::abs(x[j]);
+    if (n == 0) {
+      for (int j = 0; j < len; ++j) q[j] = T(1);
+      if (dq)
+        for (int j = 0; j < len; ++j) dq[j] = T(0);
+      return;
+    }
+    const T cn = c[n - 1];
+    for (int j = 0; j < len; ++j) q[j] = cn;  // running s(t)
+    if (dq) {
+      for (int j = 0; j < len; ++j) dq[j] = T(0);
+      for (int k = n - 1; k >= 1; --k) {
+        const T ck = c[k - 1];
+        for (int j = 0; j < len; ++j) {
+          dq[j] = dq[j] * t[j] + q[j];
+          q[j] = q[j] * t[j] + ck;
+        }
+      }
+      for (int j = 0; j < len; ++j) {
+        dq[j] = sgn(x[j]) * (q[j] + t[j] * dq[j]);
+        q[j] = T(1) + t[j] * q[j];
+      }
+    } else {
+      for (int k = n - 1; k >= 1; --k) {
+        const T ck = c[k - 1];
+        for (int j = 0; j < len; ++j) q[j] = q[j] * t[j] + ck;
+      }
+      for (int j = 0; j < len; ++j) q[j] = T(1) + t[j] * q[j];
+    }
+    return;
+  }
+  if (F == RationalForm::B && n == 0) {
+    for (int j = 0; j < len; ++j) q[j] = T(1);
+    if (dq)
+      for (int j = 0; j < len; ++j) dq[j] = w[j] = T(0);
+    return;
+  }
+  // Forms B and C: s = inner polynomial; B: s = x * r(x), r = b_1 + ... + b_n x^(n-1).
+  const int top = F == RationalForm::B ? n - 1 : n;   // index of the top stored coefficient
+  const int bottom = F == RationalForm::B ? 1 : 0;    // power of the bottom stored coefficient
+  const T cn = c[top];
+  for (int j = 0; j < len; ++j) q[j] = cn;  // running r (B) or s (C)
+  if (dq) {
+    for (int j = 0; j < len; ++j) dq[j] = T(0);
+    for (int k = top - 1; k >= 0; --k) {
+      const T ck = c[k];
+      for (int j = 0; j < len; ++j) {
+        dq[j] = dq[j] * x[j] + q[j];
+        q[j] = q[j] * x[j] + ck;
+      }
+    }
+    const T q0 = F == RationalForm::B ? T(1) : T(0.1);
+    for (int j = 0; j < len; ++j) {
+      T s = q[j], ds = dq[j];
+      if (bottom == 1) {
+        ds = s + x[j] * ds;
+        s = s * x[j];
+      }
+      const T ws = sgn(s);
+      w[j] = ws;
+      dq[j] = ws * ds;
+      q[j] = q0 + std::abs(s);
+    }
+  } else {
+    for (int k = top - 1; k >= 0; --k) {
+      const T ck = c[k];
+      for (int j = 0; j < len; ++j) q[j] = q[j] * x[j] + ck;
+    }
+    const T q0 = F == RationalForm::B ? T(1) : T(0.1);
+    if (bottom == 1) {
+      for (int j = 0; j < len; ++j) q[j] = q0 + std::abs(q[j] * x[j]);
+    } else {
+      for (int j = 0; j < len; ++j) q[j] = q0 + std::abs(q[j]);
+    }
+  }
+}
+
+template <class T, RationalForm F>
+inline void fwd_block(int len, const T* __restrict x, T* __restrict y, const T* a, int m,
+                      const T* c, int n) {
+  alignas(64) T p[kB], q[kB], t[kB];
+  horner_p(len, x, a, m, p, static_cast<T*>(nullptr));
+  horner_q<T, F>(len, x, c, n, q, nullptr, nullptr, t);
+  for (int j = 0; j < len; ++j) y[j] = p[j] / q[j];
+}
+
+// lanes[l] += v[j] for j = l (mod kL), in a fixed order.
+template <class T>
+inline void lane_add(double* __restrict lanes, const T* __restrict v, int len) {
+  double acc[kL];
+  for (int l = 0; l < kL; ++l) acc[l] = lanes[l];
+  int j0 = 0;
+  for (; j0 + kL <= len; j0 += kL)
+    for (int l = 0; l < kL; ++l) acc[l] += static_cast<double>(v[j0 + l]);
+  for (int l = 0; j0 + l < len; ++l) acc[l] += static_cast<double>(v[j0 + l]);
+  for (int l = 0; l < kL; ++l) lanes[l] = acc[l];
+}
+
+template <class T, RationalForm F>
+inline void bwd_block(int len, const T* __restrict g, const T* __restrict x, T* __restrict dx,
+                      const T* a, int m, const T* c, int n, double* lane_a, double* lane_b) {
+  alignas(64) T p[kB], dp[kB], q[kB], dq[kB], w[kB], t[kB], u[kB], v[kB];
+  horner_p(len, x, a, m, p, dp);
+  horner_q<T, F>(len, x, c, n, q, dq, w, t);
+  for (int j = 0; j < len; ++j) {
+    const T y = p[j] / q[j];
+    const T uj = g[j] / q[j];
+    u[j] = uj;
+    v[j] = -(y * uj);
+    dp[j] = uj * (dp[j] - y * dq[j]);  // dx
+  }
+  if (dx)
+    for (int j = 0; j < len; ++j) dx[j] = dp[j];
+  if (!lane_a) return;
+  // dL/da_k = sum g x^k / Q
+  for (int k = 0; k <= m; ++k) {
+    lane_add(lane_a + k * kL, u, len);
+    if (k < m)
+      for (int j = 0; j < len; ++j) u[j] *= x[j];
+  }
+  // dL/db_k = sum (-P/Q^2) g dQ/db_k
+  if (F == RationalForm::A) {
+    for (int k = 1; k <= n; ++k) {
+      for (int j = 0; j < len; ++j) v[j] *= t[j];
+      lane_add(lane_b + (k - 1) * kL, v, len);  // sign(b_k) applied to the total
+    }
+  } else {
+    for (int j = 0; j < len; ++j) v[j] *= w[j];
+    const int k0 = F == RationalForm::B ? 1 : 0;
+    const int nb = F == RationalForm::B ? n : n + 1;
+    for (int i = 0; i < nb; ++i) {
+      if (i > 0 || k0 == 1)
+        for (int j = 0; j < len; ++j) v[j] *= x[j];
+      lane_add(lane_b + i * kL, v, len);
+    }
+  }
+}
+
+
+#if defined(__GNUC__) && !defined(KERNKIT_RATIONAL_NO_VECEXT)  // (the define tests the portable path)
+// ---- Register path (GCC/Clang vector extensions): one AVX-512, AVX2 or SSE register per
+// vector (lane layout per ISA, so coefficient sums may differ in the last bits between ISAs); every Horner step stays in registers for any
+// degree. Same operation order as the scalar header (used for the tails), so every element is
+// rounded identically whichever path or ISA computes it.
+#define KK_AI inline __attribute__((always_inline))
+// One native register per vector: wider generic vectors are split badly on AVX2/SSE.
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+#elif defined(__AVX__)
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+template <class T> struct Vec;
+template <> struct Vec<float> {
+  typedef float type __attribute__((vector_size(kVecBytes)));
+  static constexpr int W = kVecBytes / 4;
+};
+template <> struct Vec<double> {
+  typedef double type __attribute__((vector_size(kVecBytes)));
+  static constexpr int W = kVecBytes / 8;
+};
+
+template <class V, class T>
+KK_AI V bc(T v) {
+  V r;
+  for (int l = 0; l < static_cast<int>(sizeof(V) / sizeof(T)); ++l) r[l] = v;
+  return r;
+}
+template <class V>
+KK_AI V vld(const void* p) {
+  V r;
+  std::memcpy(&r, p, sizeof(V));
+  return r;
+}
+template <class V>
+KK_AI void vst(void* p, V v) {
+  std::memcpy(p, &v, sizeof(V));
+}
+template <class V>
+KK_AI V vabs(V v) {
+  const V z = v - v;  // NaN lanes stay NaN below
+  return v < z ? -v : v;
+}
+template <class V, class T>
+KK_AI V vsgn(V v) {
+  const V one = bc<V>(T(1)), mone = bc<V>(T(-1)), zero = bc<V>(T(0));
+  return v > zero ? one : (v < zero ? mone : zero);
+}
+
+template <class T, RationalForm F>
+KK_AI typename Vec<T>::type fwd_v(typename Vec<T>::type xv, const T* a, int m, const T* c, int n) {
+  using V = typename Vec<T>::type;
+  V p = bc<V>(a[m]);
+  for (int k = m - 1; k >= 0; --k) p = p * xv + a[k];
+  V q;
+  if (F == RationalForm::A) {
+    if (n == 0) return p;  // p / 1
+    const V t = vabs(xv);
+    V s = bc<V>(c[n - 1]);
+    for (int k = n - 1; k >= 1; --k) s = s * t + c[k - 1];
+    q = T(1) + t * s;
+  } else if (F == RationalForm::B) {
+    if (n == 0) return p;
+    V r = bc<V>(c[n - 1]);
+    for (int k = n - 1; k >= 1; --k) r = r * xv + c[k - 1];
+    q = T(1) + vabs(r * xv);
+  } else {
+    V s = bc<V>(c[n]);
+    for (int k = n - 1; k >= 0; --k) s = s * xv + c[k];
+    q = T(0.1) + vabs(s);
+  }
+  return p / q;
+}
+
+template <class T, RationalForm F>
+inline void fwd_block_v(int len, const T* __restrict x, T* __restrict y, const T* a, int m,
+                        const T* c, int n) {
+  using V = typename Vec<T>::type;
+  constexpr int W = Vec<T>::W;
+  int j = 0;
+  if (m == 5 && n == 4) {  // KAT's and PAU's default: constant degrees, fully unrolled
+    for (; j + W <= len; j += W) vst(y + j, fwd_v<T, F>(vld<V>(x + j), a, 5, c, 4));
+  } else {
+    for (; j + W <= len; j += W) vst(y + j, fwd_v<T, F>(vld<V>(x + j), a, m, c, n));
+  }
+  for (; j < len; ++j) y[j] = math::rational_value(F, a, m, c, n, x[j]);
+}
+
+// One vector of elements: dx, and the per-coefficient terms added to acc[0..na+nb).
+template <class T, RationalForm F>
+KK_AI typename Vec<T>::type bwd_v(typename Vec<T>::type xv, typename Vec<T>::type gv,
+                                  const T* a, int m, const T* c, int n,
+                                  typename Vec<T>::type* acc) {
+  using V = typename Vec<T>::type;
+  V p = bc<V>(a[m]), dp = bc<V>(T(0));
+  for (int k = m - 1; k >= 0; --k) {
+    dp = dp * xv + p;
+    p = p * xv + a[k];
+  }
+  V q, dq, w = bc<V>(T(1)), t = bc<V>(T(0));
+  if (F == RationalForm::A) {
+    t = vabs(xv);
+    if (n == 0) {
+      q = bc<V>(T(1));
+      dq = bc<V>(T(0));
+    } else {
+      V s = bc<V>(c[n - 1]), ds = bc<V>(T(0));
+      for (int k = n - 1; k >= 1; --k) {
+        ds = ds * t + s;
+        s = s * t + c[k - 1];
+      }
+      q = T(1) + t * s;
+      dq = vsgn<V, T>(xv) * (s + t * ds);
+    }
+  } else if (F == RationalForm::B && n == 0) {
+    q = bc<V>(T(1));
+    dq = bc<V>(T(0));
+  } else {
+    V s, ds;
+    if (F == RationalForm::B) {
+      V r = bc<V>(c[n - 1]), dr = bc<V>(T(0));
+      for (int k = n - 1; k >= 1; --k) {
+        dr = dr * xv + r;
+        r = r * xv + c[k - 1];
+      }
+      s = r * xv;
+      ds = r + xv * dr;
+      q = T(1) + vabs(s);
+    } else {
+      s = bc<V>(c[n]);
+      ds = bc<V>(T(0));
+      for (int k = n - 1; k >= 0; --k) {
+        ds = ds * xv + s;
+        s = s * xv + c[k];
+      }
+      q = T(0.1) + vabs(s);
+    }
+    w = vsgn<V, T>(s);
+    dq = w * ds;
+  }
+  const V r = T(1) / q;
+  const V yv = p * r, u = gv * r;
+  const V dxv = u * (dp - yv * dq);
+  V pw = u;
+  for (int k = 0; k <= m; ++k) {
+    acc[k] += pw;
+    if (k < m) pw *= xv;
+  }
+  V v = -(yv * u);
+  V* ab = acc + (m + 1);
+  if (F == RationalForm::A) {
+    for (int k = 0; k < n; ++k) {
+      v *= t;
+      ab[k] += v;
+    }
+  } else if (F == RationalForm::B) {
+    v *= w;
+    for (int k = 0; k < n; ++k) {
+      v *= xv;
+      ab[k] += v;
+    }
+  } else {
+    v *= w;
+    for (int k = 0; k <= n; ++k) {
+      if (k > 0) v *= xv;
+      ab[k] += v;
+    }
+  }
+  return dxv;
+}
+
+// The same for one element (tails), with the header's scalar math; terms go to lane `l`.
+template <class T, RationalForm F>
+inline T bwd_s(T x, T g, const T* a, int m, const T* c, int n, T* lane_terms /*[na+nb]*/) {
+  T p, dp, q, dq, w;
+  math::rational_p_dp(a, m, x, p, dp);
+  math::rational_q_dq(F, c, n, x, q, dq, w);
+  const T r = T(1) / q;
+  const T y = p * r, u = g * r;
+  const T dxv = u * (dp - y * dq);
+  T pw = u;
+  for (int k = 0; k <= m; ++k) {
+    lane_terms[k] = pw;
+    if (k < m) pw *= x;
+  }
+  T v = -(y * u);
+  T* tb = lane_terms + (m + 1);
+  if (F == RationalForm::A) {
+    const T t = std::abs(x);
+    for (int k = 0; k < n; ++k) {
+      v *= t;
+      tb[k] = v;
+    }
+  } else if (F == RationalForm::B) {
+    v *= w;
+    for (int k = 0; k < n; ++k) {
+      v *= x;
+      tb[k] = v;
+    }
+  } else {
+    v *= w;
+    for (int k = 0; k <= n; ++k) {
+      if (k > 0) v *= x;
+      tb[k] = v;
+    }
+  }
+  return dxv;
+}
+
+// Block of len <= kB elements of one group pair: dx, and the coefficient sums added to the
+// double lanes lane_a[k*kL + l], lane_b[k*kL + l] (lane l = element index mod W).
+template <class T, RationalForm F>
+inline void bwd_block_v(int len, const T* __restrict g, const T* __restrict x, T* __restrict dx,
+                        const T* a, int m, const T* c, int n, double* lane_a, double* lane_b) {
+  using V = typename Vec<T>::type;
+  constexpr int W = Vec<T>::W;
+  const int na = m + 1;
+  const int nb = F == RationalForm::C ? n + 1 : n;
+  V acc[2 * (math::rational_max_degree + 1) + 1];
+  for (int k = 0; k < na + nb; ++k) acc[k] = bc<V>(T(0));
+  int j = 0;
+  if (m == 5 && n == 4) {  // the default degrees: constant, fully unrolled, acc in registers
+    for (; j + W <= len; j += W) {
+      const V d = bwd_v<T, F>(vld<V>(x + j), vld<V>(g + j), a, 5, c, 4, acc);
+      if (dx) vst(dx + j, d);
+    }
+  } else {
+    for (; j + W <= len; j += W) {
+      const V d = bwd_v<T, F>(vld<V>(x + j), vld<V>(g + j), a, m, c, n, acc);
+      if (dx) vst(dx + j, d);
+    }
+  }
+  if (!lane_a) {
+    for (; j < len; ++j) {
+      T terms[2 * (math::rational_max_degree + 1) + 1];
+      dx[j] = bwd_s<T, F>(x[j], g[j], a, m, c, n, terms);
+    }
+    return;
+  }
+  for (int l = 0; j < len; ++j, ++l) {
+    T terms[2 * (math::rational_max_degree + 1) + 1];
+    const T d = bwd_s<T, F>(x[j], g[j], a, m, c, n, terms);
+    if (dx) dx[j] = d;
+    for (int k = 0; k < na + nb; ++k) acc[k][l] += terms[k];
+  }
+  for (int k = 0; k < na; ++k)
+    for (int l = 0; l < W; ++l) lane_a[k * kL + l] += static_cast<double>(acc[k][l]);
+  for (int k = 0; k < nb; ++k)
+    for (int l = 0; l < W; ++l) lane_b[k * kL + l] += static_cast<double>(acc[na + k][l]);
+}
+#define KK_FWD_BLOCK fwd_block_v
+#define KK_BWD_BLOCK bwd_block_v
+#else
+#define KK_FWD_BLOCK fwd_block
+#define KK_BWD_BLOCK bwd_block
+#endif
+
+template <class T, RationalForm F>
+void fwd_chunk(const RationalPlan& p, std::int64_t ch, const T* x, const T* a, const T* c, T* y) {
+  const auto& s = p.shape;
+  const std::int64_t r0 = ch * p.rows_per_chunk;
+  const std::int64_t r1 = std::min(s.outer, r0 + p.rows_per_chunk);
+  for (std::int64_t r = r0; r < r1; ++r)
+    for (std::int64_t j = 0; j < p.nseg; ++j) {
+      const std::int64_t ch0 = j * p.seg_channels;
+      const T* aj = a + (ch0 / p.num_per) * p.na;
+      const T* cj = c + (ch0 / p.den_per) * p.nb;
+      const std::int64_t base = r * p.row + j * p.seg;
+      for (std::int64_t off = 0; off < p.seg; off += kB) {
+        const int len = static_cast<int>(std::min<std::int64_t>(kB, p.seg - off));
+        KK_FWD_BLOCK<T, F>(len, x + base + off, y + base + off, aj, s.deg_num, cj, s.deg_den);
+      }
+    }
+}
+
+template <class T, RationalForm F>
+void bwd_chunk(const RationalPlan& p, std::int64_t ch, const T* g, const T* x, const T* a,
+               const T* c, T* dx, double* partial, double* lanes) {
+  const auto& s = p.shape;
+  const std::int64_t r0 = ch * p.rows_per_chunk;
+  const std::int64_t r1 = std::min(s.outer, r0 + p.rows_per_chunk);
+  if (lanes) std::fill(lanes, lanes + p.ncoef * kL, 0.0);
+  for (std::int64_t r = r0; r < r1; ++r)
+    for (std::int64_t j = 0; j < p.nseg; ++j) {
+      const std::int64_t ch0 = j * p.seg_channels;
+      const std::int64_t gn = ch0 / p.num_per, gd = ch0 / p.den_per;
+      double* la = lanes ? lanes + gn * p.na * kL : nullptr;
+      double* lb = lanes ? lanes + (s.num_groups * p.na + gd * p.nb) * kL : nullptr;
+      const std::int64_t base = r * p.row + j * p.seg;
+      for (std::int64_t off = 0; off < p.seg; off += kB) {
+        const int len = static_cast<int>(std::min<std::int64_t>(kB, p.seg - off));
+        KK_BWD_BLOCK<T, F>(len, g + base + off, x + base + off, dx ? dx + base + off : nullptr,
+                        a + gn * p.na, s.deg_num, c + gd * p.nb, s.deg_den, la, lb);
+      }
+    }
+  if (!lanes) return;
+  for (std::int64_t i = 0; i < p.ncoef; ++i) {
+    const double* l = lanes + i * kL;
+    static_assert(kL == 16, "fixed reduction tree");
+    partial[i] = (((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))) +
+                 (((l[8] + l[9]) + (l[10] + l[11])) + ((l[12] + l[13]) + (l[14] + l[15])));
+  }
+}
+
+template <class F>
+void for_chunks(std::int64_t nchunks, int nthreads, F f) {
+  if (nthreads <= 1 || nchunks <= 1) {
+    for (std::int64_t ch = 0; ch < nchunks; ++ch) f(ch, 0);
+    return;
+  }
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+  for (std::int64_t ch = 0; ch < nchunks; ++ch) {
+#ifdef _OPENMP
+    f(ch, omp_get_thread_num());
+#else
+    f(ch, 0);
+#endif
+  }
+}
+
+template <class T, RationalForm F>
+void forward_form(const RationalPlan& p, const T* x, const T* a, const T* c, T* y, int nt) {
+  for_chunks(p.nchunks, nt, [&](std::int64_t ch, int) { fwd_chunk<T, F>(p, ch, x, a, c, y); });
+}
+
+template <class T, RationalForm F>
+void backward_form(const RationalPlan& p, const T* g, const T* x, const T* a, const T* c, T* dx,
+                   double* partials, bool coef, int nt) {
+  const int nslots = std::max(1, nt);
+  std::vector<double> lanes(coef ? static_cast<std::size_t>(nslots * p.ncoef * kL) : 0);
+  for_chunks(p.nchunks, nt, [&](std::int64_t ch, int tid) {
+    double* l = coef ? lanes.data() + static_cast<std::size_t>(tid) * p.ncoef * kL : nullptr;
+    bwd_chunk<T, F>(p, ch, g, x, a, c, dx, coef ? partials + ch * p.ncoef : nullptr, l);
+  });
+}
+
+}  // namespace
+
+template <class T>
+void rational_forward_loop(const RationalPlan& p, const T* x, const T* a, const T* c, T* y,
+                           int nthreads) {
+  switch (p.shape.form) {
+    case RationalForm::A: return forward_form<T, RationalForm::A>(p, x, a, c, y, nthreads);
+    case RationalForm::B: return forward_form<T, RationalForm::B>(p, x, a, c, y, nthreads);
+    default: return forward_form<T, RationalForm::C>(p, x, a, c, y, nthreads);
+  }
+}
+
+template <class T>
+void rational_backward_loop(const RationalPlan& p, const T* g, const T* x, const T* a,
+                            const T* c, T* dx, double* partials, bool coef, int nthreads) {
+  switch (p.shape.form) {
+    case RationalForm::A:
+      return backward_form<T, RationalForm::A>(p, g, x, a, c, dx, partials, coef, nthreads);
+    case RationalForm::B:
+      return backward_form<T, RationalForm::B>(p, g, x, a, c, dx, partials, coef, nthreads);
+    default:
+      return backward_form<T, RationalForm::C>(p, g, x, a, c, dx, partials, coef, nthreads);
+  }
+}
+
+template void rational_forward_loop<float>(const RationalPlan&, const float*, const float*,
+                                           const float*, float*, int);
+template void rational_forward_loop<double>(const RationalPlan&, const double*, const double*,
+                                            const double*, double*, int);
+template void rational_backward_loop<float>(const RationalPlan&, const float*, const float*,
+                                            const float*, const float*, float*, double*, bool,
+                                            int);
+template void rational_backward_loop<double>(const RationalPlan&, const double*, const double*,
+                                             const double*, const double*, double*, double*,
+                                             bool, int);
+
+}  // namespace kernkit::KERNKIT_ISA_NS

@@ -1,0 +1,42 @@
+// Internal: how the CPU rational loops split the work (fixed chunks of whole rows, independent of
+// the thread count, so the coefficient-gradient sums are bitwise reproducible).
+#pragma once
+#include <cstdint>
+
+#include "kernkit/rational.hpp"
+
+namespace kernkit::detail {
+
+struct RationalPlan {
+  RationalShape shape;
+  std::int64_t row = 0;          // channels * inner: elements per outer index
+  std::int64_t seg_channels = 0; // channels per (numerator group, denominator group) run
+  std::int64_t seg = 0;          // elements per run (seg_channels * inner), contiguous
+  std::int64_t nseg = 0;         // runs per row
+  std::int64_t num_per = 0, den_per = 0;  // channels per numerator / denominator group
+  int na = 0, nb = 0;            // coefficients per numerator / denominator group
+  std::int64_t ncoef = 0;        // num_groups * na + den_groups * nb
+  std::int64_t rows_per_chunk = 1, nchunks = 0;
+};
+
+// Lanes of the per-chunk coefficient-gradient accumulators (doubles).
+constexpr int rational_lanes = 16;
+// Elements per inner block (stack arrays of this size per intermediate).
+constexpr int rational_block = 256;
+
+}  // namespace kernkit::detail
+
+#define KERNKIT_DECLARE_RATIONAL_ISA(ns)                                                     \
+  namespace kernkit::ns {                                                                     \
+  template <class T>                                                                          \
+  void rational_forward_loop(const detail::RationalPlan& p, const T* x, const T* a,          \
+                             const T* c, T* y, int nthreads);                                 \
+  template <class T>                                                                          \
+  void rational_backward_loop(const detail::RationalPlan& p, const T* g, const T* x,         \
+                              const T* a, const T* c, T* dx, double* partials, bool coef,     \
+                              int nthreads);                                                  \
+  }
+KERNKIT_DECLARE_RATIONAL_ISA(isa_baseline)
+KERNKIT_DECLARE_RATIONAL_ISA(isa_avx2)
+KERNKIT_DECLARE_RATIONAL_ISA(isa_avx512)
+#undef KERNKIT_DECLARE_RATIONAL_ISA

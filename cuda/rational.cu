@@ -1,0 +1,315 @@
+// CUDA group-rational activations: forward, and a deterministic two-pass backward.
+//
+// Work split (forward and backward alike): the input is (outer, channels, inner); channels come
+// in runs of `seg_channels` that share one numerator and one denominator group, so a run is
+// `seg` = seg_channels * inner contiguous elements per outer index. Block b handles run
+// j = b / nchunk and the elements [c*E, (c+1)*E) (c = b % nchunk) of that run's outer*seg
+// elements, so its coefficients are fixed (shared memory) and the backward keeps one register
+// accumulator per coefficient per thread. The backward then reduces in a fixed order: warp
+// shuffle tree -> per-warp shared slots -> one partial per coefficient per block (no atomics),
+// and a second kernel sums the partials of every coefficient in a fixed order in double.
+// Math in float32 for f16/bf16/f32 inputs (coefficients float32), float64 for f64.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "check.cuh"
+#include "kernkit/rational.hpp"
+
+namespace kernkit::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kMaxCoef = math::rational_max_degree + 1;
+
+struct Geo {
+  std::int64_t outer, row, seg, seg_channels, num_per, den_per, nchunk, per_block;
+  int m, n, na, nb;
+  RationalForm form;
+};
+
+template <class X> struct Math { using type = float; };
+template <> struct Math<double> { using type = double; };
+
+__device__ inline float to_math(float v) { return v; }
+__device__ inline double to_math(double v) { return v; }
+__device__ inline float to_math(__half v) { return __half2float(v); }
+__device__ inline float to_math(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <class X> __device__ inline X from_math(float v);
+template <> __device__ inline float from_math<float>(float v) { return v; }
+template <> __device__ inline __half from_math<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ inline __nv_bfloat16 from_math<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+template <class X> __device__ inline X from_math(double v) { return v; }
+
+// Loads run j's coefficients into shared memory.
+template <class C>
+__device__ inline void load_coef(const Geo& g, std::int64_t j, const C* num, const C* den,
+                                 C* sa, C* sb) {
+  const std::int64_t ch0 = j * g.seg_channels;
+  const C* a = num + (ch0 / g.num_per) * g.na;
+  const C* b = den + (ch0 / g.den_per) * g.nb;
+  if (threadIdx.x < g.na) sa[threadIdx.x] = a[threadIdx.x];
+  if (threadIdx.x < g.nb) sb[threadIdx.x] = b[threadIdx.x];
+  __syncthreads();
+}
+
+template <class X>
+__global__ void __launch_bounds__(kThreads)
+    forward_kernel(Geo g, const X* __restrict__ x, const typename Math<X>::type* __restrict__ num,
+                   const typename Math<X>::type* __restrict__ den, X* __restrict__ y) {
+  using C = typename Math<X>::type;
+  __shared__ C sa[kMaxCoef], sb[kMaxCoef + 1];
+  const std::int64_t j = blockIdx.x / g.nchunk, c = blockIdx.x % g.nchunk;
+  load_coef(g, j, num, den, sa, sb);
+  const std::int64_t total = g.outer * g.seg;
+  const std::int64_t t0 = c * g.per_block + threadIdx.x;
+  const std::int64_t t1 = min(total, (c + 1) * g.per_block);
+  if (t0 >= t1) return;  // no barrier follows
+  std::int64_t row = t0 / g.seg, off = t0 - row * g.seg;
+  const std::int64_t base = j * g.seg;
+  for (std::int64_t t = t0; t < t1; t += blockDim.x) {
+    const std::int64_t idx = row * g.row + base + off;
+    const C xv = to_math(x[idx]);
+    y[idx] = from_math<X>(math::rational_value(g.form, sa, g.m, sb, g.n, xv));
+    off += blockDim.x;
+    while (off >= g.seg) {
+      off -= g.seg;
+      ++row;
+    }
+  }
+}
+
+// Deterministic sum over the block; the result is valid in thread 0.
+template <class C>
+__device__ inline C block_sum(C v, C* scratch) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  __syncthreads();  // scratch reuse across calls
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  C s = C(0);
+  if (threadIdx.x == 0)
+    for (int w = 0; w < kThreads / 32; ++w) s += scratch[w];
+  return s;
+}
+
+template <class X>
+__global__ void __launch_bounds__(kThreads)
+    backward_kernel(Geo g, const X* __restrict__ grad, const X* __restrict__ x,
+                    const typename Math<X>::type* __restrict__ num,
+                    const typename Math<X>::type* __restrict__ den, X* __restrict__ dx,
+                    typename Math<X>::type* __restrict__ partial) {
+  using C = typename Math<X>::type;
+  __shared__ C sa[kMaxCoef], sb[kMaxCoef + 1];
+  __shared__ C scratch[kThreads / 32];
+  const std::int64_t j = blockIdx.x / g.nchunk, c = blockIdx.x % g.nchunk;
+  load_coef(g, j, num, den, sa, sb);
+  C acc_a[kMaxCoef], acc_b[kMaxCoef + 1];
+#pragma unroll
+  for (int k = 0; k < kMaxCoef; ++k) acc_a[k] = C(0);
+#pragma unroll
+  for (int k = 0; k < kMaxCoef + 1; ++k) acc_b[k] = C(0);
+  const std::int64_t total = g.outer * g.seg;
+  const std::int64_t t0 = c * g.per_block + threadIdx.x;
+  const std::int64_t t1 = min(total, (c + 1) * g.per_block);
+  std::int64_t row = t0 / g.seg, off = t0 - row * g.seg;
+  const std::int64_t base = j * g.seg;
+  for (std::int64_t t = t0; t < t1; t += blockDim.x) {  // no early return: barriers follow
+    const std::int64_t idx = row * g.row + base + off;
+    const C xv = to_math(x[idx]), gv = to_math(grad[idx]);
+    C p, dp, q, dq, w;
+    math::rational_p_dp(sa, g.m, xv, p, dp);
+    math::rational_q_dq(g.form, sb, g.n, xv, q, dq, w);
+    const C yv = p / q, u = gv / q;
+    dx[idx] = from_math<X>(u * (dp - yv * dq));
+    C pw = u;
+#pragma unroll
+    for (int k = 0; k < kMaxCoef; ++k)
+      if (k <= g.m) {
+        acc_a[k] += pw;
+        pw *= xv;
+      }
+    const C v = -(yv * u);
+    if (g.form == RationalForm::A) {
+      const C tv = xv < C(0) ? -xv : xv;
+      pw = v;
+#pragma unroll
+      for (int k = 0; k < kMaxCoef; ++k)
+        if (k < g.nb) {
+          pw *= tv;
+          acc_b[k] += pw;  // sign(b_k) applied in the final pass
+        }
+    } else {
+      pw = g.form == RationalForm::B ? v * w * xv : v * w;
+#pragma unroll
+      for (int k = 0; k < kMaxCoef + 1; ++k)
+        if (k < g.nb) {
+          acc_b[k] += pw;
+          pw *= xv;
+        }
+    }
+    off += blockDim.x;
+    while (off >= g.seg) {
+      off -= g.seg;
+      ++row;
+    }
+  }
+  C* out = partial + static_cast<std::int64_t>(blockIdx.x) * (g.na + g.nb);
+#pragma unroll
+  for (int k = 0; k < kMaxCoef; ++k)
+    if (k < g.na) {
+      const C s = block_sum(acc_a[k], scratch);
+      if (threadIdx.x == 0) out[k] = s;
+    }
+#pragma unroll
+  for (int k = 0; k < kMaxCoef + 1; ++k)
+    if (k < g.nb) {
+      const C s = block_sum(acc_b[k], scratch);
+      if (threadIdx.x == 0) out[g.na + k] = s;
+    }
+}
+
+// One block per output coefficient: sum of its partials over the runs of its group and all
+// chunks, in double, in a fixed order.
+template <class C>
+__global__ void __launch_bounds__(kThreads)
+    finalize_kernel(Geo g, std::int64_t num_groups, const C* __restrict__ partial,
+                    const C* __restrict__ den, C* __restrict__ dnum, C* __restrict__ dden) {
+  __shared__ double red[kThreads];
+  const std::int64_t id = blockIdx.x;
+  const bool is_num = id < num_groups * g.na;
+  const std::int64_t grp = is_num ? id / g.na : (id - num_groups * g.na) / g.nb;
+  const int k = static_cast<int>(is_num ? id % g.na : (id - num_groups * g.na) % g.nb);
+  const std::int64_t per = is_num ? g.num_per : g.den_per;
+  const std::int64_t j0 = grp * per / g.seg_channels, j1 = (grp + 1) * per / g.seg_channels;
+  const std::int64_t count = (j1 - j0) * g.nchunk;
+  const int col = is_num ? k : g.na + k;
+  double s = 0.0;
+  for (std::int64_t i = threadIdx.x; i < count; i += blockDim.x)
+    s += static_cast<double>(partial[(j0 * g.nchunk + i) * (g.na + g.nb) + col]);
+  red[threadIdx.x] = s;
+  __syncthreads();
+  for (int h = kThreads / 2; h > 0; h >>= 1) {
+    if (static_cast<int>(threadIdx.x) < h) red[threadIdx.x] += red[threadIdx.x + h];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    double v = red[0];
+    if (is_num) {
+      dnum[grp * g.na + k] = static_cast<C>(v);
+    } else {
+      if (g.form == RationalForm::A) {
+        const C b = den[grp * g.nb + k];
+        v = b > C(0) ? v : (b < C(0) ? -v : 0.0 * v);
+      }
+      dden[grp * g.nb + k] = static_cast<C>(v);
+    }
+  }
+}
+
+Geo make_geo(const RationalShape& s, std::int64_t per_block) {
+  rational_check(s);
+  Geo g{};
+  g.outer = s.outer;
+  g.row = s.channels * s.inner;
+  g.num_per = s.channels / s.num_groups;
+  g.den_per = s.channels / s.den_groups;
+  std::int64_t a = g.num_per, b = g.den_per;
+  while (b) {
+    const std::int64_t t = a % b;
+    a = b;
+    b = t;
+  }
+  g.seg_channels = a;
+  g.seg = a * s.inner;
+  g.m = s.deg_num;
+  g.n = s.deg_den;
+  g.na = s.deg_num + 1;
+  g.nb = math::rational_den_count(s.form, s.deg_den);
+  g.form = s.form;
+  g.per_block = per_block;
+  const std::int64_t total = g.outer * g.seg;
+  g.nchunk = total > 0 ? (total + per_block - 1) / per_block : 0;
+  return g;
+}
+
+std::int64_t num_blocks(const RationalShape& s, const Geo& g) {
+  const std::int64_t nb = (s.channels / g.seg_channels) * g.nchunk;
+  if (nb > 0x7fffffffLL) throw std::invalid_argument("kernkit::cuda::rational: input too large");
+  return nb;
+}
+
+template <class X>
+void forward_t(const RationalShape& s, const void* x, const void* num, const void* den, void* y,
+               cudaStream_t st) {
+  using C = typename Math<X>::type;
+  const Geo g = make_geo(s, kThreads * 8);
+  const std::int64_t nb = num_blocks(s, g);
+  if (nb == 0 || s.inner == 0) return;
+  forward_kernel<X><<<static_cast<unsigned>(nb), kThreads, 0, st>>>(
+      g, static_cast<const X*>(x), static_cast<const C*>(num), static_cast<const C*>(den),
+      static_cast<X*>(y));
+  KERNKIT_CUDA_CHECK(cudaGetLastError());
+}
+
+template <class X>
+void backward_t(const RationalShape& s, const void* grad, const void* x, const void* num,
+                const void* den, void* dx, void* dnum, void* dden, cudaStream_t st) {
+  using C = typename Math<X>::type;
+  const Geo g = make_geo(s, kThreads * 16);
+  const std::int64_t nb = num_blocks(s, g);
+  const std::int64_t ncoef = s.num_groups * g.na + s.den_groups * g.nb;
+  if (nb == 0 || s.inner == 0) {
+    KERNKIT_CUDA_CHECK(cudaMemsetAsync(dnum, 0, s.num_groups * g.na * sizeof(C), st));
+    if (g.nb > 0) KERNKIT_CUDA_CHECK(cudaMemsetAsync(dden, 0, s.den_groups * g.nb * sizeof(C), st));
+    return;
+  }
+  void* ws = nullptr;
+  KERNKIT_CUDA_CHECK(cudaMallocAsync(&ws, static_cast<std::size_t>(nb) * (g.na + g.nb) * sizeof(C), st));
+  backward_kernel<X><<<static_cast<unsigned>(nb), kThreads, 0, st>>>(
+      g, static_cast<const X*>(grad), static_cast<const X*>(x), static_cast<const C*>(num),
+      static_cast<const C*>(den), static_cast<X*>(dx), static_cast<C*>(ws));
+  cudaError_t err = cudaGetLastError();
+  if (err == cudaSuccess)
+    finalize_kernel<C><<<static_cast<unsigned>(ncoef), kThreads, 0, st>>>(
+        g, s.num_groups, static_cast<const C*>(ws), static_cast<const C*>(den),
+        static_cast<C*>(dnum), static_cast<C*>(dden));
+  if (err == cudaSuccess) err = cudaGetLastError();
+  KERNKIT_CUDA_CHECK(cudaFreeAsync(ws, st));
+  KERNKIT_CUDA_CHECK(err);
+}
+
+}  // namespace
+
+void rational_forward(const RationalShape& s, RationalDtype dtype, const void* x,
+                      const void* num, const void* den, void* y, void* stream) {
+  auto st = static_cast<cudaStream_t>(stream);
+  switch (dtype) {
+    case RationalDtype::f32: return forward_t<float>(s, x, num, den, y, st);
+    case RationalDtype::f64: return forward_t<double>(s, x, num, den, y, st);
+    case RationalDtype::f16: return forward_t<__half>(s, x, num, den, y, st);
+    case RationalDtype::bf16: return forward_t<__nv_bfloat16>(s, x, num, den, y, st);
+  }
+  throw std::invalid_argument("kernkit::cuda::rational_forward: unknown dtype");
+}
+
+void rational_backward(const RationalShape& s, RationalDtype dtype, const void* grad,
+                       const void* x, const void* num, const void* den, void* dx, void* dnum,
+                       void* dden, void* stream) {
+  auto st = static_cast<cudaStream_t>(stream);
+  switch (dtype) {
+    case RationalDtype::f32: return backward_t<float>(s, grad, x, num, den, dx, dnum, dden, st);
+    case RationalDtype::f64: return backward_t<double>(s, grad, x, num, den, dx, dnum, dden, st);
+    case RationalDtype::f16: return backward_t<__half>(s, grad, x, num, den, dx, dnum, dden, st);
+    case RationalDtype::bf16:
+      return backward_t<__nv_bfloat16>(s, grad, x, num, den, dx, dnum, dden, st);
+  }
+  throw std::invalid_argument("kernkit::cuda::rational_backward: unknown dtype");
+}
+
+}  // namespace kernkit::cuda

@@ -1,0 +1,115 @@
+"""PyTorch front end of kernkit's group-rational activations (KAT's GR-KAN, PAU).
+
+``Rational`` is an ``nn.Module`` with KAT's defaults (degrees (5, 4), form A, one numerator
+shared by all channels, 8 denominator groups, GELU init), and ``RationalFunction`` the autograd
+Function behind it. Both call kernkit's CPU or CUDA kernels on the tensors' own memory
+(contiguous inputs are not copied). torch is an optional dependency: ``import kernkit`` works
+without it; only this module needs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+import kernkit
+from kernkit._rational import rational_init, variance_gain
+
+__all__ = ["Rational", "RationalFunction", "rational"]
+
+
+class RationalFunction(torch.autograd.Function):
+    """``y = rational(x, num, den, form, channel_axis)`` with kernkit's backward."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, num: torch.Tensor, den: torch.Tensor,
+                form: str = "A", channel_axis: int = -1) -> torch.Tensor:
+        x, num, den = x.detach(), num.detach(), den.detach()
+        ctx.save_for_backward(x, num, den)
+        ctx.form = form
+        ctx.channel_axis = channel_axis
+        return kernkit.rational(x, num, den, form, channel_axis=channel_axis)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
+        x, num, den = ctx.saved_tensors
+        dx, dnum, dden = kernkit.rational_backward(grad_out.detach().to(x.dtype), x, num, den,
+                                                   ctx.form, channel_axis=ctx.channel_axis)
+        return (dx if ctx.needs_input_grad[0] else None,
+                dnum if ctx.needs_input_grad[1] else None,
+                dden if ctx.needs_input_grad[2] else None, None, None)
+
+
+def rational(x: torch.Tensor, num: torch.Tensor, den: torch.Tensor, form: str = "A",
+             channel_axis: int = -1) -> torch.Tensor:
+    """Differentiable group-rational activation (see `kernkit.rational`)."""
+    return RationalFunction.apply(x, num, den, form, channel_axis)  # type: ignore[no-any-return]
+
+
+class Rational(torch.nn.Module):
+    """Group-rational activation ``P(x)/Q(x)`` per channel group (KAT's ``KAT_Group``).
+
+    Parameters
+    ----------
+    num_groups : int
+        Denominator groups G (KAT: 8); the channel count must be divisible by it.
+    mode : str
+        Initialization: identity, relu, leaky_relu, gelu, swish, tanh, sigmoid (fitted on
+        [-3, 3] in ``form``, see `kernkit.rational_init`).
+    degrees : (int, int)
+        Numerator degree m and denominator degree n (KAT: (5, 4)).
+    form : {"A", "B", "C"}
+        Denominator form (KAT's kernels: "A").
+    num_groups_numerator : int
+        Numerator groups (KAT: 1, one numerator shared by all channels).
+    channel_axis : int
+        -1 for (..., D) inputs (KAT_Group); 1 for (B, C, H, W) (KAT_Group2D).
+
+    Parameters of the module: ``weight_numerator`` (num_groups_numerator, m+1) and
+    ``weight_denominator`` (num_groups, n), or (num_groups, n+1) for form "C". Under autocast
+    the input keeps its dtype on CUDA (float16/bfloat16 with float32 math); coefficients stay
+    float32.
+    """
+
+    def __init__(self, num_groups: int = 8, mode: str = "gelu", degrees: tuple[int, int] = (5, 4),
+                 form: str = "A", num_groups_numerator: int = 1, channel_axis: int = -1,
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        if num_groups < 1 or num_groups_numerator < 1:
+            raise ValueError("num_groups and num_groups_numerator must be >= 1")
+        a, b = rational_init(mode, degrees, form)
+        kw = {"device": device, "dtype": dtype or torch.float32}
+        self.num_groups = num_groups
+        self.num_groups_numerator = num_groups_numerator
+        self.mode = mode
+        self.degrees = tuple(degrees)
+        self.form = form.upper()
+        self.channel_axis = channel_axis
+        self.weight_numerator = torch.nn.Parameter(
+            torch.tensor(np.tile(a, (num_groups_numerator, 1)), **kw))
+        self.weight_denominator = torch.nn.Parameter(
+            torch.tensor(np.tile(b, (num_groups, 1)), **kw))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        in_dtype = x.dtype
+        if x.device.type == "cpu" and x.dtype not in (torch.float32, torch.float64):
+            x = x.float()  # the CPU kernels are float32/float64; the result is cast back
+        if x.dtype == torch.float64:
+            cdt = torch.float64
+        else:
+            cdt = x.dtype if x.device.type == "cpu" else torch.float32
+        num: torch.Tensor = self.weight_numerator.to(cdt)
+        den: torch.Tensor = self.weight_denominator.to(cdt)
+        y = rational(x, num, den, self.form, self.channel_axis)
+        return y if y.dtype == in_dtype else y.to(in_dtype)
+
+    def gain(self) -> float | np.ndarray:
+        """1/E[F(x)^2], x ~ N(0,1), per denominator group (for a variance-preserving init)."""
+        return variance_gain(self.weight_numerator.detach().cpu().double().numpy(),
+                             self.weight_denominator.detach().cpu().double().numpy(), self.form)
+
+    def extra_repr(self) -> str:
+        return (f"num_groups={self.num_groups}, mode={self.mode!r}, degrees={self.degrees}, "
+                f"form={self.form!r}, num_groups_numerator={self.num_groups_numerator}")
