@@ -97,8 +97,10 @@ def _isa_objects() -> dict[str, list[Path]]:
     found: dict[str, list[Path]] = {}
     dirs = sorted((ROOT / "build").glob("*/CMakeFiles"), key=lambda p: p.stat().st_mtime)
     for cmf in reversed(dirs):
-        for isa_dir in cmf.glob("kernkit_*.dir"):
-            found[isa_dir.name.removeprefix("kernkit_").removesuffix(".dir")] = list(isa_dir.rglob("*.o"))
+        for isa_dir in cmf.glob("kernkit_*.dir"):  # kernkit_<source stem>_<isa>.dir
+            isa = isa_dir.name.removesuffix(".dir").rsplit("_", 1)[-1]
+            if isa in ("baseline", "avx2", "avx512"):
+                found.setdefault(isa, []).extend(isa_dir.rglob("*.o"))
         if found:
             break
     return found
