@@ -27,38 +27,10 @@ import numpy as np
 import torch
 
 import kernkit
+from cuda_timing import copy_bandwidth, cuda_time
 
-
-def cuda_time(f, repeat: int = 20) -> float:
-    f()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times = []
-    for _ in range(repeat):
-        start.record()
-        f()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3)
-    return float(np.median(times))
-
-
-def eager_form_a(x, a, b):
-    N, D = x.shape
-    G = b.shape[0]
-    xg = x.view(N, G, D // G)
-    A = a.expand(G, -1) if a.shape[0] == 1 else a
-    m = A.shape[1] - 1
-    p = A[:, m].view(G, 1).expand(N, G, 1)
-    for k in range(m - 1, -1, -1):
-        p = p * xg + A[:, k].view(G, 1)
-    t = xg.abs()
-    c = b.abs()
-    n = c.shape[1]
-    s = c[:, n - 1].view(G, 1)
-    for k in range(n - 1, 0, -1):
-        s = s * t + c[:, k - 1].view(G, 1)
-    return (p / (1 + t * s)).view(N, D)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rational"))
+from bench_rational import torch_eager_form_a  # noqa: E402  (the same eager reference as on the CPU)
 
 
 def _flashkat_path() -> None:
@@ -102,9 +74,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    big = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
-    bw = 2 * big.numel() / cuda_time(lambda: big.clone())
-    del big
+    bw = copy_bandwidth(1 << 30)
     kat, flash = load_kat(), load_flashkat()
     G = 8
     a0, b0 = kernkit.rational_init("swish", (5, 4), "A")
@@ -119,14 +89,14 @@ def main() -> None:
         b = b + 0.01 * torch.randn(b.shape, device="cuda", generator=gen)
         # correctness against float64 on the device, and determinism
         y = kernkit.rational(x32, a, b)
-        y64 = eager_form_a(x32.double(), a.double(), b.double())
+        y64 = torch_eager_form_a(torch, x32.double(), a.double(), b.double())
         err_y = float((y.double() - y64).abs().max() / y64.abs().max())
         d1 = kernkit.rational_backward(g32, x32, a, b)
         d2 = kernkit.rational_backward(g32, x32, a, b)
         determ = all(torch.equal(u, v) for u, v in zip(d1, d2))
         xr = x32.double().requires_grad_()
         ar, br = a.double().requires_grad_(), b.double().requires_grad_()
-        eager_form_a(xr, ar, br).backward(g32.double())
+        torch_eager_form_a(torch, xr, ar, br).backward(g32.double())
         errs = [float((u.double() - v).abs().max() / v.abs().max()) for u, v in zip(d1, (xr.grad, ar.grad, br.grad))]
         del xr, ar, br, y64
         for dtype in (torch.float32, torch.bfloat16):
@@ -144,10 +114,10 @@ def main() -> None:
             ae, be = a.clone().requires_grad_(), b.clone().requires_grad_()
 
             def eager_fb():
-                eager_form_a(xe, ae.to(dtype), be.to(dtype)).backward(g)
+                torch_eager_form_a(torch, xe, ae.to(dtype), be.to(dtype)).backward(g)
 
             with torch.no_grad():
-                row["eager_fwd_s"] = cuda_time(lambda: eager_form_a(x, a.to(dtype), b.to(dtype)))
+                row["eager_fwd_s"] = cuda_time(lambda: torch_eager_form_a(torch, x, a.to(dtype), b.to(dtype)))
             row["eager_fwdbwd_s"] = cuda_time(eager_fb)
             for name, fn in (("kat_triton", kat), ("flashkat", flash)):
                 if fn is None:

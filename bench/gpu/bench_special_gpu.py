@@ -16,20 +16,7 @@ import numpy as np
 import torch
 
 import kernkit
-
-
-def cuda_time(f, repeat: int = 20) -> float:
-    f()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times = []
-    for _ in range(repeat):
-        start.record()
-        f()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3)
-    return float(np.median(times))
+from cuda_timing import copy_bandwidth, cuda_time
 
 
 def main() -> None:
@@ -38,9 +25,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1 << 24)
     args = ap.parse_args()
     n = args.n
-    big = torch.empty(1 << 28, dtype=torch.uint8, device="cuda")
-    t_copy = cuda_time(lambda: big.clone())
-    bw = 2 * big.numel() / t_copy
+    bw = copy_bandwidth()
     rng = np.random.default_rng(0)
     v = np.exp(rng.uniform(np.log(1e-2), np.log(1e5), n))
     x = np.exp(rng.uniform(np.log(1e-3), np.log(1e6), n))
