@@ -4,4 +4,5 @@ NB_MODULE(_core, m) {
   m.doc() = "kernkit's compiled core (use the `kernkit` package, not this module)";
   def_runtime(m);
   def_special(m);
+  def_quant(m);
 }

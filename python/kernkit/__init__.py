@@ -7,7 +7,7 @@ CuPy / PyTorch arrays on a CUDA GPU.
 
 from __future__ import annotations
 
-from . import _core, vmf
+from . import _core, quant, vmf
 from ._runtime import cmake_dir, cuda_available, get_num_threads, info, set_num_threads
 from .special import (
     bessel_iv_ratio,
@@ -33,6 +33,7 @@ __all__ = [
     "log_ive",
     "log_kv",
     "log_kve",
+    "quant",
     "set_num_threads",
     "vmf",
 ]

@@ -4,3 +4,4 @@
 #include "kernkit/runtime.hpp"
 #include "kernkit/math/log_bessel.hpp"
 #include "kernkit/special.hpp"
+#include "kernkit/quant.hpp"
