@@ -312,6 +312,7 @@ def _scale_shape(granularity: str, rows: int, ng: int) -> tuple[int, int]:
 
 
 _ORDER = {"tensor": 0, "channel": 1, "group": 2}
+_BLOCK = 128  # column block of the NUPES / GPTQ passes
 
 
 def _encode(w: np.ndarray, bits: int, a: np.ndarray, granularity: str, g: int, full: bool) -> PowerQuantized:
@@ -368,7 +369,15 @@ def _weight_errors(w32: np.ndarray, bits: int, full: bool, granularity: str, g: 
 class _OutputLoss:
     """||X (W - W_hat)^T||^2 per row, from calibration inputs X (n, cols) or their Gram matrix."""
 
-    def __init__(self, calib: np.ndarray, cols: int):
+    def __init__(self, calib: np.ndarray | None, cols: int, gram: np.ndarray | None = None):
+        if gram is not None:
+            H = np.asarray(gram, dtype=np.float64)
+            if H.shape != (cols, cols) or not np.all(np.isfinite(H)):
+                raise ValueError(f"argument 'gram' must be a finite (in_features, in_features) = ({cols}, {cols}) matrix X^T X")
+            self.X, self.H, self.n = None, H, 0
+            return
+        if calib is None:
+            raise ValueError("the output objective needs calibration inputs 'calib' (n_samples, in_features) or 'gram'")
         X = np.asarray(calib, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != cols:
             raise ValueError(f"argument 'calib' must be (n_samples, in_features={cols}), got shape {X.shape}")
@@ -411,6 +420,7 @@ def search_exponent(
     a_granularity: str = "tensor",
     objective: Literal["mse", "output"] = "mse",
     calib: np.ndarray | None = None,
+    gram: np.ndarray | None = None,
     full_range: bool = False,
     a_range: tuple[float, float] = (0.1, 1.0),
     grid: int = 13,
@@ -428,7 +438,7 @@ def search_exponent(
     Objectives: ``"mse"`` minimizes sum (w - w_hat)^2 over the unit; ``"output"`` minimizes
     ||X W^T - X W_hat^T||^2 for calibration inputs ``calib`` = X (n, in_features); with
     per-group exponents it uses the diagonal of X^T X as weights (the exact loss does not split
-    over groups).
+    over groups). ``gram`` = X^T X may be given instead of ``calib``.
 
     Returns the exponents, shape (1, 1), (rows, 1) or (rows, ngroups).
     """
@@ -452,9 +462,9 @@ def search_exponent(
 
     w32 = w.astype(np.float32)
     if objective == "output":
-        if calib is None:
+        if calib is None and gram is None:
             raise ValueError("objective='output' needs calibration inputs 'calib' (n_samples, in_features)")
-        loss = _OutputLoss(calib, cols)
+        loss = _OutputLoss(calib, cols, gram)
         if a_gran == "group":
             d = np.sqrt(np.maximum(np.diag(loss.gram()), 0.0)).astype(np.float32)
 
@@ -522,6 +532,7 @@ def quantize(
     full_range: bool = False,
     a_granularity: Literal["tensor", "channel", "group"] = "tensor",
     a_range: tuple[float, float] = (0.1, 1.0),
+    gram: np.ndarray | None = None,
 ) -> PowerQuantized:
     """Power-exponent quantization of a weight matrix (PowerQuant).
 
@@ -538,6 +549,8 @@ def quantize(
     full_range : use all 2^b codes (asymmetric grid, NF4-like) instead of 2^b - 1.
     a_granularity : one exponent per ``"tensor"`` (default, as PowerQuant), ``"channel"`` or
         ``"group"`` (no finer than ``granularity``).
+    a_range : the search interval of the exponent.
+    gram : X^T X (in_features, in_features), instead of ``calib`` for the output objective.
 
     Returns
     -------
@@ -562,7 +575,7 @@ def quantize(
     shape = _a_shape(a_granularity, rows, ng)
     if a is None:
         a_arr = search_exponent(w, bits, granularity, group_size, a_granularity=a_granularity, objective=objective,
-                                calib=calib, full_range=full_range, a_range=a_range)
+                                calib=calib, gram=gram, full_range=full_range, a_range=a_range)
     else:
         a_in = np.asarray(a, dtype=np.float64)
         if not np.all(np.isfinite(a_in)) or np.any(a_in <= 0):
@@ -641,8 +654,9 @@ def matmul(x: Any, qw: PowerQuantized) -> Any:
 def refine(
     qw: PowerQuantized,
     w: np.ndarray,
-    calib: np.ndarray,
+    calib: np.ndarray | None = None,
     *,
+    gram: np.ndarray | None = None,
     iters: int = 4,
     gptq: bool = True,
     a_min: float = 0.1,
@@ -664,7 +678,7 @@ def refine(
        clamped to ``[a_min, 1]``, accepted only if the loss drops.
 
     Every step is a descent step, so the output loss never rises above the starting point's.
-    ``calib`` is X (n_samples, in_features). Per-tensor scales are kept (only codes and a move).
+    ``calib`` is X (n_samples, in_features), or give ``gram`` = X^T X. Per-tensor scales are kept (only codes and a move).
     Deterministic. ``progress=True`` shows a tqdm bar (if installed).
 
     Returns a new PowerQuantized; ``info['loss']`` holds the loss after each step.
@@ -679,7 +693,7 @@ def refine(
     if not (0 < a_min <= 1):
         raise ValueError(f"argument 'a_min' must be in (0, 1], got {a_min}")
     rows, cols = w.shape
-    loss = _OutputLoss(calib, cols)
+    loss = _OutputLoss(calib, cols, gram)
     H = loss.gram()
     scale_h = float(np.mean(np.diag(H))) or 1.0
     H = H / scale_h
@@ -738,22 +752,30 @@ def refine(
             bar.update(1)
 
     for it in range(int(iters)):
-        # 1. codes: exact coordinate descent over all levels
+        # 1. codes: exact coordinate descent over all levels (blocks of columns: within a block
+        #    the gradient is updated column by column, the rest once per block by a GEMM)
         E = W - Wh
-        Gm = E @ H  # gradient-like: loss = sum(E * Gm)
+        Gm = E @ H  # loss = sum(E * Gm); moving w_hat[:, j] by d changes it by -2 d Gm[:, j] + d^2 H[j, j]
         B = basis(a)
         tt = np.repeat(t, G, axis=1)
-        for j in range(cols):
-            lv = B * tt[:, j : j + 1]  # (rows, L) candidate values of column j
-            delta = lv - Wh[:, j : j + 1]
-            dl = -2.0 * delta * Gm[:, j : j + 1] + delta * delta * H[j, j]
-            k = np.argmin(dl, axis=1)
-            dk = delta[np.arange(rows), k]
-            dk = np.where(dl[np.arange(rows), k] < 0, dk, 0.0)
-            if np.any(dk):
-                Wh[:, j] += dk
-                q[:, j] = np.where(dk != 0, levels[k], q[:, j])
-                Gm -= dk[:, None] * H[j][None, :]
+        ar = np.arange(rows)
+        for b0 in range(0, cols, _BLOCK):
+            b1 = min(b0 + _BLOCK, cols)
+            Gb = Gm[:, b0:b1].copy()
+            D = np.zeros((rows, b1 - b0))
+            Hbb = H[b0:b1, b0:b1]
+            for j in range(b0, b1):
+                jj = j - b0
+                delta = B * tt[:, j : j + 1] - Wh[:, j : j + 1]  # (rows, levels)
+                dl = delta * (delta * H[j, j] - 2.0 * Gb[:, jj : jj + 1])
+                k = np.argmin(dl, axis=1)
+                dk = np.where(dl[ar, k] < 0, delta[ar, k], 0.0)
+                if np.any(dk):
+                    Wh[:, j] += dk
+                    q[:, j] = np.where(dk != 0, levels[k], q[:, j])
+                    D[:, jj] = dk
+                    Gb -= dk[:, None] * Hbb[jj][None, :]
+            Gm -= D @ H[b0:b1, :]
         # 2. scales: exact per-group line minimization of t
         if not per_tensor_scale:
             vals = np.take_along_axis(B, index(q), axis=1)
@@ -803,59 +825,60 @@ def _gptq_pass(W, H, a, t, G, basis, qlo, qhi):
         return np.rint(np.zeros_like(W))
     Wc = W.copy()
     q = np.zeros_like(W)
-    B = basis(a)  # (rows, L), increasing in the level index for t > 0
+    B = basis(a)  # (rows, levels)
     levels = np.arange(qlo, qhi + 1, dtype=np.float64)
     tt = np.repeat(t, G, axis=1)
-    for j in range(cols):
-        lv = B * tt[:, j : j + 1]
-        k = np.argmin(np.abs(lv - Wc[:, j : j + 1]), axis=1)
-        v = lv[np.arange(rows), k]
-        q[:, j] = levels[k]
-        err = (Wc[:, j] - v) / U[j, j]
-        if j + 1 < cols:
-            Wc[:, j + 1 :] -= err[:, None] * U[j, j + 1 :][None, :]
+    ar = np.arange(rows)
+    for b0 in range(0, cols, _BLOCK):  # lazy batch updates: exact, one GEMM per block
+        b1 = min(b0 + _BLOCK, cols)
+        Wb = Wc[:, b0:b1].copy()
+        Err = np.zeros((rows, b1 - b0))
+        for j in range(b0, b1):
+            jj = j - b0
+            lv = B * tt[:, j : j + 1]
+            k = np.argmin(np.abs(lv - Wb[:, jj : jj + 1]), axis=1)
+            q[:, j] = levels[k]
+            err = (Wb[:, jj] - lv[ar, k]) / U[j, j]
+            Err[:, jj] = err
+            Wb[:, jj + 1 :] -= err[:, None] * U[j, j + 1 : b1][None, :]
+        if b1 < cols:
+            Wc[:, b1:] -= Err @ U[b0:b1, b1:]
     return q
 
 
 def _a_step(W, H, q, a, t, G, qlo, logl, logq_mask, levels, a_min, what, cur, per_row):
-    """Gauss-Newton step(s) on the exponent with codes and scales fixed; accept if the loss drops."""
+    """One Gauss-Newton step on the exponent with codes and scales fixed (then a half step if
+    that does not help); accepted per row (per-channel a) or as a whole, only if the loss drops."""
     rows = W.shape[0]
     idx = (q - qlo).astype(np.int64)
     lq = logl[idx]  # log|q| (0 where q = 0)
     nz = logq_mask[idx]
     tt = np.repeat(t, G, axis=1)
-    for _ in range(3):
-        mag = np.where(nz, np.exp(lq / a), 0.0)
-        Wh = tt * np.sign(q) * mag
-        E = W - Wh
-        # d w_hat / d a = -t sign(q) |q|^(1/a) log|q| / a^2 (0 at q = 0: no log 0)
-        J = -tt * np.sign(q) * mag * lq / (a * a)
-        EH = E @ H
-        JH = J @ H
-        gr = np.einsum("ij,ij->i", J, EH)  # -1/2 dL/da per row
-        cu = np.einsum("ij,ij->i", J, JH)
-        if not per_row:
-            gr, cu = np.full(rows, gr.sum()), np.full(rows, cu.sum())
-        step = np.where(cu > 0, gr / np.where(cu > 0, cu, 1.0), 0.0)
-        a_new = np.clip(a[:, 0] + step, a_min, 1.0)[:, None]
-        ok = False
-        for _ in range(4):
-            Wn = what(q, a_new, t)
-            En = W - Wn
-            ln = np.einsum("ij,ij->i", En @ H, En)
-            lo = np.einsum("ij,ij->i", E @ H, E)
-            if per_row:
-                acc = ln < lo
-                a = np.where(acc[:, None], a_new, a)
-                ok = bool(acc.any())
-                break
-            if ln.sum() < lo.sum():
-                a = a_new
-                ok = True
-                break
-            a_new = 0.5 * (a + a_new)
-        if not ok:
-            break
-    Wh = what(q, a, t)
+    mag = np.where(nz, np.exp(lq / a), 0.0)  # |q|^(1/a) in log space
+    Wh = tt * np.sign(q) * mag
     E = W - Wh
-    return a, t, Wh, float(np.einsum("ij,ij->", E @ H, E))
+    # d w_hat / d a = -t sign(q) |q|^(1/a) log|q| / a^2 (0 at q = 0: no log 0)
+    J = -tt * np.sign(q) * mag * lq / (a * a)
+    EH = E @ H
+    lo = np.einsum("ij,ij->i", EH, E)
+    gr = np.einsum("ij,ij->i", J, EH)  # -1/2 dL/da per row
+    cu = np.einsum("ij,ij->i", J @ H, J)
+    if not per_row:
+        gr, cu = np.full(rows, gr.sum()), np.full(rows, cu.sum())
+    step = np.where(cu > 0, gr / np.where(cu > 0, cu, 1.0), 0.0)
+    for frac in (1.0, 0.5):
+        a_new = np.clip(a[:, 0] + frac * step, a_min, 1.0)[:, None]
+        Wn = what(q, a_new, t)
+        En = W - Wn
+        ln = np.einsum("ij,ij->i", En @ H, En)
+        if per_row:
+            acc = ln < lo
+            if acc.any():
+                a = np.where(acc[:, None], a_new, a)
+                Wh = np.where(acc[:, None], Wn, Wh)
+                lo = np.where(acc, ln, lo)
+                break
+        elif ln.sum() < lo.sum():
+            a, Wh, lo = a_new, Wn, ln
+            break
+    return a, t, Wh, float(lo.sum())

@@ -365,3 +365,20 @@ def test_bad_input():
 def test_exported():
     assert kernkit.quant is Q
     assert {"quantize", "matmul", "refine", "PowerQuantized", "load"} <= set(Q.__all__)
+
+
+@pytest.mark.skipif(not kernkit.cuda_available(), reason="needs a CUDA build and a GPU")
+def test_cuda_matmul_matches_cpu():
+    torch = pytest.importorskip("torch")
+    W = bell((70, 128), "t3", np.float32)
+    for bits in (2, 3, 4, 8):
+        qw = Q.quantize(W, bits, granularity="group", group_size=32, full_range=True, a_granularity="group")
+        for dt in (np.float32, np.float64):
+            x = RNG.standard_normal((3, 128)).astype(dt)
+            xd = torch.from_numpy(x).cuda()
+            with pytest.raises(ValueError, match="qw.to"):
+                Q.matmul(xd, qw)
+            y = Q.matmul(xd, qw.to(xd)).cpu().numpy()
+            ref = x.astype(np.float64) @ exact_dequant(qw).T
+            np.testing.assert_allclose(y, ref, rtol=1e-4 if dt == np.float32 else 1e-11,
+                                       atol=1e-5 if dt == np.float32 else 1e-13)
