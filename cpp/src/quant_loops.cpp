@@ -248,6 +248,75 @@ inline float hsum(__m256 v) {
 }  // namespace
 #endif
 
+#if defined(KERNKIT_QUANT_AVX2) && defined(__AVX512F__)
+namespace {
+// GEMV with 16 lanes: one vpermps looks up a 16-entry table, so 2/3/4-bit codes cost one
+// permute each (AVX2 needs two permutes and a blend for 4 bits).
+template <int CB>
+inline std::uint64_t codes16(const std::uint8_t* p) {  // codes 0-7 in bits 0.., 8-15 in bits 32..
+  if constexpr (CB == 4) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    return w;
+  } else if constexpr (CB == 3) {
+    std::uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + 2, 4);
+    return static_cast<std::uint64_t>(a & 0xFFFFFFu) | (static_cast<std::uint64_t>(b >> 8) << 32);
+  } else {
+    std::uint32_t a;
+    std::memcpy(&a, p, 4);
+    return static_cast<std::uint64_t>(a & 0xFFFFu) | (static_cast<std::uint64_t>(a >> 16) << 32);
+  }
+}
+
+template <int CB, int BITS>
+void gemv_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::int64_t rows,
+                 std::int64_t cols, std::int64_t group, const float* lut, std::int64_t l_sr,
+                 std::int64_t l_sg, const float* dscale, const float* x, float* y, int nthreads) {
+  const std::int64_t ng = cols / group, cpg = group / 16;
+  const __m512i shifts = _mm512_setr_epi32(0, CB, 2 * CB, 3 * CB, 4 * CB, 5 * CB, 6 * CB, 7 * CB,
+                                           0, CB, 2 * CB, 3 * CB, 4 * CB, 5 * CB, 6 * CB, 7 * CB);
+  const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m512i mask = _mm512_set1_epi32((1 << CB) - 1);
+  auto load_tab = [](const float* l) {
+    alignas(64) float t[16] = {0};
+    std::memcpy(t, l, sizeof(float) << BITS);
+    return _mm512_load_ps(t);
+  };
+  auto row_fn = [&](std::int64_t r) {
+    const std::uint8_t* rp = packed + r * row_bytes;
+    __m512 tab = load_tab(lut + r * l_sr);
+    __m512 racc = _mm512_setzero_ps();
+    for (std::int64_t g = 0; g < ng; ++g) {
+      if (l_sg != 0) tab = load_tab(lut + r * l_sr + g * l_sg);
+      __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+      const std::int64_t c0 = g * group;
+      std::int64_t k = 0;
+      for (; k + 1 < cpg; k += 2) {
+        const std::int64_t c = c0 + 16 * k;
+        const __m512i v0 = _mm512_permutexvar_epi32(spread, _mm512_castsi128_si512(_mm_cvtsi64_si128(static_cast<long long>(codes16<CB>(rp + c / 8 * CB)))));
+        const __m512i v1 = _mm512_permutexvar_epi32(spread, _mm512_castsi128_si512(_mm_cvtsi64_si128(static_cast<long long>(codes16<CB>(rp + (c + 16) / 8 * CB)))));
+        const __m512i i0 = _mm512_and_si512(_mm512_srlv_epi32(v0, shifts), mask);
+        const __m512i i1 = _mm512_and_si512(_mm512_srlv_epi32(v1, shifts), mask);
+        a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i0, tab), _mm512_loadu_ps(x + c), a0);
+        a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i1, tab), _mm512_loadu_ps(x + c + 16), a1);
+      }
+      if (k < cpg) {
+        const std::int64_t c = c0 + 16 * k;
+        const __m512i v0 = _mm512_permutexvar_epi32(spread, _mm512_castsi128_si512(_mm_cvtsi64_si128(static_cast<long long>(codes16<CB>(rp + c / 8 * CB)))));
+        const __m512i i0 = _mm512_and_si512(_mm512_srlv_epi32(v0, shifts), mask);
+        a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i0, tab), _mm512_loadu_ps(x + c), a0);
+      }
+      racc = _mm512_fmadd_ps(_mm512_add_ps(a0, a1), _mm512_set1_ps(dscale[r * ng + g]), racc);
+    }
+    y[r] = _mm512_reduce_add_ps(racc);
+  };
+  parallel_units(rows, nthreads, row_fn);
+}
+}  // namespace
+#endif
+
 #ifdef KERNKIT_QUANT_AVX2
 namespace {
 template <int CB, int BITS>
@@ -257,6 +326,14 @@ bool lut_matmul_avx2(const std::uint8_t* packed, std::int64_t row_bytes, std::in
                      float* y, int nthreads) {
   const std::int64_t ng = cols / group, cpg = group / 8;  // chunks of 8 per group
   const Decoder<CB> dec;
+#if defined(__AVX512F__)
+  if constexpr (CB <= 4) {
+    if (batch == 1 && group % 16 == 0) {
+      gemv_avx512<CB, BITS>(packed, row_bytes, rows, cols, group, lut, l_sr, l_sg, dscale, x, y, nthreads);
+      return true;
+    }
+  }
+#endif
   if (batch == 1) {
     auto row_fn = [&](std::int64_t r) {
       const std::uint8_t* rp = packed + r * row_bytes;
