@@ -314,6 +314,61 @@ void gemv_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::int64_
   };
   parallel_units(rows, nthreads, row_fn);
 }
+// Small batches: each decoded 16-weight vector feeds NB batch rows (NB accumulators).
+template <int CB, int BITS, int NB>
+inline void row_batch_avx512(const std::uint8_t* rp, std::int64_t r, std::int64_t rows,
+                             std::int64_t cols, std::int64_t group, const float* lutr,
+                             std::int64_t l_sg, const float* dsr, const float* xb, float* yb) {
+  const std::int64_t ng = cols / group, cpg = group / 16;
+  const __m512i shifts = _mm512_setr_epi32(0, CB, 2 * CB, 3 * CB, 4 * CB, 5 * CB, 6 * CB, 7 * CB,
+                                           0, CB, 2 * CB, 3 * CB, 4 * CB, 5 * CB, 6 * CB, 7 * CB);
+  const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m512i mask = _mm512_set1_epi32((1 << CB) - 1);
+  alignas(64) float t[16] = {0};
+  std::memcpy(t, lutr, sizeof(float) << BITS);
+  __m512 tab = _mm512_load_ps(t);
+  __m512 racc[NB];
+  for (int n = 0; n < NB; ++n) racc[n] = _mm512_setzero_ps();
+  for (std::int64_t g = 0; g < ng; ++g) {
+    if (l_sg != 0) {
+      std::memcpy(t, lutr + g * l_sg, sizeof(float) << BITS);
+      tab = _mm512_load_ps(t);
+    }
+    __m512 acc[NB];
+    for (int n = 0; n < NB; ++n) acc[n] = _mm512_setzero_ps();
+    for (std::int64_t k = 0; k < cpg; ++k) {
+      const std::int64_t c = g * group + 16 * k;
+      const __m512i v = _mm512_permutexvar_epi32(spread, _mm512_castsi128_si512(_mm_cvtsi64_si128(static_cast<long long>(codes16<CB>(rp + c / 8 * CB)))));
+      const __m512 wv = _mm512_permutexvar_ps(_mm512_and_si512(_mm512_srlv_epi32(v, shifts), mask), tab);
+      for (int n = 0; n < NB; ++n) acc[n] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xb + n * cols + c), acc[n]);
+    }
+    const __m512 ds = _mm512_set1_ps(dsr[g]);
+    for (int n = 0; n < NB; ++n) racc[n] = _mm512_fmadd_ps(acc[n], ds, racc[n]);
+  }
+  for (int n = 0; n < NB; ++n) yb[n * rows + r] = _mm512_reduce_add_ps(racc[n]);
+}
+
+template <int CB, int BITS>
+void gemm_small_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::int64_t rows,
+                       std::int64_t cols, std::int64_t group, const float* lut, std::int64_t l_sr,
+                       std::int64_t l_sg, const float* dscale, const float* x, std::int64_t batch,
+                       float* y, int nthreads) {
+  const std::int64_t ng = cols / group;
+  parallel_units(rows, nthreads, [&](std::int64_t r) {
+    const std::uint8_t* rp = packed + r * row_bytes;
+    const float* lutr = lut + r * l_sr;
+    const float* dsr = dscale + r * ng;
+    std::int64_t b = 0;
+    for (; b + 4 <= batch; b += 4)
+      row_batch_avx512<CB, BITS, 4>(rp, r, rows, cols, group, lutr, l_sg, dsr, x + b * cols, y + b * rows);
+    switch (batch - b) {
+      case 3: row_batch_avx512<CB, BITS, 3>(rp, r, rows, cols, group, lutr, l_sg, dsr, x + b * cols, y + b * rows); break;
+      case 2: row_batch_avx512<CB, BITS, 2>(rp, r, rows, cols, group, lutr, l_sg, dsr, x + b * cols, y + b * rows); break;
+      case 1: row_batch_avx512<CB, BITS, 1>(rp, r, rows, cols, group, lutr, l_sg, dsr, x + b * cols, y + b * rows); break;
+      default: break;
+    }
+  });
+}
 }  // namespace
 #endif
 
@@ -330,6 +385,10 @@ bool lut_matmul_avx2(const std::uint8_t* packed, std::int64_t row_bytes, std::in
   if constexpr (CB <= 4) {
     if (batch == 1 && group % 16 == 0) {
       gemv_avx512<CB, BITS>(packed, row_bytes, rows, cols, group, lut, l_sr, l_sg, dscale, x, y, nthreads);
+      return true;
+    }
+    if (batch > 1 && batch <= 4 && group % 16 == 0) {  // larger batches: the row-tile path below
+      gemm_small_avx512<CB, BITS>(packed, row_bytes, rows, cols, group, lut, l_sr, l_sg, dscale, x, batch, y, nthreads);
       return true;
     }
   }
