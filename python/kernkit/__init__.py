@@ -1,7 +1,7 @@
 """kernkit: fast, exact kernels from recent kernel-method papers.
 
 Families: log-Bessel special functions (``log_iv``, ``log_kv``, ...) and von Mises-Fisher
-distributions on top (``kernkit.vmf``). Every function takes numpy arrays on the CPU and
+distributions on top (``kernkit.vmf``); power-exponent weight quantization (``kernkit.quant``). Every function takes numpy arrays on the CPU and
 CuPy / PyTorch arrays on a CUDA GPU.
 """
 

@@ -97,7 +97,8 @@ def _quant_rows(quick: bool) -> list[dict[str, Any]]:
     n = rows_ * cols
     return [{"family": "quant", "case": f"W4 g64 LUT gemv {rows_}x{cols} (weights/s)", "n": n,
              "kernkit_per_s": n / t_ours, "alternative": "numpy float32 W @ x",
-             "alternative_per_s": n / t_alt, "speedup": t_alt / t_ours}]
+             "alternative_per_s": n / t_alt, "speedup": t_alt / t_ours,
+             "alternative_finite": float(np.isfinite(W @ x).mean())}]
 
 
 FAMILIES: dict[str, Callable[[bool], list[dict[str, Any]]]] = {"special": _special_rows, "quant": _quant_rows}

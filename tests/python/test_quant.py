@@ -382,3 +382,21 @@ def test_cuda_matmul_matches_cpu():
             ref = x.astype(np.float64) @ exact_dequant(qw).T
             np.testing.assert_allclose(y, ref, rtol=1e-4 if dt == np.float32 else 1e-11,
                                        atol=1e-5 if dt == np.float32 else 1e-13)
+
+
+def test_same_bits_for_any_thread_count():
+    W = bell((256, 512), "laplace", np.float32)
+    qw = Q.quantize(W, 4, a=0.6, granularity="group", group_size=64)
+    x = RNG.standard_normal((3, 512)).astype(np.float32)
+    old = kernkit.get_num_threads()
+    try:
+        out = []
+        for nt in (1, 2, 3):
+            kernkit.set_num_threads(nt)
+            out.append((Q.matmul(x, qw), Q.matmul(x[0], qw), Q.matmul(np.tile(x, (4, 1)), qw),
+                        Q.search_exponent(W, 3, "group", 64, a_granularity="group"), qw.dequantize()))
+        for o in out[1:]:
+            for a_, b_ in zip(out[0], o):
+                assert np.array_equal(a_, b_)
+    finally:
+        kernkit.set_num_threads(old)
