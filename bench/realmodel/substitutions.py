@@ -472,7 +472,9 @@ def build_powerquant(ctx) -> list[Substitution]:
     exponent, NUPES refinement on the layer outputs of calibration inputs), W4/W3 per channel and g64."""
     from kernkit import quant
 
-    grams = linear_grams(ctx["encoder"], ctx["calib_ids"])
+    # NUPES needs a real calibration set (and ~1-2 min a model): only for the full report
+    with_nupes = len(ctx["calib_ids"]) >= 64
+    grams = linear_grams(ctx["encoder"], ctx["calib_ids"]) if with_nupes else {}
     subs = []
     for bits, group in ((4, 64), (3, 64), (4, None), (3, None)):
         gran = "group" if group else "channel"
@@ -488,7 +490,7 @@ def build_powerquant(ctx) -> list[Substitution]:
         subs.append(Substitution(f"power W{bits} {gname} (searched a)", linear_weight=plain,
                                  description=f"kernkit.quant: one exponent per tensor, weight-MSE search, 2^{bits}-1 levels",
                                  info={"bits": bits, "group": group, "scheme": "power"}))
-        if group is None:  # the full recipe for the g64 rows only (it takes ~1 min a model)
+        if group is None or not with_nupes:  # the full recipe for the g64 rows only
             continue
         subs.append(Substitution(f"power W{bits} {gname} full+NUPES", linear_weight=nupes,
                                  description=f"kernkit.quant: all 2^{bits} codes, searched exponent, NUPES refinement on "
