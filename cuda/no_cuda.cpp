@@ -3,6 +3,7 @@
 
 #include "kernkit/runtime.hpp"
 #include "kernkit/rational.hpp"
+#include "kernkit/quant.hpp"
 #include "kernkit/special.hpp"
 
 namespace kernkit {
@@ -31,3 +32,20 @@ void rational_backward(const RationalShape&, RationalDtype, const void*, const v
 }  // namespace cuda
 
 }  // namespace kernkit
+
+namespace kernkit::cuda::quant {
+template <class T>
+void lut_matmul(const std::uint8_t*, std::int64_t, int, int, std::int64_t, std::int64_t,
+                std::int64_t, const T*, std::int64_t, std::int64_t, const T*, const T*,
+                std::int64_t, T*, void*) {
+  throw std::runtime_error("kernkit was built without CUDA (KERNKIT_CUDA=OFF or nvcc/cuFFT not found)");
+}
+template void lut_matmul<float>(const std::uint8_t*, std::int64_t, int, int, std::int64_t,
+                                std::int64_t, std::int64_t, const float*, std::int64_t,
+                                std::int64_t, const float*, const float*, std::int64_t, float*,
+                                void*);
+template void lut_matmul<double>(const std::uint8_t*, std::int64_t, int, int, std::int64_t,
+                                 std::int64_t, std::int64_t, const double*, std::int64_t,
+                                 std::int64_t, const double*, const double*, std::int64_t,
+                                 double*, void*);
+}  // namespace kernkit::cuda::quant

@@ -14,8 +14,9 @@ KERNKIT_CUDA=ON CMAKE_BUILD_PARALLEL_LEVEL=16 python -m pip install --no-build-i
 echo "build: $(( $(date +%s) - start )) s"
 python -m kernkit info
 python -m pytest -q tests/python/test_cuda.py tests/python/test_special.py tests/python/test_foundation.py \
-  tests/python/test_rational.py \
+  tests/python/test_rational.py tests/python/test_quant.py \
   2>&1 | tail -25 | tee "$OUTDIR/tests.txt"
 python bench/gpu/bench_special_gpu.py --out "$OUTDIR"
 python bench/gpu/bench_rational_gpu.py --out "$OUTDIR"
+python bench/gpu/bench_quant_gpu.py --out "$OUTDIR"
 echo "total: $(( $(date +%s) - start )) s"

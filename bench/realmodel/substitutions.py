@@ -431,11 +431,72 @@ KERNKIT_FAMILIES: list[KernkitFamily] = [
     KernkitFamily(
         "powerquant",
         "power-quantized weights sign(w)|w|^a, W4/W3 (PowerQuant / NUPES)",
-        ("powerquant",),
+        ("quant.quantize", "quant.refine"),
         "weights",
+        builder=lambda ctx: build_powerquant(ctx),
     ),
     KernkitFamily("vmf", "vMF mixture of the corpus embeddings", ("vmf.VonMisesFisherMixture",), "vmf"),
 ]
+
+
+def linear_grams(encoder, ids, max_sentences: int = 128, batch_size: int = 16) -> dict[str, np.ndarray]:
+    """X^T X of every Linear's float32-model inputs over the real (unpadded) tokens."""
+    from .model import Tokenizer
+
+    grams: dict[str, np.ndarray] = {}
+    probe = type(encoder)(encoder.w, encoder.config, encoder.tokenizer)
+    plain = encoder._linear
+    ids = list(ids[:max_sentences])
+    state = {}
+
+    class _Batch:  # only on_batch is used: it tells which sentences (hence which mask) come next
+        def on_batch(self, idx):
+            state["mask"] = Tokenizer.pad([ids[j] for j in idx])[1].astype(bool)
+
+        def __getattr__(self, name):
+            return lambda *a, **k: None
+
+    def rec(x, name):
+        X = x[state["mask"]] if x.ndim == 3 else x.reshape(-1, x.shape[-1])
+        G = X.T @ X  # float32 GEMM, summed in float64
+        grams[name] = grams.get(name, 0.0) + G.astype(np.float64)
+        return plain(x, name)
+
+    probe._linear = rec
+    probe.embed_ids(ids, taps=_Batch(), batch_size=batch_size)
+    return grams
+
+
+def build_powerquant(ctx) -> list[Substitution]:
+    """kernkit.quant: searched exponent (weight MSE) and the full recipe (all 2^b codes, searched
+    exponent, NUPES refinement on the layer outputs of calibration inputs), W4/W3 per channel and g64."""
+    from kernkit import quant
+
+    # NUPES needs a real calibration set (and ~1-2 min a model): only for the full report
+    with_nupes = len(ctx["calib_ids"]) >= 64
+    grams = linear_grams(ctx["encoder"], ctx["calib_ids"]) if with_nupes else {}
+    subs = []
+    for bits, group in ((4, 64), (3, 64), (4, None), (3, None)):
+        gran = "group" if group else "channel"
+        gname = f"g{group}" if group else "per-channel"
+
+        def plain(name, W, bits=bits, group=group, gran=gran):
+            return quant.quantize(W, bits, granularity=gran, group_size=group).dequantize()
+
+        def nupes(name, W, bits=bits, group=group, gran=gran):
+            qw = quant.quantize(W, bits, granularity=gran, group_size=group, full_range=True)
+            return quant.refine(qw, W, gram=grams[name], iters=3).dequantize()
+
+        subs.append(Substitution(f"power W{bits} {gname} (searched a)", linear_weight=plain,
+                                 description=f"kernkit.quant: one exponent per tensor, weight-MSE search, 2^{bits}-1 levels",
+                                 info={"bits": bits, "group": group, "scheme": "power"}))
+        if group is None or not with_nupes:  # the full recipe for the g64 rows only
+            continue
+        subs.append(Substitution(f"power W{bits} {gname} full+NUPES", linear_weight=nupes,
+                                 description=f"kernkit.quant: all 2^{bits} codes, searched exponent, NUPES refinement on "
+                                 "128 calibration sentences (codes over the whole grid, scales, exponent)",
+                                 info={"bits": bits, "group": group, "scheme": "power+nupes"}))
+    return subs
 
 
 def family_status(fam: KernkitFamily) -> str:

@@ -7,3 +7,4 @@ namespace nb = nanobind;
 void def_runtime(nb::module_& m);
 void def_special(nb::module_& m);
 void def_rational(nb::module_& m);
+void def_quant(nb::module_& m);

@@ -5,4 +5,5 @@ NB_MODULE(_core, m) {
   def_runtime(m);
   def_special(m);
   def_rational(m);
+  def_quant(m);
 }

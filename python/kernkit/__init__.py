@@ -2,13 +2,14 @@
 
 Families: log-Bessel special functions (``log_iv``, ``log_kv``, ...) and von Mises-Fisher
 distributions on top (``kernkit.vmf``); group-rational (KAT / PAU) activations (``rational``,
-``rational_backward``, ``rational_init``; the PyTorch module in ``kernkit.torch``). Every function takes numpy arrays on the CPU and
+``rational_backward``, ``rational_init``; the PyTorch module in ``kernkit.torch``); power-exponent
+weight quantization (``kernkit.quant``). Every function takes numpy arrays on the CPU and
 CuPy / PyTorch arrays on a CUDA GPU.
 """
 
 from __future__ import annotations
 
-from . import _core, vmf
+from . import _core, quant, vmf
 from ._rational import rational, rational_backward, rational_init, variance_gain
 from ._runtime import cmake_dir, cuda_available, get_num_threads, info, set_num_threads
 from .special import (
@@ -35,6 +36,7 @@ __all__ = [
     "log_ive",
     "log_kv",
     "log_kve",
+    "quant",
     "rational",
     "rational_backward",
     "rational_init",

@@ -6,3 +6,4 @@
 #include "kernkit/special.hpp"
 #include "kernkit/math/rational.hpp"
 #include "kernkit/rational.hpp"
+#include "kernkit/quant.hpp"

@@ -1,0 +1,514 @@
+// Power-quantization hot loops, compiled once per instruction set (see KernkitSimd.cmake):
+// the exponent-search error sweep and the float32 lookup-table matmul (AVX2 where available).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define KERNKIT_QUANT_AVX2 1
+#endif
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "quant_isa.hpp"
+
+#ifndef KERNKIT_ISA_NS
+#define KERNKIT_ISA_NS isa_baseline
+#endif
+
+namespace kernkit::KERNKIT_ISA_NS {
+namespace {
+
+// exp(x) for x <= 0 to ~2e-7 relative, written so that loops over it vectorize.
+inline float exp_nonpos(float x) {
+  x = std::max(x, -87.0f);
+  const float t = x * 1.44269504088896341f;
+  const float fi = std::floor(t);
+  const float f = t - fi;  // [0, 1)
+  // 2^f on [0, 1): degree-7 Taylor polynomial of exp(f ln2) in Horner form (~1.5e-6).
+  float p = 1.5252734e-5f;
+  p = p * f + 1.5403530e-4f;
+  p = p * f + 1.3333558e-3f;
+  p = p * f + 9.6181291e-3f;
+  p = p * f + 5.5504109e-2f;
+  p = p * f + 2.4022651e-1f;
+  p = p * f + 6.9314718e-1f;
+  p = p * f + 1.0f;
+  const std::int32_t e = static_cast<std::int32_t>(fi) + 127;
+  std::int32_t bits = e << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+#ifdef KERNKIT_QUANT_AVX2
+// exp_nonpos on 8 lanes (the same polynomial and rounding as the scalar function).
+inline __m256 exp_nonpos8(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  const __m256 t = _mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f));
+  const __m256 fi = _mm256_floor_ps(t);
+  const __m256 f = _mm256_sub_ps(t, fi);
+  __m256 p = _mm256_set1_ps(1.5252734e-5f);
+  p = _mm256_add_ps(_mm256_mul_ps(p, f), _mm256_set1_ps(1.5403530e-4f));
+  p = _mm256_add_ps(_mm256_mul_ps(p, f), _mm256_set1_ps(1.3333558e-3f));
+  p = _mm256_add_ps(_mm256_mul_ps(p, f), _mm256_set1_ps(9.6181291e-3f));
+  p = _mm256_add_ps(_mm256_mul_ps(p, f), _mm256_set1_ps(5.5504109e-2f));
+  p = _mm256_add_ps(_mm256_mul_ps(p, f), _mm256_set1_ps(2.4022651e-1f));
+  p = _mm256_add_ps(_mm256_mul_ps(p, f), _mm256_set1_ps(6.9314718e-1f));
+  p = _mm256_add_ps(_mm256_mul_ps(p, f), _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fi), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+#endif
+
+template <class F>
+void parallel_units(std::int64_t n, int nthreads, F f) {
+  if (nthreads <= 1) {
+    for (std::int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) f(i);
+}
+
+}  // namespace
+
+void quant_search_errors(const float* w, std::int64_t rows, std::int64_t cols,
+                         std::int64_t group, int bits, bool full, const float* a,
+                         std::int64_t a_sr, std::int64_t a_sg, std::int64_t a_sk, std::int64_t K,
+                         double* err, int nthreads) {
+  const std::int64_t ng = cols / group;
+  const int nhi = full ? (1 << (bits - 1)) : (1 << (bits - 1)) - 1;
+  std::vector<float> logm(nhi + 1, 0.0f);  // log(m / nhi) <= 0
+  for (int m = 1; m <= nhi; ++m) logm[m] = static_cast<float>(std::log(static_cast<double>(m) / nhi));
+  auto unit = [&](std::int64_t idx) {
+    const std::int64_t r = idx / ng, g = idx % ng;
+    const float* wg = w + r * cols + g * group;
+    thread_local std::vector<float> lt, aw;
+    thread_local std::vector<std::int32_t> capv;
+    thread_local std::vector<float> table, sqv;
+    lt.resize(group);
+    sqv.resize(group);
+    aw.resize(group);
+    capv.resize(group);
+    table.resize(nhi + 1);
+    float gmax = 0.0f, wstar = 0.0f;
+    for (std::int64_t j = 0; j < group; ++j) {
+      const float v = std::fabs(wg[j]);
+      if (v > gmax) { gmax = v; wstar = wg[j]; }
+    }
+    double* e = err + idx * K;
+    if (!(gmax > 0.0f)) {
+      for (std::int64_t k = 0; k < K; ++k) e[k] = 0.0;
+      return;
+    }
+    const float inv_gmax = 1.0f / gmax;
+    for (std::int64_t j = 0; j < group; ++j) {
+      const float v = std::fabs(wg[j]);
+      aw[j] = v;
+      lt[j] = v > 0.0f ? std::log(v * inv_gmax) : -1.0e30f;
+      // Full grid: weights of the extreme's sign reach nhi, the others nhi - 1.
+      capv[j] = (!full || (wg[j] < 0.0f) == (wstar < 0.0f)) ? nhi : nhi - 1;
+    }
+    const float fn = static_cast<float>(nhi);
+    float* tb = table.data();
+    const float* ap = aw.data();
+    const float* lp = lt.data();
+    const std::int32_t* cp = capv.data();
+    float* sq = sqv.data();
+    const std::int64_t g8 = group - group % 8;
+    for (std::int64_t k = 0; k < K; ++k) {
+      const float ak = a[r * a_sr + g * a_sg + k * a_sk];
+      const float inv = 1.0f / ak;
+      tb[0] = 0.0f;
+#ifdef KERNKIT_QUANT_AVX2
+      {
+        int m = 1;
+        const __m256 vinv = _mm256_set1_ps(inv), vg = _mm256_set1_ps(gmax);
+        for (; m + 8 <= nhi + 1; m += 8)
+          _mm256_storeu_ps(tb + m, _mm256_mul_ps(vg, exp_nonpos8(_mm256_mul_ps(_mm256_loadu_ps(logm.data() + m), vinv))));
+        for (; m <= nhi; ++m) tb[m] = gmax * exp_nonpos(logm[m] * inv);
+      }
+#else
+      for (int m = 1; m <= nhi; ++m) tb[m] = gmax * exp_nonpos(logm[m] * inv);
+#endif
+      std::int64_t j0 = 0;
+#ifdef KERNKIT_QUANT_AVX2
+      if (nhi <= 15) {
+        alignas(32) float t16[16] = {0};
+        for (int m = 0; m <= nhi; ++m) t16[m] = tb[m];
+        const __m256 tlo = _mm256_load_ps(t16), thi = _mm256_load_ps(t16 + 8);
+        const __m256 vfn = _mm256_set1_ps(fn), vak = _mm256_set1_ps(ak);
+        for (; j0 + 8 <= group; j0 += 8) {
+          const __m256 mag = _mm256_mul_ps(vfn, exp_nonpos8(_mm256_mul_ps(vak, _mm256_loadu_ps(lp + j0))));
+          __m256i mi = _mm256_cvttps_epi32(_mm256_add_ps(mag, _mm256_set1_ps(0.5f)));
+          mi = _mm256_min_epi32(mi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cp + j0)));
+          __m256 v = _mm256_permutevar8x32_ps(tlo, mi);
+          if (nhi >= 8)
+            v = _mm256_blendv_ps(v, _mm256_permutevar8x32_ps(thi, mi), _mm256_castsi256_ps(_mm256_slli_epi32(mi, 28)));
+          const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(ap + j0), v);
+          _mm256_storeu_ps(sq + j0, _mm256_mul_ps(d, d));
+        }
+      } else {
+        const __m256 vfn = _mm256_set1_ps(fn), vak = _mm256_set1_ps(ak);
+        for (; j0 + 8 <= group; j0 += 8) {
+          const __m256 mag = _mm256_mul_ps(vfn, exp_nonpos8(_mm256_mul_ps(vak, _mm256_loadu_ps(lp + j0))));
+          __m256i mi = _mm256_cvttps_epi32(_mm256_add_ps(mag, _mm256_set1_ps(0.5f)));
+          mi = _mm256_min_epi32(mi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cp + j0)));
+          const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(ap + j0), _mm256_i32gather_ps(tb, mi, 4));
+          _mm256_storeu_ps(sq + j0, _mm256_mul_ps(d, d));
+        }
+      }
+#endif
+      for (std::int64_t j = j0; j < group; ++j) {
+        const float mag = fn * exp_nonpos(ak * lp[j]);
+        std::int32_t mi = static_cast<std::int32_t>(mag + 0.5f);
+        mi = std::min(mi, cp[j]);
+        const float d = ap[j] - tb[mi];
+        sq[j] = d * d;
+      }
+      float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (std::int64_t j = 0; j < g8; j += 8)
+        for (int l = 0; l < 8; ++l) part[l] += sq[j + l];
+      double acc = 0.0;
+      for (int l = 0; l < 8; ++l) acc += part[l];
+      for (std::int64_t j = g8; j < group; ++j) acc += sq[j];
+      e[k] = acc;
+    }
+  };
+  parallel_units(rows * ng, nthreads, unit);
+}
+
+#ifdef KERNKIT_QUANT_AVX2
+namespace {
+
+template <int CB>
+struct Decoder {
+  __m256i shifts, mask;
+  Decoder() {
+    shifts = _mm256_setr_epi32(0, CB, 2 * CB, 3 * CB, 4 * CB, 5 * CB, 6 * CB, 7 * CB);
+    mask = _mm256_set1_epi32((1 << CB) - 1);
+  }
+  // The 8 codes of chunk j (columns 8j .. 8j+7) of a row.
+  inline __m256i codes(const std::uint8_t* row, std::int64_t j) const {
+    if constexpr (CB == 8) {
+      return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + 8 * j)));
+    } else {
+      // 8 codes = CB bytes, assembled with shifts (a partial memcpy into a word stalls
+      // store forwarding)
+      const std::uint8_t* p = row + j * CB;
+      std::uint32_t word = p[0];
+      if constexpr (CB >= 2) word |= static_cast<std::uint32_t>(p[1]) << 8;
+      if constexpr (CB >= 3) word |= static_cast<std::uint32_t>(p[2]) << 16;
+      if constexpr (CB >= 4) word |= static_cast<std::uint32_t>(p[3]) << 24;
+      return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(word)), shifts), mask);
+    }
+  }
+};
+
+template <int B>
+struct Table {
+  __m256 lo, hi;
+  const float* p;
+  inline void load(const float* lut) {
+    p = lut;
+    if constexpr (B <= 3) {
+      alignas(32) float t[8] = {0};
+      std::memcpy(t, lut, sizeof(float) << B);
+      lo = _mm256_load_ps(t);
+    } else if constexpr (B == 4) {
+      lo = _mm256_loadu_ps(lut);
+      hi = _mm256_loadu_ps(lut + 8);
+    }
+  }
+  inline __m256 lookup(__m256i u) const {
+    if constexpr (B <= 3) {
+      return _mm256_permutevar8x32_ps(lo, u);
+    } else if constexpr (B == 4) {
+      const __m256 l = _mm256_permutevar8x32_ps(lo, u), h = _mm256_permutevar8x32_ps(hi, u);
+      return _mm256_blendv_ps(l, h, _mm256_castsi256_ps(_mm256_slli_epi32(u, 28)));
+    } else {
+      return _mm256_i32gather_ps(p, u, 4);
+    }
+  }
+};
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+}  // namespace
+#endif
+
+#if defined(KERNKIT_QUANT_AVX2) && defined(__AVX512F__)
+namespace {
+// GEMV with 16 lanes: one vpermps looks up a 16-entry table, so 2/3/4-bit codes cost one
+// permute each (AVX2 needs two permutes and a blend for 4 bits).
+template <int CB>
+inline std::uint64_t codes16(const std::uint8_t* p) {  // codes 0-7 in bits 0.., 8-15 in bits 32..
+  if constexpr (CB == 4) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    return w;
+  } else if constexpr (CB == 3) {
+    std::uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + 2, 4);
+    return static_cast<std::uint64_t>(a & 0xFFFFFFu) | (static_cast<std::uint64_t>(b >> 8) << 32);
+  } else {
+    std::uint32_t a;
+    std::memcpy(&a, p, 4);
+    return static_cast<std::uint64_t>(a & 0xFFFFu) | (static_cast<std::uint64_t>(a >> 16) << 32);
+  }
+}
+
+template <int CB, int BITS>
+void gemv_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::int64_t rows,
+                 std::int64_t cols, std::int64_t group, const float* lut, std::int64_t l_sr,
+                 std::int64_t l_sg, const float* dscale, const float* x, float* y, int nthreads) {
+  const std::int64_t ng = cols / group, cpg = group / 16;
+  const __m512i shifts = _mm512_setr_epi32(0, CB, 2 * CB, 3 * CB, 4 * CB, 5 * CB, 6 * CB, 7 * CB,
+                                           0, CB, 2 * CB, 3 * CB, 4 * CB, 5 * CB, 6 * CB, 7 * CB);
+  const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m512i mask = _mm512_set1_epi32((1 << CB) - 1);
+  auto load_tab = [](const float* l) {
+    alignas(64) float t[16] = {0};
+    std::memcpy(t, l, sizeof(float) << BITS);
+    return _mm512_load_ps(t);
+  };
+  auto row_fn = [&](std::int64_t r) {
+    const std::uint8_t* rp = packed + r * row_bytes;
+    __m512 tab = load_tab(lut + r * l_sr);
+    __m512 racc = _mm512_setzero_ps();
+    for (std::int64_t g = 0; g < ng; ++g) {
+      if (l_sg != 0) tab = load_tab(lut + r * l_sr + g * l_sg);
+      __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+      const std::int64_t c0 = g * group;
+      std::int64_t k = 0;
+      for (; k + 1 < cpg; k += 2) {
+        const std::int64_t c = c0 + 16 * k;
+        const __m512i v0 = _mm512_permutexvar_epi32(spread, _mm512_castsi128_si512(_mm_cvtsi64_si128(static_cast<long long>(codes16<CB>(rp + c / 8 * CB)))));
+        const __m512i v1 = _mm512_permutexvar_epi32(spread, _mm512_castsi128_si512(_mm_cvtsi64_si128(static_cast<long long>(codes16<CB>(rp + (c + 16) / 8 * CB)))));
+        const __m512i i0 = _mm512_and_si512(_mm512_srlv_epi32(v0, shifts), mask);
+        const __m512i i1 = _mm512_and_si512(_mm512_srlv_epi32(v1, shifts), mask);
+        a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i0, tab), _mm512_loadu_ps(x + c), a0);
+        a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i1, tab), _mm512_loadu_ps(x + c + 16), a1);
+      }
+      if (k < cpg) {
+        const std::int64_t c = c0 + 16 * k;
+        const __m512i v0 = _mm512_permutexvar_epi32(spread, _mm512_castsi128_si512(_mm_cvtsi64_si128(static_cast<long long>(codes16<CB>(rp + c / 8 * CB)))));
+        const __m512i i0 = _mm512_and_si512(_mm512_srlv_epi32(v0, shifts), mask);
+        a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i0, tab), _mm512_loadu_ps(x + c), a0);
+      }
+      racc = _mm512_fmadd_ps(_mm512_add_ps(a0, a1), _mm512_set1_ps(dscale[r * ng + g]), racc);
+    }
+    y[r] = _mm512_reduce_add_ps(racc);
+  };
+  parallel_units(rows, nthreads, row_fn);
+}
+// Small batches: each decoded 16-weight vector feeds NB batch rows (NB accumulators).
+template <int CB, int BITS, int NB>
+inline void row_batch_avx512(const std::uint8_t* rp, std::int64_t r, std::int64_t rows,
+                             std::int64_t cols, std::int64_t group, const float* lutr,
+                             std::int64_t l_sg, const float* dsr, const float* xb, float* yb) {
+  const std::int64_t ng = cols / group, cpg = group / 16;
+  const __m512i shifts = _mm512_setr_epi32(0, CB, 2 * CB, 3 * CB, 4 * CB, 5 * CB, 6 * CB, 7 * CB,
+                                           0, CB, 2 * CB, 3 * CB, 4 * CB, 5 * CB, 6 * CB, 7 * CB);
+  const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m512i mask = _mm512_set1_epi32((1 << CB) - 1);
+  alignas(64) float t[16] = {0};
+  std::memcpy(t, lutr, sizeof(float) << BITS);
+  __m512 tab = _mm512_load_ps(t);
+  __m512 racc[NB];
+  for (int n = 0; n < NB; ++n) racc[n] = _mm512_setzero_ps();
+  for (std::int64_t g = 0; g < ng; ++g) {
+    if (l_sg != 0) {
+      std::memcpy(t, lutr + g * l_sg, sizeof(float) << BITS);
+      tab = _mm512_load_ps(t);
+    }
+    __m512 acc[NB];
+    for (int n = 0; n < NB; ++n) acc[n] = _mm512_setzero_ps();
+    for (std::int64_t k = 0; k < cpg; ++k) {
+      const std::int64_t c = g * group + 16 * k;
+      const __m512i v = _mm512_permutexvar_epi32(spread, _mm512_castsi128_si512(_mm_cvtsi64_si128(static_cast<long long>(codes16<CB>(rp + c / 8 * CB)))));
+      const __m512 wv = _mm512_permutexvar_ps(_mm512_and_si512(_mm512_srlv_epi32(v, shifts), mask), tab);
+      for (int n = 0; n < NB; ++n) acc[n] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xb + n * cols + c), acc[n]);
+    }
+    const __m512 ds = _mm512_set1_ps(dsr[g]);
+    for (int n = 0; n < NB; ++n) racc[n] = _mm512_fmadd_ps(acc[n], ds, racc[n]);
+  }
+  for (int n = 0; n < NB; ++n) yb[n * rows + r] = _mm512_reduce_add_ps(racc[n]);
+}
+
+template <int CB, int BITS>
+void gemm_small_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::int64_t rows,
+                       std::int64_t cols, std::int64_t group, const float* lut, std::int64_t l_sr,
+                       std::int64_t l_sg, const float* dscale, const float* x, std::int64_t batch,
+                       float* y, int nthreads) {
+  const std::int64_t ng = cols / group;
+  parallel_units(rows, nthreads, [&](std::int64_t r) {
+    const std::uint8_t* rp = packed + r * row_bytes;
+    const float* lutr = lut + r * l_sr;
+    const float* dsr = dscale + r * ng;
+    std::int64_t b = 0;
+    for (; b + 4 <= batch; b += 4)
+      row_batch_avx512<CB, BITS, 4>(rp, r, rows, cols, group, lutr, l_sg, dsr, x + b * cols, y + b * rows);
+    switch (batch - b) {
+      case 3: row_batch_avx512<CB, BITS, 3>(rp, r, rows, cols, group, lutr, l_sg, dsr, x + b * cols, y + b * rows); break;
+      case 2: row_batch_avx512<CB, BITS, 2>(rp, r, rows, cols, group, lutr, l_sg, dsr, x + b * cols, y + b * rows); break;
+      case 1: row_batch_avx512<CB, BITS, 1>(rp, r, rows, cols, group, lutr, l_sg, dsr, x + b * cols, y + b * rows); break;
+      default: break;
+    }
+  });
+}
+}  // namespace
+#endif
+
+#ifdef KERNKIT_QUANT_AVX2
+namespace {
+template <int CB, int BITS>
+bool lut_matmul_avx2(const std::uint8_t* packed, std::int64_t row_bytes, std::int64_t rows,
+                     std::int64_t cols, std::int64_t group, const float* lut, std::int64_t l_sr,
+                     std::int64_t l_sg, const float* dscale, const float* x, std::int64_t batch,
+                     float* y, int nthreads) {
+  const std::int64_t ng = cols / group, cpg = group / 8;  // chunks of 8 per group
+  const Decoder<CB> dec;
+#if defined(__AVX512F__)
+  if constexpr (CB <= 4) {
+    if (batch == 1 && group % 16 == 0) {
+      gemv_avx512<CB, BITS>(packed, row_bytes, rows, cols, group, lut, l_sr, l_sg, dscale, x, y, nthreads);
+      return true;
+    }
+    if (batch > 1 && batch <= 4 && group % 16 == 0) {  // larger batches: the row-tile path below
+      gemm_small_avx512<CB, BITS>(packed, row_bytes, rows, cols, group, lut, l_sr, l_sg, dscale, x, batch, y, nthreads);
+      return true;
+    }
+  }
+#endif
+  if (batch == 1) {
+    auto row_fn = [&](std::int64_t r) {
+      const std::uint8_t* rp = packed + r * row_bytes;
+      Table<BITS> tb;
+      tb.load(lut + r * l_sr);
+      __m256 racc = _mm256_setzero_ps();
+      for (std::int64_t g = 0; g < ng; ++g) {
+        if (l_sg != 0) tb.load(lut + r * l_sr + g * l_sg);
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        const std::int64_t j0 = g * cpg;
+        std::int64_t j = 0;
+        for (; j + 1 < cpg; j += 2) {
+          a0 = _mm256_fmadd_ps(tb.lookup(dec.codes(rp, j0 + j)), _mm256_loadu_ps(x + 8 * (j0 + j)), a0);
+          a1 = _mm256_fmadd_ps(tb.lookup(dec.codes(rp, j0 + j + 1)), _mm256_loadu_ps(x + 8 * (j0 + j + 1)), a1);
+        }
+        if (j < cpg) a0 = _mm256_fmadd_ps(tb.lookup(dec.codes(rp, j0 + j)), _mm256_loadu_ps(x + 8 * (j0 + j)), a0);
+        racc = _mm256_fmadd_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(dscale[r * ng + g]), racc);
+      }
+      y[r] = hsum(racc);
+    };
+    parallel_units(rows, nthreads, row_fn);
+    return true;
+  }
+  // batch > 1: decode a tile of 4 rows (scale applied) into a per-thread buffer, then 4 x 2 dots.
+  constexpr std::int64_t RT = 4;
+  const std::int64_t ntiles = (rows + RT - 1) / RT;
+  auto tile_fn = [&](std::int64_t t) {
+    thread_local std::vector<float> buf;
+    buf.resize(static_cast<std::size_t>(RT * cols));
+    const std::int64_t r0 = t * RT, nr = std::min<std::int64_t>(RT, rows - r0);
+    Table<BITS> tb;
+    for (std::int64_t i = 0; i < nr; ++i) {
+      const std::int64_t r = r0 + i;
+      const std::uint8_t* rp = packed + r * row_bytes;
+      float* br = buf.data() + i * cols;
+      tb.load(lut + r * l_sr);
+      for (std::int64_t g = 0; g < ng; ++g) {
+        if (l_sg != 0) tb.load(lut + r * l_sr + g * l_sg);
+        const __m256 ds = _mm256_set1_ps(dscale[r * ng + g]);
+        for (std::int64_t j = g * cpg; j < (g + 1) * cpg; ++j)
+          _mm256_storeu_ps(br + 8 * j, _mm256_mul_ps(tb.lookup(dec.codes(rp, j)), ds));
+      }
+    }
+    for (std::int64_t i = nr; i < RT; ++i) std::fill(buf.begin() + i * cols, buf.begin() + (i + 1) * cols, 0.0f);
+    const float* b0 = buf.data();
+    const float* b1 = b0 + cols;
+    const float* b2 = b1 + cols;
+    const float* b3 = b2 + cols;
+    std::int64_t b = 0;
+    for (; b + 1 < batch; b += 2) {
+      const float* x0 = x + b * cols;
+      const float* x1 = x0 + cols;
+      __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+      __m256 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+      for (std::int64_t c = 0; c < cols; c += 8) {
+        const __m256 xa = _mm256_loadu_ps(x0 + c), xb = _mm256_loadu_ps(x1 + c);
+        const __m256 w0 = _mm256_loadu_ps(b0 + c), w1 = _mm256_loadu_ps(b1 + c);
+        const __m256 w2 = _mm256_loadu_ps(b2 + c), w3 = _mm256_loadu_ps(b3 + c);
+        c00 = _mm256_fmadd_ps(w0, xa, c00); c01 = _mm256_fmadd_ps(w1, xa, c01);
+        c02 = _mm256_fmadd_ps(w2, xa, c02); c03 = _mm256_fmadd_ps(w3, xa, c03);
+        c10 = _mm256_fmadd_ps(w0, xb, c10); c11 = _mm256_fmadd_ps(w1, xb, c11);
+        c12 = _mm256_fmadd_ps(w2, xb, c12); c13 = _mm256_fmadd_ps(w3, xb, c13);
+      }
+      const float s0[RT] = {hsum(c00), hsum(c01), hsum(c02), hsum(c03)};
+      const float s1[RT] = {hsum(c10), hsum(c11), hsum(c12), hsum(c13)};
+      for (std::int64_t i = 0; i < nr; ++i) {
+        y[b * rows + r0 + i] = s0[i];
+        y[(b + 1) * rows + r0 + i] = s1[i];
+      }
+    }
+    for (; b < batch; ++b) {
+      const float* x0 = x + b * cols;
+      __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+      for (std::int64_t c = 0; c < cols; c += 8) {
+        const __m256 xa = _mm256_loadu_ps(x0 + c);
+        c0 = _mm256_fmadd_ps(_mm256_loadu_ps(b0 + c), xa, c0);
+        c1 = _mm256_fmadd_ps(_mm256_loadu_ps(b1 + c), xa, c1);
+        c2 = _mm256_fmadd_ps(_mm256_loadu_ps(b2 + c), xa, c2);
+        c3 = _mm256_fmadd_ps(_mm256_loadu_ps(b3 + c), xa, c3);
+      }
+      const float s0[RT] = {hsum(c0), hsum(c1), hsum(c2), hsum(c3)};
+      for (std::int64_t i = 0; i < nr; ++i) y[b * rows + r0 + i] = s0[i];
+    }
+  };
+  parallel_units(ntiles, nthreads, tile_fn);
+  return true;
+}
+}  // namespace
+#endif
+
+bool quant_lut_matmul_f32(const std::uint8_t* packed, std::int64_t row_bytes, int code_bits,
+                          int bits, std::int64_t rows, std::int64_t cols, std::int64_t group,
+                          const float* lut, std::int64_t l_sr, std::int64_t l_sg,
+                          const float* dscale, const float* x, std::int64_t batch, float* y,
+                          int nthreads) {
+#ifdef KERNKIT_QUANT_AVX2
+  if (cols % 8 != 0 || group % 8 != 0) return false;
+#define KK_CASE(CB_, B_)                                                                        \
+  if (code_bits == CB_ && bits == B_)                                                           \
+    return lut_matmul_avx2<CB_, B_>(packed, row_bytes, rows, cols, group, lut, l_sr, l_sg,      \
+                                    dscale, x, batch, y, nthreads);
+  KK_CASE(2, 2)
+  KK_CASE(3, 3)
+  KK_CASE(4, 4)
+  KK_CASE(8, 5)
+  KK_CASE(8, 6)
+  KK_CASE(8, 7)
+  KK_CASE(8, 8)
+#undef KK_CASE
+  return false;
+#else
+  (void)packed; (void)row_bytes; (void)code_bits; (void)bits; (void)rows; (void)cols;
+  (void)group; (void)lut; (void)l_sr; (void)l_sg; (void)dscale; (void)x; (void)batch; (void)y;
+  (void)nthreads;
+  return false;
+#endif
+}
+
+}  // namespace kernkit::KERNKIT_ISA_NS
