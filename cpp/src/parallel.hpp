@@ -37,4 +37,12 @@ inline void parallel_for(std::int64_t n, int nthreads, Body&& body) {
   }
 }
 
+// f(i) for every i in [0, n), split as parallel_for does.
+template <class F>
+inline void parallel_for_each(std::int64_t n, int nthreads, F&& f) {
+  parallel_for(n, nthreads, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) f(i);
+  });
+}
+
 }  // namespace kernkit::detail

@@ -25,15 +25,6 @@ void check_shape(const char* fn, std::int64_t rows, std::int64_t cols, std::int6
   if (bits < 2 || bits > 8) throw std::invalid_argument(f + ": bits must be in [2, 8]");
 }
 
-template <class F>
-void parallel_for(std::int64_t n, int nthreads, F f) {
-  if (nthreads <= 1) {
-    for (std::int64_t i = 0; i < n; ++i) f(i);
-    return;
-  }
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (std::int64_t i = 0; i < n; ++i) f(i);
-}
 
 }  // namespace
 
@@ -48,7 +39,7 @@ void encode(const T* w, std::int64_t rows, std::int64_t cols, std::int64_t group
   const int off = 1 << (bits - 1);
   const int nhi = full ? off : off - 1;
   const int nt = detail::threads_for(rows * cols, 30.0);
-  parallel_for(rows * ng, nt, [&](std::int64_t idx) {
+  detail::parallel_for_each(rows * ng, nt, [&](std::int64_t idx) {
     const std::int64_t r = idx / ng, g = idx % ng;
     const T* wg = w + r * cols + g * group;
     std::uint8_t* cg = codes + r * cols + g * group;
@@ -91,7 +82,7 @@ void decode(const std::uint8_t* codes, std::int64_t rows, std::int64_t cols,
   const std::int64_t ng = cols / group;
   const int off = 1 << (bits - 1);
   const int nt = detail::threads_for(rows * cols, 20.0);
-  parallel_for(rows * ng, nt, [&](std::int64_t idx) {
+  detail::parallel_for_each(rows * ng, nt, [&](std::int64_t idx) {
     const std::int64_t r = idx / ng, g = idx % ng;
     const T s = scales[r * s_sr + g * s_sg];
     const T inv = T(1) / a[r * a_sr + g * a_sg];
@@ -144,7 +135,7 @@ void lut_matmul_scalar(const std::uint8_t* packed, std::int64_t row_bytes, int c
                        std::int64_t l_sr, std::int64_t l_sg, const T* dscale, const T* x,
                        std::int64_t batch, T* y, int nt) {
   const std::int64_t ng = cols / group;
-  parallel_for(rows, nt, [&](std::int64_t r) {
+  detail::parallel_for_each(rows, nt, [&](std::int64_t r) {
     thread_local std::vector<T> acc;
     acc.assign(static_cast<std::size_t>(batch), T(0));
     const std::uint8_t* rp = packed + r * row_bytes;

@@ -4,22 +4,19 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define KERNKIT_QUANT_AVX2 1
 #endif
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#include "quant_isa.hpp"
-
 #ifndef KERNKIT_ISA_NS
 #define KERNKIT_ISA_NS isa_baseline
 #endif
+
+#include "isa_local.hpp"
+#include "parallel.hpp"
+#include "quant_isa.hpp"
 
 namespace kernkit::KERNKIT_ISA_NS {
 namespace {
@@ -66,15 +63,6 @@ inline __m256 exp_nonpos8(__m256 x) {
 }
 #endif
 
-template <class F>
-void parallel_units(std::int64_t n, int nthreads, F f) {
-  if (nthreads <= 1) {
-    for (std::int64_t i = 0; i < n; ++i) f(i);
-    return;
-  }
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-  for (std::int64_t i = 0; i < n; ++i) f(i);
-}
 
 }  // namespace
 
@@ -84,14 +72,14 @@ void quant_search_errors(const float* w, std::int64_t rows, std::int64_t cols,
                          double* err, int nthreads) {
   const std::int64_t ng = cols / group;
   const int nhi = full ? (1 << (bits - 1)) : (1 << (bits - 1)) - 1;
-  std::vector<float> logm(nhi + 1, 0.0f);  // log(m / nhi) <= 0
+  isa_vector<float> logm(nhi + 1, 0.0f);  // log(m / nhi) <= 0
   for (int m = 1; m <= nhi; ++m) logm[m] = static_cast<float>(std::log(static_cast<double>(m) / nhi));
   auto unit = [&](std::int64_t idx) {
     const std::int64_t r = idx / ng, g = idx % ng;
     const float* wg = w + r * cols + g * group;
-    thread_local std::vector<float> lt, aw;
-    thread_local std::vector<std::int32_t> capv;
-    thread_local std::vector<float> table, sqv;
+    thread_local isa_vector<float> lt, aw;
+    thread_local isa_vector<std::int32_t> capv;
+    thread_local isa_vector<float> table, sqv;
     lt.resize(group);
     sqv.resize(group);
     aw.resize(group);
@@ -181,7 +169,7 @@ void quant_search_errors(const float* w, std::int64_t rows, std::int64_t cols,
       e[k] = acc;
     }
   };
-  parallel_units(rows * ng, nthreads, unit);
+  detail::parallel_for_each(rows * ng, nthreads, unit);
 }
 
 #ifdef KERNKIT_QUANT_AVX2
@@ -312,7 +300,7 @@ void gemv_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::int64_
     }
     y[r] = _mm512_reduce_add_ps(racc);
   };
-  parallel_units(rows, nthreads, row_fn);
+  detail::parallel_for_each(rows, nthreads, row_fn);
 }
 // Small batches: each decoded 16-weight vector feeds NB batch rows (NB accumulators).
 template <int CB, int BITS, int NB>
@@ -354,7 +342,7 @@ void gemm_small_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::
                        std::int64_t l_sg, const float* dscale, const float* x, std::int64_t batch,
                        float* y, int nthreads) {
   const std::int64_t ng = cols / group;
-  parallel_units(rows, nthreads, [&](std::int64_t r) {
+  detail::parallel_for_each(rows, nthreads, [&](std::int64_t r) {
     const std::uint8_t* rp = packed + r * row_bytes;
     const float* lutr = lut + r * l_sr;
     const float* dsr = dscale + r * ng;
@@ -413,14 +401,14 @@ bool lut_matmul_avx2(const std::uint8_t* packed, std::int64_t row_bytes, std::in
       }
       y[r] = hsum(racc);
     };
-    parallel_units(rows, nthreads, row_fn);
+    detail::parallel_for_each(rows, nthreads, row_fn);
     return true;
   }
   // batch > 1: decode a tile of 4 rows (scale applied) into a per-thread buffer, then 4 x 2 dots.
   constexpr std::int64_t RT = 4;
   const std::int64_t ntiles = (rows + RT - 1) / RT;
   auto tile_fn = [&](std::int64_t t) {
-    thread_local std::vector<float> buf;
+    thread_local isa_vector<float> buf;
     buf.resize(static_cast<std::size_t>(RT * cols));
     const std::int64_t r0 = t * RT, nr = std::min<std::int64_t>(RT, rows - r0);
     Table<BITS> tb;
@@ -477,7 +465,7 @@ bool lut_matmul_avx2(const std::uint8_t* packed, std::int64_t row_bytes, std::in
       for (std::int64_t i = 0; i < nr; ++i) y[b * rows + r0 + i] = s0[i];
     }
   };
-  parallel_units(ntiles, nthreads, tile_fn);
+  detail::parallel_for_each(ntiles, nthreads, tile_fn);
   return true;
 }
 }  // namespace

@@ -1,12 +1,13 @@
 // Group-rational activation loops over blocks of contiguous elements that share one numerator
 // and one denominator group. Each intermediate is a short array and every Horner step is a loop
 // over the block, so the compiler vectorizes it for any degree. Compiled once per ISA
-// (KERNKIT_ISA_NS) by CMake; -ffp-contract=off keeps every variant's rounding identical.
+// (KERNKIT_ISA_NS) by CMake; the AVX2/AVX-512 variants contract a*b+c into FMA (CMakeLists.txt),
+// so results are deterministic per machine but may differ in the last bits between ISA levels.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
 
+#include "isa_local.hpp"
 #include "kernkit/math/rational.hpp"
 #include "parallel.hpp"
 #include "rational_plan.hpp"
@@ -497,35 +498,21 @@ void bwd_chunk(const RationalPlan& p, std::int64_t ch, const T* g, const T* x, c
   }
 }
 
-template <class F>
-void for_chunks(std::int64_t nchunks, int nthreads, F f) {
-  if (nthreads <= 1 || nchunks <= 1) {
-    for (std::int64_t ch = 0; ch < nchunks; ++ch) f(ch, 0);
-    return;
-  }
-#pragma omp parallel for schedule(static) num_threads(nthreads)
-  for (std::int64_t ch = 0; ch < nchunks; ++ch) {
-#ifdef _OPENMP
-    f(ch, omp_get_thread_num());
-#else
-    f(ch, 0);
-#endif
-  }
-}
-
 template <class T, RationalForm F>
 void forward_form(const RationalPlan& p, const T* x, const T* a, const T* c, T* y, int nt) {
-  for_chunks(p.nchunks, nt, [&](std::int64_t ch, int) { fwd_chunk<T, F>(p, ch, x, a, c, y); });
+  detail::parallel_for_each(p.nchunks, nt, [&](std::int64_t ch) { fwd_chunk<T, F>(p, ch, x, a, c, y); });
 }
 
 template <class T, RationalForm F>
 void backward_form(const RationalPlan& p, const T* g, const T* x, const T* a, const T* c, T* dx,
                    double* partials, bool coef, int nt) {
-  const int nslots = std::max(1, nt);
-  std::vector<double> lanes(coef ? static_cast<std::size_t>(nslots * p.ncoef * kL) : 0);
-  for_chunks(p.nchunks, nt, [&](std::int64_t ch, int tid) {
-    double* l = coef ? lanes.data() + static_cast<std::size_t>(tid) * p.ncoef * kL : nullptr;
-    bwd_chunk<T, F>(p, ch, g, x, a, c, dx, coef ? partials + ch * p.ncoef : nullptr, l);
+  // Each thread's range of chunks reuses one scratch of lanes; the partials are per chunk, so
+  // the result does not depend on the split.
+  detail::parallel_for(p.nchunks, nt, [&](std::int64_t ch0, std::int64_t ch1) {
+    isa_vector<double> lanes(coef ? static_cast<std::size_t>(p.ncoef * kL) : 0);
+    double* l = coef ? lanes.data() : nullptr;
+    for (std::int64_t ch = ch0; ch < ch1; ++ch)
+      bwd_chunk<T, F>(p, ch, g, x, a, c, dx, coef ? partials + ch * p.ncoef : nullptr, l);
   });
 }
 
