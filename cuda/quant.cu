@@ -8,6 +8,7 @@
 #include <string>
 
 #include "check.cuh"
+#include "kernkit/math/quant_codes.hpp"
 #include "kernkit/quant.hpp"
 
 namespace kernkit::cuda::quant {
@@ -15,17 +16,6 @@ namespace {
 
 constexpr int kWarps = 4;  // rows per block
 constexpr int kBatchTile = 8;
-
-__device__ __forceinline__ int code_at(const std::uint8_t* __restrict__ row, std::int64_t c,
-                                       int code_bits) {
-  if (code_bits == 8) return row[c];
-  const std::int64_t bit = c * code_bits;
-  const std::int64_t byte = bit >> 3;
-  const int sh = static_cast<int>(bit & 7);
-  unsigned v = row[byte];
-  if (sh + code_bits > 8) v |= static_cast<unsigned>(row[byte + 1]) << 8;
-  return static_cast<int>((v >> sh) & ((1u << code_bits) - 1u));
-}
 
 template <class T>
 __global__ void lut_matmul_kernel(const std::uint8_t* __restrict__ packed, std::int64_t row_bytes,
@@ -46,7 +36,7 @@ __global__ void lut_matmul_kernel(const std::uint8_t* __restrict__ packed, std::
     for (int i = 0; i < kBatchTile; ++i) acc[i] = T(0);
     for (std::int64_t c = lane; c < cols; c += 32) {
       const std::int64_t g = c / group;
-      const T w = dscale[r * ng + g] * lut[r * l_sr + g * l_sg + code_at(rp, c, code_bits)];
+      const T w = dscale[r * ng + g] * lut[r * l_sr + g * l_sg + packed_code_at(rp, c, code_bits)];
 #pragma unroll
       for (int i = 0; i < kBatchTile; ++i)
         if (i < nb) acc[i] += w * x[(b0 + i) * cols + c];

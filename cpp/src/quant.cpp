@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "isa.hpp"
+#include "kernkit/math/quant_codes.hpp"
 #include "parallel.hpp"
 #include "quant_isa.hpp"
 
@@ -119,16 +120,6 @@ void search_errors(const float* w, std::int64_t rows, std::int64_t cols, std::in
 
 namespace {
 
-inline int code_at(const std::uint8_t* row, std::int64_t c, int code_bits) {
-  if (code_bits == 8) return row[c];
-  const std::int64_t bit = c * code_bits;
-  const std::int64_t byte = bit >> 3;
-  const int sh = static_cast<int>(bit & 7);
-  unsigned v = row[byte];
-  if (sh + code_bits > 8) v |= static_cast<unsigned>(row[byte + 1]) << 8;
-  return static_cast<int>((v >> sh) & ((1u << code_bits) - 1u));
-}
-
 template <class T>
 void lut_matmul_scalar(const std::uint8_t* packed, std::int64_t row_bytes, int code_bits,
                        std::int64_t rows, std::int64_t cols, std::int64_t group, const T* lut,
@@ -145,7 +136,7 @@ void lut_matmul_scalar(const std::uint8_t* packed, std::int64_t row_bytes, int c
       for (std::int64_t b = 0; b < batch; ++b) {
         const T* xb = x + b * cols + g * group;
         T s = 0;
-        for (std::int64_t j = 0; j < group; ++j) s += lg[code_at(rp, g * group + j, code_bits)] * xb[j];
+        for (std::int64_t j = 0; j < group; ++j) s += lg[packed_code_at(rp, g * group + j, code_bits)] * xb[j];
         acc[b] += ds * s;
       }
     }

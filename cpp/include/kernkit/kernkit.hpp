@@ -6,4 +6,5 @@
 #include "kernkit/special.hpp"
 #include "kernkit/math/rational.hpp"
 #include "kernkit/rational.hpp"
+#include "kernkit/math/quant_codes.hpp"
 #include "kernkit/quant.hpp"
