@@ -19,20 +19,7 @@ import torch
 
 import kernkit
 from kernkit import quant as Q
-
-
-def cuda_time(f, repeat: int = 20) -> float:
-    f()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times = []
-    for _ in range(repeat):
-        start.record()
-        f()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3)
-    return float(np.median(times))
+from cuda_timing import copy_bandwidth, cuda_time
 
 
 def check(rng) -> list[dict]:
@@ -60,10 +47,8 @@ def main() -> None:
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     res = {"device": torch.cuda.get_device_name(), "checks": check(rng), "timing": []}
-    big = torch.empty(1 << 28, dtype=torch.uint8, device="cuda")
-    bw = 2 * big.numel() / cuda_time(lambda: big.clone())
+    bw = copy_bandwidth()
     res["copy_GBps"] = bw / 1e9
-    del big
     for rows, cols in ((4096, 4096), (11008, 4096)):
         W = (0.02 * rng.standard_normal((rows, cols))).astype(np.float32)
         qw = Q.quantize(W, 4, a=0.7, granularity="group", group_size=64)

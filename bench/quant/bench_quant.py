@@ -47,19 +47,7 @@ sys.path.insert(0, str(HERE.parent))
 from realmodel.substitutions import normal_float_codebook, quantize_codebook, quantize_uniform  # noqa: E402
 
 
-def best_time(f, repeat=5, min_time=0.05):
-    f()
-    best = float("inf")
-    for _ in range(repeat):
-        n, t0 = 0, time.perf_counter()
-        while True:
-            f()
-            n += 1
-            dt = time.perf_counter() - t0
-            if dt >= min_time:
-                break
-        best = min(best, dt / n)
-    return best
+from kernkit._bench import copy_bandwidth  # noqa: E402
 
 
 # ----------------------------------------------------------------------------------------------
@@ -202,10 +190,7 @@ def speed(quick):
     rng = np.random.default_rng(1)
     res = {"search": [], "matmul": []}
     n = 1 << (24 if quick else 27)
-    a = np.ones(n // 8)
-    b = np.empty_like(a)
-    res["copy_GBps"] = 2 * a.nbytes / best_time(lambda: np.copyto(b, a), repeat=3, min_time=0.1) / 1e9
-    del a, b
+    res["copy_GBps"] = copy_bandwidth(n) / 1e9
     W = (0.02 * rng.standard_normal((4096, 4096))).astype(np.float32)
     for label, kw in (("per channel, a per tensor", dict(granularity="channel")),
                       ("per channel, a per channel", dict(granularity="channel", a_granularity="channel")),
