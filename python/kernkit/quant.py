@@ -303,6 +303,14 @@ def _groups(granularity: str, group_size: int | None, cols: int) -> int:
     return max(cols, 1)
 
 
+def _check_a_granularity(a_granularity: str, granularity: str) -> None:
+    """The exponent's granularity: a known one, and no finer than the scales'."""
+    if a_granularity not in _GRANULARITIES:
+        raise ValueError(f"argument 'a_granularity' must be one of {_GRANULARITIES}, got {a_granularity!r}")
+    if _ORDER[a_granularity] > _ORDER[granularity]:
+        raise ValueError(f"argument 'a_granularity' ({a_granularity!r}) cannot be finer than 'granularity' ({granularity!r})")
+
+
 def _a_shape(a_granularity: str, rows: int, ng: int) -> tuple[int, int]:
     return {"tensor": (1, 1), "channel": (rows, 1), "group": (rows, ng)}[a_granularity]
 
@@ -446,10 +454,7 @@ def search_exponent(
     w = _check_weights(w)
     rows, cols = w.shape
     g = _groups(granularity, group_size, cols)
-    if a_granularity not in _GRANULARITIES:
-        raise ValueError(f"argument 'a_granularity' must be one of {_GRANULARITIES}, got {a_granularity!r}")
-    if _ORDER[a_granularity] > _ORDER[granularity]:
-        raise ValueError(f"argument 'a_granularity' ({a_granularity!r}) cannot be finer than 'granularity' ({granularity!r})")
+    _check_a_granularity(a_granularity, granularity)
     lo, hi = float(a_range[0]), float(a_range[1])
     if not (0 < lo < hi):
         raise ValueError(f"argument 'a_range' must satisfy 0 < lo < hi, got {a_range}")
@@ -567,10 +572,7 @@ def quantize(
     w = _check_weights(w)
     rows, cols = w.shape
     g = _groups(granularity, group_size, cols)
-    if a_granularity not in _GRANULARITIES:
-        raise ValueError(f"argument 'a_granularity' must be one of {_GRANULARITIES}, got {a_granularity!r}")
-    if _ORDER[a_granularity] > _ORDER[granularity]:
-        raise ValueError(f"argument 'a_granularity' ({a_granularity!r}) cannot be finer than 'granularity' ({granularity!r})")
+    _check_a_granularity(a_granularity, granularity)
     ng = cols // g if cols else 0
     shape = _a_shape(a_granularity, rows, ng)
     if a is None:
