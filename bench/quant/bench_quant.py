@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE.parent))
 from realmodel.substitutions import normal_float_codebook, quantize_codebook, quantize_uniform  # noqa: E402
 
 
-from kernkit._bench import copy_bandwidth  # noqa: E402
+from kernkit._bench import best_time, copy_bandwidth  # noqa: E402
 
 
 # ----------------------------------------------------------------------------------------------
@@ -175,14 +175,7 @@ def interleaved(fns, rounds=8, min_time=0.02):
         f()
     for _ in range(rounds):
         for k, f in fns.items():
-            n, t0 = 0, time.perf_counter()
-            while True:
-                f()
-                n += 1
-                dt = time.perf_counter() - t0
-                if dt >= min_time:
-                    break
-            best[k] = min(best[k], dt / n)
+            best[k] = min(best[k], best_time(f, repeat=1, min_time=min_time))
     return best
 
 
