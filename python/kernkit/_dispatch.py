@@ -114,16 +114,19 @@ def current_stream(a: Any) -> int:
     return 0
 
 
-def _contiguous(xp: Any, a: Any) -> Any:
-    """A C-contiguous array on the same device (a same-device copy only where needed)."""
-    if hasattr(a, "contiguous"):  # torch
-        return a.contiguous()
+def contiguous(a: Any) -> Any:
+    """A C-contiguous array on a's own device (a same-device copy only where needed); torch
+    tensors are detached, since DLPack cannot export a tensor that requires grad."""
+    if isinstance(a, np.ndarray):
+        return np.ascontiguousarray(a)
     mod = type(a).__module__.split(".")[0]
+    if mod == "torch":
+        return a.detach().contiguous()
     if mod == "cupy":
         import cupy
 
         return cupy.ascontiguousarray(a)
-    return xp.asarray(a, copy=True)
+    return a
 
 
 def _is_cuda(a: Any) -> bool:
@@ -149,7 +152,7 @@ def _ufunc_on_cuda(name: str, fn_id: int, args: tuple[Any, ...], kwargs: dict[st
     dtype = xp.float32 if all(str(a.dtype).endswith("float32") for a in arrays) else xp.float64
     v, x = (xp.asarray(a, dtype=dtype, device=like.device) for a in args)
     v, x = xp.broadcast_arrays(v, x)
-    v, x = _contiguous(xp, v), _contiguous(xp, x)
+    v, x = contiguous(v), contiguous(x)
     out = xp.empty(v.shape, dtype=dtype, device=like.device)
     _core.special_cuda(fn_id, v, x, out, current_stream(like))
     return out

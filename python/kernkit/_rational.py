@@ -47,19 +47,6 @@ def _is_torch(a: Any) -> bool:
     return type(a).__module__.split(".")[0] == "torch"
 
 
-def _contig(a: Any) -> Any:
-    if isinstance(a, np.ndarray):
-        return np.ascontiguousarray(a)
-    if _is_torch(a):
-        return a.detach().contiguous()
-    mod = type(a).__module__.split(".")[0]
-    if mod == "cupy":
-        import cupy
-
-        return cupy.ascontiguousarray(a)
-    return a
-
-
 def _empty_like(a: Any, shape: tuple[int, ...] | None = None, dtype: Any = None) -> Any:
     if isinstance(a, np.ndarray):
         return np.empty(a.shape if shape is None else shape, dtype=a.dtype if dtype is None else dtype)
@@ -144,10 +131,10 @@ def _prepare(x: Any, num: Any, den: Any, form: str, channel_axis: int,
     if D % gd:
         raise ValueError(f"x has {D} channels, not divisible by the {gd} denominator groups "
                          "(rows of 'den')")
-    x = _contig(x)
-    num, den = _contig(num), _contig(den)
+    x = _dispatch.contiguous(x)
+    num, den = _dispatch.contiguous(num), _dispatch.contiguous(den)
     if grad_out is not None:
-        grad_out = _contig(grad_out)
+        grad_out = _dispatch.contiguous(grad_out)
     return dev, x, num, den, grad_out, fid, outer, D, inner
 
 

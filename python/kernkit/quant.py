@@ -633,7 +633,7 @@ def matmul(x: Any, qw: PowerQuantized) -> Any:
             raise ValueError("argument 'qw' lives on the host; move it next to 'x' first with qw = qw.to(x)")
         packed, lut, ds = qw._cache[key]
         xp = _dispatch.array_namespace(x)
-        x2 = _dispatch._contiguous(xp, xp.reshape(x, (batch, cols)))
+        x2 = _dispatch.contiguous(xp.reshape(x, (batch, cols)))
         y = xp.empty((batch, rows), dtype=x.dtype, device=x.device)
         _core.quant_lut_matmul_cuda(packed, _code_bits(qw.bits), qw.bits, cols, g, lut, ds, x2, y,
                                     _dispatch.current_stream(x))
