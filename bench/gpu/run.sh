@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
 # One call on the lent GPU machine: build kernkit with CUDA, run the CUDA tests, run the GPU
 # benchmarks, and leave logs and tables in OUTDIR (default $OUT or bench/results/gpu).
-# Usage: bash bench/gpu/run.sh [OUTDIR]     (no internet there: --no-build-isolation)
+# Usage: bash bench/gpu/run.sh [OUTDIR] [STEP...]   STEP: tests special rational quant (default all)
+# No internet there: --no-build-isolation. KAT's Triton kernel and FlashKAT are found through
+# FLASHKAT_PATH (default .ext/FlashKAT, a checkout carried beside the repo, never committed).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-OUTDIR=${1:-${OUT:-bench/results/gpu}}
-mkdir -p "$OUTDIR"
+OUTDIR=$(mkdir -p "${1:-${OUT:-bench/results/gpu}}" && cd "${1:-${OUT:-bench/results/gpu}}" && pwd)
+shift || true
+STEPS=${*:-tests special rational quant}
+export PYTHONUNBUFFERED=1 FLASHKAT_PATH=${FLASHKAT_PATH:-$PWD/.ext/FlashKAT}
 exec > >(tee "$OUTDIR/run.log") 2>&1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || true
 start=$(date +%s)
-KERNKIT_CUDA=ON CMAKE_BUILD_PARALLEL_LEVEL=16 python -m pip install --no-build-isolation --no-deps \
-  -Ccmake.define.CMAKE_CUDA_ARCHITECTURES=native -Cbuild-dir=build/gpu . || { echo "BUILD FAILED"; exit 1; }
+KERNKIT_CUDA=ON CMAKE_BUILD_PARALLEL_LEVEL=16 timeout 400 python -m pip install --no-build-isolation \
+  --no-deps -q -Ccmake.define.CMAKE_CUDA_ARCHITECTURES=native -Cbuild-dir=build/gpu . \
+  || { echo "BUILD FAILED"; exit 1; }
 echo "build: $(( $(date +%s) - start )) s"
 python -m kernkit info
-python -m pytest -q tests/python/test_cuda.py tests/python/test_special.py tests/python/test_foundation.py \
-  tests/python/test_rational.py tests/python/test_quant.py \
-  2>&1 | tail -25 | tee "$OUTDIR/tests.txt"
-python bench/gpu/bench_special_gpu.py --out "$OUTDIR"
-python bench/gpu/bench_rational_gpu.py --out "$OUTDIR"
-python bench/gpu/bench_quant_gpu.py --out "$OUTDIR"
+for step in $STEPS; do
+  t0=$(date +%s)
+  case $step in
+    tests) (cd /tmp && timeout 240 python -m pytest -q -rfEs -p no:cacheprovider --timeout 120 \
+             "$OLDPWD"/tests/python/test_cuda.py "$OLDPWD"/tests/python/test_rational.py \
+             "$OLDPWD"/tests/python/test_quant.py "$OLDPWD"/tests/python/test_special.py \
+             "$OLDPWD"/tests/python/test_foundation.py 2>&1 | tail -60 > "$OUTDIR/tests.txt");
+           cat "$OUTDIR/tests.txt" ;;
+    *) timeout 240 python "bench/gpu/bench_${step}_gpu.py" --out "$OUTDIR" ;;
+  esac
+  echo "== $step: rc $? in $(( $(date +%s) - t0 )) s"
+done
 echo "total: $(( $(date +%s) - start )) s"
