@@ -1,8 +1,12 @@
 // CUDA LUT matmul of power-quantized weights: y (batch x rows) = x (batch x cols) @ W_hat^T,
 // W_hat[r, c] = dscale[r, g] * lut[r, g][u(r, c)] decoded on the fly from the packed codes
-// (layout of kernkit::quant::lut_matmul). One warp per output row; each lane walks the row's
-// codes with a stride of 32, keeps up to 8 batch accumulators in registers and the warp reduces
-// with shuffles. Compiled everywhere nvcc exists; not yet timed on a GPU.
+// (layout of kernkit::quant::lut_matmul). One warp per output row, up to 8 batch accumulators per
+// lane in registers, a shuffle reduction at the end.
+// Word path (2-, 4- and 8-bit codes in 4-byte-aligned rows, groups a multiple of a word's codes):
+// each lane reads whole 32-bit words (16/8/4 codes of one group), so a warp reads 128 contiguous
+// bytes per step; x is read 16 bytes at a time; a LUT shared by every row and group is staged
+// in shared memory (2^b <= 256 entries); the group's scale multiplies the word's partial sum
+// once. Other layouts (3-bit codes, odd row lengths) take the code-at-a-time kernel.
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -50,6 +54,74 @@ __global__ void lut_matmul_kernel(const std::uint8_t* __restrict__ packed, std::
   }
 }
 
+// VEC elements loaded as one aligned 16-byte access.
+template <class T, int VEC>
+struct alignas(sizeof(T) * VEC) Vec {
+  T v[VEC];
+};
+
+template <class T, int CB>
+__global__ void lut_matmul_words(const std::uint32_t* __restrict__ packed, std::int64_t row_words,
+                                 int nlut, std::int64_t rows, std::int64_t cols,
+                                 std::int64_t group, const T* __restrict__ lut, std::int64_t l_sr,
+                                 std::int64_t l_sg, const T* __restrict__ dscale,
+                                 const T* __restrict__ x, std::int64_t batch, T* __restrict__ y) {
+  constexpr int K = 32 / CB;  // codes per word
+  constexpr unsigned kMask = (1u << CB) - 1u;
+  constexpr int V = 16 / sizeof(T);  // x elements per 16-byte load; K is a multiple of V
+  __shared__ T slut[256];
+  const bool shared_lut = l_sr == 0 && l_sg == 0;
+  if (shared_lut) {
+    for (int i = threadIdx.x; i < nlut; i += blockDim.x) slut[i] = lut[i];
+    __syncthreads();  // before any thread leaves
+  }
+  const int lane = threadIdx.x & 31;
+  const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+  if (r >= rows) return;
+  const std::uint32_t* rp = packed + r * row_words;
+  const unsigned nwords = static_cast<unsigned>(cols / K);
+  const unsigned words_per_group = static_cast<unsigned>(group / K);
+  const std::int64_t ng = cols / group;
+  const T* ds_row = dscale + r * ng;
+  const T* lut_row = lut + r * l_sr;
+  for (std::int64_t b0 = 0; b0 < batch; b0 += kBatchTile) {
+    const int nb = static_cast<int>(batch - b0 < kBatchTile ? batch - b0 : kBatchTile);
+    const T* xb = x + b0 * cols;
+    T acc[kBatchTile];
+#pragma unroll
+    for (int i = 0; i < kBatchTile; ++i) acc[i] = T(0);
+#pragma unroll 4
+    for (unsigned w = lane; w < nwords; w += 32) {
+      const std::uint32_t word = __ldg(rp + w);
+      const unsigned g = w / words_per_group;
+      const T* L = shared_lut ? slut : lut_row + g * l_sg;
+      const T ds = __ldg(ds_row + g);
+      T wv[K];
+#pragma unroll
+      for (int k = 0; k < K; ++k) wv[k] = L[(word >> (k * CB)) & kMask];
+#pragma unroll
+      for (int i = 0; i < kBatchTile; ++i)
+        if (i < nb) {
+          const T* xp = xb + i * cols + static_cast<std::int64_t>(w) * K;
+          T s = T(0);
+#pragma unroll
+          for (int k = 0; k < K; k += V) {
+            const Vec<T, V> xv = *reinterpret_cast<const Vec<T, V>*>(xp + k);
+#pragma unroll
+            for (int e = 0; e < V; ++e) s += wv[k + e] * xv.v[e];
+          }
+          acc[i] += ds * s;
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < kBatchTile; ++i) {
+      T v = acc[i];
+      for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
+      if (lane == 0 && i < nb) y[(b0 + i) * rows + r] = v;
+    }
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -69,8 +141,26 @@ void lut_matmul(const std::uint8_t* packed, std::int64_t row_bytes, int code_bit
   auto s = static_cast<cudaStream_t>(stream_);
   const std::int64_t blocks = (rows + kWarps - 1) / kWarps;
   if (blocks > 2147483647LL) throw std::invalid_argument("kernkit::cuda::quant::lut_matmul: too many rows");
-  lut_matmul_kernel<T><<<static_cast<unsigned>(blocks), kWarps * 32, 0, s>>>(
-      packed, row_bytes, code_bits, rows, cols, group, lut, l_sr, l_sg, dscale, x, batch, y);
+  const int per_word = 32 / code_bits;
+  const bool words = code_bits != 3 && row_bytes % 4 == 0 && cols % per_word == 0 &&
+                     group % per_word == 0 && reinterpret_cast<std::uintptr_t>(packed) % 4 == 0 &&
+                     reinterpret_cast<std::uintptr_t>(x) % 16 == 0 &&
+                     (cols * static_cast<std::int64_t>(sizeof(T))) % 16 == 0;
+  const unsigned grid = static_cast<unsigned>(blocks);
+  const auto* pw = reinterpret_cast<const std::uint32_t*>(packed);
+  const int nlut = 1 << bits;
+  if (words && code_bits == 4)
+    lut_matmul_words<T, 4><<<grid, kWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group,
+                                                         lut, l_sr, l_sg, dscale, x, batch, y);
+  else if (words && code_bits == 2)
+    lut_matmul_words<T, 2><<<grid, kWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group,
+                                                         lut, l_sr, l_sg, dscale, x, batch, y);
+  else if (words && code_bits == 8)
+    lut_matmul_words<T, 8><<<grid, kWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group,
+                                                         lut, l_sr, l_sg, dscale, x, batch, y);
+  else
+    lut_matmul_kernel<T><<<grid, kWarps * 32, 0, s>>>(packed, row_bytes, code_bits, rows, cols,
+                                                      group, lut, l_sr, l_sg, dscale, x, batch, y);
   KERNKIT_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -1,20 +1,26 @@
 // CUDA group-rational activations: forward, and a deterministic two-pass backward.
 //
-// Work split (forward and backward alike): the input is (outer, channels, inner); channels come
-// in runs of `seg_channels` that share one numerator and one denominator group, so a run is
-// `seg` = seg_channels * inner contiguous elements per outer index. Block b handles run
-// j = b / nchunk and the elements [c*E, (c+1)*E) (c = b % nchunk) of that run's outer*seg
-// elements, so its coefficients are fixed (shared memory) and the backward keeps one register
-// accumulator per coefficient per thread. The backward then reduces in a fixed order: warp
-// shuffle tree -> per-warp shared slots -> one partial per coefficient per block (no atomics),
-// and a second kernel sums the partials of every coefficient in a fixed order in double.
+// Forward: a grid-stride elementwise kernel; every group's coefficients sit in shared memory and
+// each thread handles VEC contiguous elements (16-byte loads and stores) that share one group.
+// Backward: the input is (outer, channels, inner); channels come in runs of `seg_channels` that
+// share one numerator and one denominator group, so a run is `seg` = seg_channels * inner
+// contiguous elements per outer index. Block b handles run j = b / nchunk and the elements
+// [c*E, (c+1)*E) (c = b % nchunk) of that run's outer*seg elements, so its coefficients are
+// fixed (shared memory) and the backward keeps one register accumulator per coefficient per
+// thread. The backward then reduces in a fixed order: per-thread float (or double) sums -> warp
+// shuffle tree in double -> per-warp shared slots -> one double partial per coefficient per block
+// (no atomics), and a second kernel sums the partials of every coefficient in a fixed order.
 // Math in float32 for f16/bf16/f32 inputs (coefficients float32), float64 for f64.
+// Index arithmetic is 32-bit when the tensor has fewer than 2^31 elements (64-bit division is
+// a long instruction sequence on the GPU).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "check.cuh"
 #include "kernkit/rational.hpp"
@@ -27,6 +33,7 @@ constexpr int kMaxCoef = math::rational_max_degree + 1;
 
 struct Geo {
   std::int64_t outer, row, seg, seg_channels, num_per, den_per, nchunk, per_block;
+  std::int64_t num_groups, den_groups;
   int m, n, na, nb;
   RationalForm form;
 };
@@ -46,6 +53,13 @@ template <> __device__ inline __nv_bfloat16 from_math<__nv_bfloat16>(float v) {
 }
 template <class X> __device__ inline X from_math(double v) { return v; }
 
+// VEC elements moved as one aligned load/store (16 bytes when VEC * sizeof(X) == 16).
+template <class X, int VEC>
+struct alignas(sizeof(X) * VEC) Vec {
+  X v[VEC];
+};
+template <class X> constexpr int kVec = 16 / sizeof(X);
+
 // Loads run j's coefficients into shared memory.
 template <class C>
 __device__ inline void load_coef(const Geo& g, std::int64_t j, const C* num, const C* den,
@@ -58,55 +72,67 @@ __device__ inline void load_coef(const Geo& g, std::int64_t j, const C* num, con
   __syncthreads();
 }
 
-template <class X>
+// y = F(x) for `total` elements; VEC contiguous elements per step, all in one channel run
+// (the launcher checks seg % VEC == 0 and 16-byte alignment). Coefficients: every group's, in
+// shared memory when they fit (`smem`), else read through the read-only cache.
+template <class X, int VEC, class I>
 __global__ void __launch_bounds__(kThreads)
-    forward_kernel(Geo g, const X* __restrict__ x, const typename Math<X>::type* __restrict__ num,
+    forward_kernel(Geo g, I total, bool smem, const X* __restrict__ x,
+                   const typename Math<X>::type* __restrict__ num,
                    const typename Math<X>::type* __restrict__ den, X* __restrict__ y) {
   using C = typename Math<X>::type;
-  __shared__ C sa[kMaxCoef], sb[kMaxCoef + 1];
-  const std::int64_t j = blockIdx.x / g.nchunk, c = blockIdx.x % g.nchunk;
-  load_coef(g, j, num, den, sa, sb);
-  const std::int64_t total = g.outer * g.seg;
-  const std::int64_t t0 = c * g.per_block + threadIdx.x;
-  const std::int64_t t1 = min(total, (c + 1) * g.per_block);
-  if (t0 >= t1) return;  // no barrier follows
-  std::int64_t row = t0 / g.seg, off = t0 - row * g.seg;
-  const std::int64_t base = j * g.seg;
-  for (std::int64_t t = t0; t < t1; t += blockDim.x) {
-    const std::int64_t idx = row * g.row + base + off;
-    const C xv = to_math(x[idx]);
-    y[idx] = from_math<X>(math::rational_value(g.form, sa, g.m, sb, g.n, xv));
-    off += blockDim.x;
-    while (off >= g.seg) {
-      off -= g.seg;
-      ++row;
-    }
+  extern __shared__ unsigned char shared_raw[];
+  C* sa = reinterpret_cast<C*>(shared_raw);
+  C* sb = sa + g.num_groups * g.na;
+  const C* A = num;
+  const C* B = den;
+  if (smem) {
+    for (int i = threadIdx.x; i < g.num_groups * g.na; i += blockDim.x) sa[i] = num[i];
+    for (int i = threadIdx.x; i < g.den_groups * g.nb; i += blockDim.x) sb[i] = den[i];
+    __syncthreads();
+    A = sa;
+    B = sb;
+  }
+  const I row = static_cast<I>(g.row), seg = static_cast<I>(g.seg);
+  const I segc = static_cast<I>(g.seg_channels);
+  const I num_per = static_cast<I>(g.num_per), den_per = static_cast<I>(g.den_per);
+  const I stride = static_cast<I>(blockDim.x) * gridDim.x * VEC;
+  for (I i = (static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x) * VEC; i < total; i += stride) {
+    const I run = (i - (i / row) * row) / seg;
+    const C* a = A + (run * segc / num_per) * g.na;
+    const C* b = B + (run * segc / den_per) * g.nb;
+    Vec<X, VEC> in = *reinterpret_cast<const Vec<X, VEC>*>(x + i), out;
+#pragma unroll
+    for (int k = 0; k < VEC; ++k)
+      out.v[k] = from_math<X>(math::rational_value(g.form, a, g.m, b, g.n, to_math(in.v[k])));
+    *reinterpret_cast<Vec<X, VEC>*>(y + i) = out;
   }
 }
 
-// Deterministic sum over the block; the result is valid in thread 0.
-template <class C>
-__device__ inline C block_sum(C v, C* scratch) {
+// Deterministic sum over the block, in double; the result is valid in thread 0.
+__device__ inline double block_sum(double v, double* scratch) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   __syncthreads();  // scratch reuse across calls
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
-  C s = C(0);
+  double s = 0.0;
   if (threadIdx.x == 0)
     for (int w = 0; w < kThreads / 32; ++w) s += scratch[w];
   return s;
 }
 
-template <class X>
+// Block (j, c) of the backward (see the top of the file): VEC contiguous elements per step
+// (the launcher checks seg % VEC == 0, per_block % VEC == 0 and 16-byte alignment).
+template <class X, int VEC, class I>
 __global__ void __launch_bounds__(kThreads)
     backward_kernel(Geo g, const X* __restrict__ grad, const X* __restrict__ x,
                     const typename Math<X>::type* __restrict__ num,
                     const typename Math<X>::type* __restrict__ den, X* __restrict__ dx,
-                    typename Math<X>::type* __restrict__ partial) {
+                    double* __restrict__ partial) {
   using C = typename Math<X>::type;
   __shared__ C sa[kMaxCoef], sb[kMaxCoef + 1];
-  __shared__ C scratch[kThreads / 32];
+  __shared__ double scratch[kThreads / 32];
   const std::int64_t j = blockIdx.x / g.nchunk, c = blockIdx.x % g.nchunk;
   load_coef(g, j, num, den, sa, sb);
   C acc_a[kMaxCoef], acc_b[kMaxCoef + 1];
@@ -114,62 +140,65 @@ __global__ void __launch_bounds__(kThreads)
   for (int k = 0; k < kMaxCoef; ++k) acc_a[k] = C(0);
 #pragma unroll
   for (int k = 0; k < kMaxCoef + 1; ++k) acc_b[k] = C(0);
-  const std::int64_t total = g.outer * g.seg;
-  const std::int64_t t0 = c * g.per_block + threadIdx.x;
-  const std::int64_t t1 = min(total, (c + 1) * g.per_block);
-  std::int64_t row = t0 / g.seg, off = t0 - row * g.seg;
-  const std::int64_t base = j * g.seg;
-  for (std::int64_t t = t0; t < t1; t += blockDim.x) {  // no early return: barriers follow
-    const std::int64_t idx = row * g.row + base + off;
-    const C xv = to_math(x[idx]), gv = to_math(grad[idx]);
-    C p, dp, q, dq, w;
-    math::rational_p_dp(sa, g.m, xv, p, dp);
-    math::rational_q_dq(g.form, sb, g.n, xv, q, dq, w);
-    const C yv = p / q, u = gv / q;
-    dx[idx] = from_math<X>(u * (dp - yv * dq));
-    C pw = u;
+  const I total = static_cast<I>(g.outer * g.seg), seg = static_cast<I>(g.seg);
+  const I t1 = min(total, static_cast<I>((c + 1) * g.per_block));
+  const I row = static_cast<I>(g.row), base = static_cast<I>(j * g.seg);
+  // no early return: barriers follow
+  for (I t = static_cast<I>(c * g.per_block) + threadIdx.x * VEC; t < t1;
+       t += static_cast<I>(blockDim.x) * VEC) {
+    const I r = t / seg;
+    const I idx = r * row + base + (t - r * seg);
+    const Vec<X, VEC> xin = *reinterpret_cast<const Vec<X, VEC>*>(x + idx);
+    const Vec<X, VEC> gin = *reinterpret_cast<const Vec<X, VEC>*>(grad + idx);
+    Vec<X, VEC> dout;
 #pragma unroll
-    for (int k = 0; k < kMaxCoef; ++k)
-      if (k <= g.m) {
-        acc_a[k] += pw;
-        pw *= xv;
-      }
-    const C v = -(yv * u);
-    if (g.form == RationalForm::A) {
-      const C tv = xv < C(0) ? -xv : xv;
-      pw = v;
+    for (int e = 0; e < VEC; ++e) {
+      const C xv = to_math(xin.v[e]), gv = to_math(gin.v[e]);
+      C p, dp, q, dq, w;
+      math::rational_p_dp(sa, g.m, xv, p, dp);
+      math::rational_q_dq(g.form, sb, g.n, xv, q, dq, w);
+      const C yv = p / q, u = gv / q;
+      dout.v[e] = from_math<X>(u * (dp - yv * dq));
+      C pw = u;
 #pragma unroll
       for (int k = 0; k < kMaxCoef; ++k)
-        if (k < g.nb) {
-          pw *= tv;
-          acc_b[k] += pw;  // sign(b_k) applied in the final pass
-        }
-    } else {
-      pw = g.form == RationalForm::B ? v * w * xv : v * w;
-#pragma unroll
-      for (int k = 0; k < kMaxCoef + 1; ++k)
-        if (k < g.nb) {
-          acc_b[k] += pw;
+        if (k <= g.m) {
+          acc_a[k] += pw;
           pw *= xv;
         }
+      const C v = -(yv * u);
+      if (g.form == RationalForm::A) {
+        const C tv = xv < C(0) ? -xv : xv;
+        pw = v;
+#pragma unroll
+        for (int k = 0; k < kMaxCoef; ++k)
+          if (k < g.nb) {
+            pw *= tv;
+            acc_b[k] += pw;  // sign(b_k) applied in the final pass
+          }
+      } else {
+        pw = g.form == RationalForm::B ? v * w * xv : v * w;
+#pragma unroll
+        for (int k = 0; k < kMaxCoef + 1; ++k)
+          if (k < g.nb) {
+            acc_b[k] += pw;
+            pw *= xv;
+          }
+      }
     }
-    off += blockDim.x;
-    while (off >= g.seg) {
-      off -= g.seg;
-      ++row;
-    }
+    *reinterpret_cast<Vec<X, VEC>*>(dx + idx) = dout;
   }
-  C* out = partial + static_cast<std::int64_t>(blockIdx.x) * (g.na + g.nb);
+  double* out = partial + static_cast<std::int64_t>(blockIdx.x) * (g.na + g.nb);
 #pragma unroll
   for (int k = 0; k < kMaxCoef; ++k)
     if (k < g.na) {
-      const C s = block_sum(acc_a[k], scratch);
+      const double s = block_sum(acc_a[k], scratch);
       if (threadIdx.x == 0) out[k] = s;
     }
 #pragma unroll
   for (int k = 0; k < kMaxCoef + 1; ++k)
     if (k < g.nb) {
-      const C s = block_sum(acc_b[k], scratch);
+      const double s = block_sum(acc_b[k], scratch);
       if (threadIdx.x == 0) out[g.na + k] = s;
     }
 }
@@ -178,7 +207,7 @@ __global__ void __launch_bounds__(kThreads)
 // chunks, in double, in a fixed order.
 template <class C>
 __global__ void __launch_bounds__(kThreads)
-    finalize_kernel(Geo g, std::int64_t num_groups, const C* __restrict__ partial,
+    finalize_kernel(Geo g, std::int64_t num_groups, const double* __restrict__ partial,
                     const C* __restrict__ den, C* __restrict__ dnum, C* __restrict__ dden) {
   __shared__ double red[kThreads];
   const std::int64_t id = blockIdx.x;
@@ -191,7 +220,7 @@ __global__ void __launch_bounds__(kThreads)
   const int col = is_num ? k : g.na + k;
   double s = 0.0;
   for (std::int64_t i = threadIdx.x; i < count; i += blockDim.x)
-    s += static_cast<double>(partial[(j0 * g.nchunk + i) * (g.na + g.nb) + col]);
+    s += partial[(j0 * g.nchunk + i) * (g.na + g.nb) + col];
   red[threadIdx.x] = s;
   __syncthreads();
   for (int h = kThreads / 2; h > 0; h >>= 1) {
@@ -232,6 +261,8 @@ Geo make_geo(const RationalShape& s, std::int64_t per_block) {
   g.na = s.deg_num + 1;
   g.nb = math::rational_den_count(s.form, s.deg_den);
   g.form = s.form;
+  g.num_groups = s.num_groups;
+  g.den_groups = s.den_groups;
   g.per_block = per_block;
   const std::int64_t total = g.outer * g.seg;
   g.nchunk = total > 0 ? (total + per_block - 1) / per_block : 0;
@@ -244,17 +275,44 @@ std::int64_t num_blocks(const RationalShape& s, const Geo& g) {
   return nb;
 }
 
+// Elements per step: 16 bytes when every step stays in one channel run and the pointers are
+// 16-byte aligned, else 1.
+template <class X>
+bool vector_ok(const Geo& g, std::initializer_list<const void*> ptrs) {
+  if (g.seg % kVec<X> != 0) return false;
+  for (const void* p : ptrs)
+    if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0) return false;
+  return true;
+}
+
+template <class X, int VEC, class I>
+void forward_launch(const Geo& g, std::int64_t total, const void* x, const void* num,
+                    const void* den, void* y, cudaStream_t st) {
+  using C = typename Math<X>::type;
+  const std::size_t coef_bytes = static_cast<std::size_t>(g.num_groups * g.na + g.den_groups * g.nb) * sizeof(C);
+  const bool smem = coef_bytes <= 32 * 1024;
+  const std::int64_t steps = (total + VEC - 1) / VEC;
+  const std::int64_t want = (steps + kThreads - 1) / kThreads;
+  const int blocks = static_cast<int>(want < 132 * 32 ? want : 132 * 32);
+  forward_kernel<X, VEC, I><<<blocks, kThreads, smem ? coef_bytes : 0, st>>>(
+      g, static_cast<I>(total), smem, static_cast<const X*>(x), static_cast<const C*>(num),
+      static_cast<const C*>(den), static_cast<X*>(y));
+  KERNKIT_CUDA_CHECK(cudaGetLastError());
+}
+
 template <class X>
 void forward_t(const RationalShape& s, const void* x, const void* num, const void* den, void* y,
                cudaStream_t st) {
-  using C = typename Math<X>::type;
   const Geo g = make_geo(s, kThreads * 8);
-  const std::int64_t nb = num_blocks(s, g);
-  if (nb == 0 || s.inner == 0) return;
-  forward_kernel<X><<<static_cast<unsigned>(nb), kThreads, 0, st>>>(
-      g, static_cast<const X*>(x), static_cast<const C*>(num), static_cast<const C*>(den),
-      static_cast<X*>(y));
-  KERNKIT_CUDA_CHECK(cudaGetLastError());
+  const std::int64_t total = s.outer * s.channels * s.inner;
+  if (total == 0) return;
+  const bool small = total < (std::int64_t{1} << 31);
+  if (vector_ok<X>(g, {x, y}))
+    small ? forward_launch<X, kVec<X>, std::uint32_t>(g, total, x, num, den, y, st)
+          : forward_launch<X, kVec<X>, std::int64_t>(g, total, x, num, den, y, st);
+  else
+    small ? forward_launch<X, 1, std::uint32_t>(g, total, x, num, den, y, st)
+          : forward_launch<X, 1, std::int64_t>(g, total, x, num, den, y, st);
 }
 
 template <class X>
@@ -270,14 +328,24 @@ void backward_t(const RationalShape& s, const void* grad, const void* x, const v
     return;
   }
   void* ws = nullptr;
-  KERNKIT_CUDA_CHECK(cudaMallocAsync(&ws, static_cast<std::size_t>(nb) * (g.na + g.nb) * sizeof(C), st));
-  backward_kernel<X><<<static_cast<unsigned>(nb), kThreads, 0, st>>>(
-      g, static_cast<const X*>(grad), static_cast<const X*>(x), static_cast<const C*>(num),
-      static_cast<const C*>(den), static_cast<X*>(dx), static_cast<C*>(ws));
+  KERNKIT_CUDA_CHECK(cudaMallocAsync(&ws, static_cast<std::size_t>(nb) * (g.na + g.nb) * sizeof(double), st));
+  const bool small = s.outer * s.channels * s.inner < (std::int64_t{1} << 31);
+  auto launch = [&](auto vec, auto index) {
+    backward_kernel<X, decltype(vec)::value, decltype(index)>
+        <<<static_cast<unsigned>(nb), kThreads, 0, st>>>(
+            g, static_cast<const X*>(grad), static_cast<const X*>(x), static_cast<const C*>(num),
+            static_cast<const C*>(den), static_cast<X*>(dx), static_cast<double*>(ws));
+  };
+  using V = std::integral_constant<int, kVec<X>>;
+  using S = std::integral_constant<int, 1>;
+  if (vector_ok<X>(g, {grad, x, dx}))
+    small ? launch(V{}, std::uint32_t{}) : launch(V{}, std::int64_t{});
+  else
+    small ? launch(S{}, std::uint32_t{}) : launch(S{}, std::int64_t{});
   cudaError_t err = cudaGetLastError();
   if (err == cudaSuccess)
     finalize_kernel<C><<<static_cast<unsigned>(ncoef), kThreads, 0, st>>>(
-        g, s.num_groups, static_cast<const C*>(ws), static_cast<const C*>(den),
+        g, s.num_groups, static_cast<const double*>(ws), static_cast<const C*>(den),
         static_cast<C*>(dnum), static_cast<C*>(dden));
   if (err == cudaSuccess) err = cudaGetLastError();
   KERNKIT_CUDA_CHECK(cudaFreeAsync(ws, st));

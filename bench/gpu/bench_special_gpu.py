@@ -38,6 +38,37 @@ def scipy_evals_per_s(v: np.ndarray, x: np.ndarray, n: int = 1 << 18) -> float:
     return n / best
 
 
+REGIONS = {  # name: (v range, x range), log-uniform unless the low end is 0
+    "small v, x <= 30": ((0.0, 30.0), (0.0, 30.0)),
+    "v <= 30, x in [1e3, 1e6]": ((0.0, 30.0), (1e3, 1e6)),
+    "v in [1e3, 1e5], x in [1, 1e3]": ((1e3, 1e5), (1.0, 1e3)),
+    "turning x = v (1 +- 0.1), v in [1e2, 1e5]": ((1e2, 1e5), None),
+    "huge v, x in [1e6, 1e300]": ((1e6, 1e300), (1e6, 1e300)),
+}
+
+
+def region_rows(n: int = 1 << 22) -> list[dict]:
+    rng = np.random.default_rng(1)
+
+    def draw(lo, hi):
+        if lo == 0.0:
+            return rng.uniform(lo, hi, n)
+        return np.exp(rng.uniform(np.log(lo), np.log(hi), n))
+
+    out = []
+    for region, (vr, xr) in REGIONS.items():
+        v = draw(*vr)
+        x = v * rng.uniform(0.9, 1.1, n) if xr is None else draw(*xr)
+        for name in ("log_iv", "log_kv", "bessel_iv_ratio"):
+            row = {"region": region, "function": name}
+            for dtype in (torch.float32, torch.float64):
+                tv, tx = torch.from_numpy(v).to("cuda", dtype), torch.from_numpy(x).to("cuda", dtype)
+                f = getattr(kernkit, name)
+                row[str(dtype).replace("torch.", "")] = n / cuda_time(lambda: f(tv, tx), repeat=10)
+            out.append(row)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="bench/results/gpu")
@@ -69,6 +100,7 @@ def main() -> None:
                                  "evals_per_s": n / t, "seconds": t,
                                  "fraction_of_bandwidth": nbytes / t / bw})
         del out
+    regions = region_rows()
     for r in rows:
         r["x_scipy_1core"] = r["evals_per_s"] / scipy_rate if r["function"] == "log_iv" else None
     info = {"device": torch.cuda.get_device_name(), "copy_bandwidth_GBps": bw / 1e9, "n": n,
@@ -76,7 +108,7 @@ def main() -> None:
             "kernkit": kernkit.info()}
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "special_gpu.json"), "w") as fh:
-        json.dump({"info": info, "rows": rows}, fh, indent=2)
+        json.dump({"info": info, "rows": rows, "regions": regions}, fh, indent=2)
     lines = [f"{info['device']}, copy bandwidth {bw / 1e9:.0f} GB/s, n = {n}; SciPy log(ive)+x on one "
              f"host core: {scipy_rate / 1e6:.2f} M evals/s (same points)", "",
              "| function | dtype | layout | G evals/s | ms | fraction of bandwidth | x SciPy (1 core) |",
@@ -85,6 +117,10 @@ def main() -> None:
         ratio = f"{r['x_scipy_1core']:.0f}" if r["x_scipy_1core"] else ""
         lines.append(f"| {r['function']} | {r['dtype']} | {r['layout']} | {r['evals_per_s'] / 1e9:.2f} | "
                      f"{r['seconds'] * 1e3:.3f} | {100 * r['fraction_of_bandwidth']:.1f}% | {ratio} |")
+    lines += ["", "Per region (uniform points of one region, float32 / float64, G evals/s): where the "
+              "time goes.", "", "| region | function | float32 | float64 |", "|---|---|---:|---:|"]
+    for r in regions:
+        lines.append(f"| {r['region']} | {r['function']} | {r['float32'] / 1e9:.2f} | {r['float64'] / 1e9:.2f} |")
     text = "\n".join(lines)
     with open(os.path.join(args.out, "special_gpu.md"), "w") as fh:
         fh.write(text + "\n")

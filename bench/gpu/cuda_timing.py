@@ -9,7 +9,8 @@ import torch
 
 
 def cuda_time(f: Callable[[], Any], repeat: int = 20) -> float:
-    """Median seconds of f() on the current stream, by CUDA events, after one warm-up call."""
+    """Median seconds of f() on the current stream, by CUDA events, after one warm-up call.
+    Includes any host time between the events (Python and launch overhead of short calls)."""
     f()
     torch.cuda.synchronize()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -21,6 +22,30 @@ def cuda_time(f: Callable[[], Any], repeat: int = 20) -> float:
         end.synchronize()
         times.append(start.elapsed_time(end) / 1e3)
     return float(np.median(times))
+
+
+def graph_time(f: Callable[[], Any], repeat: int = 50) -> float | None:
+    """Device seconds per call of f(): `repeat` calls captured in one CUDA graph and replayed,
+    so host overhead drops out (what a model run under CUDA graphs or a fused caller pays).
+    None when f cannot be captured."""
+    try:
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for _ in range(3):
+                f()
+        torch.cuda.current_stream().wait_stream(s)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            for _ in range(repeat):
+                f()
+        g.replay()
+        torch.cuda.synchronize()
+        return cuda_time(g.replay, repeat=5) / repeat
+    except Exception as e:  # noqa: BLE001 - report, time by events instead
+        print(f"graph capture failed: {type(e).__name__}: {e}")
+        torch.cuda.synchronize()
+        return None
 
 
 def copy_bandwidth(nbytes: int = 1 << 28) -> float:

@@ -13,6 +13,8 @@ export PYTHONUNBUFFERED=1 FLASHKAT_PATH=${FLASHKAT_PATH:-$PWD/.ext/FlashKAT}
 exec > >(tee "$OUTDIR/run.log") 2>&1
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || true
 start=$(date +%s)
+# packages missing there (array-api-compat), carried as wheels in .whl (README of the device tool)
+if ls .whl/*.whl >/dev/null 2>&1; then python -m pip install -q --no-index --no-deps .whl/*.whl; fi
 KERNKIT_CUDA=ON CMAKE_BUILD_PARALLEL_LEVEL=16 timeout 400 python -m pip install --no-build-isolation \
   --no-deps -q -Ccmake.define.CMAKE_CUDA_ARCHITECTURES=native -Cbuild-dir=build/gpu . \
   || { echo "BUILD FAILED"; exit 1; }

@@ -67,6 +67,18 @@ def fn(name):
     return getattr(kernkit, name)
 
 
+# The accuracy tests run on the CPU, and on the GPU (PyTorch CUDA tensors) where there is one.
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not kernkit.cuda_available(), reason="no CUDA build or no GPU"))]
+
+
+def evaluate(name, v, x, device):
+    if device == "cpu":
+        return fn(name)(v, x)
+    torch = pytest.importorskip("torch")
+    return fn(name)(torch.from_numpy(v).cuda(), torch.from_numpy(x).cuda()).cpu().numpy()
+
+
 # --------------------------------------------------------------------------- reference
 
 @pytest.fixture(scope="module")
@@ -128,12 +140,13 @@ def _report(q, name, mask, got, ref, norm, rel, limit_text, nshow=12):
     return "\n".join(lines)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("q", list(FUNCS))
-def test_accuracy_float64(ref, q):
+def test_accuracy_float64(ref, q, device):
     name = FUNCS[q]
     v, x = ref["v"], ref["x"]
     hi, lo = ref[q + "_hi"], ref[q + "_lo"]
-    got = fn(name)(v, x)
+    got = evaluate(name, v, x, device)
     assert got.dtype == np.float64
     finite_ref = np.isfinite(hi)
     # where the reference is finite the result must be finite and within the bound
@@ -163,14 +176,15 @@ def _f32_mask(ref, q):
     return exact & rep
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("q", list(FUNCS))
-def test_accuracy_float32(ref, q):
+def test_accuracy_float32(ref, q, device):
     name = FUNCS[q]
     m = _f32_mask(ref, q)
     assert m.sum() >= 500
     v32 = ref["v"][m].astype(np.float32)
     x32 = ref["x"][m].astype(np.float32)
-    got = fn(name)(v32, x32)
+    got = evaluate(name, v32, x32, device)
     assert got.dtype == np.float32
     hi = ref[q + "_hi"][m]
     with np.errstate(all="ignore"):
