@@ -20,6 +20,8 @@ namespace {
 
 constexpr int kWarps = 4;  // rows per block
 constexpr int kBatchTile = 8;
+constexpr int kWordWarps = 8;  // rows per block, word path
+constexpr int kUnroll = 4;     // words in flight per lane
 
 template <class T>
 __global__ void lut_matmul_kernel(const std::uint8_t* __restrict__ packed, std::int64_t row_bytes,
@@ -76,7 +78,7 @@ __global__ void lut_matmul_words(const std::uint32_t* __restrict__ packed, std::
     __syncthreads();  // before any thread leaves
   }
   const int lane = threadIdx.x & 31;
-  const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+  const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * kWordWarps + (threadIdx.x >> 5);
   if (r >= rows) return;
   const std::uint32_t* rp = packed + r * row_words;
   const unsigned nwords = static_cast<unsigned>(cols / K);
@@ -90,28 +92,37 @@ __global__ void lut_matmul_words(const std::uint32_t* __restrict__ packed, std::
     T acc[kBatchTile];
 #pragma unroll
     for (int i = 0; i < kBatchTile; ++i) acc[i] = T(0);
-#pragma unroll 4
-    for (unsigned w = lane; w < nwords; w += 32) {
-      const std::uint32_t word = __ldg(rp + w);
-      const unsigned g = w / words_per_group;
-      const T* L = shared_lut ? slut : lut_row + g * l_sg;
-      const T ds = __ldg(ds_row + g);
-      T wv[K];
+    for (unsigned w0 = lane; w0 < nwords; w0 += 32 * kUnroll) {
+      std::uint32_t words[kUnroll];  // issue kUnroll independent loads before using any
 #pragma unroll
-      for (int k = 0; k < K; ++k) wv[k] = L[(word >> (k * CB)) & kMask];
+      for (int u = 0; u < kUnroll; ++u) {
+        const unsigned w = w0 + 32u * u;
+        words[u] = w < nwords ? __ldg(rp + w) : 0u;
+      }
 #pragma unroll
-      for (int i = 0; i < kBatchTile; ++i)
-        if (i < nb) {
-          const T* xp = xb + i * cols + static_cast<std::int64_t>(w) * K;
-          T s = T(0);
+      for (int u = 0; u < kUnroll; ++u) {
+        const unsigned w = w0 + 32u * u;
+        if (w >= nwords) break;
+        const unsigned g = w / words_per_group;
+        const T* L = shared_lut ? slut : lut_row + g * l_sg;
+        const T ds = __ldg(ds_row + g);
+        T wv[K];
 #pragma unroll
-          for (int k = 0; k < K; k += V) {
-            const Vec<T, V> xv = *reinterpret_cast<const Vec<T, V>*>(xp + k);
+        for (int k = 0; k < K; ++k) wv[k] = L[(words[u] >> (k * CB)) & kMask];
 #pragma unroll
-            for (int e = 0; e < V; ++e) s += wv[k + e] * xv.v[e];
+        for (int i = 0; i < kBatchTile; ++i)
+          if (i < nb) {
+            const T* xp = xb + i * cols + static_cast<std::int64_t>(w) * K;
+            T s = T(0);
+#pragma unroll
+            for (int k = 0; k < K; k += V) {
+              const Vec<T, V> xv = *reinterpret_cast<const Vec<T, V>*>(xp + k);
+#pragma unroll
+              for (int e = 0; e < V; ++e) s += wv[k + e] * xv.v[e];
+            }
+            acc[i] += ds * s;
           }
-          acc[i] += ds * s;
-        }
+      }
     }
 #pragma unroll
     for (int i = 0; i < kBatchTile; ++i) {
@@ -147,16 +158,17 @@ void lut_matmul(const std::uint8_t* packed, std::int64_t row_bytes, int code_bit
                      reinterpret_cast<std::uintptr_t>(x) % 16 == 0 &&
                      (cols * static_cast<std::int64_t>(sizeof(T))) % 16 == 0;
   const unsigned grid = static_cast<unsigned>(blocks);
+  const unsigned wgrid = static_cast<unsigned>((rows + kWordWarps - 1) / kWordWarps);
   const auto* pw = reinterpret_cast<const std::uint32_t*>(packed);
   const int nlut = 1 << bits;
   if (words && code_bits == 4)
-    lut_matmul_words<T, 4><<<grid, kWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group,
+    lut_matmul_words<T, 4><<<wgrid, kWordWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group,
                                                          lut, l_sr, l_sg, dscale, x, batch, y);
   else if (words && code_bits == 2)
-    lut_matmul_words<T, 2><<<grid, kWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group,
+    lut_matmul_words<T, 2><<<wgrid, kWordWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group,
                                                          lut, l_sr, l_sg, dscale, x, batch, y);
   else if (words && code_bits == 8)
-    lut_matmul_words<T, 8><<<grid, kWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group,
+    lut_matmul_words<T, 8><<<wgrid, kWordWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group,
                                                          lut, l_sr, l_sg, dscale, x, batch, y);
   else
     lut_matmul_kernel<T><<<grid, kWarps * 32, 0, s>>>(packed, row_bytes, code_bits, rows, cols,

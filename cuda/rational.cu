@@ -135,11 +135,13 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ double scratch[kThreads / 32];
   const std::int64_t j = blockIdx.x / g.nchunk, c = blockIdx.x % g.nchunk;
   load_coef(g, j, num, den, sa, sb);
-  C acc_a[kMaxCoef], acc_b[kMaxCoef + 1];
+  // Running sums in double; each step's VEC elements are first summed in C (float32 for the
+  // 16/32-bit inputs), so the float rounding spans at most VEC terms of a cancelling sum.
+  double acc_a[kMaxCoef], acc_b[kMaxCoef + 1];
 #pragma unroll
-  for (int k = 0; k < kMaxCoef; ++k) acc_a[k] = C(0);
+  for (int k = 0; k < kMaxCoef; ++k) acc_a[k] = 0.0;
 #pragma unroll
-  for (int k = 0; k < kMaxCoef + 1; ++k) acc_b[k] = C(0);
+  for (int k = 0; k < kMaxCoef + 1; ++k) acc_b[k] = 0.0;
   const I total = static_cast<I>(g.outer * g.seg), seg = static_cast<I>(g.seg);
   const I t1 = min(total, static_cast<I>((c + 1) * g.per_block));
   const I row = static_cast<I>(g.row), base = static_cast<I>(j * g.seg);
@@ -151,6 +153,11 @@ __global__ void __launch_bounds__(kThreads)
     const Vec<X, VEC> xin = *reinterpret_cast<const Vec<X, VEC>*>(x + idx);
     const Vec<X, VEC> gin = *reinterpret_cast<const Vec<X, VEC>*>(grad + idx);
     Vec<X, VEC> dout;
+    C step_a[kMaxCoef], step_b[kMaxCoef + 1];
+#pragma unroll
+    for (int k = 0; k < kMaxCoef; ++k) step_a[k] = C(0);
+#pragma unroll
+    for (int k = 0; k < kMaxCoef + 1; ++k) step_b[k] = C(0);
 #pragma unroll
     for (int e = 0; e < VEC; ++e) {
       const C xv = to_math(xin.v[e]), gv = to_math(gin.v[e]);
@@ -163,7 +170,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int k = 0; k < kMaxCoef; ++k)
         if (k <= g.m) {
-          acc_a[k] += pw;
+          step_a[k] += pw;
           pw *= xv;
         }
       const C v = -(yv * u);
@@ -174,19 +181,25 @@ __global__ void __launch_bounds__(kThreads)
         for (int k = 0; k < kMaxCoef; ++k)
           if (k < g.nb) {
             pw *= tv;
-            acc_b[k] += pw;  // sign(b_k) applied in the final pass
+            step_b[k] += pw;  // sign(b_k) applied in the final pass
           }
       } else {
         pw = g.form == RationalForm::B ? v * w * xv : v * w;
 #pragma unroll
         for (int k = 0; k < kMaxCoef + 1; ++k)
           if (k < g.nb) {
-            acc_b[k] += pw;
+            step_b[k] += pw;
             pw *= xv;
           }
       }
     }
     *reinterpret_cast<Vec<X, VEC>*>(dx + idx) = dout;
+#pragma unroll
+    for (int k = 0; k < kMaxCoef; ++k)
+      if (k <= g.m) acc_a[k] += step_a[k];
+#pragma unroll
+    for (int k = 0; k < kMaxCoef + 1; ++k)
+      if (k < g.nb) acc_b[k] += step_b[k];
   }
   double* out = partial + static_cast<std::int64_t>(blockIdx.x) * (g.na + g.nb);
 #pragma unroll
@@ -319,7 +332,9 @@ template <class X>
 void backward_t(const RationalShape& s, const void* grad, const void* x, const void* num,
                 const void* den, void* dx, void* dnum, void* dden, cudaStream_t st) {
   using C = typename Math<X>::type;
-  const Geo g = make_geo(s, kThreads * 16);
+  // Elements per block: 8 vector steps per thread (fewer blocks, so fewer partial reductions).
+  const bool vec = vector_ok<X>(make_geo(s, kThreads), {grad, x, dx});
+  const Geo g = make_geo(s, vec ? kThreads * kVec<X> * 8 : kThreads * 16);
   const std::int64_t nb = num_blocks(s, g);
   const std::int64_t ncoef = s.num_groups * g.na + s.den_groups * g.nb;
   if (nb == 0 || s.inner == 0) {
@@ -338,7 +353,7 @@ void backward_t(const RationalShape& s, const void* grad, const void* x, const v
   };
   using V = std::integral_constant<int, kVec<X>>;
   using S = std::integral_constant<int, 1>;
-  if (vector_ok<X>(g, {grad, x, dx}))
+  if (vec)
     small ? launch(V{}, std::uint32_t{}) : launch(V{}, std::int64_t{});
   else
     small ? launch(S{}, std::uint32_t{}) : launch(S{}, std::int64_t{});
