@@ -1,4 +1,12 @@
 // CUDA driver of the special functions: the same scalar code as the CPU loops.
+//
+// The functions branch by region of (v, x) (Debye classes with their own term counts, the small
+// box's series and Temme paths), so a warp whose lanes fall in different regions runs every
+// branch one after the other: random inputs ran 5x slower than the same inputs sorted by v on
+// an H100. Each block therefore sorts its tile of 1024 elements by region in shared memory
+// (a counting sort on the Debye class) and its warps evaluate the sorted elements, writing each
+// result to its own index. Every element's value is computed alone, so the order within a
+// region (shared-memory atomics) does not change any result.
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -10,23 +18,77 @@
 namespace kernkit::cuda {
 namespace {
 
+constexpr int kThreads = 256;
+constexpr int kPer = 4;  // elements per thread and tile
+constexpr int kTile = kThreads * kPer;
+constexpr int kKeys = 32;  // region keys: debye_fast_class is 0..18
+
+template <class T>
+__device__ inline int region_key(T v, T x) {
+  const double nu = fabs(static_cast<double>(v));
+  return bessel_detail::debye_fast_class(nu, static_cast<double>(x)) & (kKeys - 1);
+}
+
 template <class T, class F>
-__global__ void map2_kernel(std::int64_t n, const T* __restrict__ v, std::int64_t sv,
-                            const T* __restrict__ x, std::int64_t sx, T* __restrict__ out,
-                            std::int64_t so, F f) {
-  const std::int64_t stride = static_cast<std::int64_t>(blockDim.x) * gridDim.x;
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += stride)
-    out[i * so] = f(v[i * sv], x[i * sx]);
+__global__ void __launch_bounds__(kThreads)
+    map2_binned(std::int64_t n, const T* __restrict__ v, std::int64_t sv, const T* __restrict__ x,
+                std::int64_t sx, T* __restrict__ out, std::int64_t so, F f) {
+  __shared__ T tv[kTile], tx[kTile];
+  __shared__ unsigned short perm[kTile];
+  __shared__ int count[kKeys], start[kKeys];
+  const std::int64_t ntiles = (n + kTile - 1) / kTile;
+  for (std::int64_t tile = blockIdx.x; tile < ntiles; tile += gridDim.x) {
+    const std::int64_t base = tile * kTile;
+    const int len = static_cast<int>(n - base < kTile ? n - base : kTile);
+    if (threadIdx.x < kKeys) count[threadIdx.x] = 0;
+    __syncthreads();
+    int key[kPer], pos[kPer];
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int li = k * kThreads + threadIdx.x;
+      if (li < len) {
+        const T a = v[(base + li) * sv], b = x[(base + li) * sx];
+        tv[li] = a;
+        tx[li] = b;
+        key[k] = region_key(a, b);
+        pos[k] = atomicAdd(&count[key[k]], 1);
+      }
+    }
+    __syncthreads();
+    if (threadIdx.x < kKeys) {  // exclusive scan of the counts by the first warp
+      const int c = count[threadIdx.x];
+      int incl = c;
+      for (int o = 1; o < kKeys; o <<= 1) {
+        const int y = __shfl_up_sync(0xffffffffu, incl, o);
+        if (static_cast<int>(threadIdx.x) >= o) incl += y;
+      }
+      start[threadIdx.x] = incl - c;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int li = k * kThreads + threadIdx.x;
+      if (li < len) perm[start[key[k]] + pos[k]] = static_cast<unsigned short>(li);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int slot = k * kThreads + threadIdx.x;
+      if (slot < len) {
+        const int li = perm[slot];
+        out[(base + li) * so] = f(tv[li], tx[li]);
+      }
+    }
+    __syncthreads();  // the next tile reuses the shared arrays
+  }
 }
 
 template <class T, class F>
 void launch(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t sx, T* out,
             std::int64_t so, cudaStream_t stream, F f) {
-  constexpr int threads = 256;
-  const std::int64_t want = (n + threads - 1) / threads;
-  const int blocks = static_cast<int>(want < 65535 * 32 ? want : 65535 * 32);
-  map2_kernel<<<blocks, threads, 0, stream>>>(n, v, sv, x, sx, out, so, f);
+  const std::int64_t want = (n + kTile - 1) / kTile;
+  const int blocks = static_cast<int>(want < 65535 * 16 ? want : 65535 * 16);
+  map2_binned<<<blocks, kThreads, 0, stream>>>(n, v, sv, x, sx, out, so, f);
   KERNKIT_CUDA_CHECK(cudaGetLastError());
 }
 
