@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # One call on the lent GPU machine: build kernkit with CUDA, run the CUDA tests, run the GPU
 # benchmarks, and leave logs and tables in OUTDIR (default $OUT or bench/results/gpu).
-# Usage: bash bench/gpu/run.sh [OUTDIR] [STEP...]   STEP: tests special rational quant (default all)
+# Usage: bash bench/gpu/run.sh [OUTDIR] [STEP...]   STEP: tests, or a family with a
+# bench/gpu/bench_<family>_gpu.py (default: tests, then every family)
 # No internet there: --no-build-isolation. KAT's Triton kernel and FlashKAT are found through
 # FLASHKAT_PATH (default .ext/FlashKAT, a checkout carried beside the repo, never committed).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUTDIR=$(mkdir -p "${1:-${OUT:-bench/results/gpu}}" && cd "${1:-${OUT:-bench/results/gpu}}" && pwd)
 shift || true
-STEPS=${*:-tests special rational quant}
+FAMILIES=$(ls bench/gpu/bench_*_gpu.py | sed 's|.*/bench_\(.*\)_gpu.py|\1|')
+STEPS=${*:-tests $FAMILIES}
 export PYTHONUNBUFFERED=1 FLASHKAT_PATH=${FLASHKAT_PATH:-$PWD/.ext/FlashKAT}
 exec > >(tee "$OUTDIR/run.log") 2>&1
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || true
@@ -23,10 +25,10 @@ python -m kernkit info
 for step in $STEPS; do
   t0=$(date +%s)
   case $step in
-    tests) (cd /tmp && timeout 240 python -m pytest -q -rfEs -p no:cacheprovider --timeout 120 \
-             "$OLDPWD"/tests/python/test_cuda.py "$OLDPWD"/tests/python/test_rational.py \
-             "$OLDPWD"/tests/python/test_quant.py "$OLDPWD"/tests/python/test_special.py \
-             "$OLDPWD"/tests/python/test_foundation.py 2>&1 | tail -60 > "$OUTDIR/tests.txt");
+    tests) # every test file that has CUDA cases (CPU cases run too: quick on 16 cores)
+           files=$(grep -l "cuda_available" tests/python/test_*.py | sed "s|^|$PWD/|")
+           (cd /tmp && timeout 300 python -m pytest -q -rfEs -p no:cacheprovider --timeout 120 $files \
+              2>&1 | tail -60 > "$OUTDIR/tests.txt");
            cat "$OUTDIR/tests.txt" ;;
     *) timeout 240 python "bench/gpu/bench_${step}_gpu.py" --out "$OUTDIR" ;;
   esac
