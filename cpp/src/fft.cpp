@@ -72,11 +72,12 @@ void run_cfft(const CPlanView<T>& p, T* re, T* im, T* work, i64 V, bool inverse)
 template <class T>
 const CPlanView<T>& complex_plan_locked(Cache<T>& c, i64 n);
 
-// Smooth n: radices 4 first, then 2, 3, 5; per-stage twiddles w_{lP}^{qk}.
+// Smooth n: radices 8 first, then 4, 2, 3, 5; per-stage twiddles w_{lP}^{qk}.
 template <class T>
 void build_smooth(CPlan<T>& p, i64 n) {
   i64 m = n;
   std::vector<int> rad;
+  while (m % 8 == 0) { rad.push_back(8); m /= 8; }
   while (m % 4 == 0) { rad.push_back(4); m /= 4; }
   while (m % 2 == 0) { rad.push_back(2); m /= 2; }
   while (m % 3 == 0) { rad.push_back(3); m /= 3; }

@@ -7,6 +7,17 @@
 #include "fft_plan.hpp"
 #include "parallel.hpp"
 
+// The loops below never write what they read in the same pass (Stockham ping-pong; distinct
+// rows in the Toeplitz pass): say so, or the compiler versions them on too many alias checks
+// and runs them scalar.
+#if defined(__clang__)
+#define KK_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define KK_IVDEP _Pragma("GCC ivdep")
+#else
+#define KK_IVDEP
+#endif
+
 namespace kernkit::KERNKIT_ISA_NS {
 namespace {
 
@@ -83,12 +94,48 @@ inline void dft5(T* r, T* i) {
   r[3] = ar2 - bi2; i[3] = ai2 + br2;
 }
 
+// DFT8 = two DFT4 (even / odd points) and the twiddles w8^a, w8 = (1 - i)/sqrt 2.
+template <class T>
+inline void dft8(T* r, T* i) {
+  const T h = T(0.707106781186547524400844362104849039L);  // 1/sqrt 2
+  T er[4] = {r[0], r[2], r[4], r[6]}, ei[4] = {i[0], i[2], i[4], i[6]};
+  T orr[4] = {r[1], r[3], r[5], r[7]}, oi[4] = {i[1], i[3], i[5], i[7]};
+  dft4(er, ei);
+  dft4(orr, oi);
+  // w8^1 (x + iy) = ((x + y) + i (y - x)) / sqrt 2
+  const T o1r = h * (orr[1] + oi[1]), o1i = h * (oi[1] - orr[1]);
+  // w8^2 (x + iy) = y - i x
+  const T o2r = oi[2], o2i = -orr[2];
+  // w8^3 (x + iy) = ((y - x) - i (x + y)) / sqrt 2
+  const T o3r = h * (oi[3] - orr[3]), o3i = -h * (orr[3] + oi[3]);
+  r[0] = er[0] + orr[0]; i[0] = ei[0] + oi[0];
+  r[4] = er[0] - orr[0]; i[4] = ei[0] - oi[0];
+  r[1] = er[1] + o1r; i[1] = ei[1] + o1i;
+  r[5] = er[1] - o1r; i[5] = ei[1] - o1i;
+  r[2] = er[2] + o2r; i[2] = ei[2] + o2i;
+  r[6] = er[2] - o2r; i[6] = ei[2] - o2i;
+  r[3] = er[3] + o3r; i[3] = ei[3] + o3i;
+  r[7] = er[3] - o3r; i[7] = ei[3] - o3i;
+}
+
 template <int P, class T>
 inline void dft(T* r, T* i) {
   if constexpr (P == 2) dft2(r, i);
   else if constexpr (P == 3) dft3(r, i);
   else if constexpr (P == 4) dft4(r, i);
+  else if constexpr (P == 8) dft8(r, i);
   else dft5(r, i);
+}
+
+// A pointer into `base` at the first position >= base whose address is `want` bytes (mod 4096)
+// past `ref`: the stores of a stage then never sit a multiple of 4 KiB from its loads (4K
+// aliasing stalls every load behind the stores with the same low address bits).
+template <class T>
+inline T* offset_4k(T* base, const T* ref, std::uintptr_t want) {
+  const std::uintptr_t b = reinterpret_cast<std::uintptr_t>(base);
+  const std::uintptr_t r = reinterpret_cast<std::uintptr_t>(ref);
+  const std::uintptr_t delta = (want + 4096 * 2 - ((b - r) & 4095)) & 4095;
+  return reinterpret_cast<T*>(b + (delta / sizeof(T)) * sizeof(T));
 }
 
 // One Stockham stage of radix P: x (l blocks of P runs of R numbers) -> y.
@@ -103,6 +150,7 @@ void stage(const T* __restrict xr, const T* __restrict xi, T* __restrict yr,
       T* __restrict br = yr + k * R;
       T* __restrict bi = yi + k * R;
       if (k == 0) {
+        KK_IVDEP
         for (i64 t = 0; t < R; ++t) {
           T zr[P], zi[P];
           for (int q = 0; q < P; ++q) { zr[q] = ar[q * R + t]; zi[q] = ai[q * R + t]; }
@@ -113,6 +161,7 @@ void stage(const T* __restrict xr, const T* __restrict xi, T* __restrict yr,
       }
       T wr[P], wi[P];
       for (int q = 1; q < P; ++q) { wr[q] = twr[(q - 1) * l + k]; wi[q] = twi[(q - 1) * l + k]; }
+      KK_IVDEP
       for (i64 t = 0; t < R; ++t) {
         T zr[P], zi[P];
         zr[0] = ar[t]; zi[0] = ai[t];
@@ -128,6 +177,7 @@ void stage(const T* __restrict xr, const T* __restrict xi, T* __restrict yr,
   } else {
     // Short runs (the last stages of a single transform): the loop over k is the long one.
     for (i64 t = 0; t < R; ++t) {
+      KK_IVDEP
       for (i64 k = 0; k < l; ++k) {
         T zr[P], zi[P];
         zr[0] = xr[k * P * R + t]; zi[0] = xi[k * P * R + t];
@@ -148,7 +198,9 @@ void stage(const T* __restrict xr, const T* __restrict xi, T* __restrict yr,
 template <class T>
 void cfft_smooth(const CPlanView<T>& p, T* re, T* im, T* work, i64 V) {
   const i64 n = p.n;
-  T *xr = re, *xi = im, *yr = work, *yi = work + n * V;
+  T *xr = re, *xi = im;
+  T* yr = offset_4k(work, re, 1024);
+  T* yi = offset_4k(yr + n * V, im, 3072);
   for (int s = 0; s < p.nstages; ++s) {
     const int P = p.radix[s];
     const i64 l = p.l[s];
@@ -159,6 +211,7 @@ void cfft_smooth(const CPlanView<T>& p, T* re, T* im, T* work, i64 V) {
       case 2: stage<2>(xr, xi, yr, yi, l, R, twr, twi); break;
       case 3: stage<3>(xr, xi, yr, yi, l, R, twr, twi); break;
       case 4: stage<4>(xr, xi, yr, yi, l, R, twr, twi); break;
+      case 8: stage<8>(xr, xi, yr, yi, l, R, twr, twi); break;
       default: stage<5>(xr, xi, yr, yi, l, R, twr, twi); break;
     }
     T* tr = xr; xr = yr; yr = tr;
@@ -179,8 +232,8 @@ void cfft_fwd(const CPlanView<T>& p, T* re, T* im, T* work, i64 V) {
   }
   const i64 n = p.n, M = p.M;
   T* ar = work;
-  T* ai = work + M * V;
-  T* rest = work + 2 * M * V;
+  T* ai = offset_4k(work + M * V, ar, 2048);
+  T* rest = ai + M * V;
   for (i64 j = 0; j < n; ++j) {
     const T cr = p.chr[j], ci = p.chi[j];
     const T* __restrict xr = re + j * V;
@@ -367,6 +420,7 @@ void toeplitz_block(const RPlanView<T>& p, const T* __restrict H, i64 n, const T
     T* __restrict ik = im + kk * V;
     T* __restrict rj = re + j * V;
     T* __restrict ij = im + j * V;
+    KK_IVDEP
     for (i64 v = 0; v < V; ++v) {
       const T zkr = rk[v], zki = ik[v], zjr = rj[v], zji = ij[v];
       const T er = T(0.5) * (zkr + zjr), ei = T(0.5) * (zki - zji);

@@ -44,8 +44,9 @@ struct CPlanView {
 // Scratch (in elements of T) that cfft needs for V lanes, besides the data itself.
 template <class T>
 static inline std::int64_t cfft_work(const CPlanView<T>& p, std::int64_t V) {
-  if (p.M > 0) return 4 * p.M * V;
-  return 2 * p.n * V;
+  // + slack for the 4 KiB offsets of the scratch arrays (fft_loops.cpp, offset_4k)
+  if (p.M > 0) return 4 * p.M * V + 4 * 4096 / static_cast<std::int64_t>(sizeof(T));
+  return 2 * p.n * V + 2 * 4096 / static_cast<std::int64_t>(sizeof(T));
 }
 
 // A real transform of length N: even N uses the complex plan of N/2 and the post-processing
