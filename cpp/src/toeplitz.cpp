@@ -27,17 +27,15 @@ void check_common(const char* fn, i64 n, i64 nb, i64 k) {
   check(k >= 0, std::string(fn) + ": k (columns of X) must be >= 0");
 }
 
-// Columns per FFT block: enough lanes for the vector units, few enough that the block's
-// working set (4 arrays of L/2 x V numbers) stays in the L2 cache.
+// Columns per FFT block: at least a cache line of each row of X (8 doubles, 16 floats: a
+// narrower block would read every line of X once per block), up to twice that while the
+// block's working set (4 arrays of L/2 x V numbers) stays in a 768 KiB share of the L2 cache.
 template <class T>
 i64 lanes_for(i64 L, i64 k) {
-  const i64 budget = 768 * 1024;  // bytes
-  i64 v = budget / std::max<i64>(1, 2 * L * static_cast<i64>(sizeof(T)));
-  v = std::max<i64>(v, 4);
-  v = std::min<i64>(v, 16);
-  v = v / 4 * 4;
-  if (k <= v) return std::max<i64>(k, 1);
-  return v;
+  const i64 line = 64 / static_cast<i64>(sizeof(T));
+  i64 v = 768 * 1024 / std::max<i64>(1, 2 * L * static_cast<i64>(sizeof(T)));
+  v = std::min<i64>(std::max<i64>(v, line), 2 * line) / 4 * 4;
+  return std::min<i64>(v, std::max<i64>(k, 1));
 }
 
 }  // namespace
@@ -47,7 +45,9 @@ std::int64_t fft_length(std::int64_t n) {
   return 2 * fft::next_fast_len(n);
 }
 
-bool use_direct(std::int64_t n, std::int64_t /*k*/) { return n <= 48; }
+// Measured crossover (bench/toeplitz/bench_toeplitz.py, 1 thread): the direct sum wins to n ~ 16-24
+// for k from 1 to 256, float32 and float64.
+bool use_direct(std::int64_t n, std::int64_t /*k*/) { return n <= 20; }
 
 template <class T>
 void spectrum(const T* c, i64 c_bs, const T* r, i64 r_bs, bool causal, i64 n, i64 nb, i64 L,

@@ -243,8 +243,41 @@ def toeplitz_matmul(c: Any, r: Any, X: Any, causal: bool = False) -> Any:
     S. Luo et al., "Stable, Fast and Accurate: Kernelized Attention with Relative Positional
     Encoding", NeurIPS 2021 (sec. 3.2, the FFT product of the RPE Toeplitz matrix).
     """
+    fast = _fast_2d(c, r, X, causal)
+    if fast is not None:
+        return fast
     c, r, X = _validate(c, r, X, causal)
     return _product(c, r, X, causal, None)
+
+
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _fast_2d(c: Any, r: Any, X: Any, causal: bool) -> Any:
+    """The common numpy case (1-d coefficients, 2-d X, one dtype) without the general
+    broadcasting machinery; None when the general path must decide."""
+    nd = np.ndarray
+    if type(X) is not nd or type(c) is not nd or X.ndim != 2 or c.ndim != 1:
+        return None
+    dt = X.dtype
+    if dt not in _FAST_DTYPES or c.dtype != dt:
+        return None
+    n, k = X.shape
+    if c.shape[0] != n or n == 0:
+        return None
+    if not causal:
+        if type(r) is not nd or r.ndim != 1 or r.dtype != dt or r.shape[0] != n:
+            return None
+        c0, r0 = float(c[0]), float(r[0])
+        if c0 != r0 and not (math.isnan(c0) and math.isnan(r0)):
+            return None  # the general path raises the error
+        r2 = np.ascontiguousarray(r).reshape(1, n)
+    else:
+        r2 = None
+    Y = np.empty((n, k), dtype=dt)
+    if k:
+        _core.toeplitz_matmul(np.ascontiguousarray(c).reshape(1, n), r2, bool(causal), X[None], Y[None])
+    return Y
 
 
 class ToeplitzOperator:
