@@ -232,7 +232,7 @@ void rfft(const T* x, std::int64_t m, std::int64_t xs, std::int64_t n, std::int6
   check(m >= 0 && rows >= 0, "rfft: negative row length or row count");
   if (rows == 0) return;
   const auto& p = fft_detail::real_plan<T>(n);
-  const double ns = 4.0 * static_cast<double>(n) * std::log2(static_cast<double>(n) + 1.0);
+  const double ns = 1.0 * static_cast<double>(n) * std::log2(static_cast<double>(n) + 1.0);
   const int nt = detail::threads_for(rows, ns);
   switch (detail::active_isa()) {
 #ifdef KERNKIT_HAVE_ISA_AVX512
@@ -252,7 +252,7 @@ void irfft(const T* X, std::int64_t m, std::int64_t xs, std::int64_t n, std::int
   check(m >= 0 && rows >= 0, "irfft: negative row length or row count");
   if (rows == 0) return;
   const auto& p = fft_detail::real_plan<T>(n);
-  const double ns = 4.0 * static_cast<double>(n) * std::log2(static_cast<double>(n) + 1.0);
+  const double ns = 1.0 * static_cast<double>(n) * std::log2(static_cast<double>(n) + 1.0);
   const int nt = detail::threads_for(rows, ns);
   switch (detail::active_isa()) {
 #ifdef KERNKIT_HAVE_ISA_AVX512

@@ -24,6 +24,9 @@ from . import _core, _dispatch
 
 __all__ = ["irfft", "next_fast_len", "rfft"]
 
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_C64, _C128 = np.dtype(np.complex64), np.dtype(np.complex128)
+
 
 def _check_cpu(name: str, a: Any) -> None:
     dev = _dispatch.device_of(a)
@@ -50,6 +53,13 @@ def rfft(x: Any, n: int | None = None) -> np.ndarray:
     -------
     ndarray, complex64 or complex128, shape ``x.shape[:-1] + (n // 2 + 1,)``
     """
+    if type(x) is np.ndarray and x.ndim == 1 and (x.dtype == _F64 or x.dtype == _F32) and x.shape[0] > 0:
+        m = x.shape[0]
+        n = m if n is None else int(n)
+        if n >= 1:  # the common case without the general checks (~5 us less per call)
+            out = np.empty(n // 2 + 1, dtype=_C128 if x.dtype == _F64 else _C64)
+            _core.fft_rfft(np.ascontiguousarray(x).reshape(1, m), n, out.view(x.dtype).reshape(1, -1))
+            return out
     _check_cpu("x", x)
     x = np.asarray(x)
     _dispatch.check_float_dtype("x", x)
@@ -86,6 +96,14 @@ def irfft(X: Any, n: int | None = None) -> np.ndarray:
     -------
     ndarray, float32 (from complex64 / float32) or float64, shape ``X.shape[:-1] + (n,)``
     """
+    if type(X) is np.ndarray and X.ndim == 1 and (X.dtype == _C128 or X.dtype == _C64) and X.shape[0] > 0:
+        m = X.shape[0]
+        n = 2 * (m - 1) if n is None else int(n)
+        if n >= 1:
+            rdt = _F64 if X.dtype == _C128 else _F32
+            out = np.empty(n, dtype=rdt)
+            _core.fft_irfft(np.ascontiguousarray(X).view(rdt).reshape(1, -1), n, out.reshape(1, n))
+            return out
     _check_cpu("X", X)
     X = np.asarray(X)
     if X.ndim == 0:

@@ -57,6 +57,10 @@ def _find_cufft() -> None:
             return
 
 
+def _detach(a: Any) -> Any:
+    return a.detach() if hasattr(a, "detach") else a
+
+
 def _dtype_name(a: Any) -> str:
     return str(a.dtype).replace("torch.", "")
 
@@ -199,6 +203,9 @@ def _validate(c: Any, r: Any, X: Any, causal: bool) -> tuple[Any, Any, Any]:
         X = np.asarray(X)
         c = np.asarray(c)
         r = None if causal else np.asarray(r)
+    else:  # DLPack cannot export a torch tensor that requires grad; no autograd here
+        X, c = _detach(X), _detach(c)
+        r = None if causal else _detach(r)
     dtype = _result_dtype({"c": c, "r": r, "X": X})
     X = _as_array("X", X, X, dtype)
     c = _as_array("c", c, X, dtype)
@@ -307,6 +314,9 @@ class ToeplitzOperator:
         if dev.kind == "cpu":
             c = np.asarray(c)
             r = None if causal else np.asarray(r)
+        else:
+            c = _detach(c)
+            r = None if causal else _detach(r)
         dtype = _result_dtype({"c": c, "r": None if causal else r})
         c = _as_array("c", c, c, dtype)
         if not causal:
@@ -354,6 +364,8 @@ class ToeplitzOperator:
         dev = _dispatch.common_device({"c": self._c, "X": X})
         if dev.kind == "cpu":
             X = np.asarray(X)
+        else:
+            X = _detach(X)
         _dispatch.check_float_dtype("X", X)
         X = _as_array("X", X, X, str(self.dtype).replace("torch.", ""))
         if X.ndim < 2 or int(X.shape[-2]) != self._n:

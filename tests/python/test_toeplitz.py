@@ -62,6 +62,11 @@ def test_rfft_padding_truncation_and_shapes() -> None:
     X = np.fft.rfft(x)
     for n in (1, 3, 8, 18, 25):
         assert _rel(kfft.irfft(X, n), np.fft.irfft(X, n)) <= 1e-14
+    for n in (None, 5, 10, 17):  # 1-d input (a separate fast path)
+        assert _rel(kfft.rfft(x[0, 0], n), np.fft.rfft(x[0, 0], n)) <= 1e-14
+        assert _rel(kfft.irfft(X[0, 0], n), np.fft.irfft(X[0, 0], n)) <= 1e-14
+    assert kfft.rfft(x[0, 0].astype(np.float32)).dtype == np.complex64
+    assert kfft.irfft(X[0, 0].astype(np.complex64)).dtype == np.float32
     assert np.array_equal(kfft.rfft(x[:, :, ::2]), kfft.rfft(np.ascontiguousarray(x[:, :, ::2])))
     assert kfft.rfft(np.zeros((0, 8))).shape == (0, 5)
     assert np.all(kfft.rfft(np.zeros((2, 0)), 6) == 0)
