@@ -56,18 +56,23 @@ void spectrum(const T* c, i64 c_bs, const T* r, i64 r_bs, bool causal, i64 n, i6
   check(L >= 2 * n - 1 && L % 2 == 0 && L >= 2, "toeplitz spectrum: L must be even and >= 2n - 1");
   check(causal || r != nullptr || n <= 1, "toeplitz spectrum: r is required unless causal");
   // In double for either type (once per batch; the products are the cost), rounded once.
-  std::vector<double> h(L), s(L + 2);
   const double inv = 1.0 / static_cast<double>(L);
-  for (i64 b = 0; b < nb; ++b) {
-    std::fill(h.begin(), h.end(), 0.0);
-    const T* cb = c + b * c_bs;
-    for (i64 d = 0; d < n; ++d) h[d] = static_cast<double>(cb[d]);
-    if (!causal && r)
-      for (i64 d = 1; d < n; ++d) h[L - d] = static_cast<double>(r[b * r_bs + d]);
-    fft::rfft(h.data(), L, L, L, 1, s.data(), L + 2);
-    T* out = spec + b * (L + 2);
-    for (i64 q = 0; q < L + 2; ++q) out[q] = static_cast<T>(s[q] * inv);
-  }
+  (void)fft_detail::real_plan<double>(L);  // build the plan before the threads start
+  const int nt = detail::threads_for(nb, 1.5 * static_cast<double>(L) * std::log2(static_cast<double>(L)));
+  detail::parallel_for(nb, nt, [&](i64 begin, i64 end) {
+    if (begin >= end) return;
+    std::vector<double> h(L), s(L + 2);
+    for (i64 b = begin; b < end; ++b) {
+      std::fill(h.begin(), h.end(), 0.0);
+      const T* cb = c + b * c_bs;
+      for (i64 d = 0; d < n; ++d) h[d] = static_cast<double>(cb[d]);
+      if (!causal && r)
+        for (i64 d = 1; d < n; ++d) h[L - d] = static_cast<double>(r[b * r_bs + d]);
+      fft::rfft(h.data(), L, L, L, 1, s.data(), L + 2);
+      T* out = spec + b * (L + 2);
+      for (i64 q = 0; q < L + 2; ++q) out[q] = static_cast<T>(s[q] * inv);
+    }
+  });
 }
 
 template <class T>
