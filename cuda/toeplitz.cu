@@ -59,13 +59,22 @@ const CufftApi& cufft() {
   std::call_once(once, [] {
     void* lib = nullptr;
     std::string tried;
-    const char* env = std::getenv("KERNKIT_CUFFT_LIB");
-    const char* names[] = {env, "libcufft.so.12", "libcufft.so.11", "libcufft.so"};
-    for (const char* nm : names) {
-      if (!nm || !*nm) continue;
-      lib = dlopen(nm, RTLD_NOW | RTLD_GLOBAL);
+    // An explicit path first, then the sonames (found when torch / CuPy already loaded one, or
+    // on the loader path), then the toolkit's own directory.
+    std::string names[8];
+    int count = 0;
+    if (const char* env = std::getenv("KERNKIT_CUFFT_LIB")) names[count++] = env;
+    names[count++] = "libcufft.so.12";
+    names[count++] = "libcufft.so.11";
+    names[count++] = "libcufft.so";
+    for (const char* var : {"CUDA_HOME", "CUDA_PATH"})
+      if (const char* home = std::getenv(var)) names[count++] = std::string(home) + "/lib64/libcufft.so";
+    names[count++] = "/usr/local/cuda/lib64/libcufft.so";
+    for (int i = 0; i < count; ++i) {
+      if (names[i].empty()) continue;
+      lib = dlopen(names[i].c_str(), RTLD_NOW | RTLD_GLOBAL);
       if (lib) break;
-      tried += std::string(tried.empty() ? "" : ", ") + nm;
+      tried += (tried.empty() ? "" : ", ") + names[i];
     }
     if (!lib) {
       error = "kernkit: cannot load cuFFT (tried " + tried +
