@@ -316,3 +316,54 @@ def test_cuda_never_copies_across_devices() -> None:
     c = np.ones(4)
     with pytest.raises(ValueError, match="device"):
         toeplitz_matmul(c, c, torch.ones((4, 2), device="cuda", dtype=torch.float64))
+
+
+def test_cuda_python_glue_with_cpu_tensors_standing_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CUDA branch of kernkit.toeplitz (torch namespace, broadcasting, strides, spectra,
+    detach) run on CPU tensors that pretend to live on a GPU, the CUDA entries replaced by the
+    CPU kernels: the Python glue is checked where no GPU is (CI); the kernels by the tests above."""
+    torch = pytest.importorskip("torch")
+    from kernkit import _dispatch
+    from kernkit import toeplitz as tz
+
+    core = kernkit._core
+
+    class StandIn:
+        def __getattr__(self, name: str) -> object:
+            return getattr(core, name)
+
+        @staticmethod
+        def toeplitz_spectrum_cuda(c, r, causal, L, spec, stream):  # type: ignore[no-untyped-def]
+            core.toeplitz_spectrum(c.numpy(), None if r is None else r.numpy(), causal, L, spec.numpy())
+
+        @staticmethod
+        def toeplitz_matmul_spectrum_cuda(spec, L, X, Y, stream):  # type: ignore[no-untyped-def]
+            assert X.ndim == 3 and Y.is_contiguous() and spec.is_contiguous()
+            core.toeplitz_matmul_spectrum(spec.numpy(), L, X.numpy(), Y.numpy())
+
+    real_device_of = _dispatch.device_of
+    monkeypatch.setattr(_dispatch, "device_of",
+                        lambda a: _dispatch.Device("cuda", 0) if isinstance(a, torch.Tensor) else real_device_of(a))
+    monkeypatch.setattr(_dispatch, "require_cuda", lambda name: None)
+    monkeypatch.setattr(_dispatch, "current_stream", lambda a: 0)
+    monkeypatch.setattr(tz, "_core", StandIn())
+    rng = np.random.default_rng(13)
+    n = 37
+    c, r = _coefs(rng, n, (3,))
+    X = rng.standard_normal((2, 3, n, 4))
+    for causal in (False, True):
+        Ts = np.stack([_dense(c[h], None if causal else r[h], causal) for h in range(3)])
+        for dt, tol in ((torch.float32, 1e-5), (torch.float64, 1e-12)):
+            ct, rt, Xt = (torch.tensor(a, dtype=dt) for a in (c, r, X))
+            Xt.requires_grad_(True)
+            Xs = Xt.transpose(-1, -2).contiguous().transpose(-1, -2)
+            Y = toeplitz_matmul(ct, None if causal else rt, Xs, causal=causal)
+            assert isinstance(Y, torch.Tensor) and Y.dtype == dt and Y.shape == (2, 3, n, 4)
+            assert _rel(Y.double().numpy(), Ts[None] @ X) <= tol
+            T = ToeplitzOperator(ct, None if causal else rt, causal=causal)
+            assert _rel((T @ Xt).double().numpy(), Ts[None] @ X) <= tol
+            assert _rel((T.T @ Xt).double().numpy(), np.swapaxes(Ts, -1, -2)[None] @ X) <= tol
+            Y1 = toeplitz_matmul(ct[0], None if causal else rt[0], Xt[0, 0], causal=causal)
+            assert _rel(Y1.double().numpy(), Ts[0] @ X[0, 0]) <= tol
+    with pytest.raises(ValueError, match="disagree"):
+        toeplitz_matmul(torch.ones(4), 2 * torch.ones(4), torch.ones(4, 2))
