@@ -72,14 +72,18 @@ void run_cfft(const CPlanView<T>& p, T* re, T* im, T* work, i64 V, bool inverse)
 template <class T>
 const CPlanView<T>& complex_plan_locked(Cache<T>& c, i64 n);
 
-// Smooth n: radices 8 first, then 4, 2, 3, 5; per-stage twiddles w_{lP}^{qk}.
+// Smooth n: radices 2/4 then 8 (powers of two), then 3, 5; per-stage twiddles w_{lP}^{qk}.
 template <class T>
 void build_smooth(CPlan<T>& p, i64 n) {
   i64 m = n;
   std::vector<int> rad;
-  while (m % 8 == 0) { rad.push_back(8); m /= 8; }
-  while (m % 4 == 0) { rad.push_back(4); m /= 4; }
-  while (m % 2 == 0) { rad.push_back(2); m /= 2; }
+  // Powers of two: the one radix-4 or radix-2 stage first, then radix 8 (a short last stage
+  // of radix 4 was twice as slow for some lengths: 16384 complex floats).
+  int twos = 0;
+  while (m % 2 == 0) { ++twos; m /= 2; }
+  if (twos % 3 == 1) rad.push_back(2);
+  if (twos % 3 == 2) rad.push_back(4);
+  for (int i = 0; i < twos / 3; ++i) rad.push_back(8);
   while (m % 3 == 0) { rad.push_back(3); m /= 3; }
   while (m % 5 == 0) { rad.push_back(5); m /= 5; }
   i64 l = 1;
