@@ -45,9 +45,9 @@ std::int64_t fft_length(std::int64_t n) {
   return 2 * fft::next_fast_len(n);
 }
 
-// Measured crossover (bench/toeplitz/bench_toeplitz.py, 1 thread): the direct sum wins to n ~ 16-24
+// Measured crossover (bench/toeplitz/bench_toeplitz.py, 1 thread): the direct sum wins to n ~ 16-20
 // for k from 1 to 256, float32 and float64.
-bool use_direct(std::int64_t n, std::int64_t /*k*/) { return n <= 20; }
+bool use_direct(std::int64_t n, std::int64_t /*k*/) { return n <= 16; }
 
 template <class T>
 void spectrum(const T* c, i64 c_bs, const T* r, i64 r_bs, bool causal, i64 n, i64 nb, i64 L,
