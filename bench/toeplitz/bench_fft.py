@@ -55,6 +55,35 @@ def one(n: int, dtype: type, repeat: int) -> dict:
             "ratio_vs_scipy": t_k / t_s, "ratio_irfft_vs_scipy": t_ki / t_si, "max_rel_err": err}
 
 
+BATCHES = [(1000, 64), (256, 256), (256, 1024), (64, 4096), (16, 65536), (100, 97)]
+
+
+def batched(rows_n: tuple[int, int], dtype: type, repeat: int) -> dict:
+    """rfft of a (rows, n) array along the last axis: scipy vectorizes across rows; kernkit
+    transforms short rows several at a time (lanes), long rows one by one."""
+    rows, n = rows_n
+    x = np.random.default_rng(n).standard_normal((rows, n)).astype(dtype)
+    X = np.fft.rfft(x.astype(np.float64)).astype(np.complex64 if dtype == np.float32 else np.complex128)
+    t_k = best_time(lambda: kfft.rfft(x), repeat=repeat, min_time=0.05)
+    t_s = best_time(lambda: sfft.rfft(x, workers=1), repeat=repeat, min_time=0.05)
+    t_ki = best_time(lambda: kfft.irfft(X, n), repeat=repeat, min_time=0.05)
+    t_si = best_time(lambda: sfft.irfft(X, n, workers=1), repeat=repeat, min_time=0.05)
+    return {"rows": rows, "n": n, "dtype": np.dtype(dtype).name, "kernkit_s": t_k, "scipy_s": t_s,
+            "kernkit_irfft_s": t_ki, "scipy_irfft_s": t_si, "ratio_vs_scipy": t_k / t_s,
+            "ratio_irfft_vs_scipy": t_ki / t_si}
+
+
+def markdown_batched(rows: list[dict]) -> str:
+    lines = ["", "Batched: (rows, n) arrays along the last axis (us per call).", "",
+             "| rows x n | dtype | kernkit rfft | scipy rfft | ratio | kernkit irfft | scipy irfft | ratio |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['rows']} x {r['n']} | {r['dtype']} | {r['kernkit_s'] * 1e6:.1f} | {r['scipy_s'] * 1e6:.1f} | "
+                     f"{r['ratio_vs_scipy']:.2f} | {r['kernkit_irfft_s'] * 1e6:.1f} | {r['scipy_irfft_s'] * 1e6:.1f} | "
+                     f"{r['ratio_irfft_vs_scipy']:.2f} |")
+    return "\n".join(lines)
+
+
 def markdown(rows: list[dict], facts: dict) -> str:
     lines = [
         f"kernkit.fft vs scipy.fft (pocketfft, workers=1) and numpy.fft, 1 thread; {facts['cpu']}, "
@@ -115,6 +144,8 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append(one(n, dt, repeat))
                 r = rows[-1]
                 print(f"{r['dtype']} n={n}: kernkit/scipy {r['ratio_vs_scipy']:.2f} (irfft {r['ratio_irfft_vs_scipy']:.2f}) err {r['max_rel_err']:.1e}", flush=True)
+        brows = [batched(b, dt, repeat) for dt in (np.float64, np.float32)
+                 for b in (BATCHES[:2] if args.quick else BATCHES)]
     finally:
         kernkit.set_num_threads(prev)
     facts = {"cpu": platform.processor() or platform.machine(), "simd": kernkit.info().get("simd", "?"),
@@ -124,8 +155,8 @@ def main(argv: list[str] | None = None) -> None:
 
     facts["scipy"] = scipy.__version__
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "fft.json").write_text(json.dumps({"info": facts, "rows": rows}, indent=1))
-    md = markdown(rows, facts)
+    (args.out / "fft.json").write_text(json.dumps({"info": facts, "rows": rows, "batched": brows}, indent=1))
+    md = markdown(rows, facts) + "\n" + markdown_batched(brows)
     (args.out / "fft.md").write_text(md + "\n")
     plot(rows, args.out / "fft.png")
     print(md)

@@ -236,16 +236,18 @@ void rfft(const T* x, std::int64_t m, std::int64_t xs, std::int64_t n, std::int6
   check(m >= 0 && rows >= 0, "rfft: negative row length or row count");
   if (rows == 0) return;
   const auto& p = fft_detail::real_plan<T>(n);
-  const double ns = 1.0 * static_cast<double>(n) * std::log2(static_cast<double>(n) + 1.0);
-  const int nt = detail::threads_for(rows, ns);
+  const std::int64_t V = fft_detail::row_lanes(p, rows);
+  const double ns = 1.0 * static_cast<double>(n) * std::log2(static_cast<double>(n) + 1.0) *
+                    static_cast<double>(V);
+  const int nt = detail::threads_for((rows + V - 1) / V, ns);
   switch (detail::active_isa()) {
 #ifdef KERNKIT_HAVE_ISA_AVX512
-    case Isa::avx512: return isa_avx512::fft_rfft_rows(p, x, m, xs, rows, out, os, nt);
+    case Isa::avx512: return isa_avx512::fft_rfft_rows(p, x, m, xs, rows, out, os, V, nt);
 #endif
 #ifdef KERNKIT_HAVE_ISA_AVX2
-    case Isa::avx2: return isa_avx2::fft_rfft_rows(p, x, m, xs, rows, out, os, nt);
+    case Isa::avx2: return isa_avx2::fft_rfft_rows(p, x, m, xs, rows, out, os, V, nt);
 #endif
-    default: return isa_baseline::fft_rfft_rows(p, x, m, xs, rows, out, os, nt);
+    default: return isa_baseline::fft_rfft_rows(p, x, m, xs, rows, out, os, V, nt);
   }
 }
 
@@ -256,16 +258,18 @@ void irfft(const T* X, std::int64_t m, std::int64_t xs, std::int64_t n, std::int
   check(m >= 0 && rows >= 0, "irfft: negative row length or row count");
   if (rows == 0) return;
   const auto& p = fft_detail::real_plan<T>(n);
-  const double ns = 1.0 * static_cast<double>(n) * std::log2(static_cast<double>(n) + 1.0);
-  const int nt = detail::threads_for(rows, ns);
+  const std::int64_t V = fft_detail::row_lanes(p, rows);
+  const double ns = 1.0 * static_cast<double>(n) * std::log2(static_cast<double>(n) + 1.0) *
+                    static_cast<double>(V);
+  const int nt = detail::threads_for((rows + V - 1) / V, ns);
   switch (detail::active_isa()) {
 #ifdef KERNKIT_HAVE_ISA_AVX512
-    case Isa::avx512: return isa_avx512::fft_irfft_rows(p, X, m, xs, rows, out, os, nt);
+    case Isa::avx512: return isa_avx512::fft_irfft_rows(p, X, m, xs, rows, out, os, V, nt);
 #endif
 #ifdef KERNKIT_HAVE_ISA_AVX2
-    case Isa::avx2: return isa_avx2::fft_irfft_rows(p, X, m, xs, rows, out, os, nt);
+    case Isa::avx2: return isa_avx2::fft_irfft_rows(p, X, m, xs, rows, out, os, V, nt);
 #endif
-    default: return isa_baseline::fft_irfft_rows(p, X, m, xs, rows, out, os, nt);
+    default: return isa_baseline::fft_irfft_rows(p, X, m, xs, rows, out, os, V, nt);
   }
 }
 

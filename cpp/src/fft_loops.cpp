@@ -365,6 +365,117 @@ void irfft_row(const RPlanView<T>& p, const T* __restrict X, i64 m, T* __restric
   }
 }
 
+// ---- real rows, V at a time (lanes: row v of the block is lane v) -----------------------------
+// buf: 2 nc V + cfft_work(c, V) numbers.
+template <class T>
+void rfft_block(const RPlanView<T>& p, const T* __restrict x, i64 m, i64 xs, i64 V,
+                T* __restrict out, i64 os, T* buf) {
+  const i64 N = p.N;
+  const i64 nc = p.c->n;
+  T* re = buf;
+  T* im = buf + nc * V;
+  T* work = buf + 2 * nc * V;
+  if (p.even) {
+    const i64 M = nc;
+    // Rows are read and written contiguously; the lanes side is the cache-resident buffer.
+    const i64 full = (m < N ? m : N) / 2;
+    for (i64 v = 0; v < V; ++v) {
+      const T* __restrict xv = x + v * xs;
+      for (i64 j = 0; j < full; ++j) {
+        re[j * V + v] = xv[2 * j];
+        im[j * V + v] = xv[2 * j + 1];
+      }
+      for (i64 j = full; j < M; ++j) {
+        re[j * V + v] = 2 * j < m ? xv[2 * j] : T(0);
+        im[j * V + v] = 2 * j + 1 < m ? xv[2 * j + 1] : T(0);
+      }
+    }
+    cfft_fwd(*p.c, re, im, work, V);
+    for (i64 v = 0; v < V; ++v) {
+      T* __restrict o = out + v * os;
+      o[0] = re[v] + im[v];
+      o[1] = 0;
+      o[2 * M] = re[v] - im[v];
+      o[2 * M + 1] = 0;
+      for (i64 k = 1; k < M; ++k) {
+        const i64 j = M - k;
+        const T rk = re[k * V + v], ik = im[k * V + v], rj = re[j * V + v], ij = im[j * V + v];
+        const T er = T(0.5) * (rk + rj), ei = T(0.5) * (ik - ij);
+        const T orr = T(0.5) * (ik + ij), oi = T(-0.5) * (rk - rj);
+        const T wr = p.wr[k], wi = p.wi[k];
+        o[2 * k] = er + (wr * orr - wi * oi);
+        o[2 * k + 1] = ei + (wr * oi + wi * orr);
+      }
+    }
+  } else {
+    for (i64 v = 0; v < V; ++v)
+      for (i64 j = 0; j < N; ++j) {
+        re[j * V + v] = j < m ? x[v * xs + j] : T(0);
+        im[j * V + v] = 0;
+      }
+    cfft_fwd(*p.c, re, im, work, V);
+    for (i64 v = 0; v < V; ++v)
+      for (i64 k = 0; k <= N / 2; ++k) {
+        out[v * os + 2 * k] = re[k * V + v];
+        out[v * os + 2 * k + 1] = k == 0 ? T(0) : im[k * V + v];
+      }
+  }
+}
+
+template <class T>
+void irfft_block(const RPlanView<T>& p, const T* __restrict X, i64 m, i64 xs, i64 V,
+                 T* __restrict out, i64 os, T* buf) {
+  const i64 N = p.N;
+  const i64 nc = p.c->n;
+  T* re = buf;
+  T* im = buf + nc * V;
+  T* work = buf + 2 * nc * V;
+  const T scale = T(1) / static_cast<T>(N);
+  auto xr = [&](i64 v, i64 k) { return k < m ? X[v * xs + 2 * k] : T(0); };
+  auto xi = [&](i64 v, i64 k) { return k < m ? X[v * xs + 2 * k + 1] : T(0); };
+  if (p.even) {
+    const i64 M = nc;
+    for (i64 v = 0; v < V; ++v) {
+      const T a = xr(v, 0), b = xr(v, M);
+      re[v] = (a + b) * scale;
+      im[v] = (a - b) * scale;
+      for (i64 k = 1; k < M; ++k) {
+        const i64 j = M - k;
+        const T wr = p.wr[k], wi = p.wi[k];
+        const T ykr = xr(v, k), yki = xi(v, k), yjr = xr(v, j), yji = xi(v, j);
+        const T Ar = ykr + yjr, Ai = yki - yji;
+        const T Br = ykr - yjr, Bi = yki + yji;
+        const T Cr = wi * Br - wr * Bi, Ci = wr * Br + wi * Bi;
+        re[k * V + v] = (Ar + Cr) * scale;
+        im[k * V + v] = (Ai + Ci) * scale;
+      }
+    }
+    cfft_fwd(*p.c, im, re, work, V);
+    for (i64 v = 0; v < V; ++v)
+      for (i64 j = 0; j < M; ++j) {
+        out[v * os + 2 * j] = re[j * V + v];
+        out[v * os + 2 * j + 1] = im[j * V + v];
+      }
+  } else {
+    const i64 h = N / 2;
+    for (i64 v = 0; v < V; ++v) {
+      re[v] = xr(v, 0) * scale;
+      im[v] = 0;
+    }
+    for (i64 v = 0; v < V; ++v)
+      for (i64 k = 1; k <= h; ++k) {
+        const T a = xr(v, k) * scale, b = xi(v, k) * scale;
+        re[k * V + v] = a;
+        im[k * V + v] = b;
+        re[(N - k) * V + v] = a;
+        im[(N - k) * V + v] = -b;
+      }
+    cfft_fwd(*p.c, im, re, work, V);
+    for (i64 v = 0; v < V; ++v)
+      for (i64 j = 0; j < N; ++j) out[v * os + j] = re[j * V + v];
+  }
+}
+
 // ---- Toeplitz blocks -------------------------------------------------------------------------
 // Y[b] (n x k, contiguous) = T_b X[b], columns [c0, c0 + V) of batch b: load the even/odd rows of
 // the block into the half-length complex lanes (zero padded to L), forward FFT, multiply by the
@@ -462,25 +573,52 @@ void fft_cfft(const CPlanView<T>& p, T* re, T* im, T* work, i64 V, bool inverse)
     cfft_fwd(p, re, im, work, V);
 }
 
+// Rows V at a time where V > 1 (fft_detail::row_lanes), else one by one.
 template <class T>
 void fft_rfft_rows(const RPlanView<T>& p, const T* x, i64 m, i64 xs, i64 rows, T* out, i64 os,
-                   int nthreads) {
-  const i64 w = fft_detail::rfft_row_work(p);
-  detail::parallel_for(rows, nthreads, [&](i64 begin, i64 end) {
+                   i64 V, int nthreads) {
+  if (V <= 1 || p.N == 1) {
+    const i64 w = fft_detail::rfft_row_work(p);
+    detail::parallel_for(rows, nthreads, [&](i64 begin, i64 end) {
+      if (begin >= end) return;
+      Scratch<T> buf(w);
+      for (i64 r = begin; r < end; ++r) rfft_row(p, x + r * xs, m, out + r * os, buf.p);
+    });
+    return;
+  }
+  const i64 nblk = (rows + V - 1) / V;
+  const i64 w = 2 * p.c->n * V + fft_detail::cfft_work(*p.c, V);
+  detail::parallel_for(nblk, nthreads, [&](i64 begin, i64 end) {
     if (begin >= end) return;
     Scratch<T> buf(w);
-    for (i64 r = begin; r < end; ++r) rfft_row(p, x + r * xs, m, out + r * os, buf.p);
+    for (i64 b = begin; b < end; ++b) {
+      const i64 r0 = b * V, vv = rows - r0 < V ? rows - r0 : V;
+      rfft_block(p, x + r0 * xs, m, xs, vv, out + r0 * os, os, buf.p);
+    }
   });
 }
 
 template <class T>
 void fft_irfft_rows(const RPlanView<T>& p, const T* X, i64 m, i64 xs, i64 rows, T* out, i64 os,
-                    int nthreads) {
-  const i64 w = fft_detail::rfft_row_work(p);
-  detail::parallel_for(rows, nthreads, [&](i64 begin, i64 end) {
+                    i64 V, int nthreads) {
+  if (V <= 1 || p.N == 1) {
+    const i64 w = fft_detail::rfft_row_work(p);
+    detail::parallel_for(rows, nthreads, [&](i64 begin, i64 end) {
+      if (begin >= end) return;
+      Scratch<T> buf(w);
+      for (i64 r = begin; r < end; ++r) irfft_row(p, X + r * xs, m, out + r * os, buf.p);
+    });
+    return;
+  }
+  const i64 nblk = (rows + V - 1) / V;
+  const i64 w = 2 * p.c->n * V + fft_detail::cfft_work(*p.c, V);
+  detail::parallel_for(nblk, nthreads, [&](i64 begin, i64 end) {
     if (begin >= end) return;
     Scratch<T> buf(w);
-    for (i64 r = begin; r < end; ++r) irfft_row(p, X + r * xs, m, out + r * os, buf.p);
+    for (i64 b = begin; b < end; ++b) {
+      const i64 r0 = b * V, vv = rows - r0 < V ? rows - r0 : V;
+      irfft_block(p, X + r0 * xs, m, xs, vv, out + r0 * os, os, buf.p);
+    }
   });
 }
 
@@ -531,8 +669,8 @@ void toeplitz_direct_loop(const T* c, i64 cbs, const T* r, i64 rbs, bool causal,
 
 #define KERNKIT_FFT_INST(T)                                                                   \
   template void fft_cfft<T>(const CPlanView<T>&, T*, T*, T*, i64, bool);                      \
-  template void fft_rfft_rows<T>(const RPlanView<T>&, const T*, i64, i64, i64, T*, i64, int); \
-  template void fft_irfft_rows<T>(const RPlanView<T>&, const T*, i64, i64, i64, T*, i64, int); \
+  template void fft_rfft_rows<T>(const RPlanView<T>&, const T*, i64, i64, i64, T*, i64, i64, int); \
+  template void fft_irfft_rows<T>(const RPlanView<T>&, const T*, i64, i64, i64, T*, i64, i64, int); \
   template void toeplitz_fft_loop<T>(const RPlanView<T>&, const T*, i64, i64, const T*, i64,  \
                                      i64, i64, i64, i64, T*, i64, int);                        \
   template void toeplitz_direct_loop<T>(const T*, i64, const T*, i64, bool, i64, const T*, i64, \

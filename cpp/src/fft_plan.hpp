@@ -83,6 +83,21 @@ static inline std::int64_t next_fast_len_impl(std::int64_t n) {
   return best;
 }
 
+// Rows transformed together (lanes) by the row drivers: a cache line of each (8 doubles, 16
+// floats) for short transforms (block arrays <= 96 KiB: n <= 512 or so, and Bluestein sizes),
+// where the per-transform overheads dominate; longer rows one at a time (the transposition
+// into lanes then costs more than it saves: measured, bench/toeplitz/bench_fft.py).
+template <class T>
+static inline std::int64_t row_lanes(const RPlanView<T>& p, std::int64_t rows) {
+  if (rows < 2 || !p.c) return 1;
+  const std::int64_t line = 64 / static_cast<std::int64_t>(sizeof(T));
+  const std::int64_t nc = p.c->n;
+  const std::int64_t per_lane = (p.c->M > 0 ? 6 * p.c->M : 4 * nc) * static_cast<std::int64_t>(sizeof(T));
+  std::int64_t v = line;
+  if (v * per_lane > 96 * 1024) return 1;
+  return rows < v ? rows : v;
+}
+
 // Cached plans (fft.cpp): built on first use under a lock, never freed, so the views stay valid.
 template <class T>
 const CPlanView<T>& complex_plan(std::int64_t n);
@@ -99,11 +114,12 @@ const RPlanView<T>& real_plan(std::int64_t N);
                 bool inverse);                                                                 \
   template <class T>                                                                           \
   void fft_rfft_rows(const fft_detail::RPlanView<T>& p, const T* x, std::int64_t m,           \
-                     std::int64_t xs, std::int64_t rows, T* out, std::int64_t os, int nthreads); \
+                     std::int64_t xs, std::int64_t rows, T* out, std::int64_t os,              \
+                     std::int64_t V, int nthreads);                                            \
   template <class T>                                                                           \
   void fft_irfft_rows(const fft_detail::RPlanView<T>& p, const T* X, std::int64_t m,          \
                       std::int64_t xs, std::int64_t rows, T* out, std::int64_t os,             \
-                      int nthreads);                                                           \
+                      std::int64_t V, int nthreads);                                           \
   template <class T>                                                                           \
   void toeplitz_fft_loop(const fft_detail::RPlanView<T>& p, const T* spec, std::int64_t sbs,  \
                          std::int64_t n, const T* X, std::int64_t nb, std::int64_t k,          \

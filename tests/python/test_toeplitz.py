@@ -54,6 +54,22 @@ def test_rfft_float32(n: int) -> None:
     assert _rel(y, x) <= bound
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 8, 15, 97, 256, 1000, 2 * 1009, 4096])
+def test_rfft_many_rows(n: int) -> None:
+    """Rows are transformed several at a time (lanes); a remainder block has fewer."""
+    rng = np.random.default_rng(n + 5)
+    x = rng.standard_normal((37, n))
+    bound = 1e-15 * max(1.0, math.log2(n))
+    assert _rel(kfft.rfft(x), np.fft.rfft(x)) <= bound
+    assert _rel(kfft.rfft(x, n + 3), np.fft.rfft(x, n + 3)) <= 2 * bound
+    Z = rng.standard_normal((37, n // 2 + 1)) + 1j * rng.standard_normal((37, n // 2 + 1))
+    assert _rel(kfft.irfft(Z, n), np.fft.irfft(Z, n)) <= bound
+    x32 = x.astype(np.float32)
+    assert _rel(kfft.rfft(x32), np.fft.rfft(x)) <= 1e-6 * max(1.0, math.log2(n))
+    assert _rel(kfft.irfft(Z.astype(np.complex64), n), np.fft.irfft(Z, n)) <= 1e-6 * max(1.0, math.log2(n))
+    assert np.array_equal(kfft.rfft(x)[5], kfft.rfft(x[:9])[5])  # same block position, same bits
+
+
 def test_rfft_padding_truncation_and_shapes() -> None:
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 3, 10))
