@@ -361,6 +361,13 @@ class ToeplitzOperator:
 
     def matmul(self, X: Any) -> Any:
         """``T @ X`` for ``X`` of shape (n, k) or (..., n, k) on the operator's device."""
+        spec = self._spec
+        if (type(X) is np.ndarray and X.ndim == 2 and X.dtype == self._c.dtype and X.shape[0] == self._n
+                and spec is not None and spec[0].ndim == 1 and type(spec[0]) is np.ndarray):
+            Y = np.empty(X.shape, dtype=X.dtype)  # the common case: one matrix, numpy, same dtype
+            if X.shape[1]:
+                _core.toeplitz_matmul_spectrum(spec[0].reshape(1, -1), spec[1], X[None], Y[None])
+            return Y
         dev = _dispatch.common_device({"c": self._c, "X": X})
         if dev.kind == "cpu":
             X = np.asarray(X)

@@ -284,6 +284,10 @@ def test_operator(n: int) -> None:
     assert _rel(Tc @ X, refc @ X) <= 1e-12
     assert _rel(Tc.T @ X, refc.T @ X) <= 1e-12
     assert "ToeplitzOperator" in repr(Tc)
+    T1 = ToeplitzOperator(c[0], r[0])  # one matrix, 2-d X (a separate fast path)
+    assert _rel(T1 @ X[0], ref[0] @ X[0]) <= 1e-12
+    assert (T1 @ X[0, :, :0]).shape == (n, 0)
+    assert _rel(T1 @ X[0].astype(np.float32), ref[0] @ X[0]) <= 1e-5
 
 
 def test_deterministic_across_threads() -> None:
