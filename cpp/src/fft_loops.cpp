@@ -10,6 +10,13 @@
 // The loops below never write what they read in the same pass (Stockham ping-pong; distinct
 // rows in the Toeplitz pass): say so, or the compiler versions them on too many alias checks
 // and runs them scalar.
+// The butterflies must be inlined into the stage loops (or those loops run scalar).
+#if defined(__GNUC__) || defined(__clang__)
+#define KK_INLINE inline __attribute__((always_inline))
+#else
+#define KK_INLINE inline
+#endif
+
 #if defined(__clang__)
 #define KK_IVDEP _Pragma("clang loop vectorize(assume_safety)")
 #elif defined(__GNUC__)
@@ -41,14 +48,14 @@ struct Scratch {
 
 // ---- the butterflies: in-place forward DFT of P points (w = exp(-2 pi i / P)) ----------------
 template <class T>
-inline void dft2(T* r, T* i) {
+KK_INLINE void dft2(T* r, T* i) {
   const T r0 = r[0], i0 = i[0];
   r[0] = r0 + r[1]; i[0] = i0 + i[1];
   r[1] = r0 - r[1]; i[1] = i0 - i[1];
 }
 
 template <class T>
-inline void dft4(T* r, T* i) {
+KK_INLINE void dft4(T* r, T* i) {
   const T ar0 = r[0] + r[2], ai0 = i[0] + i[2];
   const T ar1 = r[0] - r[2], ai1 = i[0] - i[2];
   const T ar2 = r[1] + r[3], ai2 = i[1] + i[3];
@@ -61,7 +68,7 @@ inline void dft4(T* r, T* i) {
 }
 
 template <class T>
-inline void dft3(T* r, T* i) {
+KK_INLINE void dft3(T* r, T* i) {
   const T s = T(0.866025403784438646763723170752936183L);  // sin(2 pi/3)
   const T tr1 = r[1] + r[2], ti1 = i[1] + i[2];
   const T tr2 = r[0] - T(0.5) * tr1, ti2 = i[0] - T(0.5) * ti1;
@@ -73,7 +80,7 @@ inline void dft3(T* r, T* i) {
 }
 
 template <class T>
-inline void dft5(T* r, T* i) {
+KK_INLINE void dft5(T* r, T* i) {
   const T c1 = T(0.309016994374947424102293417182819059L);   // cos(2 pi/5)
   const T c2 = T(-0.809016994374947424102293417182819059L);  // cos(4 pi/5)
   const T s1 = T(0.951056516295153572116439333379382143L);   // sin(2 pi/5)
@@ -96,7 +103,7 @@ inline void dft5(T* r, T* i) {
 
 // DFT8 = two DFT4 (even / odd points) and the twiddles w8^a, w8 = (1 - i)/sqrt 2.
 template <class T>
-inline void dft8(T* r, T* i) {
+KK_INLINE void dft8(T* r, T* i) {
   const T h = T(0.707106781186547524400844362104849039L);  // 1/sqrt 2
   T er[4] = {r[0], r[2], r[4], r[6]}, ei[4] = {i[0], i[2], i[4], i[6]};
   T orr[4] = {r[1], r[3], r[5], r[7]}, oi[4] = {i[1], i[3], i[5], i[7]};
@@ -119,7 +126,7 @@ inline void dft8(T* r, T* i) {
 }
 
 template <int P, class T>
-inline void dft(T* r, T* i) {
+KK_INLINE void dft(T* r, T* i) {
   if constexpr (P == 2) dft2(r, i);
   else if constexpr (P == 3) dft3(r, i);
   else if constexpr (P == 4) dft4(r, i);
@@ -138,8 +145,11 @@ inline T* offset_4k(T* base, const T* ref, std::uintptr_t want) {
   return reinterpret_cast<T*>(b + (delta / sizeof(T)) * sizeof(T));
 }
 
-// One Stockham stage of radix P: x (l blocks of P runs of R numbers) -> y.
-template <int P, class T>
+// One Stockham stage of radix P: x (l blocks of P runs of R numbers) -> y. HZ: the inputs of
+// the upper half (q >= P/2) are zero and are not read (first stage of a zero-padded
+// transform); HO: only the outputs of the lower half (a < P/2) are wanted (last stage of a
+// transform whose upper half is discarded).
+template <int P, class T, bool HZ = false, bool HO = false>
 void stage(const T* __restrict xr, const T* __restrict xi, T* __restrict yr,
            T* __restrict yi, i64 l, i64 R, const T* __restrict twr, const T* __restrict twi) {
   const i64 lR = l * R;
@@ -153,9 +163,16 @@ void stage(const T* __restrict xr, const T* __restrict xi, T* __restrict yr,
         KK_IVDEP
         for (i64 t = 0; t < R; ++t) {
           T zr[P], zi[P];
-          for (int q = 0; q < P; ++q) { zr[q] = ar[q * R + t]; zi[q] = ai[q * R + t]; }
+          for (int q = 0; q < P; ++q) {
+            const bool zero = HZ && 2 * q >= P;
+            zr[q] = zero ? T(0) : ar[q * R + t];
+            zi[q] = zero ? T(0) : ai[q * R + t];
+          }
           dft<P>(zr, zi);
-          for (int a = 0; a < P; ++a) { br[a * lR + t] = zr[a]; bi[a * lR + t] = zi[a]; }
+          for (int a = 0; a < P; ++a) {
+            if (HO && 2 * a >= P) continue;
+            br[a * lR + t] = zr[a]; bi[a * lR + t] = zi[a];
+          }
         }
         continue;
       }
@@ -171,7 +188,10 @@ void stage(const T* __restrict xr, const T* __restrict xi, T* __restrict yr,
           zi[q] = wr[q] * xi_ + wi[q] * xr_;
         }
         dft<P>(zr, zi);
-        for (int a = 0; a < P; ++a) { br[a * lR + t] = zr[a]; bi[a * lR + t] = zi[a]; }
+        for (int a = 0; a < P; ++a) {
+          if (HO && 2 * a >= P) continue;
+          br[a * lR + t] = zr[a]; bi[a * lR + t] = zi[a];
+        }
       }
     }
   } else {
@@ -188,15 +208,32 @@ void stage(const T* __restrict xr, const T* __restrict xi, T* __restrict yr,
           zi[q] = wr * xi_ + wi * xr_;
         }
         dft<P>(zr, zi);
-        for (int a = 0; a < P; ++a) { yr[(k + a * l) * R + t] = zr[a]; yi[(k + a * l) * R + t] = zi[a]; }
+        for (int a = 0; a < P; ++a) {
+          if (HO && 2 * a >= P) continue;
+          yr[(k + a * l) * R + t] = zr[a]; yi[(k + a * l) * R + t] = zi[a];
+        }
       }
     }
   }
 }
 
+// Pruning flags of cfft_smooth (Toeplitz products): the input's upper half is zero (and need
+// not be written), or only the output's lower half is wanted. Both need an even first / last
+// radix; the caller checks with prunable().
+constexpr int kHalfZeroIn = 1, kHalfOut = 2;
+
+template <class T>
+inline bool prunable_in(const CPlanView<T>& p) {
+  return p.M == 0 && p.nstages > 0 && p.radix[0] % 2 == 0;
+}
+template <class T>
+inline bool prunable_out(const CPlanView<T>& p) {
+  return p.M == 0 && p.nstages > 0 && p.radix[p.nstages - 1] % 2 == 0;
+}
+
 // Smooth-length forward transform in place (re, im); work holds 2 n V numbers.
 template <class T>
-void cfft_smooth(const CPlanView<T>& p, T* re, T* im, T* work, i64 V) {
+void cfft_smooth(const CPlanView<T>& p, T* re, T* im, T* work, i64 V, int prune = 0) {
   const i64 n = p.n;
   T *xr = re, *xi = im;
   T* yr = offset_4k(work, re, 1024);
@@ -207,6 +244,24 @@ void cfft_smooth(const CPlanView<T>& p, T* re, T* im, T* work, i64 V) {
     const i64 R = n / (l * P) * V;
     const T* twr = p.twr + p.twoff[s];
     const T* twi = p.twi + p.twoff[s];
+    const bool hz = s == 0 && (prune & kHalfZeroIn) && P % 2 == 0;
+    const bool ho = s == p.nstages - 1 && (prune & kHalfOut) && P % 2 == 0;
+    if (hz || ho) {
+      switch (P * 4 + (hz ? 1 : 0) + (ho ? 2 : 0)) {
+        case 2 * 4 + 1: stage<2, T, true, false>(xr, xi, yr, yi, l, R, twr, twi); break;
+        case 2 * 4 + 2: stage<2, T, false, true>(xr, xi, yr, yi, l, R, twr, twi); break;
+        case 2 * 4 + 3: stage<2, T, true, true>(xr, xi, yr, yi, l, R, twr, twi); break;
+        case 4 * 4 + 1: stage<4, T, true, false>(xr, xi, yr, yi, l, R, twr, twi); break;
+        case 4 * 4 + 2: stage<4, T, false, true>(xr, xi, yr, yi, l, R, twr, twi); break;
+        case 4 * 4 + 3: stage<4, T, true, true>(xr, xi, yr, yi, l, R, twr, twi); break;
+        case 8 * 4 + 1: stage<8, T, true, false>(xr, xi, yr, yi, l, R, twr, twi); break;
+        case 8 * 4 + 2: stage<8, T, false, true>(xr, xi, yr, yi, l, R, twr, twi); break;
+        default: stage<8, T, true, true>(xr, xi, yr, yi, l, R, twr, twi); break;
+      }
+      T* tr = xr; xr = yr; yr = tr;
+      T* ti = xi; xi = yi; yi = ti;
+      continue;
+    }
     switch (P) {
       case 2: stage<2>(xr, xi, yr, yi, l, R, twr, twi); break;
       case 3: stage<3>(xr, xi, yr, yi, l, R, twr, twi); break;
@@ -218,8 +273,9 @@ void cfft_smooth(const CPlanView<T>& p, T* re, T* im, T* work, i64 V) {
     T* ti = xi; xi = yi; yi = ti;
   }
   if (xr != re) {
-    std::memcpy(re, xr, sizeof(T) * n * V);
-    std::memcpy(im, xi, sizeof(T) * n * V);
+    const i64 keep = (prune & kHalfOut) && prunable_out(p) ? n / 2 : n;
+    std::memcpy(re, xr, sizeof(T) * keep * V);
+    std::memcpy(im, xi, sizeof(T) * keep * V);
   }
 }
 
@@ -510,9 +566,14 @@ void toeplitz_block(const RPlanView<T>& p, const T* __restrict H, i64 n, const T
       for (i64 v = 0; v < V; ++v) di[v] = 0;
     }
   }
-  std::memset(re + rows_used * V, 0, sizeof(T) * (M - rows_used) * V);
-  std::memset(im + rows_used * V, 0, sizeof(T) * (M - rows_used) * V);
-  cfft_fwd(cp, re, im, work, V);
+  // The upper half of the padded input is zero: the first stage skips it (not even written)
+  // where its radix is even; likewise the inverse's last stage computes the lower half only.
+  const bool hz = prunable_in(cp) && 2 * rows_used <= M;
+  const bool ho = prunable_out(cp) && 2 * rows_used <= M;
+  const i64 zero_end = hz ? M / 2 : M;
+  std::memset(re + rows_used * V, 0, sizeof(T) * (zero_end - rows_used) * V);
+  std::memset(im + rows_used * V, 0, sizeof(T) * (zero_end - rows_used) * V);
+  cfft_smooth(cp, re, im, work, V, hz ? kHalfZeroIn : 0);
   {
     const T h0 = H[0], hM = H[2 * M];
     for (i64 v = 0; v < V; ++v) {
@@ -550,7 +611,7 @@ void toeplitz_block(const RPlanView<T>& p, const T* __restrict H, i64 n, const T
       ij[v] = Ci - Ai;
     }
   }
-  cfft_fwd(cp, im, re, work, V);  // inverse
+  cfft_smooth(cp, im, re, work, V, ho ? kHalfOut : 0);  // inverse (re/im swapped)
   for (i64 j = 0; j < rows_used; ++j) {
     const T* __restrict sr = re + j * V;
     const T* __restrict si = im + j * V;
