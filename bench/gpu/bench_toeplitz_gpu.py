@@ -18,7 +18,6 @@ import json
 import os
 
 import numpy as np
-import scipy.linalg as sl
 import torch
 
 import kernkit
@@ -27,9 +26,11 @@ from cuda_timing import copy_bandwidth, cuda_time
 
 
 def dense(c: np.ndarray, r: np.ndarray | None, causal: bool) -> np.ndarray:
-    if causal:
-        return np.tril(sl.toeplitz(c, np.r_[c[:1], np.zeros(len(c) - 1)]))
-    return sl.toeplitz(c, r)
+    """T[i, j] = c[i - j] (i >= j), r[j - i] (j > i); lower triangle only when causal."""
+    n = len(c)
+    d = np.arange(n)[:, None] - np.arange(n)[None, :]
+    rr = np.zeros(n) if causal else np.asarray(r, np.float64)
+    return np.where(d >= 0, np.asarray(c, np.float64)[np.abs(d)], rr[np.abs(d)])
 
 
 def check(rng: np.random.Generator) -> list[dict]:
