@@ -360,7 +360,8 @@ class ToeplitzOperator:
         return ToeplitzOperator(first, c)
 
     def matmul(self, X: Any) -> Any:
-        """``T @ X`` for ``X`` of shape (n, k) or (..., n, k) on the operator's device."""
+        """``T @ X`` for ``X`` of shape (n, k) or (..., n, k) on the operator's device (``X`` is
+        converted to the operator's dtype; batch dimensions broadcast against the operator's)."""
         spec = self._spec
         if (type(X) is np.ndarray and X.ndim == 2 and X.dtype == self._c.dtype and X.shape[0] == self._n
                 and spec is not None and spec[0].ndim == 1 and type(spec[0]) is np.ndarray):
