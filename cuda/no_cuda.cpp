@@ -49,3 +49,28 @@ template void lut_matmul<double>(const std::uint8_t*, std::int64_t, int, int, st
                                  std::int64_t, const double*, const double*, std::int64_t,
                                  double*, void*);
 }  // namespace kernkit::cuda::quant
+
+#include "kernkit/toeplitz.hpp"
+
+namespace kernkit::cuda::toeplitz {
+template <class T>
+void spectrum(const T*, std::int64_t, const T*, std::int64_t, bool, std::int64_t, std::int64_t,
+              std::int64_t, T*, void*) {
+  throw std::runtime_error("kernkit was built without CUDA (KERNKIT_CUDA=OFF or nvcc/cuFFT not found)");
+}
+template <class T>
+void matmul_spectrum(const T*, std::int64_t, std::int64_t, std::int64_t, const T*, std::int64_t,
+                     std::int64_t, std::int64_t, std::int64_t, std::int64_t, T*, void*) {
+  throw std::runtime_error("kernkit was built without CUDA (KERNKIT_CUDA=OFF or nvcc/cuFFT not found)");
+}
+template void spectrum<float>(const float*, std::int64_t, const float*, std::int64_t, bool,
+                              std::int64_t, std::int64_t, std::int64_t, float*, void*);
+template void spectrum<double>(const double*, std::int64_t, const double*, std::int64_t, bool,
+                               std::int64_t, std::int64_t, std::int64_t, double*, void*);
+template void matmul_spectrum<float>(const float*, std::int64_t, std::int64_t, std::int64_t,
+                                     const float*, std::int64_t, std::int64_t, std::int64_t,
+                                     std::int64_t, std::int64_t, float*, void*);
+template void matmul_spectrum<double>(const double*, std::int64_t, std::int64_t, std::int64_t,
+                                      const double*, std::int64_t, std::int64_t, std::int64_t,
+                                      std::int64_t, std::int64_t, double*, void*);
+}  // namespace kernkit::cuda::toeplitz

@@ -3,13 +3,14 @@
 Families: log-Bessel special functions (``log_iv``, ``log_kv``, ...) and von Mises-Fisher
 distributions on top (``kernkit.vmf``); group-rational (KAT / PAU) activations (``rational``,
 ``rational_backward``, ``rational_init``; the PyTorch module in ``kernkit.torch``); power-exponent
-weight quantization (``kernkit.quant``). Every function takes numpy arrays on the CPU and
+weight quantization (``kernkit.quant``); a real FFT (``kernkit.fft``) and batched Toeplitz
+products by FFT (``toeplitz_matmul``, ``ToeplitzOperator``). Every function takes numpy arrays on the CPU and
 CuPy / PyTorch arrays on a CUDA GPU.
 """
 
 from __future__ import annotations
 
-from . import _core, quant, vmf
+from . import _core, fft, quant, vmf
 from ._rational import rational, rational_backward, rational_init, variance_gain
 from ._runtime import cmake_dir, cuda_available, get_num_threads, info, set_num_threads
 from .special import (
@@ -21,14 +22,17 @@ from .special import (
     log_kv,
     log_kve,
 )
+from .toeplitz import ToeplitzOperator, toeplitz_matmul
 
 __version__: str = _core.version()
 
 __all__ = [
+    "ToeplitzOperator",
     "bessel_iv_ratio",
     "cmake_dir",
     "cuda_available",
     "dlog_iv",
+    "fft",
     "dlog_kv",
     "get_num_threads",
     "info",
@@ -41,6 +45,7 @@ __all__ = [
     "rational_backward",
     "rational_init",
     "set_num_threads",
+    "toeplitz_matmul",
     "variance_gain",
     "vmf",
 ]

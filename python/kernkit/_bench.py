@@ -139,10 +139,51 @@ def _quant_rows(quick: bool) -> list[dict[str, Any]]:
              "alternative_finite": float(np.isfinite(W @ x).mean())}]
 
 
+def _toeplitz_rows(quick: bool) -> list[dict[str, Any]]:
+    """Real FFT vs scipy.fft (or numpy.fft) and the Toeplitz product vs scipy.linalg.matmul_toeplitz."""
+    from . import fft
+    from .toeplitz import toeplitz_matmul
+
+    rng = np.random.default_rng(0)
+    n = 4096 if quick else 65536
+    x = rng.standard_normal(n)
+    try:
+        import scipy.fft as sfft
+        import scipy.linalg as sl
+
+        alt_fft, alt_name = (lambda: sfft.rfft(x, workers=1)), "scipy.fft.rfft (pocketfft, 1 worker)"
+    except ImportError:  # numpy only
+        sl = None
+        alt_fft, alt_name = (lambda: np.fft.rfft(x)), "numpy.fft.rfft"
+    t_k = best_time(lambda: fft.rfft(x))
+    t_a = best_time(alt_fft)
+    rows: list[dict[str, Any]] = [
+        {"family": "toeplitz", "case": f"rfft n={n}, float64 (transforms/s x n)", "n": n,
+         "kernkit_per_s": n / t_k, "alternative": alt_name, "alternative_per_s": n / t_a,
+         "speedup": t_a / t_k, "alternative_finite": 1.0}]
+    m, k = (1024, 16) if quick else (4096, 64)
+    c = rng.standard_normal(m)
+    r = rng.standard_normal(m)
+    r[0] = c[0]
+    X = rng.standard_normal((m, k))
+    t_t = best_time(lambda: toeplitz_matmul(c, r, X))
+    row: dict[str, Any] = {"family": "toeplitz", "case": f"T @ X, n={m}, k={k}, float64 (entries of X/s)",
+                           "n": m * k, "kernkit_per_s": m * k / t_t}
+    if sl is not None:
+        t_s = best_time(lambda: sl.matmul_toeplitz((c, r), X, workers=1))
+        row.update({"alternative": "scipy.linalg.matmul_toeplitz (1 worker)", "alternative_per_s": m * k / t_s,
+                    "speedup": t_s / t_t, "alternative_finite": 1.0})
+    else:
+        row["alternative"] = "(scipy not installed)"
+    rows.append(row)
+    return rows
+
+
 FAMILIES: dict[str, Callable[[bool], list[dict[str, Any]]]] = {
     "special": _special_rows,
     "rational": _rational_rows,
     "quant": _quant_rows,
+    "toeplitz": _toeplitz_rows,
 }
 
 

@@ -8,3 +8,5 @@
 #include "kernkit/rational.hpp"
 #include "kernkit/math/quant_codes.hpp"
 #include "kernkit/quant.hpp"
+#include "kernkit/fft.hpp"
+#include "kernkit/toeplitz.hpp"

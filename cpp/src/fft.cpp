@@ -1,0 +1,293 @@
+// kernkit's real FFT: plan construction and caching, argument checks, ISA dispatch. The
+// kernels are in fft_loops.cpp; the algorithm is described in fft_plan.hpp.
+#include "kernkit/fft.hpp"
+
+#include <cmath>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "fft_plan.hpp"
+#include "parallel.hpp"
+
+namespace kernkit {
+namespace fft_detail {
+namespace {
+
+using i64 = std::int64_t;
+
+bool smooth(i64 n) {
+  for (i64 p : {2, 3, 5})
+    while (n % p == 0) n /= p;
+  return n == 1;
+}
+
+constexpr long double kPi = 3.141592653589793238462643383279502884L;
+
+template <class T>
+struct CPlan {
+  std::vector<int> radix;
+  std::vector<i64> l, twoff;
+  std::vector<T> twr, twi, chr, chi, bre, bim;
+  const CPlanView<T>* sub = nullptr;
+  CPlanView<T> view;
+};
+
+template <class T>
+struct RPlan {
+  std::vector<T> wr, wi;
+  RPlanView<T> view;
+};
+
+template <class T>
+struct Cache {
+  std::mutex mu;
+  std::unordered_map<i64, std::unique_ptr<CPlan<T>>> cplans;
+  std::unordered_map<i64, std::unique_ptr<RPlan<T>>> rplans;
+};
+
+template <class T>
+Cache<T>& cache() {
+  static Cache<T>* c = new Cache<T>();  // never destroyed: plans may be in use at exit
+  return *c;
+}
+
+template <class T>
+void run_cfft(const CPlanView<T>& p, T* re, T* im, T* work, i64 V, bool inverse) {
+  switch (detail::active_isa()) {
+#ifdef KERNKIT_HAVE_ISA_AVX512
+    case Isa::avx512: return isa_avx512::fft_cfft(p, re, im, work, V, inverse);
+#endif
+#ifdef KERNKIT_HAVE_ISA_AVX2
+    case Isa::avx2: return isa_avx2::fft_cfft(p, re, im, work, V, inverse);
+#endif
+    default: return isa_baseline::fft_cfft(p, re, im, work, V, inverse);
+  }
+}
+
+template <class T>
+const CPlanView<T>& complex_plan_locked(Cache<T>& c, i64 n);
+
+// Smooth n: radices 2/4 then 8 (powers of two), then 3, 5; per-stage twiddles w_{lP}^{qk}.
+template <class T>
+void build_smooth(CPlan<T>& p, i64 n) {
+  i64 m = n;
+  std::vector<int> rad;
+  // Powers of two: the one radix-4 or radix-2 stage first, then radix 8 (a short last stage
+  // of radix 4 was twice as slow for some lengths: 16384 complex floats).
+  int twos = 0;
+  while (m % 2 == 0) { ++twos; m /= 2; }
+  if (twos % 3 == 1) rad.push_back(2);
+  if (twos % 3 == 2) rad.push_back(4);
+  for (int i = 0; i < twos / 3; ++i) rad.push_back(8);
+  while (m % 3 == 0) { rad.push_back(3); m /= 3; }
+  while (m % 5 == 0) { rad.push_back(5); m /= 5; }
+  i64 l = 1;
+  for (int P : rad) {
+    p.radix.push_back(P);
+    p.l.push_back(l);
+    p.twoff.push_back(static_cast<i64>(p.twr.size()));
+    const i64 lp = l * P;
+    for (int q = 1; q < P; ++q)
+      for (i64 k = 0; k < l; ++k) {
+        const i64 e = (q * k) % lp;
+        // exp(-2 pi i e/lp), reduced to the first octant's accuracy by long double
+        const long double a = 2.0L * kPi * static_cast<long double>(e) / static_cast<long double>(lp);
+        p.twr.push_back(static_cast<T>(std::cos(a)));
+        p.twi.push_back(static_cast<T>(-std::sin(a)));
+      }
+    l = lp;
+  }
+}
+
+template <class T>
+std::unique_ptr<CPlan<T>> build_cplan(Cache<T>& c, i64 n) {
+  auto p = std::make_unique<CPlan<T>>();
+  CPlanView<T>& v = p->view;
+  v.n = n;
+  if (n > 1 && smooth(n)) {
+    build_smooth(*p, n);
+  } else if (n > 1) {
+    const i64 M = next_fast_len_impl(2 * n - 1);
+    v.M = M;
+    p->sub = &complex_plan_locked(c, M);
+    p->chr.resize(n);
+    p->chi.resize(n);
+    std::vector<double> br(M, 0.0), bi(M, 0.0);
+    for (i64 j = 0; j < n; ++j) {
+      const i64 e = static_cast<i64>((static_cast<unsigned long long>(j) * static_cast<unsigned long long>(j)) %
+                                     static_cast<unsigned long long>(2 * n));
+      const long double a = kPi * static_cast<long double>(e) / static_cast<long double>(n);
+      const long double cr = std::cos(a), ci = -std::sin(a);
+      p->chr[j] = static_cast<T>(cr);
+      p->chi[j] = static_cast<T>(ci);
+      br[j] = static_cast<double>(cr);
+      bi[j] = static_cast<double>(-ci);
+      if (j > 0) {
+        br[M - j] = static_cast<double>(cr);
+        bi[M - j] = static_cast<double>(-ci);
+      }
+    }
+    // The chirp's spectrum in double (also for float plans), divided by M.
+    if constexpr (std::is_same_v<T, double>) {
+      std::vector<double> work(cfft_work(*p->sub, 1));
+      run_cfft(*p->sub, br.data(), bi.data(), work.data(), 1, false);
+    } else {
+      Cache<double>& cd = cache<double>();
+      std::lock_guard<std::mutex> lock(cd.mu);  // lock order: float, then double
+      const CPlanView<double>& sd = complex_plan_locked(cd, M);
+      std::vector<double> work(cfft_work(sd, 1));
+      run_cfft(sd, br.data(), bi.data(), work.data(), 1, false);
+    }
+    p->bre.resize(M);
+    p->bim.resize(M);
+    for (i64 j = 0; j < M; ++j) {
+      p->bre[j] = static_cast<T>(br[j] / static_cast<double>(M));
+      p->bim[j] = static_cast<T>(bi[j] / static_cast<double>(M));
+    }
+  }
+  v.nstages = static_cast<int>(p->radix.size());
+  v.radix = p->radix.data();
+  v.l = p->l.data();
+  v.twoff = p->twoff.data();
+  v.twr = p->twr.data();
+  v.twi = p->twi.data();
+  v.sub = p->sub;
+  v.chr = p->chr.data();
+  v.chi = p->chi.data();
+  v.bre = p->bre.data();
+  v.bim = p->bim.data();
+  return p;
+}
+
+// Plans of one type may need plans of double (Bluestein spectra): the double cache has its own
+// lock, taken only while the float lock is held, never the other way round.
+template <class T>
+const CPlanView<T>& complex_plan_locked(Cache<T>& c, i64 n) {
+  auto it = c.cplans.find(n);
+  if (it != c.cplans.end()) return it->second->view;
+  std::unique_ptr<CPlan<T>> p = build_cplan(c, n);
+  const CPlanView<T>& v = p->view;
+  c.cplans.emplace(n, std::move(p));
+  return v;
+}
+
+}  // namespace
+
+template <class T>
+const CPlanView<T>& complex_plan(i64 n) {
+  Cache<T>& c = cache<T>();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return complex_plan_locked(c, n);
+}
+
+template <class T>
+const RPlanView<T>& real_plan(i64 N) {
+  Cache<T>& c = cache<T>();
+  std::lock_guard<std::mutex> lock(c.mu);
+  auto it = c.rplans.find(N);
+  if (it != c.rplans.end()) return it->second->view;
+  auto p = std::make_unique<RPlan<T>>();
+  RPlanView<T>& v = p->view;
+  v.N = N;
+  v.even = N >= 2 && N % 2 == 0;
+  if (N >= 2) v.c = &complex_plan_locked(c, v.even ? N / 2 : N);
+  if (v.even) {
+    p->wr.resize(N / 2 + 1);
+    p->wi.resize(N / 2 + 1);
+    for (i64 k = 0; k <= N / 2; ++k) {
+      const long double a = 2.0L * kPi * static_cast<long double>(k) / static_cast<long double>(N);
+      p->wr[k] = static_cast<T>(std::cos(a));
+      p->wi[k] = static_cast<T>(-std::sin(a));
+    }
+  }
+  v.wr = p->wr.data();
+  v.wi = p->wi.data();
+  const RPlanView<T>& out = p->view;
+  c.rplans.emplace(N, std::move(p));
+  return out;
+}
+
+template const CPlanView<float>& complex_plan<float>(i64);
+template const CPlanView<double>& complex_plan<double>(i64);
+template const RPlanView<float>& real_plan<float>(i64);
+template const RPlanView<double>& real_plan<double>(i64);
+
+}  // namespace fft_detail
+
+namespace fft {
+
+std::int64_t next_fast_len(std::int64_t n) { return fft_detail::next_fast_len_impl(n); }
+
+namespace {
+void check(bool ok, const std::string& msg) {
+  if (!ok) throw std::invalid_argument(msg);
+}
+}  // namespace
+
+template <class T>
+void rfft(const T* x, std::int64_t m, std::int64_t xs, std::int64_t n, std::int64_t rows, T* out,
+          std::int64_t os) {
+  check(n >= 1, "rfft: n must be >= 1, got " + std::to_string(n));
+  check(m >= 0 && rows >= 0, "rfft: negative row length or row count");
+  if (rows == 0) return;
+  const auto& p = fft_detail::real_plan<T>(n);
+  const std::int64_t V = fft_detail::row_lanes(p, rows);
+  const double ns = 1.0 * static_cast<double>(n) * std::log2(static_cast<double>(n) + 1.0) *
+                    static_cast<double>(V);
+  const int nt = detail::threads_for((rows + V - 1) / V, ns);
+  switch (detail::active_isa()) {
+#ifdef KERNKIT_HAVE_ISA_AVX512
+    case Isa::avx512: return isa_avx512::fft_rfft_rows(p, x, m, xs, rows, out, os, V, nt);
+#endif
+#ifdef KERNKIT_HAVE_ISA_AVX2
+    case Isa::avx2: return isa_avx2::fft_rfft_rows(p, x, m, xs, rows, out, os, V, nt);
+#endif
+    default: return isa_baseline::fft_rfft_rows(p, x, m, xs, rows, out, os, V, nt);
+  }
+}
+
+template <class T>
+void irfft(const T* X, std::int64_t m, std::int64_t xs, std::int64_t n, std::int64_t rows, T* out,
+           std::int64_t os) {
+  check(n >= 1, "irfft: n must be >= 1, got " + std::to_string(n));
+  check(m >= 0 && rows >= 0, "irfft: negative row length or row count");
+  if (rows == 0) return;
+  const auto& p = fft_detail::real_plan<T>(n);
+  const std::int64_t V = fft_detail::row_lanes(p, rows);
+  const double ns = 1.0 * static_cast<double>(n) * std::log2(static_cast<double>(n) + 1.0) *
+                    static_cast<double>(V);
+  const int nt = detail::threads_for((rows + V - 1) / V, ns);
+  switch (detail::active_isa()) {
+#ifdef KERNKIT_HAVE_ISA_AVX512
+    case Isa::avx512: return isa_avx512::fft_irfft_rows(p, X, m, xs, rows, out, os, V, nt);
+#endif
+#ifdef KERNKIT_HAVE_ISA_AVX2
+    case Isa::avx2: return isa_avx2::fft_irfft_rows(p, X, m, xs, rows, out, os, V, nt);
+#endif
+    default: return isa_baseline::fft_irfft_rows(p, X, m, xs, rows, out, os, V, nt);
+  }
+}
+
+template <class T>
+void cfft_split(T* re, T* im, std::int64_t n, std::int64_t lanes, bool inverse) {
+  check(n >= 1, "cfft_split: n must be >= 1");
+  check(lanes >= 1, "cfft_split: lanes must be >= 1");
+  const auto& p = fft_detail::complex_plan<T>(n);
+  std::vector<T> work(fft_detail::cfft_work(p, lanes) + 1);
+  fft_detail::run_cfft(p, re, im, work.data(), lanes, inverse);
+}
+
+template void rfft<float>(const float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, float*, std::int64_t);
+template void rfft<double>(const double*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, double*, std::int64_t);
+template void irfft<float>(const float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, float*, std::int64_t);
+template void irfft<double>(const double*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, double*, std::int64_t);
+template void cfft_split<float>(float*, float*, std::int64_t, std::int64_t, bool);
+template void cfft_split<double>(double*, double*, std::int64_t, std::int64_t, bool);
+
+}  // namespace fft
+}  // namespace kernkit

@@ -1,0 +1,743 @@
+// FFT and Toeplitz-product kernels, compiled once per instruction set (KERNKIT_ISA_NS) from the
+// plan views of fft_plan.hpp. Only raw pointers cross into this file; every helper here has
+// internal linkage or lives in this ISA's namespace (see parallel.hpp).
+#include <cstdlib>
+#include <cstring>
+
+#include "fft_plan.hpp"
+#include "parallel.hpp"
+
+// The loops below never write what they read in the same pass (Stockham ping-pong; distinct
+// rows in the Toeplitz pass): say so, or the compiler versions them on too many alias checks
+// and runs them scalar.
+// The butterflies must be inlined into the stage loops (or those loops run scalar).
+#if defined(__GNUC__) || defined(__clang__)
+#define KK_INLINE inline __attribute__((always_inline))
+#else
+#define KK_INLINE inline
+#endif
+
+#if defined(__clang__)
+#define KK_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define KK_IVDEP _Pragma("GCC ivdep")
+#else
+#define KK_IVDEP
+#endif
+
+namespace kernkit::KERNKIT_ISA_NS {
+namespace {
+
+using fft_detail::CPlanView;
+using fft_detail::RPlanView;
+using i64 = std::int64_t;
+
+// Per-thread scratch: malloc/free only (no templated container code shared between variants).
+template <class T>
+struct Scratch {
+  T* p = nullptr;
+  explicit Scratch(i64 count) {
+    const std::size_t bytes = (static_cast<std::size_t>(count > 0 ? count : 1) * sizeof(T) + 63) / 64 * 64;
+    p = static_cast<T*>(std::aligned_alloc(64, bytes));
+    if (!p) std::abort();
+  }
+  ~Scratch() { std::free(p); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
+
+// ---- the butterflies: in-place forward DFT of P points (w = exp(-2 pi i / P)) ----------------
+template <class T>
+KK_INLINE void dft2(T* r, T* i) {
+  const T r0 = r[0], i0 = i[0];
+  r[0] = r0 + r[1]; i[0] = i0 + i[1];
+  r[1] = r0 - r[1]; i[1] = i0 - i[1];
+}
+
+template <class T>
+KK_INLINE void dft4(T* r, T* i) {
+  const T ar0 = r[0] + r[2], ai0 = i[0] + i[2];
+  const T ar1 = r[0] - r[2], ai1 = i[0] - i[2];
+  const T ar2 = r[1] + r[3], ai2 = i[1] + i[3];
+  const T ar3 = r[1] - r[3], ai3 = i[1] - i[3];
+  r[0] = ar0 + ar2; i[0] = ai0 + ai2;
+  r[2] = ar0 - ar2; i[2] = ai0 - ai2;
+  // Z1 = a1 - i a3, Z3 = a1 + i a3
+  r[1] = ar1 + ai3; i[1] = ai1 - ar3;
+  r[3] = ar1 - ai3; i[3] = ai1 + ar3;
+}
+
+template <class T>
+KK_INLINE void dft3(T* r, T* i) {
+  const T s = T(0.866025403784438646763723170752936183L);  // sin(2 pi/3)
+  const T tr1 = r[1] + r[2], ti1 = i[1] + i[2];
+  const T tr2 = r[0] - T(0.5) * tr1, ti2 = i[0] - T(0.5) * ti1;
+  const T tr3 = s * (r[1] - r[2]), ti3 = s * (i[1] - i[2]);
+  r[0] = r[0] + tr1; i[0] = i[0] + ti1;
+  // Z1 = t2 - i t3, Z2 = t2 + i t3
+  r[1] = tr2 + ti3; i[1] = ti2 - tr3;
+  r[2] = tr2 - ti3; i[2] = ti2 + tr3;
+}
+
+template <class T>
+KK_INLINE void dft5(T* r, T* i) {
+  const T c1 = T(0.309016994374947424102293417182819059L);   // cos(2 pi/5)
+  const T c2 = T(-0.809016994374947424102293417182819059L);  // cos(4 pi/5)
+  const T s1 = T(0.951056516295153572116439333379382143L);   // sin(2 pi/5)
+  const T s2 = T(0.587785252292473129168705954639072769L);   // sin(4 pi/5)
+  const T tr1 = r[1] + r[4], ti1 = i[1] + i[4];
+  const T tr2 = r[2] + r[3], ti2 = i[2] + i[3];
+  const T tr3 = r[1] - r[4], ti3 = i[1] - i[4];
+  const T tr4 = r[2] - r[3], ti4 = i[2] - i[3];
+  const T ar1 = r[0] + c1 * tr1 + c2 * tr2, ai1 = i[0] + c1 * ti1 + c2 * ti2;
+  const T ar2 = r[0] + c2 * tr1 + c1 * tr2, ai2 = i[0] + c2 * ti1 + c1 * ti2;
+  const T br1 = s1 * tr3 + s2 * tr4, bi1 = s1 * ti3 + s2 * ti4;
+  const T br2 = s2 * tr3 - s1 * tr4, bi2 = s2 * ti3 - s1 * ti4;
+  r[0] = r[0] + tr1 + tr2; i[0] = i[0] + ti1 + ti2;
+  // Z1 = a1 - i b1, Z4 = a1 + i b1, Z2 = a2 - i b2, Z3 = a2 + i b2
+  r[1] = ar1 + bi1; i[1] = ai1 - br1;
+  r[4] = ar1 - bi1; i[4] = ai1 + br1;
+  r[2] = ar2 + bi2; i[2] = ai2 - br2;
+  r[3] = ar2 - bi2; i[3] = ai2 + br2;
+}
+
+// DFT8 = two DFT4 (even / odd points) and the twiddles w8^a, w8 = (1 - i)/sqrt 2.
+template <class T>
+KK_INLINE void dft8(T* r, T* i) {
+  const T h = T(0.707106781186547524400844362104849039L);  // 1/sqrt 2
+  T er[4] = {r[0], r[2], r[4], r[6]}, ei[4] = {i[0], i[2], i[4], i[6]};
+  T orr[4] = {r[1], r[3], r[5], r[7]}, oi[4] = {i[1], i[3], i[5], i[7]};
+  dft4(er, ei);
+  dft4(orr, oi);
+  // w8^1 (x + iy) = ((x + y) + i (y - x)) / sqrt 2
+  const T o1r = h * (orr[1] + oi[1]), o1i = h * (oi[1] - orr[1]);
+  // w8^2 (x + iy) = y - i x
+  const T o2r = oi[2], o2i = -orr[2];
+  // w8^3 (x + iy) = ((y - x) - i (x + y)) / sqrt 2
+  const T o3r = h * (oi[3] - orr[3]), o3i = -h * (orr[3] + oi[3]);
+  r[0] = er[0] + orr[0]; i[0] = ei[0] + oi[0];
+  r[4] = er[0] - orr[0]; i[4] = ei[0] - oi[0];
+  r[1] = er[1] + o1r; i[1] = ei[1] + o1i;
+  r[5] = er[1] - o1r; i[5] = ei[1] - o1i;
+  r[2] = er[2] + o2r; i[2] = ei[2] + o2i;
+  r[6] = er[2] - o2r; i[6] = ei[2] - o2i;
+  r[3] = er[3] + o3r; i[3] = ei[3] + o3i;
+  r[7] = er[3] - o3r; i[7] = ei[3] - o3i;
+}
+
+template <int P, class T>
+KK_INLINE void dft(T* r, T* i) {
+  if constexpr (P == 2) dft2(r, i);
+  else if constexpr (P == 3) dft3(r, i);
+  else if constexpr (P == 4) dft4(r, i);
+  else if constexpr (P == 8) dft8(r, i);
+  else dft5(r, i);
+}
+
+// A pointer into `base` at the first position >= base whose address is `want` bytes (mod 4096)
+// past `ref`: the stores of a stage then never sit a multiple of 4 KiB from its loads (4K
+// aliasing stalls every load behind the stores with the same low address bits).
+template <class T>
+inline T* offset_4k(T* base, const T* ref, std::uintptr_t want) {
+  const std::uintptr_t b = reinterpret_cast<std::uintptr_t>(base);
+  const std::uintptr_t r = reinterpret_cast<std::uintptr_t>(ref);
+  const std::uintptr_t delta = (want + 4096 * 2 - ((b - r) & 4095)) & 4095;
+  return reinterpret_cast<T*>(b + (delta / sizeof(T)) * sizeof(T));
+}
+
+// One Stockham stage of radix P: x (l blocks of P runs of R numbers) -> y. HZ: the inputs of
+// the upper half (q >= P/2) are zero and are not read (first stage of a zero-padded
+// transform); HO: only the outputs of the lower half (a < P/2) are wanted (last stage of a
+// transform whose upper half is discarded).
+template <int P, class T, bool HZ = false, bool HO = false>
+void stage(const T* __restrict xr, const T* __restrict xi, T* __restrict yr,
+           T* __restrict yi, i64 l, i64 R, const T* __restrict twr, const T* __restrict twi) {
+  const i64 lR = l * R;
+  if (R >= 4 || l == 1) {
+    for (i64 k = 0; k < l; ++k) {
+      const T* __restrict ar = xr + k * P * R;
+      const T* __restrict ai = xi + k * P * R;
+      T* __restrict br = yr + k * R;
+      T* __restrict bi = yi + k * R;
+      if (k == 0) {
+        KK_IVDEP
+        for (i64 t = 0; t < R; ++t) {
+          T zr[P], zi[P];
+          for (int q = 0; q < P; ++q) {
+            const bool zero = HZ && 2 * q >= P;
+            zr[q] = zero ? T(0) : ar[q * R + t];
+            zi[q] = zero ? T(0) : ai[q * R + t];
+          }
+          dft<P>(zr, zi);
+          for (int a = 0; a < P; ++a) {
+            if (HO && 2 * a >= P) continue;
+            br[a * lR + t] = zr[a]; bi[a * lR + t] = zi[a];
+          }
+        }
+        continue;
+      }
+      T wr[P], wi[P];
+      for (int q = 1; q < P; ++q) { wr[q] = twr[(q - 1) * l + k]; wi[q] = twi[(q - 1) * l + k]; }
+      KK_IVDEP
+      for (i64 t = 0; t < R; ++t) {
+        T zr[P], zi[P];
+        zr[0] = ar[t]; zi[0] = ai[t];
+        for (int q = 1; q < P; ++q) {
+          const T xr_ = ar[q * R + t], xi_ = ai[q * R + t];
+          zr[q] = wr[q] * xr_ - wi[q] * xi_;
+          zi[q] = wr[q] * xi_ + wi[q] * xr_;
+        }
+        dft<P>(zr, zi);
+        for (int a = 0; a < P; ++a) {
+          if (HO && 2 * a >= P) continue;
+          br[a * lR + t] = zr[a]; bi[a * lR + t] = zi[a];
+        }
+      }
+    }
+  } else {
+    // Short runs (the last stages of a single transform): the loop over k is the long one.
+    for (i64 t = 0; t < R; ++t) {
+      KK_IVDEP
+      for (i64 k = 0; k < l; ++k) {
+        T zr[P], zi[P];
+        zr[0] = xr[k * P * R + t]; zi[0] = xi[k * P * R + t];
+        for (int q = 1; q < P; ++q) {
+          const T wr = twr[(q - 1) * l + k], wi = twi[(q - 1) * l + k];
+          const T xr_ = xr[(k * P + q) * R + t], xi_ = xi[(k * P + q) * R + t];
+          zr[q] = wr * xr_ - wi * xi_;
+          zi[q] = wr * xi_ + wi * xr_;
+        }
+        dft<P>(zr, zi);
+        for (int a = 0; a < P; ++a) {
+          if (HO && 2 * a >= P) continue;
+          yr[(k + a * l) * R + t] = zr[a]; yi[(k + a * l) * R + t] = zi[a];
+        }
+      }
+    }
+  }
+}
+
+// Pruning flags of cfft_smooth (Toeplitz products): the input's upper half is zero (and need
+// not be written), or only the output's lower half is wanted. Both need an even first / last
+// radix; the caller checks with prunable().
+constexpr int kHalfZeroIn = 1, kHalfOut = 2;
+
+template <class T>
+inline bool prunable_in(const CPlanView<T>& p) {
+  return p.M == 0 && p.nstages > 0 && p.radix[0] % 2 == 0;
+}
+template <class T>
+inline bool prunable_out(const CPlanView<T>& p) {
+  return p.M == 0 && p.nstages > 0 && p.radix[p.nstages - 1] % 2 == 0;
+}
+
+// Smooth-length forward transform in place (re, im); work holds 2 n V numbers.
+template <class T>
+void cfft_smooth(const CPlanView<T>& p, T* re, T* im, T* work, i64 V, int prune = 0) {
+  const i64 n = p.n;
+  T *xr = re, *xi = im;
+  T* yr = offset_4k(work, re, 1024);
+  T* yi = offset_4k(yr + n * V, im, 3072);
+  for (int s = 0; s < p.nstages; ++s) {
+    const int P = p.radix[s];
+    const i64 l = p.l[s];
+    const i64 R = n / (l * P) * V;
+    const T* twr = p.twr + p.twoff[s];
+    const T* twi = p.twi + p.twoff[s];
+    const bool hz = s == 0 && (prune & kHalfZeroIn) && P % 2 == 0;
+    const bool ho = s == p.nstages - 1 && (prune & kHalfOut) && P % 2 == 0;
+    if (hz || ho) {
+      switch (P * 4 + (hz ? 1 : 0) + (ho ? 2 : 0)) {
+        case 2 * 4 + 1: stage<2, T, true, false>(xr, xi, yr, yi, l, R, twr, twi); break;
+        case 2 * 4 + 2: stage<2, T, false, true>(xr, xi, yr, yi, l, R, twr, twi); break;
+        case 2 * 4 + 3: stage<2, T, true, true>(xr, xi, yr, yi, l, R, twr, twi); break;
+        case 4 * 4 + 1: stage<4, T, true, false>(xr, xi, yr, yi, l, R, twr, twi); break;
+        case 4 * 4 + 2: stage<4, T, false, true>(xr, xi, yr, yi, l, R, twr, twi); break;
+        case 4 * 4 + 3: stage<4, T, true, true>(xr, xi, yr, yi, l, R, twr, twi); break;
+        case 8 * 4 + 1: stage<8, T, true, false>(xr, xi, yr, yi, l, R, twr, twi); break;
+        case 8 * 4 + 2: stage<8, T, false, true>(xr, xi, yr, yi, l, R, twr, twi); break;
+        default: stage<8, T, true, true>(xr, xi, yr, yi, l, R, twr, twi); break;
+      }
+      T* tr = xr; xr = yr; yr = tr;
+      T* ti = xi; xi = yi; yi = ti;
+      continue;
+    }
+    switch (P) {
+      case 2: stage<2>(xr, xi, yr, yi, l, R, twr, twi); break;
+      case 3: stage<3>(xr, xi, yr, yi, l, R, twr, twi); break;
+      case 4: stage<4>(xr, xi, yr, yi, l, R, twr, twi); break;
+      case 8: stage<8>(xr, xi, yr, yi, l, R, twr, twi); break;
+      default: stage<5>(xr, xi, yr, yi, l, R, twr, twi); break;
+    }
+    T* tr = xr; xr = yr; yr = tr;
+    T* ti = xi; xi = yi; yi = ti;
+  }
+  if (xr != re) {
+    const i64 keep = (prune & kHalfOut) && prunable_out(p) ? n / 2 : n;
+    std::memcpy(re, xr, sizeof(T) * keep * V);
+    std::memcpy(im, xi, sizeof(T) * keep * V);
+  }
+}
+
+// Any length, forward, in place; work: cfft_work(p, V) numbers.
+template <class T>
+void cfft_fwd(const CPlanView<T>& p, T* re, T* im, T* work, i64 V) {
+  if (p.M == 0) {
+    cfft_smooth(p, re, im, work, V);
+    return;
+  }
+  const i64 n = p.n, M = p.M;
+  T* ar = work;
+  T* ai = offset_4k(work + M * V, ar, 2048);
+  T* rest = ai + M * V;
+  for (i64 j = 0; j < n; ++j) {
+    const T cr = p.chr[j], ci = p.chi[j];
+    const T* __restrict xr = re + j * V;
+    const T* __restrict xi = im + j * V;
+    T* __restrict yr = ar + j * V;
+    T* __restrict yi = ai + j * V;
+    for (i64 v = 0; v < V; ++v) {
+      yr[v] = xr[v] * cr - xi[v] * ci;
+      yi[v] = xr[v] * ci + xi[v] * cr;
+    }
+  }
+  std::memset(ar + n * V, 0, sizeof(T) * (M - n) * V);
+  std::memset(ai + n * V, 0, sizeof(T) * (M - n) * V);
+  cfft_smooth(*p.sub, ar, ai, rest, V);
+  for (i64 j = 0; j < M; ++j) {
+    const T br = p.bre[j], bi = p.bim[j];
+    T* __restrict yr = ar + j * V;
+    T* __restrict yi = ai + j * V;
+    for (i64 v = 0; v < V; ++v) {
+      const T r = yr[v], i = yi[v];
+      yr[v] = r * br - i * bi;
+      yi[v] = r * bi + i * br;
+    }
+  }
+  cfft_smooth(*p.sub, ai, ar, rest, V);  // inverse by swapping re and im
+  for (i64 j = 0; j < n; ++j) {
+    const T cr = p.chr[j], ci = p.chi[j];
+    const T* __restrict xr = ar + j * V;
+    const T* __restrict xi = ai + j * V;
+    T* __restrict yr = re + j * V;
+    T* __restrict yi = im + j * V;
+    for (i64 v = 0; v < V; ++v) {
+      yr[v] = xr[v] * cr - xi[v] * ci;
+      yi[v] = xr[v] * ci + xi[v] * cr;
+    }
+  }
+}
+
+// ---- real rows (V = 1) -------------------------------------------------------------------------
+template <class T>
+void rfft_row(const RPlanView<T>& p, const T* __restrict x, i64 m, T* __restrict out, T* buf) {
+  const i64 N = p.N;
+  if (N == 1) {
+    out[0] = m > 0 ? x[0] : T(0);
+    out[1] = 0;
+    return;
+  }
+  const i64 nc = p.c->n;
+  T* re = buf;
+  T* im = buf + nc;
+  T* work = buf + 2 * nc;
+  if (p.even) {
+    const i64 M = nc;
+    const i64 full = (m < N ? m : N) / 2;  // pairs fully inside x
+    for (i64 j = 0; j < full; ++j) { re[j] = x[2 * j]; im[j] = x[2 * j + 1]; }
+    for (i64 j = full; j < M; ++j) {
+      re[j] = 2 * j < m ? x[2 * j] : T(0);
+      im[j] = 2 * j + 1 < m ? x[2 * j + 1] : T(0);
+    }
+    cfft_fwd(*p.c, re, im, work, 1);
+    out[0] = re[0] + im[0];
+    out[1] = 0;
+    out[2 * M] = re[0] - im[0];
+    out[2 * M + 1] = 0;
+    for (i64 k = 1; k < M; ++k) {
+      const i64 j = M - k;
+      const T er = T(0.5) * (re[k] + re[j]), ei = T(0.5) * (im[k] - im[j]);
+      const T orr = T(0.5) * (im[k] + im[j]), oi = T(-0.5) * (re[k] - re[j]);
+      const T wr = p.wr[k], wi = p.wi[k];
+      out[2 * k] = er + (wr * orr - wi * oi);
+      out[2 * k + 1] = ei + (wr * oi + wi * orr);
+    }
+  } else {
+    const i64 mm = m < N ? m : N;
+    for (i64 j = 0; j < mm; ++j) { re[j] = x[j]; im[j] = 0; }
+    for (i64 j = mm; j < N; ++j) { re[j] = 0; im[j] = 0; }
+    cfft_fwd(*p.c, re, im, work, 1);
+    for (i64 k = 0; k <= N / 2; ++k) { out[2 * k] = re[k]; out[2 * k + 1] = im[k]; }
+    out[1] = 0;
+  }
+}
+
+template <class T>
+void irfft_row(const RPlanView<T>& p, const T* __restrict X, i64 m, T* __restrict out, T* buf) {
+  const i64 N = p.N;
+  auto xr = [&](i64 k) { return k < m ? X[2 * k] : T(0); };
+  auto xi = [&](i64 k) { return k < m ? X[2 * k + 1] : T(0); };
+  if (N == 1) {
+    out[0] = xr(0);
+    return;
+  }
+  const i64 nc = p.c->n;
+  T* re = buf;
+  T* im = buf + nc;
+  T* work = buf + 2 * nc;
+  const T scale = T(1) / static_cast<T>(N);
+  if (p.even) {
+    const i64 M = nc;
+    {
+      const T a = xr(0), b = xr(M);  // imaginary parts of X_0, X_M do not enter
+      re[0] = (a + b) * scale;
+      im[0] = (a - b) * scale;
+    }
+    for (i64 k = 1; k < M; ++k) {
+      const i64 j = M - k;
+      const T ykr = xr(k), yki = xi(k), yjr = xr(j), yji = xi(j);
+      const T Ar = ykr + yjr, Ai = yki - yji;
+      const T Br = ykr - yjr, Bi = yki + yji;
+      const T wr = p.wr[k], wi = p.wi[k];
+      // C = i conj(w) B
+      const T Cr = wi * Br - wr * Bi, Ci = wr * Br + wi * Bi;
+      re[k] = (Ar + Cr) * scale;
+      im[k] = (Ai + Ci) * scale;
+    }
+    cfft_fwd(*p.c, im, re, work, 1);  // inverse by swapping re and im
+    for (i64 j = 0; j < M; ++j) { out[2 * j] = re[j]; out[2 * j + 1] = im[j]; }
+  } else {
+    const i64 h = N / 2;
+    re[0] = xr(0) * scale;
+    im[0] = 0;
+    for (i64 k = 1; k <= h; ++k) {
+      re[k] = xr(k) * scale;
+      im[k] = xi(k) * scale;
+      re[N - k] = re[k];
+      im[N - k] = -im[k];
+    }
+    cfft_fwd(*p.c, im, re, work, 1);
+    for (i64 j = 0; j < N; ++j) out[j] = re[j];
+  }
+}
+
+// ---- real rows, V at a time (lanes: row v of the block is lane v) -----------------------------
+// buf: 2 nc V + cfft_work(c, V) numbers.
+template <class T>
+void rfft_block(const RPlanView<T>& p, const T* __restrict x, i64 m, i64 xs, i64 V,
+                T* __restrict out, i64 os, T* buf) {
+  const i64 N = p.N;
+  const i64 nc = p.c->n;
+  T* re = buf;
+  T* im = buf + nc * V;
+  T* work = buf + 2 * nc * V;
+  if (p.even) {
+    const i64 M = nc;
+    // Rows are read and written contiguously; the lanes side is the cache-resident buffer.
+    const i64 full = (m < N ? m : N) / 2;
+    for (i64 v = 0; v < V; ++v) {
+      const T* __restrict xv = x + v * xs;
+      for (i64 j = 0; j < full; ++j) {
+        re[j * V + v] = xv[2 * j];
+        im[j * V + v] = xv[2 * j + 1];
+      }
+      for (i64 j = full; j < M; ++j) {
+        re[j * V + v] = 2 * j < m ? xv[2 * j] : T(0);
+        im[j * V + v] = 2 * j + 1 < m ? xv[2 * j + 1] : T(0);
+      }
+    }
+    cfft_fwd(*p.c, re, im, work, V);
+    for (i64 v = 0; v < V; ++v) {
+      T* __restrict o = out + v * os;
+      o[0] = re[v] + im[v];
+      o[1] = 0;
+      o[2 * M] = re[v] - im[v];
+      o[2 * M + 1] = 0;
+      for (i64 k = 1; k < M; ++k) {
+        const i64 j = M - k;
+        const T rk = re[k * V + v], ik = im[k * V + v], rj = re[j * V + v], ij = im[j * V + v];
+        const T er = T(0.5) * (rk + rj), ei = T(0.5) * (ik - ij);
+        const T orr = T(0.5) * (ik + ij), oi = T(-0.5) * (rk - rj);
+        const T wr = p.wr[k], wi = p.wi[k];
+        o[2 * k] = er + (wr * orr - wi * oi);
+        o[2 * k + 1] = ei + (wr * oi + wi * orr);
+      }
+    }
+  } else {
+    for (i64 v = 0; v < V; ++v)
+      for (i64 j = 0; j < N; ++j) {
+        re[j * V + v] = j < m ? x[v * xs + j] : T(0);
+        im[j * V + v] = 0;
+      }
+    cfft_fwd(*p.c, re, im, work, V);
+    for (i64 v = 0; v < V; ++v)
+      for (i64 k = 0; k <= N / 2; ++k) {
+        out[v * os + 2 * k] = re[k * V + v];
+        out[v * os + 2 * k + 1] = k == 0 ? T(0) : im[k * V + v];
+      }
+  }
+}
+
+template <class T>
+void irfft_block(const RPlanView<T>& p, const T* __restrict X, i64 m, i64 xs, i64 V,
+                 T* __restrict out, i64 os, T* buf) {
+  const i64 N = p.N;
+  const i64 nc = p.c->n;
+  T* re = buf;
+  T* im = buf + nc * V;
+  T* work = buf + 2 * nc * V;
+  const T scale = T(1) / static_cast<T>(N);
+  auto xr = [&](i64 v, i64 k) { return k < m ? X[v * xs + 2 * k] : T(0); };
+  auto xi = [&](i64 v, i64 k) { return k < m ? X[v * xs + 2 * k + 1] : T(0); };
+  if (p.even) {
+    const i64 M = nc;
+    for (i64 v = 0; v < V; ++v) {
+      const T a = xr(v, 0), b = xr(v, M);
+      re[v] = (a + b) * scale;
+      im[v] = (a - b) * scale;
+      for (i64 k = 1; k < M; ++k) {
+        const i64 j = M - k;
+        const T wr = p.wr[k], wi = p.wi[k];
+        const T ykr = xr(v, k), yki = xi(v, k), yjr = xr(v, j), yji = xi(v, j);
+        const T Ar = ykr + yjr, Ai = yki - yji;
+        const T Br = ykr - yjr, Bi = yki + yji;
+        const T Cr = wi * Br - wr * Bi, Ci = wr * Br + wi * Bi;
+        re[k * V + v] = (Ar + Cr) * scale;
+        im[k * V + v] = (Ai + Ci) * scale;
+      }
+    }
+    cfft_fwd(*p.c, im, re, work, V);
+    for (i64 v = 0; v < V; ++v)
+      for (i64 j = 0; j < M; ++j) {
+        out[v * os + 2 * j] = re[j * V + v];
+        out[v * os + 2 * j + 1] = im[j * V + v];
+      }
+  } else {
+    const i64 h = N / 2;
+    for (i64 v = 0; v < V; ++v) {
+      re[v] = xr(v, 0) * scale;
+      im[v] = 0;
+    }
+    for (i64 v = 0; v < V; ++v)
+      for (i64 k = 1; k <= h; ++k) {
+        const T a = xr(v, k) * scale, b = xi(v, k) * scale;
+        re[k * V + v] = a;
+        im[k * V + v] = b;
+        re[(N - k) * V + v] = a;
+        im[(N - k) * V + v] = -b;
+      }
+    cfft_fwd(*p.c, im, re, work, V);
+    for (i64 v = 0; v < V; ++v)
+      for (i64 j = 0; j < N; ++j) out[v * os + j] = re[j * V + v];
+  }
+}
+
+// ---- Toeplitz blocks -------------------------------------------------------------------------
+// Y[b] (n x k, contiguous) = T_b X[b], columns [c0, c0 + V) of batch b: load the even/odd rows of
+// the block into the half-length complex lanes (zero padded to L), forward FFT, multiply by the
+// spectrum (rfft of the circulant's first column, scaled by 1/L) in the real-FFT domain, inverse
+// FFT, write the n rows. buf: 2 M V + cfft_work(M, V) numbers.
+template <class T>
+void toeplitz_block(const RPlanView<T>& p, const T* __restrict H, i64 n, const T* Xb, i64 xsr,
+                    i64 xsc, i64 c0, i64 V, T* Yb, i64 k, T* buf) {
+  const CPlanView<T>& cp = *p.c;
+  const i64 M = cp.n;
+  T* re = buf;
+  T* im = buf + M * V;
+  T* work = buf + 2 * M * V;
+  const i64 rows_used = (n + 1) / 2;
+  for (i64 j = 0; j < rows_used; ++j) {
+    T* __restrict dr = re + j * V;
+    T* __restrict di = im + j * V;
+    const T* __restrict s0 = Xb + (2 * j) * xsr + c0 * xsc;
+    if (xsc == 1) {
+      for (i64 v = 0; v < V; ++v) dr[v] = s0[v];
+    } else {
+      for (i64 v = 0; v < V; ++v) dr[v] = s0[v * xsc];
+    }
+    if (2 * j + 1 < n) {
+      const T* __restrict s1 = s0 + xsr;
+      if (xsc == 1) {
+        for (i64 v = 0; v < V; ++v) di[v] = s1[v];
+      } else {
+        for (i64 v = 0; v < V; ++v) di[v] = s1[v * xsc];
+      }
+    } else {
+      for (i64 v = 0; v < V; ++v) di[v] = 0;
+    }
+  }
+  // The upper half of the padded input is zero: the first stage skips it (not even written)
+  // where its radix is even; likewise the inverse's last stage computes the lower half only.
+  const bool hz = prunable_in(cp) && 2 * rows_used <= M;
+  const bool ho = prunable_out(cp) && 2 * rows_used <= M;
+  const i64 zero_end = hz ? M / 2 : M;
+  std::memset(re + rows_used * V, 0, sizeof(T) * (zero_end - rows_used) * V);
+  std::memset(im + rows_used * V, 0, sizeof(T) * (zero_end - rows_used) * V);
+  cfft_smooth(cp, re, im, work, V, hz ? kHalfZeroIn : 0);
+  {
+    const T h0 = H[0], hM = H[2 * M];
+    for (i64 v = 0; v < V; ++v) {
+      const T a = re[v], b = im[v];
+      const T y0 = h0 * (a + b), yM = hM * (a - b);
+      re[v] = y0 + yM;
+      im[v] = y0 - yM;
+    }
+  }
+  for (i64 kk = 1; 2 * kk <= M; ++kk) {
+    const i64 j = M - kk;
+    const T wr = p.wr[kk], wi = p.wi[kk];
+    const T hkr = H[2 * kk], hki = H[2 * kk + 1];
+    const T hjr = H[2 * j], hji = H[2 * j + 1];
+    T* __restrict rk = re + kk * V;
+    T* __restrict ik = im + kk * V;
+    T* __restrict rj = re + j * V;
+    T* __restrict ij = im + j * V;
+    KK_IVDEP
+    for (i64 v = 0; v < V; ++v) {
+      const T zkr = rk[v], zki = ik[v], zjr = rj[v], zji = ij[v];
+      const T er = T(0.5) * (zkr + zjr), ei = T(0.5) * (zki - zji);
+      const T orr = T(0.5) * (zki + zji), oi = T(-0.5) * (zkr - zjr);
+      const T tr = wr * orr - wi * oi, ti = wr * oi + wi * orr;
+      const T xkr = er + tr, xki = ei + ti;
+      const T xjr = er - tr, xji = ti - ei;
+      const T ykr = hkr * xkr - hki * xki, yki = hkr * xki + hki * xkr;
+      const T yjr = hjr * xjr - hji * xji, yji = hjr * xji + hji * xjr;
+      const T Ar = ykr + yjr, Ai = yki - yji;
+      const T Br = ykr - yjr, Bi = yki + yji;
+      const T Cr = wi * Br - wr * Bi, Ci = wr * Br + wi * Bi;
+      rk[v] = Ar + Cr;
+      ik[v] = Ai + Ci;
+      rj[v] = Ar - Cr;
+      ij[v] = Ci - Ai;
+    }
+  }
+  cfft_smooth(cp, im, re, work, V, ho ? kHalfOut : 0);  // inverse (re/im swapped)
+  for (i64 j = 0; j < rows_used; ++j) {
+    const T* __restrict sr = re + j * V;
+    const T* __restrict si = im + j * V;
+    T* __restrict d0 = Yb + (2 * j) * k + c0;
+    for (i64 v = 0; v < V; ++v) d0[v] = sr[v];
+    if (2 * j + 1 < n) {
+      T* __restrict d1 = d0 + k;
+      for (i64 v = 0; v < V; ++v) d1[v] = si[v];
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
+void fft_cfft(const CPlanView<T>& p, T* re, T* im, T* work, i64 V, bool inverse) {
+  if (inverse)
+    cfft_fwd(p, im, re, work, V);
+  else
+    cfft_fwd(p, re, im, work, V);
+}
+
+// Rows V at a time where V > 1 (fft_detail::row_lanes), else one by one.
+template <class T>
+void fft_rfft_rows(const RPlanView<T>& p, const T* x, i64 m, i64 xs, i64 rows, T* out, i64 os,
+                   i64 V, int nthreads) {
+  if (V <= 1 || p.N == 1) {
+    const i64 w = fft_detail::rfft_row_work(p);
+    detail::parallel_for(rows, nthreads, [&](i64 begin, i64 end) {
+      if (begin >= end) return;
+      Scratch<T> buf(w);
+      for (i64 r = begin; r < end; ++r) rfft_row(p, x + r * xs, m, out + r * os, buf.p);
+    });
+    return;
+  }
+  const i64 nblk = (rows + V - 1) / V;
+  const i64 w = 2 * p.c->n * V + fft_detail::cfft_work(*p.c, V);
+  detail::parallel_for(nblk, nthreads, [&](i64 begin, i64 end) {
+    if (begin >= end) return;
+    Scratch<T> buf(w);
+    for (i64 b = begin; b < end; ++b) {
+      const i64 r0 = b * V, vv = rows - r0 < V ? rows - r0 : V;
+      rfft_block(p, x + r0 * xs, m, xs, vv, out + r0 * os, os, buf.p);
+    }
+  });
+}
+
+template <class T>
+void fft_irfft_rows(const RPlanView<T>& p, const T* X, i64 m, i64 xs, i64 rows, T* out, i64 os,
+                    i64 V, int nthreads) {
+  if (V <= 1 || p.N == 1) {
+    const i64 w = fft_detail::rfft_row_work(p);
+    detail::parallel_for(rows, nthreads, [&](i64 begin, i64 end) {
+      if (begin >= end) return;
+      Scratch<T> buf(w);
+      for (i64 r = begin; r < end; ++r) irfft_row(p, X + r * xs, m, out + r * os, buf.p);
+    });
+    return;
+  }
+  const i64 nblk = (rows + V - 1) / V;
+  const i64 w = 2 * p.c->n * V + fft_detail::cfft_work(*p.c, V);
+  detail::parallel_for(nblk, nthreads, [&](i64 begin, i64 end) {
+    if (begin >= end) return;
+    Scratch<T> buf(w);
+    for (i64 b = begin; b < end; ++b) {
+      const i64 r0 = b * V, vv = rows - r0 < V ? rows - r0 : V;
+      irfft_block(p, X + r0 * xs, m, xs, vv, out + r0 * os, os, buf.p);
+    }
+  });
+}
+
+template <class T>
+void toeplitz_fft_loop(const RPlanView<T>& p, const T* spec, i64 sbs, i64 n, const T* X, i64 nb,
+                       i64 k, i64 xsb, i64 xsr, i64 xsc, T* Y, i64 V, int nthreads) {
+  const i64 nblk = (k + V - 1) / V;
+  const i64 M = p.c->n;
+  const i64 w = 2 * M * V + fft_detail::cfft_work(*p.c, V);
+  detail::parallel_for(nb * nblk, nthreads, [&](i64 begin, i64 end) {
+    if (begin >= end) return;
+    Scratch<T> buf(w);
+    for (i64 t = begin; t < end; ++t) {
+      const i64 b = t / nblk, blk = t % nblk;
+      const i64 c0 = blk * V;
+      const i64 vv = k - c0 < V ? k - c0 : V;
+      toeplitz_block(p, spec + b * sbs, n, X + b * xsb, xsr, xsc, c0, vv, Y + b * n * k, k, buf.p);
+    }
+  });
+}
+
+template <class T>
+void toeplitz_direct_loop(const T* c, i64 cbs, const T* r, i64 rbs, bool causal, i64 n,
+                          const T* X, i64 nb, i64 k, i64 xsb, i64 xsr, i64 xsc, T* Y,
+                          int nthreads) {
+  // y_i = sum_j t_{i-j} x_j, t_d = c[d] (d >= 0), r[-d] (d < 0); rows split over threads.
+  detail::parallel_for(nb * n, nthreads, [&](i64 begin, i64 end) {
+    for (i64 t = begin; t < end; ++t) {
+      const i64 b = t / n, i = t % n;
+      const T* cb = c + b * cbs;
+      const T* rb = r + b * rbs;
+      const T* Xb = X + b * xsb;
+      T* __restrict y = Y + (b * n + i) * k;
+      for (i64 q = 0; q < k; ++q) y[q] = 0;
+      const i64 jend = causal ? i + 1 : n;
+      for (i64 j = 0; j < jend; ++j) {
+        const T a = j <= i ? cb[i - j] : rb[j - i];
+        const T* __restrict xj = Xb + j * xsr;
+        if (xsc == 1) {
+          for (i64 q = 0; q < k; ++q) y[q] += a * xj[q];
+        } else {
+          for (i64 q = 0; q < k; ++q) y[q] += a * xj[q * xsc];
+        }
+      }
+    }
+  });
+}
+
+#define KERNKIT_FFT_INST(T)                                                                   \
+  template void fft_cfft<T>(const CPlanView<T>&, T*, T*, T*, i64, bool);                      \
+  template void fft_rfft_rows<T>(const RPlanView<T>&, const T*, i64, i64, i64, T*, i64, i64, int); \
+  template void fft_irfft_rows<T>(const RPlanView<T>&, const T*, i64, i64, i64, T*, i64, i64, int); \
+  template void toeplitz_fft_loop<T>(const RPlanView<T>&, const T*, i64, i64, const T*, i64,  \
+                                     i64, i64, i64, i64, T*, i64, int);                        \
+  template void toeplitz_direct_loop<T>(const T*, i64, const T*, i64, bool, i64, const T*, i64, \
+                                        i64, i64, i64, i64, T*, int);
+KERNKIT_FFT_INST(float)
+KERNKIT_FFT_INST(double)
+#undef KERNKIT_FFT_INST
+
+}  // namespace kernkit::KERNKIT_ISA_NS

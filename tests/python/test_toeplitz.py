@@ -1,0 +1,400 @@
+"""kernkit.fft (our own real FFT) and the Toeplitz products, against numpy.fft and dense
+float64 products written from the definitions (scipy.linalg.toeplitz(c, r) @ X)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import kernkit
+from kernkit import ToeplitzOperator, toeplitz_matmul
+from kernkit import fft as kfft
+
+
+
+def _toeplitz(c: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """The dense matrix from the definition T[i, j] = c[i - j] (i >= j), r[j - i] (j > i)."""
+    n = len(c)
+    d = np.arange(n)[:, None] - np.arange(n)[None, :]
+    return np.where(d >= 0, np.asarray(c, np.float64)[np.abs(d)], np.asarray(r, np.float64)[np.abs(d)])
+
+FFT_SIZES = list(range(1, 65)) + [97, 1009, 7919, 2 * 97, 4 * 1009, 2**16, 3**8, 5**6, 2**10 * 3**3 * 5**2]
+
+
+def _rel(a: np.ndarray, ref: np.ndarray) -> float:
+    scale = np.abs(ref).max() if ref.size else 1.0
+    return float(np.abs(a - ref).max() / scale) if ref.size else 0.0
+
+
+# ---- FFT ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", FFT_SIZES)
+def test_rfft_float64_against_numpy(n: int) -> None:
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((2, n))
+    X = kfft.rfft(x)
+    assert X.dtype == np.complex128 and X.shape == (2, n // 2 + 1)
+    ref = np.fft.rfft(x)
+    bound = 1e-15 * max(1.0, math.log2(n))
+    assert _rel(X, ref) <= bound
+    # round trip and the inverse of arbitrary (non-Hermitian-consistent) spectra
+    assert _rel(kfft.irfft(ref, n), x) <= bound
+    Z = rng.standard_normal((3, n // 2 + 1)) + 1j * rng.standard_normal((3, n // 2 + 1))
+    assert _rel(kfft.irfft(Z, n), np.fft.irfft(Z, n)) <= bound
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 16, 97, 1000, 4096, 7919, 3**8])
+def test_rfft_float32(n: int) -> None:
+    rng = np.random.default_rng(n + 1)
+    x = rng.standard_normal((2, n)).astype(np.float32)
+    X = kfft.rfft(x)
+    assert X.dtype == np.complex64
+    ref = np.fft.rfft(x.astype(np.float64))
+    bound = 1e-6 * max(1.0, math.log2(n))
+    assert _rel(X, ref) <= bound
+    y = kfft.irfft(X, n)
+    assert y.dtype == np.float32
+    assert _rel(y, x) <= bound
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 8, 15, 97, 256, 1000, 2 * 1009, 4096])
+def test_rfft_many_rows(n: int) -> None:
+    """Rows are transformed several at a time (lanes); a remainder block has fewer."""
+    rng = np.random.default_rng(n + 5)
+    x = rng.standard_normal((37, n))
+    bound = 1e-15 * max(1.0, math.log2(n))
+    assert _rel(kfft.rfft(x), np.fft.rfft(x)) <= bound
+    assert _rel(kfft.rfft(x, n + 3), np.fft.rfft(x, n + 3)) <= 2 * bound
+    Z = rng.standard_normal((37, n // 2 + 1)) + 1j * rng.standard_normal((37, n // 2 + 1))
+    assert _rel(kfft.irfft(Z, n), np.fft.irfft(Z, n)) <= bound
+    x32 = x.astype(np.float32)
+    assert _rel(kfft.rfft(x32), np.fft.rfft(x)) <= 1e-6 * max(1.0, math.log2(n))
+    assert _rel(kfft.irfft(Z.astype(np.complex64), n), np.fft.irfft(Z, n)) <= 1e-6 * max(1.0, math.log2(n))
+    assert np.array_equal(kfft.rfft(x)[5], kfft.rfft(x[:9])[5])  # same block position, same bits
+
+
+def test_rfft_padding_truncation_and_shapes() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 10))
+    for n in (1, 4, 10, 17, 30):
+        assert _rel(kfft.rfft(x, n), np.fft.rfft(x, n)) <= 1e-14
+    X = np.fft.rfft(x)
+    for n in (1, 3, 8, 18, 25):
+        assert _rel(kfft.irfft(X, n), np.fft.irfft(X, n)) <= 1e-14
+    for n in (None, 5, 10, 17):  # 1-d input (a separate fast path)
+        assert _rel(kfft.rfft(x[0, 0], n), np.fft.rfft(x[0, 0], n)) <= 1e-14
+        assert _rel(kfft.irfft(X[0, 0], n), np.fft.irfft(X[0, 0], n)) <= 1e-14
+    assert kfft.rfft(x[0, 0].astype(np.float32)).dtype == np.complex64
+    assert kfft.irfft(X[0, 0].astype(np.complex64)).dtype == np.float32
+    assert np.array_equal(kfft.rfft(x[:, :, ::2]), kfft.rfft(np.ascontiguousarray(x[:, :, ::2])))
+    assert kfft.rfft(np.zeros((0, 8))).shape == (0, 5)
+    assert np.all(kfft.rfft(np.zeros((2, 0)), 6) == 0)
+
+
+def _smooth(m: int) -> bool:
+    for p in (2, 3, 5):
+        while m % p == 0:
+            m //= p
+    return m == 1
+
+
+def test_next_fast_len() -> None:
+    for n in range(1, 3000):
+        m = kfft.next_fast_len(n)
+        assert m >= n and _smooth(m) and all(not _smooth(j) for j in range(n, m))
+
+
+def test_rfft_adversarial_values() -> None:
+    x = np.zeros(64)
+    assert np.all(kfft.rfft(x) == 0)
+    x = np.full(64, 1e300)
+    X = kfft.rfft(x)
+    assert np.isfinite(X).all() and abs(X[0] - 64e300) <= 1e-13 * 64e300
+    x = np.arange(64, dtype=float)
+    x[5] = np.nan
+    assert np.isnan(kfft.rfft(x)).all()
+    y = np.zeros(16)
+    y[0] = np.inf
+    Y = kfft.rfft(y)  # inf times a twiddle with a zero part is NaN (numpy.fft gives NaNs too)
+    assert np.isinf(Y[0].real) and not np.isfinite(Y).any()
+
+
+def test_rfft_bad_input() -> None:
+    with pytest.raises(TypeError, match="'x'"):
+        kfft.rfft(np.arange(8))
+    with pytest.raises(ValueError, match="'n'"):
+        kfft.rfft(np.zeros(8), 0)
+    with pytest.raises(ValueError, match="'x'"):
+        kfft.rfft(np.float64(1.0))
+    with pytest.raises(ValueError, match="'n'"):
+        kfft.irfft(np.zeros(1, np.complex128))
+
+
+# ---- Toeplitz products -------------------------------------------------------------------------
+
+
+def _dense(c: np.ndarray, r: np.ndarray | None, causal: bool) -> np.ndarray:
+    c = np.asarray(c, np.float64)
+    if not len(c):
+        return np.zeros((0, 0))
+    if causal:
+        return np.tril(_toeplitz(c, np.zeros(len(c))))
+    return _toeplitz(c, np.asarray(r, np.float64))
+
+
+def _coefs(rng: np.random.Generator, n: int, shape: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+    c = rng.standard_normal(shape + (n,))
+    r = rng.standard_normal(shape + (n,))
+    if n:
+        r[..., 0] = c[..., 0]
+    return c, r
+
+
+def _tol(dtype: type) -> float:
+    return 1e-12 if dtype == np.float64 else 1e-5
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 16, 17, 97, 1000, 4096])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_matmul_against_dense(n: int, causal: bool, dtype: type) -> None:
+    rng = np.random.default_rng(n * 7 + causal)
+    k = 3 if n >= 1000 else 13
+    c, r = _coefs(rng, n)
+    X = rng.standard_normal((n, k))
+    ref = _dense(c, r, causal) @ X
+    Y = toeplitz_matmul(c.astype(dtype), None if causal else r.astype(dtype), X.astype(dtype), causal=causal)
+    assert Y.dtype == dtype and Y.shape == (n, k)
+    # relative to max|T X| (the FFT error is spread over all entries: see the docstring)
+    assert _rel(Y, ref) <= _tol(dtype)
+
+
+@pytest.mark.parametrize("n", [5, 17, 300])
+def test_fft_and_direct_paths_agree(n: int) -> None:
+    rng = np.random.default_rng(n)
+    c, r = _coefs(rng, n, (2,))
+    X = rng.standard_normal((2, n, 9))
+    Yd = np.empty_like(X)
+    Yf = np.empty_like(X)
+    kernkit._core.toeplitz_matmul(c, r, False, X, Yd, 1)
+    kernkit._core.toeplitz_matmul(c, r, False, X, Yf, 2)
+    ref = np.stack([_dense(c[b], r[b], False) @ X[b] for b in range(2)])
+    assert _rel(Yd, ref) <= 1e-14 and _rel(Yf, ref) <= 1e-13
+
+
+def test_batches_shared_and_per_batch_coefficients() -> None:
+    rng = np.random.default_rng(5)
+    n, k = 70, 6
+    X = rng.standard_normal((2, 3, n, k))
+    c, r = _coefs(rng, n)
+    Y = toeplitz_matmul(c, r, X)
+    assert Y.shape == (2, 3, n, k)
+    T = _dense(c, r, False)
+    assert _rel(Y, T @ X) <= 1e-12
+    cb, rb = _coefs(rng, n, (3,))  # per head, broadcast over the leading batch dim
+    Y = toeplitz_matmul(cb, rb, X)
+    Ts = np.stack([_dense(cb[h], rb[h], False) for h in range(3)])
+    assert _rel(Y, Ts[None] @ X) <= 1e-12
+    # coefficients with more batch dims than X: X is broadcast
+    Y = toeplitz_matmul(cb, rb, X[0, 0])
+    assert Y.shape == (3, n, k)
+    assert _rel(Y, Ts @ X[0, 0]) <= 1e-12
+    # causal, per batch
+    Y = toeplitz_matmul(cb, None, X, causal=True)
+    ref = np.stack([_dense(cb[h], None, True) for h in range(3)])[None] @ X
+    assert _rel(Y, ref) <= 1e-12
+
+
+def test_non_contiguous_x() -> None:
+    rng = np.random.default_rng(6)
+    n = 200
+    c, r = _coefs(rng, n)
+    big = rng.standard_normal((2, n, 2 * 7))
+    X = big[:, :, ::2]  # strided columns
+    XT = rng.standard_normal((5, n)).T  # column-major
+    for A in (X, XT, big[:, ::-1, 1:8]):
+        ref = _dense(c, r, False) @ np.ascontiguousarray(A)
+        assert _rel(toeplitz_matmul(c, r, A), ref) <= 1e-12
+    small = big[:, :20, ::3]
+    c2, r2 = _coefs(rng, 20)
+    assert _rel(toeplitz_matmul(c2, r2, small), _dense(c2, r2, False) @ small) <= 1e-13
+
+
+def test_empty_shapes() -> None:
+    assert toeplitz_matmul(np.zeros(0), np.zeros(0), np.zeros((0, 4))).shape == (0, 4)
+    c, r = _coefs(np.random.default_rng(0), 50)
+    assert toeplitz_matmul(c, r, np.zeros((50, 0))).shape == (50, 0)
+    assert toeplitz_matmul(c, r, np.zeros((0, 50, 3))).shape == (0, 50, 3)
+    Y = toeplitz_matmul(np.array([2.0]), np.array([2.0]), np.array([[3.0, -1.0]]))
+    assert np.array_equal(Y, [[6.0, -2.0]])
+
+
+def test_nan_propagates() -> None:
+    rng = np.random.default_rng(8)
+    for n in (10, 200):
+        c, r = _coefs(rng, n)
+        X = rng.standard_normal((n, 4))
+        X[3, 1] = np.nan
+        Y = toeplitz_matmul(c, r, X)
+        assert np.isnan(Y[:, 1]).any() and np.isfinite(Y[:, [0, 2, 3]]).all()
+        c[2] = np.nan
+        Y = toeplitz_matmul(c, r, np.ones((n, 2)))
+        assert np.isnan(Y).any()
+
+
+def test_bad_input_names_the_argument() -> None:
+    c, r = _coefs(np.random.default_rng(9), 8)
+    X = np.ones((8, 2))
+    with pytest.raises(ValueError, match="'c'"):
+        toeplitz_matmul(c[:7], r, X)
+    with pytest.raises(ValueError, match="'r'"):
+        toeplitz_matmul(c, r[:7], X)
+    with pytest.raises(ValueError, match="'X'"):
+        toeplitz_matmul(c, r, np.ones(8))
+    with pytest.raises(ValueError, match=r"c\[\.\.\., 0\] != r\[\.\.\., 0\]"):
+        toeplitz_matmul(c, r + 1, X)
+    with pytest.raises(ValueError, match="'r'"):
+        toeplitz_matmul(c, None, X)
+    with pytest.raises(TypeError, match="'X'"):
+        toeplitz_matmul(c, r, X.astype(np.int64))
+    with pytest.raises(TypeError, match="'c'"):
+        toeplitz_matmul(c.astype(np.complex128), r, X)
+    with pytest.raises(ValueError, match="batch"):
+        toeplitz_matmul(np.ones((3, 8)), np.ones((3, 8)), np.ones((2, 8, 2)))
+    with pytest.raises(ValueError, match="'X'"):
+        ToeplitzOperator(c, r) @ np.ones((7, 2))
+
+
+def test_mixed_dtypes_promote() -> None:
+    rng = np.random.default_rng(10)
+    c, r = _coefs(rng, 60)
+    X = rng.standard_normal((60, 3)).astype(np.float32)
+    assert toeplitz_matmul(c, r, X).dtype == np.float64
+    assert toeplitz_matmul(c.astype(np.float32), r.astype(np.float32), X).dtype == np.float32
+
+
+@pytest.mark.parametrize("n", [7, 300])
+def test_operator(n: int) -> None:
+    rng = np.random.default_rng(n)
+    c, r = _coefs(rng, n, (2,))
+    X = rng.standard_normal((2, n, 5))
+    T = ToeplitzOperator(c, r)
+    assert T.shape == (2, n, n) and T.dtype == np.float64
+    ref = np.stack([_dense(c[b], r[b], False) for b in range(2)])
+    assert _rel(T @ X, ref @ X) <= 1e-12
+    assert _rel(T.matmul(X), toeplitz_matmul(c, r, X)) <= 1e-15
+    assert _rel(T.T @ X, np.swapaxes(ref, -1, -2) @ X) <= 1e-12
+    Tc = ToeplitzOperator(c[0], causal=True)
+    refc = _dense(c[0], None, True)
+    assert _rel(Tc @ X, refc @ X) <= 1e-12
+    assert _rel(Tc.T @ X, refc.T @ X) <= 1e-12
+    assert "ToeplitzOperator" in repr(Tc)
+    T1 = ToeplitzOperator(c[0], r[0])  # one matrix, 2-d X (a separate fast path)
+    assert _rel(T1 @ X[0], ref[0] @ X[0]) <= 1e-12
+    assert (T1 @ X[0, :, :0]).shape == (n, 0)
+    assert _rel(T1 @ X[0].astype(np.float32), ref[0] @ X[0]) <= 1e-5
+
+
+def test_deterministic_across_threads() -> None:
+    rng = np.random.default_rng(11)
+    c, r = _coefs(rng, 1000, (3,))
+    X = rng.standard_normal((3, 1000, 40))
+    prev = kernkit.get_num_threads()
+    try:
+        rows = rng.standard_normal((300, 256))
+        kernkit.set_num_threads(1)
+        a = toeplitz_matmul(c, r, X)
+        fa = kfft.rfft(rows)
+        kernkit.set_num_threads(2)
+        b = toeplitz_matmul(c, r, X)
+        fb = kfft.rfft(rows)
+    finally:
+        kernkit.set_num_threads(prev)
+    assert np.array_equal(a, b) and np.array_equal(fa, fb)
+
+
+# ---- CUDA --------------------------------------------------------------------------------------
+
+cuda = pytest.mark.skipif(not kernkit.cuda_available(), reason="no CUDA device / CUDA build")
+
+
+@cuda
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_cuda_matches_dense(dtype: str, causal: bool) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(12)
+    n, k = 97, 33
+    c, r = _coefs(rng, n, (2,))
+    X = rng.standard_normal((2, n, k))
+    ref = np.stack([_dense(c[b], r[b] if not causal else None, causal) for b in range(2)]) @ X
+    td = getattr(torch, dtype)
+    ct, rt, Xt = (torch.tensor(a, dtype=td, device="cuda") for a in (c, r, X))
+    Y = toeplitz_matmul(ct, None if causal else rt, Xt, causal=causal)
+    assert isinstance(Y, torch.Tensor) and Y.device.type == "cuda" and Y.dtype == td
+    assert _rel(Y.cpu().double().numpy(), ref) <= _tol(np.float64 if dtype == "float64" else np.float32)
+    T = ToeplitzOperator(ct, None if causal else rt, causal=causal)
+    Xs = Xt.transpose(1, 2).contiguous().transpose(1, 2)  # non-contiguous
+    assert _rel((T @ Xs).cpu().double().numpy(), ref) <= _tol(np.float64 if dtype == "float64" else np.float32)
+
+
+@cuda
+def test_cuda_never_copies_across_devices() -> None:
+    torch = pytest.importorskip("torch")
+    c = np.ones(4)
+    with pytest.raises(ValueError, match="device"):
+        toeplitz_matmul(c, c, torch.ones((4, 2), device="cuda", dtype=torch.float64))
+
+
+def test_cuda_python_glue_with_cpu_tensors_standing_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CUDA branch of kernkit.toeplitz (torch namespace, broadcasting, strides, spectra,
+    detach) run on CPU tensors that pretend to live on a GPU, the CUDA entries replaced by the
+    CPU kernels: the Python glue is checked where no GPU is (CI); the kernels by the tests above."""
+    torch = pytest.importorskip("torch")
+    from kernkit import _dispatch
+    from kernkit import toeplitz as tz
+
+    core = kernkit._core
+
+    class StandIn:
+        def __getattr__(self, name: str) -> object:
+            return getattr(core, name)
+
+        @staticmethod
+        def toeplitz_spectrum_cuda(c, r, causal, L, spec, stream):  # type: ignore[no-untyped-def]
+            core.toeplitz_spectrum(c.numpy(), None if r is None else r.numpy(), causal, L, spec.numpy())
+
+        @staticmethod
+        def toeplitz_matmul_spectrum_cuda(spec, L, X, Y, stream):  # type: ignore[no-untyped-def]
+            assert X.ndim == 3 and Y.is_contiguous() and spec.is_contiguous()
+            core.toeplitz_matmul_spectrum(spec.numpy(), L, X.numpy(), Y.numpy())
+
+    real_device_of = _dispatch.device_of
+    monkeypatch.setattr(_dispatch, "device_of",
+                        lambda a: _dispatch.Device("cuda", 0) if isinstance(a, torch.Tensor) else real_device_of(a))
+    monkeypatch.setattr(_dispatch, "require_cuda", lambda name: None)
+    monkeypatch.setattr(_dispatch, "current_stream", lambda a: 0)
+    monkeypatch.setattr(tz, "_core", StandIn())
+    rng = np.random.default_rng(13)
+    n = 37
+    c, r = _coefs(rng, n, (3,))
+    X = rng.standard_normal((2, 3, n, 4))
+    for causal in (False, True):
+        Ts = np.stack([_dense(c[h], None if causal else r[h], causal) for h in range(3)])
+        for dt, tol in ((torch.float32, 1e-5), (torch.float64, 1e-12)):
+            ct, rt, Xt = (torch.tensor(a, dtype=dt) for a in (c, r, X))
+            Xt.requires_grad_(True)
+            Xs = Xt.transpose(-1, -2).contiguous().transpose(-1, -2)
+            Y = toeplitz_matmul(ct, None if causal else rt, Xs, causal=causal)
+            assert isinstance(Y, torch.Tensor) and Y.dtype == dt and Y.shape == (2, 3, n, 4)
+            assert _rel(Y.double().numpy(), Ts[None] @ X) <= tol
+            T = ToeplitzOperator(ct, None if causal else rt, causal=causal)
+            assert _rel((T @ Xt).double().numpy(), Ts[None] @ X) <= tol
+            assert _rel((T.T @ Xt).double().numpy(), np.swapaxes(Ts, -1, -2)[None] @ X) <= tol
+            Y1 = toeplitz_matmul(ct[0], None if causal else rt[0], Xt[0, 0], causal=causal)
+            assert _rel(Y1.double().numpy(), Ts[0] @ X[0, 0]) <= tol
+    with pytest.raises(ValueError, match="disagree"):
+        toeplitz_matmul(torch.ones(4), 2 * torch.ones(4), torch.ones(4, 2))
