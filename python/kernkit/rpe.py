@@ -47,6 +47,9 @@ _WORKSPACE_GPU = 1 << 26
 _SCAN_CHUNK = 64
 _NORM_EPS = 1e-30
 _DIRECT_ROWS = 64
+# method="auto": the dense O(n^2) path up to these n (crossovers measured by bench/toeplitz/bench_rpe.py
+# on the CPU and bench/gpu/bench_rpe_gpu.py on an H100; see bench/results/rpe*.md)
+_DENSE_MAX_N = {("fft", False): 16384, ("scan", False): 256, ("fft", True): 4096, ("scan", True): 512}
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,6 +358,12 @@ class _BiasOp:
             return self.lib.flip(self.mm(self.lib.flip(X, -2)), -2)
         return self._out(_tmatmul(self.lib, self.row, self.col, self._in(X), False))
 
+    def dense_coef(self) -> Any:
+        return self._out(self.coef)
+
+    def dense_grad(self, dc: Any) -> Any:
+        return dc
+
     def grad(self, X: Any, Y: Any) -> Any:
         """dc_t = sum_cols sum_i X[i] Y[i + t] for t = -(n-1)..n-1, by FFT cross-correlation."""
         lib, n = self.lib, self.n
@@ -394,42 +403,142 @@ def _scan(lib: _Lib, Y: Any, lam: Any) -> Any:
     return out.reshape(G, nc * C, K)[:, :n]
 
 
-def _rscan(lib: _Lib, Y: Any, lam: Any) -> Any:
-    """S_i = lam S_{i+1} + Y_i (the anti-causal scan)."""
-    return lib.flip(_scan(lib, lib.flip(Y, -2), lam), -2)
-
-
-def _shift(lib: _Lib, S: Any, back: bool = False) -> Any:
-    """S_{i-1} (or S_{i+1} with back) with a zero row entering."""
-    z = lib.zeros((S.shape[0], 1, S.shape[2]), dtype=S.dtype)
-    return lib.concat([S[:, 1:], z], axis=1) if back else lib.concat([z, S[:, :-1]], axis=1)
-
-
 class _DecayOp:
     """T[i, j] = lam^|i-j| (lower triangle only when causal), lam (G,)."""
 
-    def __init__(self, lib: _Lib, lam: Any, causal: bool) -> None:
-        self.lib, self.lam, self.causal = lib, lam, causal
+    def __init__(self, lib: _Lib, lam: Any, causal: bool, n: int) -> None:
+        self.lib, self.lam, self.causal, self.n = lib, lam, causal, n
 
-    def rows(self, sl: slice) -> "_DecayOp":
-        return _DecayOp(self.lib, self.lam[sl], self.causal)
+    def _abs_t(self) -> Any:
+        return self.lib.asarray(np.abs(np.arange(-(self.n - 1), self.n)))
 
-    def mm(self, Y: Any) -> Any:
-        F = _scan(self.lib, Y, self.lam)
-        return F if self.causal else F + _rscan(self.lib, Y, self.lam) - Y
-
-    def mmT(self, X: Any) -> Any:
+    def dense_coef(self) -> Any:
+        """c_t = lam^|t| over t = -(n-1)..n-1 (zero for t > 0 when causal)."""
+        c = self.lam[:, None] ** self._abs_t()[None, :]
         if self.causal:
-            return _rscan(self.lib, X, self.lam)
-        return self.mm(X)
+            c = self.lib.concat([c[:, : self.n], self.lib.zeros((c.shape[0], self.n - 1))], -1)
+        return c
 
-    def grad(self, X: Any, Y: Any) -> Any:
-        """sum_ij X_i . (dT/dlam)_ij Y_j, (dT/dlam)_ij = |i-j| lam^(|i-j|-1), by two scans."""
-        lib = self.lib
-        dF = _scan(lib, _shift(lib, _scan(lib, Y, self.lam)), self.lam)
-        if not self.causal:
-            dF = dF + _rscan(lib, _shift(lib, _rscan(lib, Y, self.lam), back=True), self.lam)
-        return lib.sum(lib.sum(X * dF, -1), -1)
+    def dense_grad(self, dc: Any) -> Any:
+        """dlam = sum_t dc_t |t| lam^(|t|-1)."""
+        t = self._abs_t()[None, :]
+        dcdl = self.lib.lib.where(t >= 1, t * self.lam[:, None] ** self.lib.lib.where(t >= 1, t - 1, 0.0), 0.0)
+        return self.lib.sum(dc * dcdl, -1)
+
+
+def _tr(lib: _Lib, x: Any) -> Any:
+    """Swap the last two axes."""
+    return x.transpose(-1, -2) if lib.kind == "torch" else lib.lib.swapaxes(x, -1, -2)
+
+
+def _chunked(lib: _Lib, X: Any, C: int) -> Any:
+    G, n, p = X.shape
+    nc = -(-n // C)
+    return lib.pad_rows(X, nc * C - n).reshape(G, nc, C, p)
+
+
+def _powers(lib: _Lib, lam: Any, e: Any, shift: int = 0) -> Any:
+    """lam^(e - shift) where e >= shift, else 0; lam (G,), e integer array -> (G, *e.shape)."""
+    lam = lam.reshape((-1,) + (1,) * e.ndim)
+    ok = lib.asarray(e >= shift, dtype=_bool(lib))
+    ex = lib.asarray(np.where(e >= shift, e - shift, 0))
+    return lib.lib.where(ok, lam ** ex, 0.0)
+
+
+def _decay_states(lib: _Lib, Kc: Any, Vc: Any, lam: Any, C: int) -> tuple[Any, Any, Any]:
+    """Chunk states S_c = sum_{j <= end of chunk c} lam^(end_c - j) K_j V_j^T: (G, nc, p, r).
+
+    Returns (S_{c-1} with S_{-1} = 0, the chunk totals E_c, the inclusive S_c)."""
+    G, nc, _, p = Kc.shape
+    r = Vc.shape[-1]
+    a = np.arange(C)
+    wK = _powers(lib, lam, C - 1 - a)                                  # lam^(C-1-b): (G, C)
+    E = _tr(lib, Kc * wK[:, None, :, None]) @ Vc                        # (G, nc, p, r)
+    S = _scan(lib, E.reshape(G, nc, p * r), lam ** C).reshape(G, nc, p, r)
+    Sprev = lib.concat([lib.zeros((G, 1, p, r)), S[:, :-1]], 1)
+    return Sprev, E, S
+
+
+def _decay_F(lib: _Lib, Q: Any, K: Any, V: Any, lam: Any) -> Any:
+    """Y_i = sum_{j <= i} lam^(i-j) (Q_i . K_j) V_j, chunkwise: Q, K (G, n, p), V (G, n, r).
+
+    Inside a chunk of C rows: ((Q K^T) * D) V with D[a, b] = lam^(a-b); across chunks the state
+    S_c (p x r) follows the scan S_c = lam^C S_{c-1} + E_c (O(n (C (p + r) + p r)) in all)."""
+    G, n, _ = Q.shape
+    C = min(n, _SCAN_CHUNK)
+    Qc, Kc, Vc = _chunked(lib, Q, C), _chunked(lib, K, C), _chunked(lib, V, C)
+    a = np.arange(C)
+    D = _powers(lib, lam, a[:, None] - a[None, :])                      # (G, C, C)
+    Y = ((Qc @ _tr(lib, Kc)) * D[:, None]) @ Vc                          # (G, nc, C, r)
+    if Qc.shape[1] > 1:
+        Sprev, _, _ = _decay_states(lib, Kc, Vc, lam, C)
+        Y = Y + (Qc @ Sprev) * _powers(lib, lam, a + 1)[:, None, :, None]
+    return Y.reshape(G, -1, V.shape[-1])[:, :n]
+
+
+def _decay_dlam(lib: _Lib, Q: Any, K: Any, V: Any, dY: Any, lam: Any) -> Any:
+    """sum_i dY_i . dY_i/dlam for Y = _decay_F(Q, K, V, lam): (G,), chunkwise like the forward.
+
+    Inside chunks D'[a, b] = (a-b) lam^(a-b-1); across chunks d/dlam [lam^(a+1) Q_a S_{c-1}] with
+    S'_c = C lam^(C-1) S_{c-1} + lam^C S'_{c-1} + E'_c, E'_c the chunk totals weighted by
+    (C-1-b) lam^(C-2-b): one more scan."""
+    G, n, _ = Q.shape
+    C = min(n, _SCAN_CHUNK)
+    Qc, Kc, Vc, dYc = (_chunked(lib, X, C) for X in (Q, K, V, dY))
+    a = np.arange(C)
+    e = a[:, None] - a[None, :]
+    Dp = lib.asarray(np.where(e >= 1, e, 0))[None] * _powers(lib, lam, e, 1)     # (G, C, C)
+    total = lib.sum(((Qc @ _tr(lib, Kc)) * Dp[:, None] * (dYc @ _tr(lib, Vc))).reshape(G, -1), -1)
+    nc = Qc.shape[1]
+    if nc == 1:
+        return total
+    Sprev, _, _ = _decay_states(lib, Kc, Vc, lam, C)
+    wp = lib.asarray(np.maximum(C - 1 - a, 0))[None] * _powers(lib, lam, C - 2 - a)   # (G, C)
+    Ep = _tr(lib, Kc * wp[:, None, :, None]) @ Vc                                  # (G, nc, p, r)
+    p, r = Ep.shape[-2], Ep.shape[-1]
+    lamC1 = (C * _powers(lib, lam, np.array([C - 1])))[:, :, None, None]          # (G, 1, 1, 1)
+    Sp = _scan(lib, (Ep + lamC1 * Sprev).reshape(G, nc, p * r), lam ** C).reshape(G, nc, p, r)
+    Spprev = lib.concat([lib.zeros((G, 1, p, r)), Sp[:, :-1]], 1)
+    w1 = lib.asarray(a + 1)[None] * _powers(lib, lam, a)                           # (a+1) lam^a
+    w2 = _powers(lib, lam, a + 1)                                                  # lam^(a+1)
+    inter = (Qc @ Sprev) * w1[:, None, :, None] + (Qc @ Spprev) * w2[:, None, :, None]
+    return total + lib.sum((inter * dYc).reshape(G, -1), -1)
+
+
+def _flipF(lib: _Lib, Q: Any, K: Any, V: Any, lam: Any) -> Any:
+    """Y_i = sum_{j >= i} lam^(j-i) (Q_i . K_j) V_j (the anti-causal direction)."""
+    f = lib.flip
+    return f(_decay_F(lib, f(Q, 1), f(K, 1), f(V, 1), lam), 1)
+
+
+def _attend_decay(lib: _Lib, A: Any, B: Any, Vm: Any, op: _DecayOp) -> tuple[Any, Any]:
+    """num, den for c_t = lam^|t| in O(n): chunkwise decayed linear attention, both directions."""
+    G, n, _ = A.shape
+    Vt = lib.concat([Vm, lib.zeros((G, n, 1)) + 1.0], -1)              # [V, 1]: numerator and den
+    Y = _decay_F(lib, A, B, Vt, op.lam)
+    if not op.causal:
+        Y = Y + _flipF(lib, A, B, Vt, op.lam) - lib.sum(A * B, -1, keepdims=True) * Vt
+    return Y[..., :-1], Y[..., -1]
+
+
+def _attend_decay_backward(lib: _Lib, Gn: Any, gd: Any, A: Any, B: Any, Vm: Any, op: _DecayOp
+                           ) -> tuple[Any, Any, Any, Any]:
+    """dA, dB, dV, dlam for `_attend_decay` (dY = [Gn, gd] the gradient of [num, den])."""
+    G, n, _ = A.shape
+    lam = op.lam
+    Vt = lib.concat([Vm, lib.zeros((G, n, 1)) + 1.0], -1)
+    dY = lib.concat([Gn, gd[..., None]], -1)
+    dA = _decay_F(lib, dY, Vt, B, lam)                                   # sum_{j<=i} (dY_i.Vt_j) B_j
+    dB = _flipF(lib, Vt, dY, A, lam)                                     # sum_{i>=j} (dY_i.Vt_j) A_i
+    dVt = _flipF(lib, B, A, dY, lam)                                     # sum_{i>=j} (A_i.B_j) dY_i
+    dlam = _decay_dlam(lib, A, B, Vt, dY, lam)
+    if not op.causal:
+        f = lib.flip
+        dA = dA + _flipF(lib, dY, Vt, B, lam) - lib.sum(dY * Vt, -1, keepdims=True) * B
+        dB = dB + _decay_F(lib, Vt, dY, A, lam) - lib.sum(dY * Vt, -1, keepdims=True) * A
+        dVt = dVt + _decay_F(lib, B, A, dY, lam) - lib.sum(A * B, -1, keepdims=True) * dY
+        dlam = dlam + _decay_dlam(lib, f(A, 1), f(B, 1), f(Vt, 1), f(dY, 1), lam)
+    return dA, dB, dVt[..., :-1], dlam
 
 
 # --------------------------------------------------------------------------------------------
@@ -461,8 +570,13 @@ def _einsum(lib: _Lib, spec: str, *ops: Any) -> Any:
     return lib.lib.einsum(spec, *ops)
 
 
-def _attend(lib: _Lib, A: Any, B: Any, Vm: Any, op: Any, feature_chunk: int | None) -> tuple[Any, Any]:
+def _attend(lib: _Lib, A: Any, B: Any, Vm: Any, op: Any, feature_chunk: int | None,
+            method: str) -> tuple[Any, Any]:
     """num (G, n, dv), den (G, n): sum_l A_l * T (B_l V) and sum_l A_l * T B_l."""
+    if method == "dense":
+        return _attend_dense(lib, A, B, Vm, op)
+    if method == "scan":
+        return _attend_decay(lib, A, B, Vm, op)
     G, n, m = A.shape
     dv = Vm.shape[-1]
     num = lib.zeros((G, n, dv))
@@ -480,6 +594,74 @@ def _attend(lib: _Lib, A: Any, B: Any, Vm: Any, op: Any, feature_chunk: int | No
     return num, den
 
 
+def _dense_rows(lib: _Lib, g: int, n: int) -> int:
+    """Query rows per block of the dense path: one (g, w, n) block within the workspace."""
+    return max(1, min(n, lib.workspace() // max(1, g * n)))
+
+
+def _coef_block(c: Any, i0: int, i1: int, n: int) -> Any:
+    """C[:, i, j] = c[:, j - i + n - 1] for rows i0..i1-1: (g, w, n)."""
+    idx = (np.arange(n)[None, :] - np.arange(i0, i1)[:, None]) + (n - 1)
+    return c[:, idx]
+
+
+def _attend_dense(lib: _Lib, A: Any, B: Any, Vm: Any, op: Any) -> tuple[Any, Any]:
+    """num, den by the O(n^2 (m + dv)) formula in row blocks (memory O(w n) per head)."""
+    G, n, m = A.shape
+    dv = Vm.shape[-1]
+    num = lib.zeros((G, n, dv))
+    den = lib.zeros((G, n))
+    c = op.dense_coef()
+    w = _dense_rows(lib, G, n)
+    Bt = B.transpose(0, 2, 1) if lib.kind != "torch" else B.transpose(1, 2)
+    for i0 in range(0, n, w):
+        i1 = min(n, i0 + w)
+        # causal: rows i0..i1-1 see keys < i1 only
+        j1 = i1 if op.causal else n
+        M = (A[:, i0:i1] @ Bt[..., :j1]) * _coef_block(c, i0, i1, n)[..., :j1]
+        num[:, i0:i1] = M @ Vm[:, :j1]
+        den[:, i0:i1] = lib.sum(M, -1)
+    return num, den
+
+
+def _diag_sums(lib: _Lib, X: Any) -> Any:
+    """S[:, k] = sum_{j - i = k - (w - 1)} X[:, i, j] for X (g, w, n): sums along diagonals."""
+    g, w, n = X.shape
+    Xr = lib.concat([lib.flip(X, 1), lib.zeros((g, w, w), dtype=X.dtype)], -1)     # (g, w, n + w)
+    sk = Xr.reshape(g, w * (n + w))[:, : w * (n + w - 1)].reshape(g, w, n + w - 1)
+    return lib.sum(sk, 1)
+
+
+def _attend_dense_backward(lib: _Lib, Gn: Any, gd: Any, A: Any, B: Any, Vm: Any, op: Any
+                           ) -> tuple[Any, Any, Any, Any]:
+    G, n, m = A.shape
+    dv = Vm.shape[-1]
+    dA = lib.zeros((G, n, m))
+    dB = lib.zeros((G, n, m))
+    dV = lib.zeros((G, n, dv))
+    dc = lib.zeros((G, 2 * n - 1))
+    c = op.dense_coef()
+    w = _dense_rows(lib, G, n)
+    tr = (lambda x: x.transpose(1, 2)) if lib.kind == "torch" else (lambda x: x.transpose(0, 2, 1))
+    for i0 in range(0, n, w):
+        i1 = min(n, i0 + w)
+        j1 = i1 if op.causal else n
+        K = A[:, i0:i1] @ tr(B[:, :j1])                                   # (g, w, j1)
+        C = _coef_block(c, i0, i1, n)[..., :j1]
+        P = Gn[:, i0:i1] @ tr(Vm[:, :j1]) + gd[:, i0:i1, None]             # dL/dM
+        PC = P * C
+        dA[:, i0:i1] = PC @ B[:, :j1]
+        dB[:, :j1] += tr(PC) @ A[:, i0:i1]
+        dV[:, :j1] += tr(K * C) @ Gn[:, i0:i1]
+        S = _diag_sums(lib, P * K)                       # offsets t = -(w-1)-i0 .. j1-1-i0
+        wb = i1 - i0
+        start = (n - 1) - (wb - 1) - i0
+        dc[:, start: start + S.shape[-1]] += S
+    if op.causal:
+        dc[:, n:] = 0                                    # offsets j > i are not in the model
+    return dA, dB, dV, op.dense_grad(dc)
+
+
 def _ratio(lib: _Lib, num: Any, den: Any) -> Any:
     """num / den, 0 where den == 0 (a query that sees no key); NaN stays NaN."""
     safe = lib.lib.where(den == 0, 1.0, den)
@@ -487,7 +669,7 @@ def _ratio(lib: _Lib, num: Any, den: Any) -> Any:
 
 
 def _attend_backward(lib: _Lib, gout: Any, A: Any, B: Any, Vm: Any, op: Any, out: Any, den: Any,
-                     feature_chunk: int | None) -> tuple[Any, Any, Any, Any]:
+                     feature_chunk: int | None, method: str) -> tuple[Any, Any, Any, Any]:
     """dA, dB, dV and the coefficient gradient (op.grad summed over chunks)."""
     G, n, m = A.shape
     dv = Vm.shape[-1]
@@ -495,6 +677,10 @@ def _attend_backward(lib: _Lib, gout: Any, A: Any, B: Any, Vm: Any, op: Any, out
     safe = lib.lib.where(zero, 1.0, den)
     Gn = lib.lib.where(zero[..., None], 0.0, gout / safe[..., None])           # dL/dnum
     gd = -lib.sum(Gn * out, -1)                                                      # dL/dden
+    if method == "dense":
+        return _attend_dense_backward(lib, Gn, gd, A, B, Vm, op)
+    if method == "scan":
+        return _attend_decay_backward(lib, Gn, gd, A, B, Vm, op)
     dA = lib.zeros((G, n, m))
     dB = lib.zeros((G, n, m))
     dV = lib.zeros((G, n, dv))
@@ -689,8 +875,14 @@ _COMMON_DOC = """
     key_padding_mask : bool array (batch, n), optional
         True on real keys; masked keys (and their values, even NaN) contribute nothing.
     feature_chunk : int, optional
-        Features per Toeplitz product (default about (m + dv) / (dv + 1), so that one product
-        holds O(n (m + dv)) numbers per head).
+        FFT path: features per Toeplitz product (default about (m + dv) / (dv + 1), so that one
+        product holds O(n (m + dv)) numbers per head).
+    method : str
+        "auto" (default), "dense" or the fast path ("fft" for `rpe_attention`, "scan" for
+        `rpe_attention_decay`). "dense" evaluates sum_j C_ij phi(q_i).phi(k_j) [v_j, 1] in blocks
+        of query rows (O(n^2 (m + dv)) time, O(w n) memory per head, no FFT rounding); "auto"
+        takes it up to the crossover n measured by the benchmarks (CPU: 16384 for fft, 256 for
+        scan; CUDA: 4096 and 512) and the fast path above.
 
     The feature map (FAVOR+ positive random features with the max-stabilizer) is
     ``phi(x)_l = exp(w_l . x~ - |x~|^2 / 2 - s) / sqrt(m)``, ``x~ = d^(-1/4) x``, with s the max of
@@ -701,30 +893,47 @@ _COMMON_DOC = """
 """
 
 
+def _method(methods: tuple[str, str], n: int, lib: _Lib) -> str:
+    """'dense' or the fast path ('fft' / 'scan'); 'auto' picks dense up to the measured crossover."""
+    fast, method = methods
+    if method not in ("auto", "dense", fast):
+        raise ValueError(f"argument 'method' must be 'auto', 'dense' or {fast!r}, got {method!r}")
+    if method != "auto":
+        return method
+    limit = _DENSE_MAX_N[(fast, lib.on_gpu)]
+    return "dense" if n <= limit else fast
+
+
 def _forward(q: Any, k: Any, v: Any, coef_fn: Any, causal: bool, normalize_qk: bool,
              num_features: int | None, seed: int, projection: Any, key_padding_mask: Any,
-             feature_chunk: int | None, extra: dict[str, Any]) -> tuple[Any, Any]:
+             feature_chunk: int | None, extra: dict[str, Any], methods: tuple[str, str]
+             ) -> tuple[Any, Any]:
     P = _prepare(q, k, v, extra, num_features, seed, projection, key_padding_mask)
     lib = P["lib"]
     Bt, H, n, d, dv = P["shape"]
+    method = _method(methods, n, lib)
     op = coef_fn(lib, Bt, H, n)
     if Bt * H * n == 0:
         return lib.zeros((Bt, H, n, dv)), lib.zeros((Bt, H, n))
     A, B, Vm, *_ = _prepared_features(P, normalize_qk)
-    num, den = _attend(lib, A, B, Vm, op, feature_chunk)
+    num, den = _attend(lib, A, B, Vm, op, feature_chunk, method)
     return _unflat(_ratio(lib, num, den), Bt, H), _unflat(den, Bt, H)
 
 
 def rpe_attention(q: Any, k: Any, v: Any, rpe_bias: Any, num_features: int | None = None,
                   causal: bool = False, normalize_qk: bool = False, seed: int = 0,
                   projection: Any = None, key_padding_mask: Any = None,
-                  feature_chunk: int | None = None) -> Any:
+                  feature_chunk: int | None = None, method: str = "auto") -> Any:
     """Kernelized attention with relative positional encoding (Luo et al. 2021, Algorithm 1).
 
     ``z_i = sum_j c_{j-i} phi(q_i).phi(k_j) v_j / sum_j c_{j-i} phi(q_i).phi(k_j)`` with
     ``c_t = exp(b_t - max b)`` from ``rpe_bias`` (the max over the offsets in use; it cancels),
     computed as ``sum_l phi_l(Q) [T (phi_l(K) * V)] / sum_l phi_l(Q) [T phi(K)]_l`` with Toeplitz
-    products ``T[i, j] = c_{j-i}`` (FFT, O(n log n)), the features in chunks.
+    products ``T[i, j] = c_{j-i}`` (FFT, O(n log n) per column, m (dv + 1) columns per head,
+    the features in chunks), or by the dense formula in row blocks where that is faster
+    (``method``). On the CPU the Toeplitz products of float32 inputs run in float64 (an FFT's
+    rounding error is relative to the largest row of the product, and rows that see few keys,
+    such as the first rows of causal attention, would otherwise lose digits).
 
     rpe_bias : array (heads, 2n-1) or (2n-1,) (shared by all heads)
         b_t for offsets t = j - i = -(n-1), ..., n-1 in that order; with ``causal`` only
@@ -735,38 +944,39 @@ def rpe_attention(q: Any, k: Any, v: Any, rpe_bias: Any, num_features: int | Non
     array (batch, heads, n, dv) in the library, device and dtype of q.
     """
     return _forward_bias(q, k, v, rpe_bias, num_features, causal, normalize_qk, seed, projection,
-                         key_padding_mask, feature_chunk)[0]
+                         key_padding_mask, feature_chunk, method)[0]
 
 
 def _forward_bias(q: Any, k: Any, v: Any, rpe_bias: Any, num_features: int | None = None,
                   causal: bool = False, normalize_qk: bool = False, seed: int = 0,
                   projection: Any = None, key_padding_mask: Any = None,
-                  feature_chunk: int | None = None) -> tuple[Any, Any]:
+                  feature_chunk: int | None = None, method: str = "auto") -> tuple[Any, Any]:
     def coef(lib: _Lib, Bt: int, H: int, n: int) -> _BiasOp:
         return _BiasOp(lib, _bias_coef(lib, rpe_bias, Bt, H, n, causal)[0], causal)
 
     return _forward(q, k, v, coef, causal, normalize_qk, num_features, seed, projection,
-                    key_padding_mask, feature_chunk, {"rpe_bias": rpe_bias})
+                    key_padding_mask, feature_chunk, {"rpe_bias": rpe_bias}, ("fft", method))
 
 
 def _backward(grad_out: Any, q: Any, k: Any, v: Any, make_op: Any, causal: bool, normalize_qk: bool,
               num_features: int | None, seed: int, projection: Any, key_padding_mask: Any,
-              feature_chunk: int | None, extra: dict[str, Any], saved: tuple[Any, Any] | None
-              ) -> tuple[Any, Any, Any, Any, Any]:
+              feature_chunk: int | None, extra: dict[str, Any], saved: tuple[Any, Any] | None,
+              methods: tuple[str, str]) -> tuple[Any, Any, Any, Any, Any]:
     P = _prepare(q, k, v, extra, num_features, seed, projection, key_padding_mask, grad_out)
     lib = P["lib"]
     Bt, H, n, d, dv = P["shape"]
+    method = _method(methods, n, lib)
     op = make_op(lib, Bt, H, n)
     if Bt * H * n == 0:
         return (lib.zeros((Bt, H, n, d)), lib.zeros((Bt, H, n, d)), lib.zeros((Bt, H, n, dv)), None, lib)
     A, B, Vm, qs, qn, ks, kn = _prepared_features(P, normalize_qk)
     if saved is None:
-        num, den = _attend(lib, A, B, Vm, op, feature_chunk)
+        num, den = _attend(lib, A, B, Vm, op, feature_chunk, method)
         out = _ratio(lib, num, den)
     else:
         out, den = _flat(saved[0]), saved[1].reshape(Bt * H, n)
     gout = _flat(P["grad_out"])
-    dA, dB, dV, dcoef = _attend_backward(lib, gout, A, B, Vm, op, out, den, feature_chunk)
+    dA, dB, dV, dcoef = _attend_backward(lib, gout, A, B, Vm, op, out, den, feature_chunk, method)
     dq = _features_backward(lib, dA, A, qs, qn, P["W"], True)
     dk = _features_backward(lib, dB, B, ks, kn, P["W"], False)
     return _unflat(dq, Bt, H), _unflat(dk, Bt, H), _unflat(dV, Bt, H), dcoef, lib
@@ -775,7 +985,7 @@ def _backward(grad_out: Any, q: Any, k: Any, v: Any, make_op: Any, causal: bool,
 def rpe_attention_backward(grad_out: Any, q: Any, k: Any, v: Any, rpe_bias: Any,
                            num_features: int | None = None, causal: bool = False,
                            normalize_qk: bool = False, seed: int = 0, projection: Any = None,
-                           key_padding_mask: Any = None, feature_chunk: int | None = None,
+                           key_padding_mask: Any = None, feature_chunk: int | None = None, method: str = "auto",
                            saved: tuple[Any, Any] | None = None) -> tuple[Any, Any, Any, Any]:
     """Gradients (dq, dk, dv, d rpe_bias) of ``sum(grad_out * rpe_attention(...))``.
 
@@ -798,7 +1008,7 @@ def rpe_attention_backward(grad_out: Any, q: Any, k: Any, v: Any, rpe_bias: Any,
 
     dq, dk, dv_, dcoef, lib = _backward(grad_out, q, k, v, make, causal, normalize_qk, num_features,
                                         seed, projection, key_padding_mask, feature_chunk,
-                                        {"rpe_bias": rpe_bias}, saved)
+                                        {"rpe_bias": rpe_bias}, saved, ("fft", method))
     Bt, H = q.shape[0], q.shape[1]
     n = q.shape[2]
     bshape = tuple(rpe_bias.shape)
@@ -814,13 +1024,16 @@ def rpe_attention_backward(grad_out: Any, q: Any, k: Any, v: Any, rpe_bias: Any,
 def rpe_attention_decay(q: Any, k: Any, v: Any, lam: Any, num_features: int | None = None,
                         causal: bool = False, normalize_qk: bool = False, seed: int = 0,
                         projection: Any = None, key_padding_mask: Any = None,
-                        feature_chunk: int | None = None) -> Any:
+                        feature_chunk: int | None = None, method: str = "auto") -> Any:
     """`rpe_attention` with the exponential-decay bias ``c_t = lam^|t|`` in O(n) by scans.
 
     Equals ``rpe_attention(q, k, v, rpe_bias=|t| * log(lam), ...)`` (same features), but the
-    products with ``T[i, j] = lam^|i-j|`` are the scans ``S_i = lam S_{i-1} + x_i`` forward
-    (causal) plus backward minus the diagonal (not causal), done in chunks of 64 rows as
-    small matrix products (O(n) time, no Python loop over positions).
+    Toeplitz products are the scan ``S_i = lam S_{i-1} + phi(k_i) [v_i, 1]^T`` (an m x (dv+1)
+    state) read out by ``phi(q_i)``: forward (causal), plus the backward scan minus the
+    diagonal (not causal). It runs chunkwise (as RetNet / gated linear attention do): inside a
+    chunk of 64 rows a small masked (64 x 64) kernel matrix with the powers lam^(a-b), across
+    chunks the state scan with factor lam^64, itself done by chunks, so there is no Python loop
+    over positions: O(n (64 (m + dv) + m dv)) time, O(n (m + dv)) memory per head.
 
     lam : float or array (heads,)
         Decay per head in [0, 1] (0: each query sees only its own position).
@@ -830,38 +1043,42 @@ def rpe_attention_decay(q: Any, k: Any, v: Any, lam: Any, num_features: int | No
     array (batch, heads, n, dv) in the library, device and dtype of q.
     """
     return _forward_decay(q, k, v, lam, num_features, causal, normalize_qk, seed, projection,
-                          key_padding_mask, feature_chunk)[0]
+                          key_padding_mask, feature_chunk, method)[0]
 
 
 def _forward_decay(q: Any, k: Any, v: Any, lam: Any, num_features: int | None = None,
                    causal: bool = False, normalize_qk: bool = False, seed: int = 0,
                    projection: Any = None, key_padding_mask: Any = None,
-                   feature_chunk: int | None = None) -> tuple[Any, Any]:
+                   feature_chunk: int | None = None, method: str = "auto") -> tuple[Any, Any]:
     def coef(lib: _Lib, Bt: int, H: int, n: int) -> _DecayOp:
-        return _DecayOp(lib, _lam_coef(lib, lam, Bt, H)[0], causal)
+        return _DecayOp(lib, _lam_coef(lib, lam, Bt, H)[0], causal, n)
 
     extra = {} if isinstance(lam, (int, float)) else {"lam": lam}
     return _forward(q, k, v, coef, causal, normalize_qk, num_features, seed, projection,
-                    key_padding_mask, feature_chunk, extra)
+                    key_padding_mask, feature_chunk, extra, ("scan", method))
 
 
 def rpe_attention_decay_backward(grad_out: Any, q: Any, k: Any, v: Any, lam: Any,
                                  num_features: int | None = None, causal: bool = False,
                                  normalize_qk: bool = False, seed: int = 0, projection: Any = None,
-                                 key_padding_mask: Any = None, feature_chunk: int | None = None,
+                                 key_padding_mask: Any = None, feature_chunk: int | None = None, method: str = "auto",
                                  saved: tuple[Any, Any] | None = None) -> tuple[Any, Any, Any, Any]:
     """Gradients (dq, dk, dv, dlam) of ``sum(grad_out * rpe_attention_decay(...))``, all O(n).
 
-    As `rpe_attention_backward` with T^T by the opposite scan, and
-    ``dlam = sum_ij X_i . |i-j| lam^(|i-j|-1) Y_j`` by the derivative of the scan,
-    ``S'_i = lam S'_{i-1} + S_{i-1}`` (two more scans). dlam has the shape of ``lam``.
+    With dY = [dL/dnum, dL/dden] and V~ = [V, 1], each gradient is again a decayed linear
+    attention, in the opposite direction where T^T appears: dphi(Q) = F(dY, V~, phi(K)),
+    dphi(K) = F^T(V~, dY, phi(Q)), dV~ = F^T(phi(K), phi(Q), dY) (plus the other direction minus
+    the diagonal when not causal), and dlam = sum_{j<=i} (i-j) lam^(i-j-1) (phi(q_i).phi(k_j))
+    (dY_i . v~_j) chunkwise with the derivative of the chunk state, S'_c = C lam^(C-1) S_{c-1} +
+    lam^C S'_{c-1} + E'_c (one more scan). dlam has the shape of ``lam``.
     """
     def make(lib: _Lib, Bt: int, H: int, n: int) -> _DecayOp:
-        return _DecayOp(lib, _lam_coef(lib, lam, Bt, H)[0], causal)
+        return _DecayOp(lib, _lam_coef(lib, lam, Bt, H)[0], causal, n)
 
     extra = {} if isinstance(lam, (int, float)) else {"lam": lam}
     dq, dk, dv_, dlam, lib = _backward(grad_out, q, k, v, make, causal, normalize_qk, num_features,
-                                       seed, projection, key_padding_mask, feature_chunk, extra, saved)
+                                       seed, projection, key_padding_mask, feature_chunk, extra, saved,
+                                       ("scan", method))
     Bt, H = q.shape[0], q.shape[1]
     lam_shape = tuple(getattr(lam, "shape", ()))
     if dlam is None:

@@ -169,20 +169,23 @@ class RPEDecayAttentionFunction(torch.autograd.Function):
 def rpe_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rpe_bias: torch.Tensor,
                   num_features: int | None = None, causal: bool = False, normalize_qk: bool = False,
                   seed: int = 0, projection: Any = None, key_padding_mask: Any = None,
-                  feature_chunk: int | None = None) -> torch.Tensor:
+                  feature_chunk: int | None = None, method: str = "auto") -> torch.Tensor:
     """Differentiable `kernkit.rpe_attention` (grads for q, k, v, rpe_bias; CPU or CUDA)."""
     kw = dict(num_features=num_features, causal=causal, normalize_qk=normalize_qk, seed=seed,
-              projection=projection, key_padding_mask=key_padding_mask, feature_chunk=feature_chunk)
+              projection=projection, key_padding_mask=key_padding_mask, feature_chunk=feature_chunk,
+              method=method)
     return RPEAttentionFunction.apply(q, k, v, rpe_bias, kw)  # type: ignore[no-any-return]
 
 
 def rpe_attention_decay(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lam: Any,
                         num_features: int | None = None, causal: bool = False,
                         normalize_qk: bool = False, seed: int = 0, projection: Any = None,
-                        key_padding_mask: Any = None, feature_chunk: int | None = None) -> torch.Tensor:
+                        key_padding_mask: Any = None, feature_chunk: int | None = None,
+                        method: str = "auto") -> torch.Tensor:
     """Differentiable `kernkit.rpe_attention_decay` (grads for q, k, v and a tensor lam)."""
     if not isinstance(lam, torch.Tensor):
         lam = torch.tensor(float(lam), dtype=q.dtype, device=q.device)
     kw = dict(num_features=num_features, causal=causal, normalize_qk=normalize_qk, seed=seed,
-              projection=projection, key_padding_mask=key_padding_mask, feature_chunk=feature_chunk)
+              projection=projection, key_padding_mask=key_padding_mask, feature_chunk=feature_chunk,
+              method=method)
     return RPEDecayAttentionFunction.apply(q, k, v, lam, kw)  # type: ignore[no-any-return]

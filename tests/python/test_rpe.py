@@ -89,33 +89,36 @@ def test_random_projection_bad(args, name):
 
 @pytest.mark.parametrize("n", NS)
 @pytest.mark.parametrize("causal", [False, True])
-def test_forward_matches_dense_float64(n, causal):
+@pytest.mark.parametrize("method", ["fft", "dense"])
+def test_forward_matches_dense_float64(n, causal, method):
     rng = np.random.default_rng(n + 10 * causal)
     Bt, H, d, dv, m = 2, 3, 8, 6, 16
     q, k, v = inputs(rng, Bt, H, n, d, dv)
     b = rng.standard_normal((H, 2 * n - 1))
     W = kernkit.random_projection(d, m, seed=1)
-    out = kernkit.rpe_attention(q, k, v, b, projection=W, causal=causal)
+    out = kernkit.rpe_attention(q, k, v, b, projection=W, causal=causal, method=method)
     assert out.shape == (Bt, H, n, dv) and out.dtype == np.float64
     assert relerr(out, ref_attention(q, k, v, ref_coef(b, n, causal), W)) < 1e-12
 
 
 @pytest.mark.parametrize("n", NS)
 @pytest.mark.parametrize("causal", [False, True])
-def test_forward_float32(n, causal):
+@pytest.mark.parametrize("method", ["fft", "dense"])
+def test_forward_float32(n, causal, method):
     rng = np.random.default_rng(100 + n)
     Bt, H, d, m = 1, 2, 8, 16
     q, k, v = (a.astype(np.float32) for a in inputs(rng, Bt, H, n, d))
     b = rng.standard_normal((H, 2 * n - 1)).astype(np.float32)
     W = kernkit.random_projection(d, m, seed=1)
-    out = kernkit.rpe_attention(q, k, v, b, projection=W, causal=causal)
+    out = kernkit.rpe_attention(q, k, v, b, projection=W, causal=causal, method=method)
     assert out.dtype == np.float32
     assert relerr(out, ref_attention(q, k, v, ref_coef(b, n, causal), W)) < 1e-5
 
 
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("normalize", [False, True])
-def test_forward_padding_mask_and_normalize(causal, normalize):
+@pytest.mark.parametrize("method", ["fft", "dense"])
+def test_forward_padding_mask_and_normalize(causal, normalize, method):
     rng = np.random.default_rng(7)
     Bt, H, n, d, m = 3, 2, 33, 4, 9
     q, k, v = inputs(rng, Bt, H, n, d)
@@ -124,7 +127,7 @@ def test_forward_padding_mask_and_normalize(causal, normalize):
     mask[:, 0] = True
     W = kernkit.random_projection(d, m, seed=2)
     out = kernkit.rpe_attention(q, k, v, b, projection=W, causal=causal, key_padding_mask=mask,
-                                normalize_qk=normalize)
+                                normalize_qk=normalize, method=method)
     ref = ref_attention(q, k, v, ref_coef(b, n, causal), W, mask, normalize)
     assert relerr(out, ref) < 1e-12
     # masked keys and values contribute nothing, even NaN and inf
@@ -133,18 +136,24 @@ def test_forward_padding_mask_and_normalize(causal, normalize):
     k2[bi, :, ji] = np.nan
     v2[bi, :, ji] = np.inf
     out2 = kernkit.rpe_attention(q, k2, v2, b, projection=W, causal=causal, key_padding_mask=mask,
-                                 normalize_qk=normalize)
+                                 normalize_qk=normalize, method=method)
+    outd = kernkit.rpe_attention_decay(q, k2, v2, 0.9, projection=W, causal=causal,
+                                       key_padding_mask=mask, normalize_qk=normalize,
+                                       method="scan" if method == "fft" else "dense")
+    assert np.all(np.isfinite(outd))
     assert relerr(out2, ref) < 1e-12
 
 
-def test_query_that_sees_no_key_gets_zero():
+@pytest.mark.parametrize("method", ["fft", "dense"])
+def test_query_that_sees_no_key_gets_zero(method):
     rng = np.random.default_rng(8)
     q, k, v = inputs(rng, 2, 1, 5, 4)
     b = np.zeros((1, 9))
     mask = np.ones((2, 5), bool)
     mask[1] = False                     # batch 1: no key at all
     mask[0, :2] = False                 # causal rows 0, 1 of batch 0 see no key
-    out = kernkit.rpe_attention(q, k, v, b, num_features=8, causal=True, key_padding_mask=mask)
+    out = kernkit.rpe_attention(q, k, v, b, num_features=8, causal=True, key_padding_mask=mask,
+                                method=method)
     assert np.all(out[1] == 0) and np.all(out[0, :, :2] == 0)
     assert np.all(np.isfinite(out)) and np.any(out[0, :, 2:] != 0)
 
@@ -271,7 +280,8 @@ def _good(rng=None):
     (lambda a: {**a, "projection": np.zeros((6, 4)), "num_features": 5}, ValueError, "num_features"),
     (lambda a: {**a, "key_padding_mask": np.ones((1, 4), bool)}, ValueError, "key_padding_mask"),
     (lambda a: {**a, "key_padding_mask": np.ones((1, 5))}, TypeError, "key_padding_mask"),
-    (lambda a: {**a, "feature_chunk": 0}, ValueError, "feature_chunk"),
+    (lambda a: {**a, "feature_chunk": 0, "method": "fft"}, ValueError, "feature_chunk"),
+    (lambda a: {**a, "method": "scan"}, ValueError, "method"),
 ])
 def test_bad_input_names_the_argument(change, exc, name):
     q, k, v, b = _good()
@@ -291,7 +301,8 @@ def test_bad_decay():
 
 @pytest.mark.parametrize("n", (1, 2, 17, 257, 700))
 @pytest.mark.parametrize("causal", [False, True])
-def test_decay_matches_dense(n, causal):
+@pytest.mark.parametrize("method", ["scan", "dense"])
+def test_decay_matches_dense(n, causal, method):
     rng = np.random.default_rng(200 + n)
     Bt, H, d, m = 2, 3, 4, 8
     q, k, v = inputs(rng, Bt, H, n, d)
@@ -301,7 +312,7 @@ def test_decay_matches_dense(n, causal):
     C = np.stack([lam_h ** np.abs(np.arange(n)[None, :] - np.arange(n)[:, None]) for lam_h in lam])
     if causal:
         C = np.tril(C)
-    out = kernkit.rpe_attention_decay(q, k, v, lam, projection=W, causal=causal)
+    out = kernkit.rpe_attention_decay(q, k, v, lam, projection=W, causal=causal, method=method)
     assert relerr(out, ref_attention(q, k, v, C, W)) < 1e-12
     # the same as the general path with b_t = |t| log(lam)
     with np.errstate(divide="ignore"):
@@ -309,7 +320,8 @@ def test_decay_matches_dense(n, causal):
     gen = kernkit.rpe_attention(q, k, v, b, projection=W, causal=causal)
     assert relerr(out, gen) < 1e-12
     out32 = kernkit.rpe_attention_decay(*(a.astype(np.float32) for a in (q, k, v)),
-                                        lam.astype(np.float32), projection=W, causal=causal)
+                                        lam.astype(np.float32), projection=W, causal=causal,
+                                        method=method)
     assert out32.dtype == np.float32 and relerr(out32, out) < 1e-5
 
 
@@ -351,7 +363,8 @@ def _loss(g, **kw):
 
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_backward_finite_differences(causal):
+@pytest.mark.parametrize("method", ["fft", "dense"])
+def test_backward_finite_differences(causal, method):
     rng = np.random.default_rng(18)
     Bt, H, n, d, m = 1, 2, 7, 3, 5
     q, k, v = inputs(rng, Bt, H, n, d)
@@ -361,7 +374,7 @@ def test_backward_finite_differences(causal):
     g = rng.standard_normal((Bt, H, n, d))
     W = kernkit.random_projection(d, m, seed=0)
     kw = dict(q=q, k=k, v=v, rpe_bias=b, projection=W, causal=causal, key_padding_mask=mask,
-              normalize_qk=True)
+              normalize_qk=True, method=method)
     grads = kernkit.rpe_attention_backward(g, **kw)
     h = 1e-6
     for name, grad in zip(("q", "k", "v", "rpe_bias"), grads):
@@ -414,7 +427,8 @@ def torch_dense(torch, q, k, v, W, b=None, lam=None, causal=False, mask=None, no
 
 @pytest.mark.parametrize("n", (2, 17, 130))
 @pytest.mark.parametrize("causal", [False, True])
-def test_torch_autograd_matches_dense_autograd(n, causal):
+@pytest.mark.parametrize("fast", [True, False])
+def test_torch_autograd_matches_dense_autograd(n, causal, fast):
     torch = _torch()
     import kernkit.torch as kt
 
@@ -429,14 +443,14 @@ def test_torch_autograd_matches_dense_autograd(n, causal):
     g = torch.tensor(rng.standard_normal((Bt, H, n, dv)))
     W = kernkit.random_projection(d, m, seed=0)
     kw = dict(projection=W, causal=causal, key_padding_mask=torch.tensor(mask))
-    out = kt.rpe_attention(q, k, v, b, **kw)
+    out = kt.rpe_attention(q, k, v, b, method="fft" if fast else "dense", **kw)
     ref = torch_dense(torch, q, k, v, W, b=b, causal=causal, mask=mask)
     assert relerr(out.detach(), ref.detach()) < 1e-12
     ours = torch.autograd.grad((out * g).sum(), (q, k, v, b))
     theirs = torch.autograd.grad((ref * g).sum(), (q, k, v, b))
     for name, o, t in zip("qkvb", ours, theirs):
         assert relerr(o, t) < 1e-10, name
-    out = kt.rpe_attention_decay(q, k, v, lam, **kw)
+    out = kt.rpe_attention_decay(q, k, v, lam, method="scan" if fast else "dense", **kw)
     ref = torch_dense(torch, q, k, v, W, lam=lam, causal=causal, mask=mask)
     assert relerr(out.detach(), ref.detach()) < 1e-12
     ours = torch.autograd.grad((out * g).sum(), (q, k, v, lam))
