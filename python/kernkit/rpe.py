@@ -85,6 +85,17 @@ class _Lib:
             return self.lib.as_tensor(a, dtype=dtype, device=self.device)
         return self.lib.asarray(a, dtype=dtype)
 
+    def index(self, a: np.ndarray) -> Any:
+        """An integer index array on the device (built there for torch: no host copy per call)."""
+        if self.kind == "torch":
+            return self.lib.as_tensor(a, device=self.device)
+        return self.lib.asarray(a)
+
+    def arange(self, start: int, stop: int) -> Any:
+        if self.kind == "torch":
+            return self.lib.arange(start, stop, device=self.device)
+        return self.lib.arange(start, stop)
+
     def zeros(self, shape: tuple[int, ...], dtype: Any = None) -> Any:
         dtype = self.dtype if dtype is None else dtype
         if self.kind == "torch":
@@ -341,7 +352,7 @@ class _BiasOp:
         w = min(self.n, _DIRECT_ROWS)
         i = np.arange(w)
         e = i[:, None] - i[None, :]
-        Tw = self.col[..., np.clip(e, 0, None)]                        # (g, w, w)
+        Tw = self.col[..., lib.index(np.clip(e, 0, None))]             # (g, w, w)
         Tw = lib.lib.where(lib.asarray(e >= 0, dtype=_bool(lib)), Tw, 0.0)
         Z[..., :w, :] = Tw @ Y[..., :w, :]
         return Z
@@ -599,9 +610,9 @@ def _dense_rows(lib: _Lib, g: int, n: int) -> int:
     return max(1, min(n, lib.workspace() // max(1, g * n)))
 
 
-def _coef_block(c: Any, i0: int, i1: int, n: int) -> Any:
-    """C[:, i, j] = c[:, j - i + n - 1] for rows i0..i1-1: (g, w, n)."""
-    idx = (np.arange(n)[None, :] - np.arange(i0, i1)[:, None]) + (n - 1)
+def _coef_block(lib: _Lib, c: Any, i0: int, i1: int, n: int, j1: int) -> Any:
+    """C[:, i, j] = c[:, j - i + n - 1] for rows i0..i1-1 and columns j < j1: (g, w, j1)."""
+    idx = (lib.arange(0, j1)[None, :] - lib.arange(i0, i1)[:, None]) + (n - 1)
     return c[:, idx]
 
 
@@ -618,7 +629,7 @@ def _attend_dense(lib: _Lib, A: Any, B: Any, Vm: Any, op: Any) -> tuple[Any, Any
         i1 = min(n, i0 + w)
         # causal: rows i0..i1-1 see keys < i1 only
         j1 = i1 if op.causal else n
-        M = (A[:, i0:i1] @ Bt[..., :j1]) * _coef_block(c, i0, i1, n)[..., :j1]
+        M = (A[:, i0:i1] @ Bt[..., :j1]) * _coef_block(lib, c, i0, i1, n, j1)
         num[:, i0:i1] = M @ Vm[:, :j1]
         den[:, i0:i1] = lib.sum(M, -1)
     return num, den
@@ -647,7 +658,7 @@ def _attend_dense_backward(lib: _Lib, Gn: Any, gd: Any, A: Any, B: Any, Vm: Any,
         i1 = min(n, i0 + w)
         j1 = i1 if op.causal else n
         K = A[:, i0:i1] @ tr(B[:, :j1])                                   # (g, w, j1)
-        C = _coef_block(c, i0, i1, n)[..., :j1]
+        C = _coef_block(lib, c, i0, i1, n, j1)
         P = Gn[:, i0:i1] @ tr(Vm[:, :j1]) + gd[:, i0:i1, None]             # dL/dM
         PC = P * C
         dA[:, i0:i1] = PC @ B[:, :j1]

@@ -500,7 +500,8 @@ def _cuda_torch():
 
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_cuda_matches_float64(causal):
+@pytest.mark.parametrize("fast", [True, False])
+def test_cuda_matches_float64(causal, fast):
     torch = _cuda_torch()
     import kernkit.torch as kt
 
@@ -512,21 +513,24 @@ def test_cuda_matches_float64(causal):
     mask[:, 0] = True
     W = kernkit.random_projection(d, m, seed=0)
     ref = ref_attention(q, k, v, ref_coef(b, n, causal), W, mask)
-    for dt, tol in ((torch.float64, 1e-12), (torch.float32, 2e-4)):
+    meth, dmeth = ("fft", "scan") if fast else ("dense", "dense")
+    refd = kernkit.rpe_attention_decay(q, k, v, 0.95, projection=W, causal=causal, key_padding_mask=mask)
+    for dt, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
         args = [torch.tensor(a, dtype=dt, device="cuda") for a in (q, k, v, b)]
         maskc = torch.tensor(mask, device="cuda")
-        out = kernkit.rpe_attention(*args, projection=W, causal=causal, key_padding_mask=maskc)
+        out = kernkit.rpe_attention(*args, projection=W, causal=causal, key_padding_mask=maskc, method=meth)
         assert out.device.type == "cuda" and out.dtype == dt
         assert relerr(out.cpu(), ref) < tol
-        outd = kernkit.rpe_attention_decay(*args[:3], 0.95, projection=W, causal=causal)
-        refd = kernkit.rpe_attention_decay(q, k, v, 0.95, projection=W, causal=causal)
-        assert relerr(outd.cpu(), refd) < tol
+        outd = kernkit.rpe_attention_decay(*args[:3], 0.95, projection=W, causal=causal,
+                                           key_padding_mask=maskc, method=dmeth)
+        assert outd.device.type == "cuda" and relerr(outd.cpu(), refd) < tol
     # gradients on the GPU equal the CPU's (float64)
-    args = [torch.tensor(a, device="cuda", requires_grad=True) for a in (q, k, v, b)]
-    out = kt.rpe_attention(*args, projection=W, causal=causal)
-    grads = torch.autograd.grad(out.square().sum(), args)
-    cpu = [torch.tensor(a, requires_grad=True) for a in (q, k, v, b)]
-    out = kt.rpe_attention(*cpu, projection=W, causal=causal)
-    grads_cpu = torch.autograd.grad(out.square().sum(), cpu)
-    for a, c in zip(grads, grads_cpu):
+    lam = np.array([0.5, 0.8, 0.9, 0.99])
+    grads = []
+    for device in ("cuda", "cpu"):
+        leaves = [torch.tensor(a, device=device, requires_grad=True) for a in (q, k, v, b, lam)]
+        out = kt.rpe_attention(*leaves[:4], projection=W, causal=causal, method=meth)
+        outd = kt.rpe_attention_decay(*leaves[:3], leaves[4], projection=W, causal=causal, method=dmeth)
+        grads.append(torch.autograd.grad(out.square().sum() + outd.square().sum(), leaves))
+    for a, c in zip(*grads):
         assert relerr(a.cpu(), c) < 1e-11
