@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _dispatch
+from . import _core, _dispatch
 
 __all__ = [
     "random_projection",
@@ -85,7 +85,9 @@ class _Lib:
     def asarray(self, a: Any, dtype: Any = None) -> Any:
         dtype = self.dtype if dtype is None else dtype
         if self.kind == "torch":
-            if isinstance(a, np.ndarray):
+            if isinstance(a, self.lib.Tensor):
+                a = a.detach()  # the hand-written backward, not autograd, differentiates this
+            elif isinstance(a, np.ndarray):
                 a = self.lib.from_numpy(np.array(a) if not a.flags.writeable else np.ascontiguousarray(a))
             return self.lib.as_tensor(a, dtype=dtype, device=self.device)
         return self.lib.asarray(a, dtype=dtype)
@@ -204,6 +206,8 @@ def _tmatmul(lib: _Lib, c: Any, r: Any, X: Any, causal: bool) -> Any:
     torch CPU tensors go through numpy views (no copy) since kernkit's CPU path takes numpy.
     """
     f = _toeplitz()
+    if lib.on_gpu and f is not _toeplitz_matmul and not _core.cuda_built():
+        f = _toeplitz_matmul  # a CPU-only kernkit build: the array library's own FFT on the GPU
     if f is _toeplitz_matmul or lib.kind == "numpy" or lib.on_gpu:
         return f(c, None if causal else r, X, causal=causal)
     out = f(c.numpy(), None if causal else r.numpy(), X.numpy(), causal=causal)
@@ -759,6 +763,15 @@ def _prepare(q: Any, k: Any, v: Any, extra: dict[str, Any], num_features: int | 
         q, k, v = np.asarray(q), np.asarray(k), np.asarray(v)
         if grad_out is not None:
             grad_out = np.asarray(grad_out)
+    elif type(q).__module__.split(".")[0] == "torch":
+        import torch
+
+        def as_t(x: Any) -> Any:  # detached (the backward is hand-written); numpy joins q's library
+            return x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), device=q.device)
+
+        q, k, v = as_t(q), as_t(k), as_t(v)
+        if grad_out is not None:
+            grad_out = as_t(grad_out)
     for name, a in (("q", q), ("k", k), ("v", v)):
         _dispatch.check_float_dtype(name, a)
         if len(a.shape) != 4:

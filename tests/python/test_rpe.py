@@ -470,6 +470,11 @@ def test_torch_cpu_matches_numpy_and_scalar_lam_grad():
     out = kernkit.rpe_attention(*(torch.tensor(a) for a in (q, k, v, b)), num_features=12, causal=True)
     assert isinstance(out, torch.Tensor)
     np.testing.assert_allclose(out.numpy(), ref, rtol=0, atol=1e-14)
+    # the plain function never builds an autograd graph (kernkit.torch.rpe_attention does)
+    qg = torch.tensor(q, requires_grad=True)
+    out = kernkit.rpe_attention(qg, torch.tensor(k), v, torch.tensor(b), num_features=12, causal=True)
+    assert out.grad_fn is None and not out.requires_grad
+    np.testing.assert_allclose(out.numpy(), ref, rtol=0, atol=1e-14)
     lam = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
     qt = torch.tensor(q, requires_grad=True)
     y = kt.rpe_attention_decay(qt, torch.tensor(k), torch.tensor(v), lam, num_features=12)
