@@ -77,9 +77,9 @@ def peak_bytes(f: Callable[[], Any]) -> int:
 
 
 def coefficients(b: np.ndarray, n: int) -> np.ndarray:
-    """C[h, i, j] = exp(b[h, j - i + n - 1] - max b[h]) for one head at a time (float32)."""
-    i = np.arange(n)
-    return (b - b.max())[(i[None, :] - i[:, None]) + n - 1]
+    """B[i, j] = b[j - i + n - 1] - max b for one head: a read-only strided (n, n) view, no copy."""
+    w = np.ascontiguousarray(b - b.max())
+    return np.lib.stride_tricks.sliding_window_view(w, n)[::-1]
 
 
 def dense_kernel(q, k, v, b, W):
@@ -117,6 +117,8 @@ def main() -> None:
                     help="largest n for the naive O(n^2) kernel formula (n^2 floats per head)")
     ap.add_argument("--max-softmax-n", type=int, default=16384)
     ap.add_argument("--max-backward-n", type=int, default=4096)
+    ap.add_argument("--max-sdpa-n", type=int, default=8192, help="torch needs the (heads, n, n) bias")
+    ap.add_argument("--ns", type=int, nargs="*", help="only these n")
     args = ap.parse_args()
     kernkit.set_num_threads(1)
     torch: Any = None
@@ -128,8 +130,10 @@ def main() -> None:
     except ImportError:
         pass
     ns = [256, 512, 1024, 2048] if args.quick else [256, 512, 1024, 2048, 4096, 8192, 16384]
+    ns = args.ns or ns
     rng = np.random.default_rng(0)
     W = kernkit.random_projection(D, M, seed=0)
+    bw = copy_bandwidth()
     rows: list[dict[str, Any]] = []
     for n in ns:
         q, k = (0.5 * rng.standard_normal((1, H, n, D))).astype(np.float32), \
@@ -172,10 +176,9 @@ def main() -> None:
             row["softmax_rpe_MiB"] = peak_bytes(lambda: softmax_rpe(q, k, v, b)) / 2**20
             sm = softmax_rpe(q, k, v, b)
             row["rpe_relerr_vs_softmax"] = float(np.sqrt(((out_fft - sm) ** 2).mean() / (sm ** 2).mean()))
-            if torch is not None:
+            if torch is not None and n <= args.max_sdpa_n:
                 qt, kt, vt = (torch.from_numpy(a) for a in (q, k, v))
-                i = np.arange(n)
-                bias = torch.from_numpy(np.ascontiguousarray(b[:, (i[None, :] - i[:, None]) + n - 1]))
+                bias = torch.from_numpy(np.stack([coefficients(b[h], n) for h in range(H)]))
 
                 def sdpa() -> Any:
                     with torch.no_grad():
@@ -185,6 +188,12 @@ def main() -> None:
                 del bias
         rows.append(row)
         print(f"n={n}: " + ", ".join(f"{k_}={v_:.4g}" for k_, v_ in row.items() if k_ != "n"), flush=True)
+        write(rows, args.out, bw)
+    print(write(rows, args.out, bw))
+
+
+def write(rows: list[dict[str, Any]], out_dir: str, bw: float) -> str:
+    """rpe.json, rpe.md, rpe.png from the rows so far (written after every n)."""
 
     def first(key: str, other: str) -> int | None:
         """First n from which `key` stays faster than `other` (None if never)."""
@@ -202,7 +211,7 @@ def main() -> None:
         "toeplitz_backend": "kernkit.toeplitz_matmul" if hasattr(kernkit, "toeplitz_matmul")
         else "stand-in (numpy.fft, kernkit/rpe.py)",
         "threads": 1, "batch": 1, "heads": H, "d": D, "m": M, "dtype": "float32",
-        "copy_GBps": copy_bandwidth() / 1e9,
+        "copy_GBps": bw / 1e9,
         "q_k_scale": 0.5,
         "crossover_n_fft_vs_dense": first("rpe_fft_s", "rpe_dense_s"),
         "crossover_n_fft_vs_softmax": first("rpe_fft_s", "softmax_rpe_s"),
@@ -210,14 +219,14 @@ def main() -> None:
         "crossover_n_decay_vs_softmax": first("rpe_decay_s", "softmax_rpe_s"),
         "crossover_n_decay_vs_dense": first("rpe_decay_s", "rpe_dense_s"),
     }
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "rpe.json"), "w") as f:
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "rpe.json"), "w") as f:
         json.dump({"info": facts, "rows": rows}, f, indent=2)
     md = markdown(rows, facts)
-    with open(os.path.join(args.out, "rpe.md"), "w") as f:
+    with open(os.path.join(out_dir, "rpe.md"), "w") as f:
         f.write(md + "\n")
-    plot(rows, os.path.join(args.out, "rpe.png"))
-    print(md)
+    plot(rows, os.path.join(out_dir, "rpe.png"))
+    return md
 
 
 def _f(r: dict[str, Any], key: str, fmt: str) -> str:
