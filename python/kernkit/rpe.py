@@ -621,35 +621,42 @@ def _dense_rows(lib: _Lib, g: int, n: int) -> int:
     return max(1, min(n, lib.workspace() // max(1, g * n)))
 
 
-def _coef_block(lib: _Lib, c: Any, i0: int, i1: int, n: int, j1: int) -> Any:
-    """C[:, i, j] = c[:, j - i + n - 1] for rows i0..i1-1 and columns j < j1: (g, w, j1)."""
-    idx = (lib.arange(0, j1)[None, :] - lib.arange(i0, i1)[:, None]) + (n - 1)
-    return c[:, idx]
+def _windows(lib: _Lib, c: Any, n: int) -> Any:
+    """Wd[:, s, j] = c[:, s + j] for s, j < n: a strided (g, n, n) view of c (no copy, no index).
+
+    Row i of the coefficient matrix C[i, j] = c[j - i + n - 1] is window s = n - 1 - i, so a
+    block of query rows i0..i1-1 *in reverse order* is the contiguous slice Wd[:, n-i1:n-i0]."""
+    if lib.kind == "torch":
+        return c.unfold(-1, n, 1)
+    return lib.lib.lib.stride_tricks.sliding_window_view(c, n, axis=-1)
 
 
 def _attend_dense(lib: _Lib, A: Any, B: Any, Vm: Any, op: Any) -> tuple[Any, Any]:
-    """num, den by the O(n^2 (m + dv)) formula in row blocks (memory O(w n) per head)."""
+    """num, den by the O(n^2 (m + dv)) formula in row blocks (memory O(w n) per head).
+
+    Each block runs over its rows in reverse order so that its coefficients are a view."""
     G, n, m = A.shape
     dv = Vm.shape[-1]
     num = lib.zeros((G, n, dv))
     den = lib.zeros((G, n))
-    c = op.dense_coef()
+    Wd = _windows(lib, op.dense_coef(), n)
     w = _dense_rows(lib, G, n)
-    Bt = B.transpose(0, 2, 1) if lib.kind != "torch" else B.transpose(1, 2)
+    Bt = _tr(lib, B)
+    f = lib.flip
     for i0 in range(0, n, w):
         i1 = min(n, i0 + w)
-        # causal: rows i0..i1-1 see keys < i1 only
-        j1 = i1 if op.causal else n
-        M = (A[:, i0:i1] @ Bt[..., :j1]) * _coef_block(lib, c, i0, i1, n, j1)
-        num[:, i0:i1] = M @ Vm[:, :j1]
-        den[:, i0:i1] = lib.sum(M, -1)
+        j1 = i1 if op.causal else n          # causal: rows i0..i1-1 see keys < i1 only
+        M = (f(A[:, i0:i1], 1) @ Bt[..., :j1]) * Wd[:, n - i1: n - i0, :j1]
+        num[:, i0:i1] = f(M @ Vm[:, :j1], 1)
+        den[:, i0:i1] = f(lib.sum(M, -1), 1)
     return num, den
 
 
-def _diag_sums(lib: _Lib, X: Any) -> Any:
-    """S[:, k] = sum_{j - i = k - (w - 1)} X[:, i, j] for X (g, w, n): sums along diagonals."""
-    g, w, n = X.shape
-    Xr = lib.concat([lib.flip(X, 1), lib.zeros((g, w, w), dtype=X.dtype)], -1)     # (g, w, n + w)
+def _diag_sums(lib: _Lib, Xr: Any) -> Any:
+    """S[:, k] = sum_{j - i = k - (w - 1)} X[:, i, j] over the diagonals of a (g, w, n) block X
+    given with its rows in reverse order (Xr[:, r] = X[:, w - 1 - r])."""
+    g, w, n = Xr.shape
+    Xr = lib.concat([Xr, lib.zeros((g, w, w), dtype=Xr.dtype)], -1)                # (g, w, n + w)
     sk = Xr.reshape(g, w * (n + w))[:, : w * (n + w - 1)].reshape(g, w, n + w - 1)
     return lib.sum(sk, 1)
 
@@ -662,20 +669,22 @@ def _attend_dense_backward(lib: _Lib, Gn: Any, gd: Any, A: Any, B: Any, Vm: Any,
     dB = lib.zeros((G, n, m))
     dV = lib.zeros((G, n, dv))
     dc = lib.zeros((G, 2 * n - 1))
-    c = op.dense_coef()
+    Wd = _windows(lib, op.dense_coef(), n)
     w = _dense_rows(lib, G, n)
-    tr = (lambda x: x.transpose(1, 2)) if lib.kind == "torch" else (lambda x: x.transpose(0, 2, 1))
+    f = lib.flip
     for i0 in range(0, n, w):
         i1 = min(n, i0 + w)
         j1 = i1 if op.causal else n
-        K = A[:, i0:i1] @ tr(B[:, :j1])                                   # (g, w, j1)
-        C = _coef_block(lib, c, i0, i1, n, j1)
-        P = Gn[:, i0:i1] @ tr(Vm[:, :j1]) + gd[:, i0:i1, None]             # dL/dM
+        Ar, Gr, gr = f(A[:, i0:i1], 1), f(Gn[:, i0:i1], 1), f(gd[:, i0:i1], 1)    # rows reversed
+        Bj = B[:, :j1]
+        K = Ar @ _tr(lib, Bj)                                              # (g, w, j1)
+        C = Wd[:, n - i1: n - i0, :j1]
+        P = Gr @ _tr(lib, Vm[:, :j1]) + gr[..., None]                      # dL/dM
         PC = P * C
-        dA[:, i0:i1] = PC @ B[:, :j1]
-        dB[:, :j1] += tr(PC) @ A[:, i0:i1]
-        dV[:, :j1] += tr(K * C) @ Gn[:, i0:i1]
-        S = _diag_sums(lib, P * K)                       # offsets t = -(w-1)-i0 .. j1-1-i0
+        dA[:, i0:i1] = f(PC @ Bj, 1)
+        dB[:, :j1] += _tr(lib, PC) @ Ar
+        dV[:, :j1] += _tr(lib, K * C) @ Gr
+        S = _diag_sums(lib, P * K)                         # offsets t = -(w-1)-i0 .. j1-1-i0
         wb = i1 - i0
         start = (n - 1) - (wb - 1) - i0
         dc[:, start: start + S.shape[-1]] += S
