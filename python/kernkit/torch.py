@@ -130,7 +130,7 @@ class RPEAttentionFunction(torch.autograd.Function):
         out, den = _rpe._forward_bias(q, k, v, rpe_bias, **kw)
         ctx.save_for_backward(q, k, v, rpe_bias, out, den)
         ctx.kw = kw
-        return out
+        return out  # type: ignore[no-any-return]
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
@@ -154,7 +154,7 @@ class RPEDecayAttentionFunction(torch.autograd.Function):
         out, den = _rpe._forward_decay(q, k, v, lam, **kw)
         ctx.save_for_backward(q, k, v, lam, out, den)
         ctx.kw = kw
-        return out
+        return out  # type: ignore[no-any-return]
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
