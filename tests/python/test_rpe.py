@@ -498,6 +498,9 @@ def test_numpy_decay_backward_shapes():
 # ---- CUDA -----------------------------------------------------------------------------------
 
 def _cuda_torch():
+    """torch with a CUDA device. The CUDA path needs no CUDA build of kernkit: its Toeplitz
+    products use kernkit's cuFFT path when kernkit.cuda_available(), else torch.fft (bench/gpu/
+    run.sh picks this file because it mentions cuda_available)."""
     torch = _torch()
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
