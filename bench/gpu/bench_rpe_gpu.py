@@ -130,6 +130,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="bench/results/gpu")
     ap.add_argument("--cpu-smoke", action="store_true", help="tiny sizes on the CPU (script check)")
+    ap.add_argument("--max-n", type=int, default=65536, help="largest n timed (1024, 4096, 16384, 65536)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     t_start = time.perf_counter()
@@ -154,7 +155,7 @@ def main() -> None:
         timer = cuda_time
         bw = copy_bandwidth()
         card = torch.cuda.get_device_name()
-        ns = [1024, 4096, 16384, 65536]
+        ns = [n for n in (1024, 4096, 16384, 65536) if n <= args.max_n]
         max_sdpa, max_naive, max_bwd = 16384, 8192, 16384
     checks = correctness(dev)
     worst_f64 = max(v for kk, v in checks.items() if "float32" not in kk)
