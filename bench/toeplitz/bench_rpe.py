@@ -11,7 +11,7 @@ Shapes: batch 1, heads 8, d = dv = 64, m = 64 random features, float32, one thre
 
 * ``kernkit.rpe_attention`` (general bias b of length 2n-1) by FFT Toeplitz products
   (``method="fft"``, Luo et al.'s Algorithm 1) and by the dense formula in row blocks
-  (``method="dense"``, what ``"auto"`` picks on the CPU up to n = 8192), forward, and forward +
+  (``method="dense"``, what ``"auto"`` picks on the CPU up to n = 12288), forward, and forward +
   backward (``rpe_attention_backward``, all four gradients);
 * ``kernkit.rpe_attention_decay`` (c_t = lam^|t|, O(n) chunkwise scan) forward and forward +
   backward;
@@ -245,7 +245,7 @@ def markdown(rows: list[dict[str, Any]], facts: dict[str, Any]) -> str:
         "Times in ms (best of up to 3), peak memory above the inputs in MiB (tracemalloc). "
         "`fft`: general bias (2n-1 values per head) by FFT Toeplitz products (Luo et al.'s "
         "Algorithm 1, m (dv+1) FFT columns per head); `dense`: the same formula in row blocks "
-        "(`method='dense'`, what `'auto'` picks on the CPU up to n = 8192); `decay`: c_t = 0.99^|t| "
+        "(`method='dense'`, what `'auto'` picks on the CPU up to n = 12288); `decay`: c_t = 0.99^|t| "
         "by the O(n) chunkwise scan; `naive dense`: the formula with a full (n, n) matrix per head "
         "in numpy; `softmax+RPE`: exact softmax(QK^T/sqrt(d) + B)V in numpy, one head at a time; "
         "`torch SDPA`: torch.nn.functional.scaled_dot_product_attention with the additive bias on "

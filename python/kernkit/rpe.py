@@ -54,7 +54,7 @@ _NORM_EPS = 1e-30
 _DIRECT_ROWS = 64
 # method="auto": the dense O(n^2) path up to these n (crossovers measured by bench/toeplitz/bench_rpe.py
 # on the CPU and bench/gpu/bench_rpe_gpu.py on an H100; see bench/results/rpe*.md)
-_DENSE_MAX_N = {("fft", False): 8192, ("scan", False): 256, ("fft", True): 4096, ("scan", True): 512}
+_DENSE_MAX_N = {("fft", False): 12288, ("scan", False): 256, ("fft", True): 4096, ("scan", True): 512}
 
 
 # --------------------------------------------------------------------------------------------
@@ -921,7 +921,7 @@ _COMMON_DOC = """
         "auto" (default), "dense" or the fast path ("fft" for `rpe_attention`, "scan" for
         `rpe_attention_decay`). "dense" evaluates sum_j C_ij phi(q_i).phi(k_j) [v_j, 1] in blocks
         of query rows (O(n^2 (m + dv)) time, O(w n) memory per head, no FFT rounding); "auto"
-        takes it up to the crossover n measured by the benchmarks (CPU: 8192 for fft, with
+        takes it up to the crossover n measured by the benchmarks (CPU: 12288 for fft, with
         kernkit.toeplitz_matmul; 256 for scan; CUDA: 4096 and 512) and the fast path above.
 
     The feature map (FAVOR+ positive random features with the max-stabilizer) is
