@@ -542,3 +542,15 @@ def test_cuda_matches_float64(causal, fast):
         grads.append(torch.autograd.grad(out.square().sum() + outd.square().sum(), leaves))
     for a, c in zip(*grads):
         assert relerr(a.cpu(), c) < 1e-11
+
+
+def test_shared_bias_gradient_shapes():
+    rng = np.random.default_rng(22)
+    q, k, v = inputs(rng, 2, 3, 11, 4)
+    g = rng.standard_normal(v.shape)
+    b1 = rng.standard_normal(21)
+    full = kernkit.rpe_attention_backward(g, q, k, v, np.tile(b1, (3, 1)), num_features=6)[3]
+    for b, want in ((b1, (21,)), (b1[None], (1, 21))):
+        db = kernkit.rpe_attention_backward(g, q, k, v, b, num_features=6)[3]
+        assert db.shape == want
+        np.testing.assert_allclose(db.reshape(-1), full.sum(0), rtol=1e-12, atol=1e-15)
