@@ -170,11 +170,22 @@ def rpe_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rpe_bias: t
                   num_features: int | None = None, causal: bool = False, normalize_qk: bool = False,
                   seed: int = 0, projection: Any = None, key_padding_mask: Any = None,
                   feature_chunk: int | None = None, method: str = "auto") -> torch.Tensor:
-    """Differentiable `kernkit.rpe_attention` (grads for q, k, v, rpe_bias; CPU or CUDA)."""
+    """Differentiable `kernkit.rpe_attention` (grads for q, k, v, rpe_bias; CPU or CUDA).
+
+    float16 / bfloat16 inputs (e.g. under autocast) are computed in float32 (the exponentials
+    and the FFT need it) and the output is cast back; rpe_bias follows q's dtype."""
     kw = dict(num_features=num_features, causal=causal, normalize_qk=normalize_qk, seed=seed,
               projection=projection, key_padding_mask=key_padding_mask, feature_chunk=feature_chunk,
               method=method)
-    return RPEAttentionFunction.apply(q, k, v, rpe_bias, kw)  # type: ignore[no-any-return]
+    low = _low_precision(q)
+    if low is not None:  # float16 / bfloat16 (autocast): computed in float32, cast back
+        out = RPEAttentionFunction.apply(q.float(), k.float(), v.float(), rpe_bias.float(), kw)
+        return out.to(low)  # type: ignore[no-any-return]
+    return RPEAttentionFunction.apply(q, k, v, rpe_bias.to(q.dtype), kw)  # type: ignore[no-any-return]
+
+
+def _low_precision(q: torch.Tensor) -> Any:
+    return q.dtype if q.dtype in (torch.float16, torch.bfloat16) else None
 
 
 def rpe_attention_decay(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lam: Any,
@@ -182,10 +193,15 @@ def rpe_attention_decay(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lam: 
                         normalize_qk: bool = False, seed: int = 0, projection: Any = None,
                         key_padding_mask: Any = None, feature_chunk: int | None = None,
                         method: str = "auto") -> torch.Tensor:
-    """Differentiable `kernkit.rpe_attention_decay` (grads for q, k, v and a tensor lam)."""
+    """Differentiable `kernkit.rpe_attention_decay` (grads for q, k, v and a tensor lam);
+    float16 / bfloat16 inputs are computed in float32 and the output cast back."""
     if not isinstance(lam, torch.Tensor):
         lam = torch.tensor(float(lam), dtype=q.dtype, device=q.device)
     kw = dict(num_features=num_features, causal=causal, normalize_qk=normalize_qk, seed=seed,
               projection=projection, key_padding_mask=key_padding_mask, feature_chunk=feature_chunk,
               method=method)
-    return RPEDecayAttentionFunction.apply(q, k, v, lam, kw)  # type: ignore[no-any-return]
+    low = _low_precision(q)
+    if low is not None:  # float16 / bfloat16 (autocast): computed in float32, cast back
+        out = RPEDecayAttentionFunction.apply(q.float(), k.float(), v.float(), lam.float(), kw)
+        return out.to(low)  # type: ignore[no-any-return]
+    return RPEDecayAttentionFunction.apply(q, k, v, lam.to(q.dtype), kw)  # type: ignore[no-any-return]

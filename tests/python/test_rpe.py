@@ -554,3 +554,22 @@ def test_shared_bias_gradient_shapes():
         db = kernkit.rpe_attention_backward(g, q, k, v, b, num_features=6)[3]
         assert db.shape == want
         np.testing.assert_allclose(db.reshape(-1), full.sum(0), rtol=1e-12, atol=1e-15)
+
+
+def test_torch_low_precision_and_mixed_bias_dtype():
+    torch = _torch()
+    import kernkit.torch as kt
+
+    rng = np.random.default_rng(23)
+    q, k, v = (torch.tensor(a, dtype=torch.float32) for a in inputs(rng, 1, 2, 40, 8))
+    b = torch.tensor(rng.standard_normal((2, 79)), dtype=torch.float64, requires_grad=True)
+    ref = kt.rpe_attention(q, k, v, b.detach().float(), num_features=16)
+    leaves = [x.bfloat16().requires_grad_() for x in (q, k, v)]
+    out = kt.rpe_attention(*leaves, b, num_features=16)
+    assert out.dtype == torch.bfloat16
+    assert float((out.detach().float() - ref).abs().max() / ref.abs().max()) < 0.05
+    out.float().sum().backward()
+    assert all(x.grad is not None and x.grad.dtype == torch.bfloat16 for x in leaves)
+    assert b.grad is not None and b.grad.dtype == torch.float64
+    out = kt.rpe_attention_decay(*(x.detach().half() for x in leaves), 0.9, num_features=16)
+    assert out.dtype == torch.float16 and torch.isfinite(out).all()
