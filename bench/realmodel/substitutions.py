@@ -414,6 +414,31 @@ def kernkit_has(dotted: str) -> bool:
     return True
 
 
+def rpe_substitution(num_features: int, seed: int = 0, layers: Iterable[int] | None = None) -> Substitution:
+    """``kernkit.rpe_attention`` with a zero relative-position bias (c_t = 1).
+
+    MiniLM uses absolute positions and no relative bias, so the faithful substitution is b = 0:
+    the FAVOR+ kernel phi(q).phi(k) (positive orthogonal random features, max-stabilized) by
+    kernkit's Toeplitz/dense machinery, one projection per layer (seed + layer), shared by
+    the heads. It should match the FAVOR+ baseline of the same m within sampling noise.
+    """
+    import kernkit
+
+    def attn(q, k, v, mask, layer):
+        H, T = q.shape[1], q.shape[2]
+        b = np.zeros((H, max(2 * T - 1, 0)), np.float32)
+        return kernkit.rpe_attention(q, k, v, b, num_features=num_features, seed=seed + 1000 * layer,
+                                     key_padding_mask=mask)
+
+    where = "all layers" if layers is None else "layers " + ",".join(map(str, sorted(layers)))
+    return Substitution(
+        name=f"rpe_attention b=0 m={num_features}" + ("" if layers is None else f" [{where}]"),
+        attention=attn if layers is None else only_layers(attn, layers),
+        description=f"kernkit.rpe_attention, zero RPE bias (FAVOR+ kernel), m={num_features}, {where}",
+        info={"num_features": num_features, "layers": None if layers is None else sorted(layers)},
+    )
+
+
 # Adapters are written when each family's API is fixed; until then builder=None.
 KERNKIT_FAMILIES: list[KernkitFamily] = [
     KernkitFamily(
@@ -427,6 +452,9 @@ KERNKIT_FAMILIES: list[KernkitFamily] = [
         "kernelized attention with relative positional encoding (Luo et al. 2021)",
         ("rpe_attention",),
         "attention",
+        builder=lambda ctx: [rpe_substitution(m, ctx["options"].seed) for m in ctx["options"].favor_features],
+        layer_builder=lambda ctx, layers: rpe_substitution(ctx["options"].sweep_features, ctx["options"].seed,
+                                                           layers),
     ),
     KernkitFamily(
         "powerquant",

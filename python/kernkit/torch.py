@@ -1,4 +1,5 @@
-"""PyTorch front end of kernkit's group-rational activations (KAT's GR-KAN, PAU).
+"""PyTorch front end of kernkit's group-rational activations (KAT's GR-KAN, PAU) and of the
+kernelized attention with relative positional encoding (``rpe_attention``, ``rpe_attention_decay``).
 
 ``Rational`` is an ``nn.Module`` with KAT's defaults (degrees (5, 4), form A, one numerator
 shared by all channels, 8 denominator groups, GELU init), and ``RationalFunction`` the autograd
@@ -17,7 +18,8 @@ import torch
 import kernkit
 from kernkit._rational import rational_init, variance_gain
 
-__all__ = ["Rational", "RationalFunction", "rational"]
+__all__ = ["Rational", "RationalFunction", "RPEAttentionFunction", "RPEDecayAttentionFunction",
+           "rational", "rpe_attention", "rpe_attention_decay"]
 
 
 class RationalFunction(torch.autograd.Function):
@@ -113,3 +115,93 @@ class Rational(torch.nn.Module):
     def extra_repr(self) -> str:
         return (f"num_groups={self.num_groups}, mode={self.mode!r}, degrees={self.degrees}, "
                 f"form={self.form!r}, num_groups_numerator={self.num_groups_numerator}")
+
+
+class RPEAttentionFunction(torch.autograd.Function):
+    """``kernkit.rpe_attention`` with gradients for q, k, v and rpe_bias (hand-derived,
+    O(m d n log n), see `kernkit.rpe_attention_backward`)."""
+
+    @staticmethod
+    def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rpe_bias: torch.Tensor,
+                kw: dict[str, Any]) -> torch.Tensor:
+        from kernkit import rpe as _rpe
+
+        q, k, v, rpe_bias = q.detach(), k.detach(), v.detach(), rpe_bias.detach()
+        out, den = _rpe._forward_bias(q, k, v, rpe_bias, **kw)
+        ctx.save_for_backward(q, k, v, rpe_bias, out, den)
+        ctx.kw = kw
+        return out  # type: ignore[no-any-return]
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
+        q, k, v, rpe_bias, out, den = ctx.saved_tensors
+        dq, dk, dv, db = kernkit.rpe_attention_backward(
+            grad_out.detach().to(q.dtype).contiguous(), q, k, v, rpe_bias, saved=(out, den), **ctx.kw)
+        need = ctx.needs_input_grad
+        return (dq if need[0] else None, dk if need[1] else None, dv if need[2] else None,
+                db if need[3] else None, None)
+
+
+class RPEDecayAttentionFunction(torch.autograd.Function):
+    """``kernkit.rpe_attention_decay`` with gradients for q, k, v and lam (all O(n))."""
+
+    @staticmethod
+    def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lam: torch.Tensor,
+                kw: dict[str, Any]) -> torch.Tensor:
+        from kernkit import rpe as _rpe
+
+        q, k, v, lam = q.detach(), k.detach(), v.detach(), lam.detach()
+        out, den = _rpe._forward_decay(q, k, v, lam, **kw)
+        ctx.save_for_backward(q, k, v, lam, out, den)
+        ctx.kw = kw
+        return out  # type: ignore[no-any-return]
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
+        q, k, v, lam, out, den = ctx.saved_tensors
+        dq, dk, dv, dlam = kernkit.rpe_attention_decay_backward(
+            grad_out.detach().to(q.dtype).contiguous(), q, k, v, lam, saved=(out, den), **ctx.kw)
+        need = ctx.needs_input_grad
+        return (dq if need[0] else None, dk if need[1] else None, dv if need[2] else None,
+                dlam.to(lam.dtype) if need[3] else None, None)
+
+
+def rpe_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rpe_bias: torch.Tensor,
+                  num_features: int | None = None, causal: bool = False, normalize_qk: bool = False,
+                  seed: int = 0, projection: Any = None, key_padding_mask: Any = None,
+                  feature_chunk: int | None = None, method: str = "auto") -> torch.Tensor:
+    """Differentiable `kernkit.rpe_attention` (grads for q, k, v, rpe_bias; CPU or CUDA).
+
+    float16 / bfloat16 inputs (e.g. under autocast) are computed in float32 (the exponentials
+    and the FFT need it) and the output is cast back; rpe_bias follows q's dtype."""
+    kw = dict(num_features=num_features, causal=causal, normalize_qk=normalize_qk, seed=seed,
+              projection=projection, key_padding_mask=key_padding_mask, feature_chunk=feature_chunk,
+              method=method)
+    low = _low_precision(q)
+    if low is not None:  # float16 / bfloat16 (autocast): computed in float32, cast back
+        out = RPEAttentionFunction.apply(q.float(), k.float(), v.float(), rpe_bias.float(), kw)
+        return out.to(low)  # type: ignore[no-any-return]
+    return RPEAttentionFunction.apply(q, k, v, rpe_bias.to(q.dtype), kw)  # type: ignore[no-any-return]
+
+
+def _low_precision(q: torch.Tensor) -> Any:
+    return q.dtype if q.dtype in (torch.float16, torch.bfloat16) else None
+
+
+def rpe_attention_decay(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lam: Any,
+                        num_features: int | None = None, causal: bool = False,
+                        normalize_qk: bool = False, seed: int = 0, projection: Any = None,
+                        key_padding_mask: Any = None, feature_chunk: int | None = None,
+                        method: str = "auto") -> torch.Tensor:
+    """Differentiable `kernkit.rpe_attention_decay` (grads for q, k, v and a tensor lam);
+    float16 / bfloat16 inputs are computed in float32 and the output cast back."""
+    if not isinstance(lam, torch.Tensor):
+        lam = torch.tensor(float(lam), dtype=q.dtype, device=q.device)
+    kw = dict(num_features=num_features, causal=causal, normalize_qk=normalize_qk, seed=seed,
+              projection=projection, key_padding_mask=key_padding_mask, feature_chunk=feature_chunk,
+              method=method)
+    low = _low_precision(q)
+    if low is not None:  # float16 / bfloat16 (autocast): computed in float32, cast back
+        out = RPEDecayAttentionFunction.apply(q.float(), k.float(), v.float(), lam.float(), kw)
+        return out.to(low)  # type: ignore[no-any-return]
+    return RPEDecayAttentionFunction.apply(q, k, v, lam.to(q.dtype), kw)  # type: ignore[no-any-return]
