@@ -49,3 +49,17 @@ template void lut_matmul<double>(const std::uint8_t*, std::int64_t, int, int, st
                                  std::int64_t, const double*, const double*, std::int64_t,
                                  double*, void*);
 }  // namespace kernkit::cuda::quant
+
+#include "kernkit/hashattn.hpp"
+
+namespace kernkit::cuda::hashattn {
+std::int64_t workspace_bytes(int, std::int64_t, std::int64_t, std::int64_t, std::int64_t, bool,
+                             Dtype) {
+  throw std::runtime_error("kernkit was built without CUDA (KERNKIT_CUDA=OFF or nvcc/cuFFT not found)");
+}
+void attention(const void*, const void*, int, int, const void*, void*, Dtype, std::int64_t,
+               std::int64_t, std::int64_t, std::int64_t, double, bool, kernkit::hashattn::Mode,
+               void*, std::int64_t, void*) {
+  throw std::runtime_error("kernkit was built without CUDA (KERNKIT_CUDA=OFF or nvcc/cuFFT not found)");
+}
+}  // namespace kernkit::cuda::hashattn

@@ -8,3 +8,4 @@ void def_runtime(nb::module_& m);
 void def_special(nb::module_& m);
 void def_rational(nb::module_& m);
 void def_quant(nb::module_& m);
+void def_hashattn(nb::module_& m);

@@ -6,4 +6,5 @@ NB_MODULE(_core, m) {
   def_special(m);
   def_rational(m);
   def_quant(m);
+  def_hashattn(m);
 }

@@ -8,3 +8,4 @@
 #include "kernkit/rational.hpp"
 #include "kernkit/math/quant_codes.hpp"
 #include "kernkit/quant.hpp"
+#include "kernkit/hashattn.hpp"
