@@ -1,9 +1,12 @@
-"""PyTorch front end of kernkit's group-rational activations (KAT's GR-KAN, PAU).
+"""PyTorch front ends: group-rational activations (KAT's GR-KAN, PAU) and hashed attention.
 
 ``Rational`` is an ``nn.Module`` with KAT's defaults (degrees (5, 4), form A, one numerator
 shared by all channels, 8 denominator groups, GELU init), and ``RationalFunction`` the autograd
 Function behind it. Both call kernkit's CPU or CUDA kernels on the tensors' own memory
-(contiguous inputs are not copied). torch is an optional dependency: ``import kernkit`` works
+(contiguous inputs are not copied). ``hashed_attention`` is the trainable EcoFormer attention
+(kernkit's kernel forward; gradients w.r.t. the values and, by the straight-through estimator,
+the real-valued pre-sign codes), ``kernel_hash_project`` the differentiable ``KernelHash``
+projection. torch is an optional dependency: ``import kernkit`` works
 without it; only this module needs it.
 """
 
@@ -17,7 +20,8 @@ import torch
 import kernkit
 from kernkit._rational import rational_init, variance_gain
 
-__all__ = ["Rational", "RationalFunction", "rational"]
+__all__ = ["HashedAttentionFunction", "Rational", "RationalFunction", "hashed_attention",
+           "kernel_hash_project", "pack_codes", "rational"]
 
 
 class RationalFunction(torch.autograd.Function):
@@ -113,3 +117,130 @@ class Rational(torch.nn.Module):
     def extra_repr(self) -> str:
         return (f"num_groups={self.num_groups}, mode={self.mode!r}, degrees={self.degrees}, "
                 f"form={self.form!r}, num_groups_numerator={self.num_groups_numerator}")
+
+
+# ----------------------------------------------------------------------------------------------
+# EcoFormer hashed attention
+# ----------------------------------------------------------------------------------------------
+
+def pack_codes(z: torch.Tensor) -> torch.Tensor:
+    """Packed code words (..., n) of real-valued codes z (..., n, bits): bit r set iff
+    z[..., r] >= 0. Word dtype by bits: uint8 (<= 8), int16 / int32 / int64 (the signed type of
+    the width, same bits; torch lacks unsigned arithmetic there) -- accepted by
+    `kernkit.hashed_attention`."""
+    bits = int(z.shape[-1])
+    kernkit.hashattn._check_bits(bits)
+    if torch.isnan(z).any():
+        raise ValueError("argument 'z' contains NaN")
+    shifts = torch.arange(bits, device=z.device, dtype=torch.int64)
+    w = ((z >= 0).to(torch.int64) << shifts).sum(-1)  # distinct powers of two: wraps like OR
+    if bits <= 8:
+        return w.to(torch.uint8)
+    for width, dt in ((16, torch.int16), (32, torch.int32)):
+        if bits <= width:
+            w = torch.where(w >= (1 << (width - 1)), w - (1 << width), w)
+            return w.to(dt)
+    return w
+
+
+def _signs(z: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return torch.where(z >= 0, 1.0, -1.0).to(dtype)
+
+
+def _linear_form(sq: torch.Tensor, sk: torch.Tensor, v: torch.Tensor, c: float, causal: bool,
+                 mode: str) -> torch.Tensor:
+    """Float reference of hashed attention in its O(n b d) form (differentiable by autograd)."""
+    if causal:
+        ctx = torch.cumsum(sk.unsqueeze(-1) * v.unsqueeze(-2), dim=-3)  # (..., n, b, d)
+        num = torch.einsum("...nb,...nbd->...nd", sq, ctx)
+        ksum = torch.cumsum(sk, dim=-2)                                  # (..., n, b)
+        cnt = torch.arange(1, v.shape[-2] + 1, device=v.device, dtype=v.dtype)
+        den = (sq * ksum).sum(-1) + c * cnt
+        vterm = torch.cumsum(v, dim=-2) if mode == "consistent" else v
+    else:
+        ctx = torch.einsum("...nb,...nd->...bd", sk, v)
+        num = torch.einsum("...nb,...bd->...nd", sq, ctx)
+        den = torch.einsum("...nb,...b->...n", sq, sk.sum(-2)) + c * v.shape[-2]
+        vterm = v.sum(-2, keepdim=True) if mode == "consistent" else v
+    return (num + c * vterm) / den.unsqueeze(-1)
+
+
+class HashedAttentionFunction(torch.autograd.Function):
+    """``out = hashed_attention(sign(zq), sign(zk), v)``: forward by kernkit's kernel on packed
+    codes, backward in the O(n b d) linear form; the sign's gradient is the reference's
+    straight-through estimator, ``d sign(z)/dz = 1 where |z| < 1, else 0``."""
+
+    @staticmethod
+    def forward(ctx: Any, zq: torch.Tensor, zk: torch.Tensor, v: torch.Tensor, causal: bool,
+                offset: float | None, mode: str) -> torch.Tensor:
+        bits = int(zq.shape[-1])
+        c = float(bits + 1) if offset is None else float(offset)
+        hq, hk = pack_codes(zq.detach()), pack_codes(zk.detach())
+        vd = v.detach()
+        if vd.device.type == "cpu":
+            cdt = vd.dtype if vd.dtype in (torch.float32, torch.float64) else torch.float32
+            out_np = kernkit.hashed_attention(hq.numpy().view(kernkit.hashattn.word_dtype(bits)),
+                                              hk.numpy().view(kernkit.hashattn.word_dtype(bits)),
+                                              vd.to(cdt).contiguous().numpy(), bits,
+                                              causal=causal, offset=c, mode=mode)
+            out = torch.from_numpy(out_np).to(vd.dtype)
+        else:
+            out = kernkit.hashed_attention(hq, hk, vd.contiguous(), bits, causal=causal,
+                                           offset=c, mode=mode)
+        ctx.save_for_backward(zq.detach(), zk.detach(), vd)
+        ctx.c, ctx.causal, ctx.mode = c, causal, mode
+        return out  # type: ignore[no-any-return]
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
+        zq, zk, v = ctx.saved_tensors
+        cdt = torch.float64 if v.dtype == torch.float64 else torch.float32
+        with torch.enable_grad():
+            sq = _signs(zq, cdt).requires_grad_(ctx.needs_input_grad[0])
+            sk = _signs(zk, cdt).requires_grad_(ctx.needs_input_grad[1])
+            vv = v.to(cdt).requires_grad_(ctx.needs_input_grad[2])
+            out = _linear_form(sq, sk, vv, ctx.c, ctx.causal, ctx.mode)
+            wrt = [t for t in (sq, sk, vv) if t.requires_grad]
+            grads = list(torch.autograd.grad(out, wrt, grad_out.to(cdt))) if wrt else []
+        res: list[Any] = []
+        for need, z in ((ctx.needs_input_grad[0], zq), (ctx.needs_input_grad[1], zk)):
+            if need:
+                g = grads.pop(0)
+                res.append((g * (z.abs() < 1).to(g.dtype)).to(z.dtype))
+            else:
+                res.append(None)
+        res.append(grads.pop(0).to(v.dtype) if ctx.needs_input_grad[2] else None)
+        return (*res, None, None, None)
+
+
+def hashed_attention(zq: torch.Tensor, zk: torch.Tensor, v: torch.Tensor, causal: bool = False,
+                     offset: float | None = None, mode: str = "consistent") -> torch.Tensor:
+    """Trainable EcoFormer attention on real-valued pre-sign codes ``zq`` (..., n_q, bits) and
+    ``zk`` (..., n_k, bits) and values ``v`` (..., n_k, d); see `kernkit.hashed_attention` for
+    the formula (codes ``sign(z)``, sign(0) = +1). Pass the same tensor as ``zq`` and ``zk``
+    for a shared hash (its gradient is the sum of both roles)."""
+    if zq.shape[-1] != zk.shape[-1]:
+        raise ValueError(f"arguments 'zq' and 'zk' must have the same number of bits, got "
+                         f"{zq.shape[-1]} and {zk.shape[-1]}")
+    return HashedAttentionFunction.apply(zq, zk, v, causal, offset, mode)  # type: ignore[no-any-return]
+
+
+def kernel_hash_project(kh: Any, x: torch.Tensor, role: str = "query") -> torch.Tensor:
+    """Differentiable ``A k̄(x)`` of a fitted `kernkit.KernelHash` (its anchors, sigma, centring
+    and A as constants; gradients flow to x), shape x.shape[:-1] + (bits,). x is (..., heads,
+    n, d) with the fit's heads; compute dtype x's."""
+    kh._check_fitted()
+    A = kh.A_ if (role == "query" or kh.A_key_ is None) else kh.A_key_
+    dt, dev = x.dtype, x.device
+    anchors = torch.as_tensor(kh.anchors_, dtype=dt, device=dev)     # (H, m, d)
+    mvec = torch.as_tensor(kh.mvec_, dtype=dt, device=dev)           # (H, m)
+    At = torch.as_tensor(A, dtype=dt, device=dev)                    # (H, b, m)
+    if kh.normalize:
+        x = x / x.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(dt).tiny)
+    D = ((x.unsqueeze(-2) - anchors.unsqueeze(-3)) ** 2).sum(-1)     # (..., H, n, m)
+    if kh.sigma == "batch":
+        sig = D.mean(dim=(-2, -1), keepdim=True)
+    else:
+        sig = torch.as_tensor(kh.sigma_, dtype=dt, device=dev)[:, None, None]
+    K = torch.exp(-D / (2 * sig)) - mvec[:, None, :]
+    return torch.einsum("...hnm,hbm->...hnb", K, At)
