@@ -51,6 +51,66 @@ template <> __device__ inline __nv_bfloat16 from_acc<__nv_bfloat16>(float v) { r
 template <class X> __device__ inline X from_acc(double v);
 template <> __device__ inline double from_acc<double>(double v) { return v; }
 
+// Two consecutive values (columns c, c+1; c even) as one 2-element load where `vec` (d even and
+// the base pointer aligned to two elements); the second is 0 past the last column.
+template <class VT, class A>
+__device__ inline void load_pair(const VT* p, std::int64_t c, std::int64_t d, bool vec, A& a, A& b) {
+  a = A(0);
+  b = A(0);
+  if (c >= d) return;
+  if constexpr (sizeof(VT) == 2) {
+    if (vec) {
+      const unsigned int u = *reinterpret_cast<const unsigned int*>(p + c);
+      VT lo, hi;
+      const unsigned short ulo = static_cast<unsigned short>(u & 0xFFFFu), uhi = static_cast<unsigned short>(u >> 16);
+      memcpy(&lo, &ulo, 2);
+      memcpy(&hi, &uhi, 2);
+      a = to_acc(lo);
+      b = to_acc(hi);
+      return;
+    }
+  } else if constexpr (sizeof(VT) == 4) {
+    if (vec) {
+      const float2 t = *reinterpret_cast<const float2*>(p + c);
+      a = t.x;
+      b = t.y;
+      return;
+    }
+  } else {
+    if (vec) {
+      const double2 t = *reinterpret_cast<const double2*>(p + c);
+      a = t.x;
+      b = t.y;
+      return;
+    }
+  }
+  a = to_acc(p[c]);
+  if (c + 1 < d) b = to_acc(p[c + 1]);
+}
+
+template <class VT, class A>
+__device__ inline void store_pair(VT* p, std::int64_t c, std::int64_t d, bool vec, A a, A b) {
+  if (c >= d) return;
+  const VT x = from_acc<VT>(a), y = from_acc<VT>(b);
+  if (vec) {
+    if constexpr (sizeof(VT) == 2) {
+      unsigned short ux, uy;
+      memcpy(&ux, &x, 2);
+      memcpy(&uy, &y, 2);
+      *reinterpret_cast<unsigned int*>(p + c) = static_cast<unsigned int>(ux) | (static_cast<unsigned int>(uy) << 16);
+      return;
+    } else if constexpr (sizeof(VT) == 4) {
+      *reinterpret_cast<float2*>(p + c) = make_float2(x, y);
+      return;
+    } else {
+      *reinterpret_cast<double2*>(p + c) = make_double2(x, y);
+      return;
+    }
+  }
+  p[c] = x;
+  if (c + 1 < d) p[c + 1] = y;
+}
+
 __device__ inline std::uint64_t load_code(const void* p, int wb, std::int64_t i) {
   switch (wb) {
     case 1: return static_cast<const std::uint8_t*>(p)[i];
@@ -105,11 +165,11 @@ template <class VT, int MAXB>
 __global__ void __launch_bounds__(kWarps * 32)
 scatter_kernel(const void* __restrict__ hk, int wb, int bits, const VT* __restrict__ v,
                std::int64_t nk, std::int64_t d, std::int64_t chunk_rows, std::int64_t chunks,
-               typename Acc<VT>::type* __restrict__ part, int* __restrict__ cnt) {
+               bool vec, typename Acc<VT>::type* __restrict__ part, int* __restrict__ cnt) {
   using A = typename Acc<VT>::type;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const std::int64_t chunk = blockIdx.x, s = blockIdx.y, tile = blockIdx.z;
-  const std::int64_t c0 = tile * kTile + 2 * lane, c1 = c0 + 1;
+  const std::int64_t c0 = tile * kTile + 2 * lane;
   const std::int64_t j0 = chunk * chunk_rows;
   const std::int64_t j1 = j0 + chunk_rows < nk ? j0 + chunk_rows : nk;
   const void* hks = static_cast<const char*>(hk) + s * nk * wb;
@@ -120,10 +180,11 @@ scatter_kernel(const void* __restrict__ hk, int wb, int bits, const VT* __restri
   A sum0 = A(0), sum1 = A(0);
   int count = 0;  // lane < bits: rows with bit `lane` set (lanes 32..63 of 64-bit codes: count2)
   int count2 = 0;
+#pragma unroll 4
   for (std::int64_t j = j0 + warp; j < j1; j += kWarps) {
     const std::uint64_t w = load_code(hks, wb, j);
-    const A x0 = c0 < d ? to_acc(vs[j * d + c0]) : A(0);
-    const A x1 = c1 < d ? to_acc(vs[j * d + c1]) : A(0);
+    A x0, x1;
+    load_pair(vs + j * d, c0, d, vec, x0, x1);
     sum0 += x0;
     sum1 += x1;
 #pragma unroll
@@ -144,7 +205,7 @@ scatter_kernel(const void* __restrict__ hk, int wb, int bits, const VT* __restri
     A a0 = sum0, a1 = sum1;
 #pragma unroll
     for (int q = 0; q < MAXB; ++q)
-      if (q == r) { a0 = acc0[q]; a1 = acc1[q]; }
+      if (q == r && q < bits) { a0 = acc0[q]; a1 = acc1[q]; }
     sh[warp][2 * lane] = a0;
     sh[warp][2 * lane + 1] = a1;
     __syncthreads();
@@ -244,10 +305,10 @@ template <class VT>
 __global__ void __launch_bounds__(kWarps * 32)
 output_kernel(const void* __restrict__ hq, int wb, int bits, const VT* __restrict__ v,
               VT* __restrict__ out, std::int64_t nq, std::int64_t d, std::int64_t groups,
-              std::int64_t rows_per_block, double c, int mode,
+              std::int64_t rows_per_block, double c, int mode, bool vec,
               const typename Acc<VT>::type* __restrict__ tab, const double* __restrict__ dtab) {
   using A = typename Acc<VT>::type;
-  extern __shared__ unsigned char smem_raw[];
+  extern __shared__ __align__(16) unsigned char smem_raw[];
   A* st = reinterpret_cast<A*>(smem_raw);                          // [groups][16][kTile]
   double* sd = reinterpret_cast<double*>(st + groups * kPatterns * kTile);  // [groups][16]
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -260,7 +321,7 @@ output_kernel(const void* __restrict__ hq, int wb, int bits, const VT* __restric
   for (std::int64_t e = threadIdx.x; e < groups * kPatterns; e += blockDim.x)
     sd[e] = dtab[s * groups * kPatterns + e];
   __syncthreads();
-  const std::int64_t c0 = cbase + 2 * lane, c1 = c0 + 1;
+  const std::int64_t c0 = cbase + 2 * lane;
   const std::int64_t i0 = blockIdx.x * rows_per_block;
   const std::int64_t i1 = i0 + rows_per_block < nq ? i0 + rows_per_block : nq;
   const void* hqs = static_cast<const char*>(hq) + s * nq * wb;
@@ -281,12 +342,13 @@ output_kernel(const void* __restrict__ hq, int wb, int bits, const VT* __restric
       den += sd[g * kPatterns + p];
     }
     if (mode == 1) {
-      if (c0 < d) a0 += cA * to_acc(vs[i * d + c0]);
-      if (c1 < d) a1 += cA * to_acc(vs[i * d + c1]);
+      A x0, x1;
+      load_pair(vs + i * d, c0, d, vec, x0, x1);
+      a0 += cA * x0;
+      a1 += cA * x1;
     }
     const A dA = static_cast<A>(den);
-    if (c0 < d) os[i * d + c0] = from_acc<VT>(a0 / dA);
-    if (c1 < d) os[i * d + c1] = from_acc<VT>(a1 / dA);
+    store_pair(os + i * d, c0, d, vec, a0 / dA, a1 / dA);
   }
 }
 
@@ -329,7 +391,7 @@ template <class VT, int MAXB>
 __global__ void __launch_bounds__(kWarps * 32)
 causal_kernel(const void* __restrict__ hq, const void* __restrict__ hk, int wb, int bits,
               const VT* __restrict__ v, VT* __restrict__ out, std::int64_t n, std::int64_t d,
-              std::int64_t chunks, double c, int mode,
+              std::int64_t chunks, double c, int mode, bool vec,
               const typename Acc<VT>::type* __restrict__ part, const int* __restrict__ cnt) {
   using A = typename Acc<VT>::type;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -358,8 +420,8 @@ causal_kernel(const void* __restrict__ hq, const void* __restrict__ hk, int wb, 
   const A cA = static_cast<A>(c);
   for (std::int64_t i = j0; i < j1; ++i) {
     const std::uint64_t wk = load_code(hks, wb, i);
-    const A x0 = c0 < d ? to_acc(vs[i * d + c0]) : A(0);
-    const A x1 = c1 < d ? to_acc(vs[i * d + c1]) : A(0);
+    A x0, x1;
+    load_pair(vs + i * d, c0, d, vec, x0, x1);
     V0 += x0;
     V1 += x1;
 #pragma unroll
@@ -399,8 +461,7 @@ causal_kernel(const void* __restrict__ hq, const void* __restrict__ hk, int wb, 
       a1 += cA * x1;
     }
     const A dA = static_cast<A>(den);
-    if (c0 < d) os[i * d + c0] = from_acc<VT>(a0 / dA);
-    if (c1 < d) os[i * d + c1] = from_acc<VT>(a1 / dA);
+    store_pair(os + i * d, c0, d, vec, a0 / dA, a1 / dA);
   }
 }
 
@@ -418,8 +479,10 @@ void launch(const void* hq, const void* hk, int wb, int bits, const void* v_, vo
   if (bh > 65535 || p.tiles > 65535 || p.chunks > 2147483647LL)
     throw std::invalid_argument("kernkit::cuda::hashattn: problem too large for one launch");
   const dim3 block(kWarps * 32);
+  const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % (2 * sizeof(VT)) == 0; };
+  const bool vec = d % 2 == 0 && aligned(v) && aligned(out);
   const dim3 gs(static_cast<unsigned>(p.chunks), static_cast<unsigned>(bh), static_cast<unsigned>(p.tiles));
-  scatter_kernel<VT, MAXB><<<gs, block, 0, st>>>(hk, wb, bits, v, nk, d, p.chunk_rows, p.chunks, part, cnt);
+  scatter_kernel<VT, MAXB><<<gs, block, 0, st>>>(hk, wb, bits, v, nk, d, p.chunk_rows, p.chunks, vec, part, cnt);
   KERNKIT_CUDA_CHECK(cudaGetLastError());
   if (causal) {
     const std::int64_t threads = bh * (bits + 1) * d;
@@ -427,7 +490,7 @@ void launch(const void* hq, const void* hk, int wb, int bits, const void* v_, vo
     KERNKIT_CUDA_CHECK(cudaGetLastError());
     const dim3 gc(static_cast<unsigned>((p.chunks + kWarps - 1) / kWarps), static_cast<unsigned>(bh),
                   static_cast<unsigned>(p.tiles));
-    causal_kernel<VT, MAXB><<<gc, block, 0, st>>>(hq, hk, wb, bits, v, out, nq, d, p.chunks, c, mode, part, cnt);
+    causal_kernel<VT, MAXB><<<gc, block, 0, st>>>(hq, hk, wb, bits, v, out, nq, d, p.chunks, c, mode, vec, part, cnt);
     KERNKIT_CUDA_CHECK(cudaGetLastError());
     return;
   }
@@ -440,7 +503,10 @@ void launch(const void* hq, const void* hk, int wb, int bits, const void* v_, vo
   KERNKIT_CUDA_CHECK(cudaGetLastError());
   tables_kernel<A><<<static_cast<unsigned>(bh), 256, 0, st>>>(bits, d, nk, p.groups, c, mode, red, kred, tab, dtab);
   KERNKIT_CUDA_CHECK(cudaGetLastError());
-  const std::int64_t rows_per_block = kWarps * 16;
+  // ~1024 blocks: each loads its slice's tables (groups x 16 x 64 values) once.
+  std::int64_t rows_per_block = (nq * bh * p.tiles + 1023) / 1024;
+  rows_per_block = (rows_per_block + 127) / 128 * 128;
+  if (rows_per_block > 2048) rows_per_block = 2048;
   const std::int64_t smem = p.groups * kPatterns * kTile * static_cast<std::int64_t>(sizeof(A)) +
                             p.groups * kPatterns * 8;
   if (smem > 48 * 1024)
@@ -450,7 +516,7 @@ void launch(const void* hq, const void* hk, int wb, int bits, const void* v_, vo
   if (rb > 2147483647LL) throw std::invalid_argument("kernkit::cuda::hashattn: too many rows");
   const dim3 go(static_cast<unsigned>(rb), static_cast<unsigned>(bh), static_cast<unsigned>(p.tiles));
   output_kernel<VT><<<go, block, static_cast<size_t>(smem), st>>>(hq, wb, bits, v, out, nq, d, p.groups,
-                                                                 rows_per_block, c, mode, tab, dtab);
+                                                                 rows_per_block, c, mode, vec, tab, dtab);
   KERNKIT_CUDA_CHECK(cudaGetLastError());
 }
 

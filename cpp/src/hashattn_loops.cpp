@@ -73,10 +73,11 @@ struct Scratch {
   isa_vector<double> acc;     // [d]
 };
 
-template <class T>
+template <int DD, class T>
 void slice_noncausal(const void* hq, const void* hk, int wb, int bits, const T* v, T* out,
-                     std::int64_t nq, std::int64_t nk, std::int64_t d, double c, int mode,
+                     std::int64_t nq, std::int64_t nk, std::int64_t d_, double c, int mode,
                      Scratch<T>& s) {
+  const std::int64_t d = DD > 0 ? DD : d_;  // a compile-time width lets the loops unroll
   const int G = (bits + kGroupBits - 1) / kGroupBits;
   const std::size_t gsz = static_cast<std::size_t>(kPatterns) * static_cast<std::size_t>(d);
   s.local.assign(G * gsz, T(0));
@@ -186,9 +187,10 @@ void slice_noncausal(const void* hq, const void* hk, int wb, int bits, const T* 
   }
 }
 
-template <class T>
+template <int DD, class T>
 void slice_causal(const void* hq, const void* hk, int wb, int bits, const T* v, T* out,
-                  std::int64_t n, std::int64_t d, double c, int mode, Scratch<T>& s) {
+                  std::int64_t n, std::int64_t d_, double c, int mode, Scratch<T>& s) {
+  const std::int64_t d = DD > 0 ? DD : d_;
   s.s.assign(static_cast<std::size_t>(bits) * d, 0.0);
   s.vsum.assign(d, 0.0);
   s.acc.assign(d, 0.0);
@@ -244,10 +246,19 @@ void run(const void* hq, const void* hk, int wb, int bits, const T* v, T* out, s
     for (std::int64_t b = b0; b < b1; ++b) {
       const char* q = static_cast<const char*>(hq) + b * nq * wb;
       const char* k = static_cast<const char*>(hk) + b * nk * wb;
-      if (causal)
-        slice_causal(q, k, wb, bits, v + b * nk * d, out + b * nq * d, nq, d, c, mode, s);
-      else
-        slice_noncausal(q, k, wb, bits, v + b * nk * d, out + b * nq * d, nq, nk, d, c, mode, s);
+      const T* vb = v + b * nk * d;
+      T* ob = out + b * nq * d;
+      if (causal) {
+        if (d == 64) slice_causal<64>(q, k, wb, bits, vb, ob, nq, d, c, mode, s);
+        else if (d == 32) slice_causal<32>(q, k, wb, bits, vb, ob, nq, d, c, mode, s);
+        else if (d == 128) slice_causal<128>(q, k, wb, bits, vb, ob, nq, d, c, mode, s);
+        else slice_causal<0>(q, k, wb, bits, vb, ob, nq, d, c, mode, s);
+      } else {
+        if (d == 64) slice_noncausal<64>(q, k, wb, bits, vb, ob, nq, nk, d, c, mode, s);
+        else if (d == 32) slice_noncausal<32>(q, k, wb, bits, vb, ob, nq, nk, d, c, mode, s);
+        else if (d == 128) slice_noncausal<128>(q, k, wb, bits, vb, ob, nq, nk, d, c, mode, s);
+        else slice_noncausal<0>(q, k, wb, bits, vb, ob, nq, nk, d, c, mode, s);
+      }
     }
   });
 }
