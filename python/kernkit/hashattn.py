@@ -401,7 +401,8 @@ class KernelHash:
         sim = np.einsum("bhid,bhjd->bhij", xq, xk)
         R = b * _topk_targets(sim, self.topk)
         del sim
-        A0 = rng.standard_normal((H, b, m))
+        # Drawn bit-major: a b'-bit fit starts from the first b' columns a b-bit fit starts from.
+        A0 = np.ascontiguousarray(rng.standard_normal((b, H, m)).transpose(1, 0, 2))
         self.A_init_ = A0.copy()
         Aq = A0.copy()
         Ak = Aq if shared else A0.copy()
@@ -426,21 +427,25 @@ class KernelHash:
                 ak = aq if shared else Ak[:, r, :].copy()
                 bq = np.zeros_like(aq)
                 bk = np.zeros_like(ak)
+                RT = None if shared else np.swapaxes(R, -1, -2)
                 for it in range(self.iterations):
-                    yq = _phi(np.einsum("bhnm,hm->bhn", Kq, aq))
-                    yk = yq if shared else _phi(np.einsum("bhnm,hm->bhn", Kk, ak))
+                    # matmul (BLAS) forms of the einsums "bhnm,hm->bhn", "bhij,bhj->bhi",
+                    # "bhnm,bhn->hm"
+                    yq = _phi(np.matmul(Kq, aq[None, :, :, None])[..., 0])
+                    yk = yq if shared else _phi(np.matmul(Kk, ak[None, :, :, None])[..., 0])
                     # dL/dyq = -scale R yk, dL/dyk = -scale R^T yq; dphi/dz = (1 - phi^2)/2
-                    gyq = -scale * np.einsum("bhij,bhj->bhi", R, yk)
-                    gyk = -scale * np.einsum("bhij,bhi->bhj", R, yq)
+                    gyq = -scale * np.matmul(R, yk[..., None])[..., 0]
                     if shared:
+                        gyk = -scale * np.matmul(yq[..., None, :], R)[..., 0, :]
                         gz = (gyq + gyk) * 0.5 * (1.0 - yq * yq)
-                        gq = np.einsum("bhnm,bhn->hm", Kq, gz)
+                        gq = np.matmul(gz[:, :, None, :], Kq)[:, :, 0, :].sum(0)
                         bq = gq if it == 0 else self.momentum * bq + gq
                         aq = aq - self.lr * (gq + self.momentum * bq)
                         ak = aq
                     else:
-                        gq = np.einsum("bhnm,bhn->hm", Kq, gyq * 0.5 * (1.0 - yq * yq))
-                        gk = np.einsum("bhnm,bhn->hm", Kk, gyk * 0.5 * (1.0 - yk * yk))
+                        gyk = -scale * np.matmul(RT, yq[..., None])[..., 0]
+                        gq = np.matmul((gyq * 0.5 * (1.0 - yq * yq))[:, :, None, :], Kq)[:, :, 0, :].sum(0)
+                        gk = np.matmul((gyk * 0.5 * (1.0 - yk * yk))[:, :, None, :], Kk)[:, :, 0, :].sum(0)
                         bq = gq if it == 0 else self.momentum * bq + gq
                         bk = gk if it == 0 else self.momentum * bk + gk
                         aq = aq - self.lr * (gq + self.momentum * bq)

@@ -549,3 +549,4 @@ def test_cuda_matches_dense(bits: int, causal: bool, mode: str) -> None:
         out = kernkit.hashed_attention(hq, hk, vt, bits, causal=causal, mode=mode)
         assert out.dtype == dt and out.device.type == "cuda"
         assert rel_err(out.double().cpu().numpy(), ref) <= tol
+
