@@ -353,36 +353,55 @@ output_kernel(const void* __restrict__ hq, int wb, int bits, const VT* __restric
 }
 
 // ---- causal: exclusive prefix over chunks, then one warp per chunk ----------------------------
+// Exclusive prefix over the chunks, in place, for every (slice, slot, column) sequence.
+// Block (64 sequences x kSeg chunk segments): each thread sums its segment (loads unrolled),
+// the segment totals are combined in shared memory in a fixed order, then each thread rewrites
+// its segment with the running sum. blockIdx.y = slice.
+constexpr int kSeg = 4;
 template <class A>
-__global__ void prefix_kernel(int bits, std::int64_t d, std::int64_t chunks, std::int64_t bh,
-                              A* __restrict__ part, int* __restrict__ cnt) {
-  constexpr int kBatch = 16;  // independent loads in flight per thread
+__global__ void __launch_bounds__(64 * kSeg)
+prefix_kernel(int bits, std::int64_t d, std::int64_t chunks, A* __restrict__ part,
+              int* __restrict__ cnt) {
   const std::int64_t per = (bits + 1) * d;
-  const std::int64_t t = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (t < bh * per) {
-    const std::int64_t s = t / per, e = t % per;
-    A* base = part + s * chunks * per + e;
-    A run = A(0);
-    for (std::int64_t ch0 = 0; ch0 < chunks; ch0 += kBatch) {
-      A x[kBatch];
-#pragma unroll
-      for (int k = 0; k < kBatch; ++k) x[k] = ch0 + k < chunks ? base[(ch0 + k) * per] : A(0);
-#pragma unroll
-      for (int k = 0; k < kBatch; ++k)
-        if (ch0 + k < chunks) {
-          base[(ch0 + k) * per] = run;
-          run += x[k];
-        }
+  const std::int64_t s = blockIdx.y;
+  const std::int64_t e = static_cast<std::int64_t>(blockIdx.x) * 64 + threadIdx.x;
+  const int seg = threadIdx.y;
+  const std::int64_t len = (chunks + kSeg - 1) / kSeg;
+  const std::int64_t c0 = seg * len, c1 = c0 + len < chunks ? c0 + len : chunks;
+  __shared__ A tot[kSeg][64];
+  __shared__ int totc[kSeg][64];
+  A* base = part + s * chunks * per + e;
+  A t = A(0);
+  if (e < per) {
+#pragma unroll 16
+    for (std::int64_t ch = c0; ch < c1; ++ch) t += base[ch * per];
+  }
+  tot[seg][threadIdx.x] = t;
+  const bool has_cnt = e < bits;  // count sequences: the first `bits` threads of block 0
+  int* cb = cnt + s * chunks * bits + e;
+  int tc = 0;
+  if (has_cnt)
+    for (std::int64_t ch = c0; ch < c1; ++ch) tc += cb[ch * bits];
+  totc[seg][threadIdx.x] = tc;
+  __syncthreads();
+  A run = A(0);
+  int runc = 0;
+  for (int k = 0; k < seg; ++k) {
+    run += tot[k][threadIdx.x];
+    runc += totc[k][threadIdx.x];
+  }
+  if (e < per) {
+    for (std::int64_t ch = c0; ch < c1; ++ch) {
+      const A x = base[ch * per];
+      base[ch * per] = run;
+      run += x;
     }
   }
-  if (t < bh * bits) {
-    const std::int64_t s = t / bits, r = t % bits;
-    int run = 0;
-    for (std::int64_t ch = 0; ch < chunks; ++ch) {
-      int* p = cnt + (s * chunks + ch) * bits + r;
-      const int x = *p;
-      *p = run;
-      run += x;
+  if (has_cnt) {
+    for (std::int64_t ch = c0; ch < c1; ++ch) {
+      const int x = cb[ch * bits];
+      cb[ch * bits] = runc;
+      runc += x;
     }
   }
 }
@@ -485,8 +504,9 @@ void launch(const void* hq, const void* hk, int wb, int bits, const void* v_, vo
   scatter_kernel<VT, MAXB><<<gs, block, 0, st>>>(hk, wb, bits, v, nk, d, p.chunk_rows, p.chunks, vec, part, cnt);
   KERNKIT_CUDA_CHECK(cudaGetLastError());
   if (causal) {
-    const std::int64_t threads = bh * (bits + 1) * d;
-    prefix_kernel<A><<<static_cast<unsigned>((threads + 255) / 256), 256, 0, st>>>(bits, d, p.chunks, bh, part, cnt);
+    const std::int64_t per = (bits + 1) * d;
+    const dim3 gp(static_cast<unsigned>((per + 63) / 64), static_cast<unsigned>(bh));
+    prefix_kernel<A><<<gp, dim3(64, kSeg), 0, st>>>(bits, d, p.chunks, part, cnt);
     KERNKIT_CUDA_CHECK(cudaGetLastError());
     const dim3 gc(static_cast<unsigned>((p.chunks + kWarps - 1) / kWarps), static_cast<unsigned>(bh),
                   static_cast<unsigned>(p.tiles));
