@@ -13,6 +13,7 @@ One batch of H = 8 heads, b = 16 bits, d = 64, float32 values, n up to 65536 tok
   the CPU (torch's BLAS) and in numpy (``matmul``, BLAS);
 * numpy softmax attention ``softmax(q k^T / sqrt(d)) v`` with float32 q, k of d = 64 (skipped
   where the H n^2 score matrix would exceed ~1.1 GB; the table says so);
+* kernkit with a preallocated ``out=`` (no fresh output pages to fault in on every call);
 * the memory bound: the time to read the inputs once (values + codes) and to read them and
   write the output once, at the bandwidth of a large numpy copy.
 
@@ -82,6 +83,7 @@ def time_simd_levels(n: int) -> dict[str, float]:
     """Seconds per call of the non-causal kernel under each KERNKIT_SIMD level (subprocesses)."""
     code = (
         "import numpy as np, kernkit, json; from kernkit._bench import best_time;"
+        f"kernkit.set_num_threads({kernkit.get_num_threads()});"
         "from kernkit import hashattn as ha;"
         f"rng=np.random.default_rng(0); n={n};"
         f"h=ha.pack(rng.standard_normal((1,{H},n,{BITS})).astype(np.float32));"
@@ -104,12 +106,23 @@ def time_simd_levels(n: int) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads for kernkit, torch and the BLAS (1: the machine is shared)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "results"))
     args = ap.parse_args()
     try:
         import torch
     except ImportError:  # pragma: no cover
         torch = None
+    kernkit.set_num_threads(args.threads)
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=args.threads)
+    except ImportError:  # pragma: no cover
+        pass
 
     sizes = [256, 1024, 4096] if args.quick else [256, 1024, 4096, 16384, 65536]
     bw = copy_bandwidth()
@@ -123,12 +136,14 @@ def main() -> None:
         mt = 0.02 if n < 16384 else 0.2
         rep = 5 if n < 16384 else 3
         t_k = best_time(lambda: kernkit.hashed_attention(h, h, v, BITS), repeat=rep, min_time=mt)
+        buf = np.empty_like(v)
+        t_ko = best_time(lambda: kernkit.hashed_attention(h, h, v, BITS, out=buf), repeat=rep, min_time=mt)
         t_kc = best_time(lambda: kernkit.hashed_attention(h, h, v, BITS, causal=True), repeat=rep,
                          min_time=mt)
         t_np = best_time(lambda: einsum_numpy(sf, v, c), repeat=rep, min_time=mt)
         err = float(np.max(np.abs(kernkit.hashed_attention(h, h, v, BITS) - einsum_numpy(
             sf.astype(np.float64), v.astype(np.float64), c))))
-        row: dict[str, Any] = {"n": n, "kernkit_s": t_k, "kernkit_causal_s": t_kc,
+        row: dict[str, Any] = {"n": n, "kernkit_s": t_k, "kernkit_out_s": t_ko, "kernkit_causal_s": t_kc,
                                "einsum_numpy_s": t_np, "max_abs_diff_vs_float64": err}
         if torch is not None:
             st, vt = torch.from_numpy(sf), torch.from_numpy(v)
@@ -184,21 +199,21 @@ def main() -> None:
         f"bandwidth {bw / 1e9:.1f} GB/s, torch {meta['torch']}. One batch, {H} heads, "
         f"b = {BITS} bits, d = {D}, float32 values; times in ms (best of several).",
         "",
-        "| n | kernkit | kernkit causal | torch einsum (reference formulation) | numpy einsum/matmul | "
+        "| n | kernkit | kernkit, out= | kernkit causal | torch einsum (reference formulation) | numpy einsum/matmul | "
         "numpy softmax | read inputs once | read + write once | vs torch einsum | vs numpy softmax | "
         "x read-once |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         te = r.get("einsum_torch_s")
         sm = r["softmax_numpy_s"]
         lines.append(
-            f"| {r['n']} | {ms(r['kernkit_s'])} | {ms(r['kernkit_causal_s'])} | {ms(te)} | "
+            f"| {r['n']} | {ms(r['kernkit_s'])} | {ms(r['kernkit_out_s'])} | {ms(r['kernkit_causal_s'])} | {ms(te)} | "
             f"{ms(r['einsum_numpy_s'])} | {ms(sm) if sm else 'skipped (' + r['softmax_skipped'] + ')'} | "
             f"{ms(r['read_once_s'])} | {ms(r['read_write_once_s'])} | "
             f"{(te / r['kernkit_s']) if te else float('nan'):.1f}x | "
             f"{(sm / r['kernkit_s']) if sm else float('nan'):.1f}x | "
-            f"{r['kernkit_s'] / r['read_once_s']:.1f} |")
+            f"{r['kernkit_s'] / r['read_once_s']:.1f} ({r['kernkit_out_s'] / r['read_once_s']:.1f} with out=) |")
     lines += ["", f"SIMD levels (non-causal, n = {simd_n}, same inputs; ms): "
               + ", ".join(f"{k} {v * 1e3:.3g}" for k, v in simd.items()), "",
               "## Energy model (EcoFormer's 45 nm counts: 3.7 pJ/mul, 0.9 pJ/add; dim 512, 8 heads)",

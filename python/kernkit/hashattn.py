@@ -111,7 +111,8 @@ def _check_codes(name: str, h: Any, bits: int) -> None:
 
 def hashed_attention(hq: Any, hk: Any, v: Any, bits: int, causal: bool = False,
                      offset: float | None = None,
-                     mode: Literal["consistent", "ecoformer"] = "consistent") -> Any:
+                     mode: Literal["consistent", "ecoformer"] = "consistent",
+                     out: np.ndarray | None = None) -> Any:
     r"""Attention from packed binary codes, with additions and subtractions only.
 
     For ±1 codes ``h`` (``bits`` bits per token, bit r set = +1), ``c = offset`` (default
@@ -149,6 +150,9 @@ def hashed_attention(hq: Any, hk: Any, v: Any, bits: int, causal: bool = False,
         The constant c (default ``bits + 1``).
     mode : {"consistent", "ecoformer"}
         See above; "ecoformer" needs n_q == n_k.
+    out : numpy array (..., n_q, d), optional
+        CPU only: a C-contiguous array of v's dtype to write the result into (saves the
+        allocation and its first-touch page faults on repeated calls).
 
     Returns
     -------
@@ -189,6 +193,8 @@ def hashed_attention(hq: Any, hk: Any, v: Any, bits: int, causal: bool = False,
     bh = int(np.prod(lead, dtype=np.int64)) if lead else 1
     m = _MODES[mode]
     if dev.kind == "cuda":
+        if out is not None:
+            raise TypeError("argument 'out' is supported on the CPU only")
         _dispatch.require_cuda("v")
         if _dtype_name(v) not in ("float16", "bfloat16", "float32", "float64"):
             raise TypeError(f"argument 'v' must be float16, bfloat16, float32 or float64, got {_dtype_name(v)}")
@@ -203,12 +209,26 @@ def hashed_attention(hq: Any, hk: Any, v: Any, bits: int, causal: bool = False,
                                       _dispatch.current_stream(v))
         return out.reshape(lead + (nq, d))
     _dispatch.check_float_dtype("v", v)
-    v3 = np.ascontiguousarray(v).reshape(bh, nk, d)
-    q2 = np.ascontiguousarray(hq).reshape(bh, nq)
-    k2 = np.ascontiguousarray(hk).reshape(bh, nk)
-    out = np.empty((bh, nq, d), dtype=v3.dtype)
-    _core.hashattn_attention(q2, k2, v3, out, b, c, bool(causal), m)
-    return out.reshape(lead + (nq, d))
+    is_torch = type(v).__module__.split(".")[0] == "torch"
+    v3 = np.ascontiguousarray(_dispatch.contiguous(v) if is_torch else v).reshape(bh, nk, d)
+    q2 = np.ascontiguousarray(_dispatch.contiguous(hq) if is_torch else hq).reshape(bh, nq)
+    k2 = np.ascontiguousarray(_dispatch.contiguous(hk) if is_torch else hk).reshape(bh, nk)
+    if out is None:
+        res = np.empty(lead + (nq, d), dtype=v3.dtype)
+    else:
+        if is_torch or not isinstance(out, np.ndarray):
+            raise TypeError("argument 'out' is supported for numpy inputs only")
+        if (out.shape != lead + (nq, d) or out.dtype != v3.dtype
+                or not out.flags.c_contiguous or not out.flags.writeable):
+            raise ValueError(f"argument 'out' must be a writeable C-contiguous {v3.dtype} array "
+                             f"of shape {lead + (nq, d)}")
+        res = out
+    _core.hashattn_attention(q2, k2, v3, res.reshape(bh, nq, d), b, c, bool(causal), m)
+    if is_torch:  # a CPU torch tensor in, a torch tensor out (sharing the numpy buffer)
+        import torch
+
+        return torch.from_numpy(res)
+    return res
 
 
 # ----------------------------------------------------------------------------------------------
@@ -382,29 +402,28 @@ class KernelHash:
         # Anchors: the same m token indices for every head, from the first batch element.
         perm = rng.permutation(pool)[:m]
         src = xq[0] if shared else np.concatenate([xq[0], xk[0]], axis=1)
-        self.anchors_ = np.ascontiguousarray(src[:, perm, :])
-        Dq = _sqdist(xq, self.anchors_)
-        Dk = Dq if shared else _sqdist(xk, self.anchors_)
+        anchors = np.ascontiguousarray(src[:, perm, :])
+        Dq = _sqdist(xq, anchors)
+        Dk = Dq if shared else _sqdist(xk, anchors)
         Dall = Dq if shared else np.concatenate([Dq, Dk], axis=2)
-        self.sigma_ = Dall.mean(axis=(0, 2, 3))
+        sigma_h = Dall.mean(axis=(0, 2, 3))
         if self.sigma == "batch":
             sq = Dall.mean(axis=(2, 3), keepdims=True)
         else:
-            sq = self.sigma_[None, :, None, None]
+            sq = sigma_h[None, :, None, None]
         sq = np.where(sq > 0, sq, 1.0)
         Kq = np.exp(-Dq / (2.0 * sq))
         Kk = Kq if shared else np.exp(-Dk / (2.0 * sq))
-        self.mvec_ = (Kq.mean(axis=(0, 2)) if shared
+        mvec = (Kq.mean(axis=(0, 2)) if shared
                       else np.concatenate([Kq, Kk], axis=2).mean(axis=(0, 2)))
-        Kq = Kq - self.mvec_[None, :, None, :]
-        Kk = Kq if shared else Kk - self.mvec_[None, :, None, :]
+        Kq = Kq - mvec[None, :, None, :]
+        Kk = Kq if shared else Kk - mvec[None, :, None, :]
         sim = np.einsum("bhid,bhjd->bhij", xq, xk)
         R = b * _topk_targets(sim, self.topk)
         del sim
         # Drawn bit-major: a b'-bit fit starts from the first b' columns a b-bit fit starts from.
         A0 = np.ascontiguousarray(rng.standard_normal((b, H, m)).transpose(1, 0, 2))
-        self.A_init_ = A0.copy()
-        Aq = A0.copy()
+                Aq = A0.copy()
         Ak = Aq if shared else A0.copy()
         scale = 1.0 / (N * b * B * H)  # mean over batch and heads, as the reference's loss
         bit_loss = np.zeros((H, b))
@@ -477,6 +496,8 @@ class KernelHash:
         finally:
             if bar is not None:
                 bar.close()
+        # Interrupted fits (Ctrl-C) leave the previous state untouched: assign only now.
+        self.anchors_, self.sigma_, self.mvec_, self.A_init_ = anchors, sigma_h, mvec, A0
         self.A_ = Aq
         self.A_key_ = None if shared else Ak
         self.shared = shared

@@ -177,13 +177,10 @@ class HashedAttentionFunction(torch.autograd.Function):
         c = float(bits + 1) if offset is None else float(offset)
         hq, hk = pack_codes(zq.detach()), pack_codes(zk.detach())
         vd = v.detach()
-        if vd.device.type == "cpu":
+        if vd.device.type == "cpu":  # the CPU kernel is float32/float64: half inputs go via float32
             cdt = vd.dtype if vd.dtype in (torch.float32, torch.float64) else torch.float32
-            out_np = kernkit.hashed_attention(hq.numpy().view(kernkit.hashattn.word_dtype(bits)),
-                                              hk.numpy().view(kernkit.hashattn.word_dtype(bits)),
-                                              vd.to(cdt).contiguous().numpy(), bits,
-                                              causal=causal, offset=c, mode=mode)
-            out = torch.from_numpy(out_np).to(vd.dtype)
+            out = kernkit.hashed_attention(hq, hk, vd.to(cdt), bits, causal=causal, offset=c,
+                                           mode=mode).to(vd.dtype)
         else:
             out = kernkit.hashed_attention(hq, hk, vd.contiguous(), bits, causal=causal,
                                            offset=c, mode=mode)

@@ -142,6 +142,21 @@ def test_shapes_layouts_and_empty() -> None:
                                     np.zeros((0, n, d)), bits).shape == (0, n, d)
 
 
+def test_out_argument() -> None:
+    rng = np.random.default_rng(9)
+    s = random_codes(rng, (2, 30, 8))
+    h = pack_ref(s)
+    v = rng.standard_normal((2, 30, 5)).astype(np.float32)
+    out = np.full((2, 30, 5), np.nan, dtype=np.float32)
+    res = kernkit.hashed_attention(h, h, v, 8, out=out)
+    assert res is out
+    np.testing.assert_array_equal(out, kernkit.hashed_attention(h, h, v, 8))
+    with pytest.raises(ValueError, match="'out'"):
+        kernkit.hashed_attention(h, h, v, 8, out=np.empty((2, 30, 5)))
+    with pytest.raises(ValueError, match="'out'"):
+        kernkit.hashed_attention(h, h, v, 8, out=np.empty((2, 5, 30), np.float32).transpose(0, 2, 1))
+
+
 def test_nan_propagates() -> None:
     rng = np.random.default_rng(4)
     bits, n, d = 16, 30, 4
