@@ -423,7 +423,7 @@ class KernelHash:
         del sim
         # Drawn bit-major: a b'-bit fit starts from the first b' columns a b-bit fit starts from.
         A0 = np.ascontiguousarray(rng.standard_normal((b, H, m)).transpose(1, 0, 2))
-                Aq = A0.copy()
+        Aq = A0.copy()
         Ak = Aq if shared else A0.copy()
         scale = 1.0 / (N * b * B * H)  # mean over batch and heads, as the reference's loss
         bit_loss = np.zeros((H, b))
