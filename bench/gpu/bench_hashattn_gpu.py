@@ -31,7 +31,7 @@ H, BITS, D = 8, 16, 64
 
 
 def dense_ref(sq, sk, v, c, causal, mode):
-    G = np.einsum("...ir,...jr->...ij", sq, sk)
+    G = np.matmul(sq, np.swapaxes(sk, -1, -2))
     n = G.shape[-1]
     mask = np.tril(np.ones((n, n))) if causal else np.ones((n, n))
     if mode == "consistent":

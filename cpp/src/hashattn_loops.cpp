@@ -49,6 +49,25 @@ inline std::uint64_t load_code(const void* p, int wb, std::int64_t i) {
   }
 }
 
+// 32-byte vectors (GCC/Clang vector extensions; two 16-byte halves on the baseline ISA) for the
+// compile-time-width paths: accumulators stay in registers, one store per result row.
+template <class T>
+struct Vec32 {
+  typedef T type __attribute__((vector_size(32)));
+};
+template <class T>
+using vec32 = typename Vec32<T>::type;
+template <class T>
+inline vec32<T> vload(const T* p) {
+  vec32<T> x;
+  std::memcpy(&x, p, sizeof x);
+  return x;
+}
+template <class T>
+inline void vstore(T* p, vec32<T> x) {
+  std::memcpy(p, &x, sizeof x);
+}
+
 template <class A, class B>
 inline void add_row(A* __restrict a, const B* __restrict x, std::int64_t d) {
 #pragma omp simd
@@ -80,23 +99,66 @@ void slice_noncausal(const void* hq, const void* hk, int wb, int bits, const T* 
   const std::int64_t d = DD > 0 ? DD : d_;  // a compile-time width lets the loops unroll
   const int G = (bits + kGroupBits - 1) / kGroupBits;
   const std::size_t gsz = static_cast<std::size_t>(kPatterns) * static_cast<std::size_t>(d);
-  s.local.assign(G * gsz, T(0));
+  if (DD == 0) s.local.assign(G * gsz, T(0));
   s.master.assign(G * gsz, 0.0);
   s.cnt.assign(static_cast<std::size_t>(G) * kPatterns, 0);
   // 1. scatter value rows into buckets.
-  for (std::int64_t j0 = 0; j0 < nk; j0 += kFlush) {
-    const std::int64_t j1 = imin(nk, j0 + kFlush);
-    for (std::int64_t j = j0; j < j1; ++j) {
-      const std::uint64_t w = load_code(hk, wb, j);
-      const T* vj = v + j * d;
+  if constexpr (DD > 0) {
+    // Compile-time width: per block of kBlock rows and per group, order the rows by their
+    // 4-bit pattern (counting sort) and sum each pattern's rows in a register accumulator,
+    // then add it to the double bucket once: loads and adds per row, no per-row stores.
+    constexpr std::int64_t kBlock = 256;
+    std::uint8_t pat[kBlock];
+    std::uint16_t order[kBlock];
+    for (std::int64_t j0 = 0; j0 < nk; j0 += kBlock) {
+      const std::int64_t L = imin(nk - j0, kBlock);
       for (int g = 0; g < G; ++g) {
-        const unsigned p = static_cast<unsigned>((w >> (g * kGroupBits)) & (kPatterns - 1));
-        add_row(s.local.data() + g * gsz + p * d, vj, d);
-        ++s.cnt[g * kPatterns + p];
+        int start[kPatterns + 1] = {0};
+        for (std::int64_t t = 0; t < L; ++t) {
+          const std::uint64_t w = load_code(hk, wb, j0 + t);
+          pat[t] = static_cast<std::uint8_t>((w >> (g * kGroupBits)) & (kPatterns - 1));
+          ++start[pat[t] + 1];
+        }
+        for (int p = 0; p < kPatterns; ++p) {
+          s.cnt[g * kPatterns + p] += start[p + 1];
+          start[p + 1] += start[p];
+        }
+        int fill[kPatterns];
+        for (int p = 0; p < kPatterns; ++p) fill[p] = start[p];
+        for (std::int64_t t = 0; t < L; ++t) order[fill[pat[t]]++] = static_cast<std::uint16_t>(t);
+        for (int p = 0; p < kPatterns; ++p) {
+          if (start[p] == start[p + 1]) continue;
+          constexpr int kL = static_cast<int>(32 / sizeof(T)), kN = DD / kL;
+          vec32<T> acc[kN];
+#pragma GCC unroll 32
+          for (int k = 0; k < kN; ++k) acc[k] = vec32<T>{};
+          for (int q = start[p]; q < start[p + 1]; ++q) {
+            const T* vj = v + (j0 + order[q]) * DD;
+#pragma GCC unroll 32
+            for (int k = 0; k < kN; ++k) acc[k] += vload(vj + k * kL);
+          }
+          alignas(32) T buf[DD];
+#pragma GCC unroll 32
+          for (int k = 0; k < kN; ++k) vstore(buf + k * kL, acc[k]);
+          add_row(s.master.data() + g * gsz + p * DD, buf, DD);
+        }
       }
     }
-    add_row(s.master.data(), s.local.data(), static_cast<std::int64_t>(G * gsz));
-    std::fill(s.local.begin(), s.local.end(), T(0));
+  } else {
+    for (std::int64_t j0 = 0; j0 < nk; j0 += kFlush) {
+      const std::int64_t j1 = imin(nk, j0 + kFlush);
+      for (std::int64_t j = j0; j < j1; ++j) {
+        const std::uint64_t w = load_code(hk, wb, j);
+        const T* vj = v + j * d;
+        for (int g = 0; g < G; ++g) {
+          const unsigned p = static_cast<unsigned>((w >> (g * kGroupBits)) & (kPatterns - 1));
+          add_row(s.local.data() + g * gsz + p * d, vj, d);
+          ++s.cnt[g * kPatterns + p];
+        }
+      }
+      add_row(s.master.data(), s.local.data(), static_cast<std::int64_t>(G * gsz));
+      std::fill(s.local.begin(), s.local.end(), T(0));
+    }
   }
   // 2. per-bit sums, tables.
   s.s.assign(static_cast<std::size_t>(bits) * d, 0.0);
@@ -169,6 +231,28 @@ void slice_noncausal(const void* hq, const void* hk, int wb, int bits, const T* 
     unsigned p = static_cast<unsigned>(w) & gmask[0];
     const T* t0 = s.table.data() + p * d;
     double den = s.dtab[p];
+    if constexpr (DD > 0) {  // accumulate in registers, store once
+      constexpr int kL = static_cast<int>(32 / sizeof(T)), kN = DD / kL;
+      vec32<T> acc[kN];
+#pragma GCC unroll 32
+      for (int k = 0; k < kN; ++k) acc[k] = vload(t0 + k * kL);
+      for (int g = 1; g < G; ++g) {
+        p = static_cast<unsigned>(w >> (g * kGroupBits)) & gmask[g];
+        const T* t = s.table.data() + g * gsz + p * DD;
+#pragma GCC unroll 32
+        for (int k = 0; k < kN; ++k) acc[k] += vload(t + k * kL);
+        den += s.dtab[g * kPatterns + p];
+      }
+      if (mode == 1) {
+        const T* vi = v + i * DD;
+#pragma GCC unroll 32
+        for (int k = 0; k < kN; ++k) acc[k] += cT * vload(vi + k * kL);
+      }
+      const T dT = static_cast<T>(den);
+#pragma GCC unroll 32
+      for (int k = 0; k < kN; ++k) vstore(oi + k * kL, acc[k] / dT);
+      continue;
+    }
 #pragma omp simd
     for (std::int64_t e = 0; e < d; ++e) oi[e] = t0[e];
     for (int g = 1; g < G; ++g) {
@@ -256,7 +340,7 @@ void run(const void* hq, const void* hk, int wb, int bits, const T* v, T* out, s
       } else {
         if (d == 64) slice_noncausal<64>(q, k, wb, bits, vb, ob, nq, nk, d, c, mode, s);
         else if (d == 32) slice_noncausal<32>(q, k, wb, bits, vb, ob, nq, nk, d, c, mode, s);
-        else if (d == 128) slice_noncausal<128>(q, k, wb, bits, vb, ob, nq, nk, d, c, mode, s);
+        else if (d == 128 && sizeof(T) == 4) slice_noncausal<128>(q, k, wb, bits, vb, ob, nq, nk, d, c, mode, s);
         else slice_noncausal<0>(q, k, wb, bits, vb, ob, nq, nk, d, c, mode, s);
       }
     }

@@ -31,7 +31,7 @@ def dense_ref(sq: np.ndarray, sk: np.ndarray, v: np.ndarray, c: float, causal: b
               mode: str) -> np.ndarray:
     """The O(n^2) formula in float64: weights h_i^T h_j (+ c), explicit sums."""
     sq, sk, v = sq.astype(np.float64), sk.astype(np.float64), v.astype(np.float64)
-    G = np.einsum("...ir,...jr->...ij", sq, sk)  # h_i^T h_j
+    G = np.matmul(sq, np.swapaxes(sk, -1, -2))  # h_i^T h_j
     nq, nk = G.shape[-2], G.shape[-1]
     mask = np.tril(np.ones((nq, nk))) if causal else np.ones((nq, nk))
     if mode == "consistent":
