@@ -33,7 +33,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["KernelHash", "energy_model", "hashed_attention", "load", "pack", "unpack",
            "word_dtype"]
 
-_WORD_DTYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+_WORD_DTYPES: dict[int, type[np.unsignedinteger[Any]]] = {1: np.uint8, 2: np.uint16, 4: np.uint32,
+                                                          8: np.uint64}
 _MODES = {"consistent": 0, "ecoformer": 1}
 
 
@@ -264,7 +265,8 @@ def _sqdist(x: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     x2 = np.einsum("bhnd,bhnd->bhn", x, x)[..., None]
     a2 = np.einsum("hmd,hmd->hm", anchors, anchors)[None, :, None, :]
     xa = np.einsum("bhnd,hmd->bhnm", x, anchors)
-    return np.maximum(x2 + a2 - 2.0 * xa, 0.0)
+    out: np.ndarray = np.maximum(x2 + a2 - 2.0 * xa, 0.0)
+    return out
 
 
 def _topk_targets(sim: np.ndarray, topk: int) -> np.ndarray:
@@ -371,7 +373,8 @@ class KernelHash:
         else:
             sig = self.sigma_[None, :, None, None]
         sig = np.where(sig > 0, sig, 1.0)
-        return np.exp(-D / (2.0 * sig)) - self.mvec_[None, :, None, :]
+        feats: np.ndarray = np.exp(-D / (2.0 * sig)) - self.mvec_[None, :, None, :]
+        return feats
 
     # -- fit ------------------------------------------------------------------------------------
     def fit(self, x: Any, k: Any = None, progress: bool = False) -> KernelHash:
@@ -431,12 +434,13 @@ class KernelHash:
 
         def loss_per_head(yq: np.ndarray, yk: np.ndarray) -> np.ndarray:
             # -(1/(N b)) mean_batch yq^T R yk, per head -> (H,)
-            return -np.einsum("bhi,bhij,bhj->h", yq, R, yk) / (N * b * B)
+            lh: np.ndarray = -np.einsum("bhi,bhij,bhj->h", yq, R, yk) / (N * b * B)
+            return lh
 
-        bar = None
+        bar: Any = None
         if progress:
             try:
-                from tqdm.auto import tqdm
+                from tqdm.auto import tqdm  # type: ignore[import-untyped,unused-ignore]
                 bar = tqdm(total=b, desc="KSH bits")
             except ImportError:
                 bar = None
@@ -446,7 +450,7 @@ class KernelHash:
                 ak = aq if shared else Ak[:, r, :].copy()
                 bq = np.zeros_like(aq)
                 bk = np.zeros_like(ak)
-                RT = None if shared else np.swapaxes(R, -1, -2)
+                RT = R if shared else np.swapaxes(R, -1, -2)
                 for it in range(self.iterations):
                     # matmul (BLAS) forms of the einsums "bhnm,hm->bhn", "bhij,bhj->bhi",
                     # "bhnm,bhn->hm"
@@ -473,7 +477,10 @@ class KernelHash:
                     raise FloatingPointError(f"KSH fit diverged at bit {r}")
                 # Binarised losses: initial column vs optimised column, per head.
                 a0q, a0k = Aq[:, r, :], Ak[:, r, :]
-                sgn = lambda z: np.where(z > 0.0, 1.0, -1.0)  # noqa: E731  (the reference's)
+                def sgn(z: np.ndarray) -> np.ndarray:  # the reference's: sign(0) -> -1 here
+                    out: np.ndarray = np.where(z > 0.0, 1.0, -1.0)
+                    return out
+
                 hq0 = sgn(np.einsum("bhnm,hm->bhn", Kq, a0q))
                 hk0 = hq0 if shared else sgn(np.einsum("bhnm,hm->bhn", Kk, a0k))
                 hq1 = sgn(np.einsum("bhnm,hm->bhn", Kq, aq))
@@ -523,7 +530,7 @@ class KernelHash:
             raise ValueError(f"argument 'x' must be (..., {H}, n, {self.anchors_.shape[2]}) "
                              f"(heads, n, d of the fit), got {shape}")
         A = self.A_ if (role == "query" or self.A_key_ is None) else self.A_key_
-        z = np.einsum("bhnm,hkm->bhnk", self._features(x4), A)
+        z: np.ndarray = np.einsum("bhnm,hkm->bhnk", self._features(x4), A)
         return z.reshape(tuple(shape[:-1]) + (self.bits,))
 
     def encode(self, x: Any, role: Literal["query", "key"] = "query") -> np.ndarray:
@@ -569,7 +576,8 @@ class KernelHash:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save to a .npz file (no pickles)."""
         d = self.to_dict()
-        np.savez(path, **{k: np.asarray(v) for k, v in d.items()})
+        arrays: dict[str, Any] = {k: np.asarray(v) for k, v in d.items()}
+        np.savez(path, **arrays)
 
     def __repr__(self) -> str:
         state = "fitted" if self.fitted else "unfitted"
