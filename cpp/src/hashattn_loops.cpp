@@ -279,6 +279,63 @@ void slice_causal(const void* hq, const void* hk, int wb, int bits, const T* v, 
   s.vsum.assign(d, 0.0);
   s.acc.assign(d, 0.0);
   s.cnt.assign(bits, 0);
+  if constexpr (DD > 0) {
+    // Compile-time width: the value row is widened to double once, the running sums are
+    // updated with 32-byte vectors, and the query's signed sum is accumulated in registers,
+    // 32 columns at a time.
+    constexpr int kL = 4, kC = 32, kN = kC / kL;  // doubles per vector, columns per pass
+    static_assert(DD % kC == 0, "DD must be a multiple of 32");
+    alignas(32) double vd[DD];
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::uint64_t wk = load_code(hk, wb, i);
+      const T* vi = v + i * DD;
+#pragma omp simd
+      for (std::int64_t e = 0; e < DD; ++e) vd[e] = static_cast<double>(vi[e]);
+      for (int r = 0; r < bits; ++r) {
+        double* sr = s.s.data() + static_cast<std::size_t>(r) * DD;
+        if ((wk >> r) & 1u) {
+#pragma GCC unroll 32
+          for (int k = 0; k < DD / kL; ++k) vstore(sr + k * kL, vload(sr + k * kL) + vload(vd + k * kL));
+          ++s.cnt[r];
+        } else {
+#pragma GCC unroll 32
+          for (int k = 0; k < DD / kL; ++k) vstore(sr + k * kL, vload(sr + k * kL) - vload(vd + k * kL));
+        }
+      }
+      add_row(s.vsum.data(), vd, DD);
+      const std::uint64_t wq = load_code(hq, wb, i);
+      const std::int64_t ni = i + 1;
+      std::int64_t den = 0;
+      for (int r = 0; r < bits; ++r) {
+        const std::int64_t kr = 2 * s.cnt[r] - ni;
+        den += ((wq >> r) & 1u) ? kr : -kr;
+      }
+      const double dd = static_cast<double>(den) + c * static_cast<double>(ni);
+      const double* extra = mode == 0 ? s.vsum.data() : vd;
+      T* oi = out + i * DD;
+      for (int e0 = 0; e0 < DD; e0 += kC) {
+        vec32<double> acc[kN];
+#pragma GCC unroll 8
+        for (int k = 0; k < kN; ++k) acc[k] = vec32<double>{};
+        for (int r = 0; r < bits; ++r) {
+          const double* sr = s.s.data() + static_cast<std::size_t>(r) * DD + e0;
+          if ((wq >> r) & 1u) {
+#pragma GCC unroll 8
+            for (int k = 0; k < kN; ++k) acc[k] += vload(sr + k * kL);
+          } else {
+#pragma GCC unroll 8
+            for (int k = 0; k < kN; ++k) acc[k] -= vload(sr + k * kL);
+          }
+        }
+        alignas(32) double a[kC];
+#pragma GCC unroll 8
+        for (int k = 0; k < kN; ++k) vstore(a + k * kL, acc[k]);
+#pragma omp simd
+        for (int e = 0; e < kC; ++e) oi[e0 + e] = static_cast<T>((a[e] + c * extra[e0 + e]) / dd);
+      }
+    }
+    return;
+  }
   for (std::int64_t i = 0; i < n; ++i) {
     const std::uint64_t wk = load_code(hk, wb, i);
     const T* vi = v + i * d;
