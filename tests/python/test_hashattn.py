@@ -565,3 +565,23 @@ def test_cuda_matches_dense(bits: int, causal: bool, mode: str) -> None:
         assert out.dtype == dt and out.device.type == "cuda"
         assert rel_err(out.double().cpu().numpy(), ref) <= tol
 
+
+
+@cuda
+def test_cuda_torch_layer_matches_cpu() -> None:
+    torch = pytest.importorskip("torch")
+    from kernkit.torch import hashed_attention
+
+    g = torch.Generator().manual_seed(1)
+    zq = torch.randn(2, 3, 300, 16, generator=g, dtype=torch.float64)
+    zk = torch.randn(2, 3, 300, 16, generator=g, dtype=torch.float64)
+    v = torch.randn(2, 3, 300, 8, generator=g, dtype=torch.float64)
+    w = torch.randn(2, 3, 300, 8, generator=g, dtype=torch.float64)
+    res = []
+    for dev in ("cpu", "cuda"):
+        a, b, c = (t.to(dev).requires_grad_() for t in (zq, zk, v))
+        out = hashed_attention(a, b, c, causal=True)
+        grads = torch.autograd.grad((out * w.to(dev)).sum(), (a, b, c))
+        res.append([out.detach().cpu(), *(x.cpu() for x in grads)])
+    for x, y in zip(*res):
+        torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-12)
