@@ -523,6 +523,7 @@ def hash_fit_tokens(taps: Taps, layer: int, groups: int = 4, length: int = 128, 
     q and k of one token stay together."""
     Q, K = taps.tokens(layer, "q"), taps.tokens(layer, "k")  # (N, H, d)
     perm = np.random.default_rng(seed).permutation(Q.shape[0])
+    length = min(length, Q.shape[0])  # tiny calibration sets (--quick): one shorter sequence
     groups = max(1, min(groups, Q.shape[0] // length))
     take = perm[: groups * length]
     shape = (groups, length) + Q.shape[1:]
