@@ -70,14 +70,32 @@ def test_matches_dense(bits: int, causal: bool, mode: str, dtype: type) -> None:
     assert rel_err(out, ref) <= (1e-6 if dtype == np.float32 else 1e-13)
 
 
+@pytest.mark.parametrize("d", [32, 64, 128])
+@pytest.mark.parametrize("bits", [5, 16, 64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matches_dense_vector_widths(d: int, bits: int, dtype: type) -> None:
+    """The compile-time-width loops (d = 32, 64, 128), both modes, causal and not; n spans
+    several 256-row scatter blocks."""
+    rng = np.random.default_rng(d + bits)
+    sq = random_codes(rng, (2, 700, bits))
+    sk = random_codes(rng, (2, 700, bits))
+    v = (rng.standard_normal((2, 700, d)) - 0.4).astype(dtype)
+    for causal in (False, True):
+        for mode in ("consistent", "ecoformer"):
+            out = kernkit.hashed_attention(pack_ref(sq), pack_ref(sk), v, bits, causal=causal,
+                                           mode=mode)
+            ref = dense_ref(sq, sk, v, bits + 1.0, causal, mode)
+            assert rel_err(out, ref) <= (1e-6 if dtype == np.float32 else 1e-13)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_cross_attention_and_offset(dtype: type) -> None:
     rng = np.random.default_rng(5)
-    bits, nq, nk, d = 20, 37, 300, 9
+    bits, nq, nk = 20, 37, 300
     sq = random_codes(rng, (4, nq, bits))
     sk = random_codes(rng, (4, nk, bits))
-    v = rng.standard_normal((4, nk, d)).astype(dtype)
-    for c in (21.0, 100.5, 3.3):
+    for d, c in ((9, 21.0), (9, 100.5), (9, 3.3), (64, 21.0), (64, 3.3)):
+        v = rng.standard_normal((4, nk, d)).astype(dtype)
         out = kernkit.hashed_attention(pack_ref(sq), pack_ref(sk), v, bits, offset=c)
         ref = dense_ref(sq, sk, v, c, False, "consistent")
         # c < b + 1 has weights of both signs (cancellation): a looser bound.
