@@ -603,3 +603,22 @@ def test_cuda_torch_layer_matches_cpu() -> None:
         res.append([out.detach().cpu(), *(x.cpu() for x in grads)])
     for x, y in zip(*res):
         torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-12)
+
+
+@cuda
+def test_cuda_mixed_devices_refused_and_stream() -> None:
+    torch = pytest.importorskip("torch")
+    from kernkit.torch import pack_codes
+
+    z = torch.randn(2, 500, 16, dtype=torch.float64)
+    h = pack_codes(z)
+    v = torch.randn(2, 500, 64, dtype=torch.float32)
+    with pytest.raises(ValueError, match="never copies between devices"):
+        kernkit.hashed_attention(h, h, v.cuda(), 16)
+    ref = kernkit.hashed_attention(h.numpy().view(np.uint16), h.numpy().view(np.uint16), v.numpy(), 16)
+    s = torch.cuda.Stream()
+    hc, vc = h.cuda(), v.cuda()
+    with torch.cuda.stream(s):
+        out = kernkit.hashed_attention(hc, hc, vc, 16)
+    s.synchronize()
+    assert rel_err(out.cpu().numpy(), ref.astype(np.float64)) <= 1e-5
