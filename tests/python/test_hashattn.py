@@ -618,6 +618,7 @@ def test_cuda_mixed_devices_refused_and_stream() -> None:
     ref = kernkit.hashed_attention(h.numpy().view(np.uint16), h.numpy().view(np.uint16), v.numpy(), 16)
     s = torch.cuda.Stream()
     hc, vc = h.cuda(), v.cuda()
+    torch.cuda.synchronize()
     with torch.cuda.stream(s):
         out = kernkit.hashed_attention(hc, hc, vc, 16)
     s.synchronize()
