@@ -110,13 +110,14 @@ void slice_noncausal(const void* hq, const void* hk, int wb, int bits, const T* 
     constexpr std::int64_t kBlock = 256;
     std::uint8_t pat[kBlock];
     std::uint16_t order[kBlock];
+    std::uint64_t words[kBlock];
     for (std::int64_t j0 = 0; j0 < nk; j0 += kBlock) {
       const std::int64_t L = imin(nk - j0, kBlock);
+      for (std::int64_t t = 0; t < L; ++t) words[t] = load_code(hk, wb, j0 + t);
       for (int g = 0; g < G; ++g) {
         int start[kPatterns + 1] = {0};
         for (std::int64_t t = 0; t < L; ++t) {
-          const std::uint64_t w = load_code(hk, wb, j0 + t);
-          pat[t] = static_cast<std::uint8_t>((w >> (g * kGroupBits)) & (kPatterns - 1));
+          pat[t] = static_cast<std::uint8_t>((words[t] >> (g * kGroupBits)) & (kPatterns - 1));
           ++start[pat[t] + 1];
         }
         for (int p = 0; p < kPatterns; ++p) {
