@@ -20,7 +20,7 @@ import torch
 import kernkit
 from kernkit._rational import rational_init, variance_gain
 
-__all__ = ["HashedAttentionFunction", "Rational", "RationalFunction", "hashed_attention",
+__all__ = ["HashedAttention", "HashedAttentionFunction", "Rational", "RationalFunction", "hashed_attention",
            "kernel_hash_project", "pack_codes", "rational"]
 
 
@@ -222,6 +222,17 @@ def hashed_attention(zq: torch.Tensor, zk: torch.Tensor, v: torch.Tensor, causal
     return HashedAttentionFunction.apply(zq, zk, v, causal, offset, mode)  # type: ignore[no-any-return]
 
 
+def _project(x: torch.Tensor, anchors: torch.Tensor, mvec: torch.Tensor, A: torch.Tensor,
+             sigma: torch.Tensor | None, normalize: bool) -> torch.Tensor:
+    """A k̄(x): centred RBF features to the anchors times A (sigma None: per-batch sigma)."""
+    if normalize:
+        x = x / x.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+    D = ((x.unsqueeze(-2) - anchors.unsqueeze(-3)) ** 2).sum(-1)     # (..., H, n, m)
+    sig = D.mean(dim=(-2, -1), keepdim=True) if sigma is None else sigma[:, None, None]
+    K = torch.exp(-D / (2 * sig)) - mvec[:, None, :]
+    return torch.einsum("...hnm,hbm->...hnb", K, A)
+
+
 def kernel_hash_project(kh: Any, x: torch.Tensor, role: str = "query") -> torch.Tensor:
     """Differentiable ``A k̄(x)`` of a fitted `kernkit.KernelHash` (its anchors, sigma, centring
     and A as constants; gradients flow to x), shape x.shape[:-1] + (bits,). x is (..., heads,
@@ -229,15 +240,46 @@ def kernel_hash_project(kh: Any, x: torch.Tensor, role: str = "query") -> torch.
     kh._check_fitted()
     A = kh.A_ if (role == "query" or kh.A_key_ is None) else kh.A_key_
     dt, dev = x.dtype, x.device
-    anchors = torch.as_tensor(kh.anchors_, dtype=dt, device=dev)     # (H, m, d)
-    mvec = torch.as_tensor(kh.mvec_, dtype=dt, device=dev)           # (H, m)
-    At = torch.as_tensor(A, dtype=dt, device=dev)                    # (H, b, m)
-    if kh.normalize:
-        x = x / x.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(dt).tiny)
-    D = ((x.unsqueeze(-2) - anchors.unsqueeze(-3)) ** 2).sum(-1)     # (..., H, n, m)
-    if kh.sigma == "batch":
-        sig = D.mean(dim=(-2, -1), keepdim=True)
-    else:
-        sig = torch.as_tensor(kh.sigma_, dtype=dt, device=dev)[:, None, None]
-    K = torch.exp(-D / (2 * sig)) - mvec[:, None, :]
-    return torch.einsum("...hnm,hbm->...hnb", K, At)
+    as_t = lambda a: torch.as_tensor(a, dtype=dt, device=dev)  # noqa: E731
+    sigma = None if kh.sigma == "batch" else as_t(kh.sigma_)
+    return _project(x, as_t(kh.anchors_), as_t(kh.mvec_), as_t(A), sigma, kh.normalize)
+
+
+class HashedAttention(torch.nn.Module):
+    """EcoFormer attention as a module: a fitted `kernkit.KernelHash` (held in buffers, so
+    ``.to(device)`` and ``state_dict`` carry it) projects queries and keys to pre-sign codes,
+    `hashed_attention` attends with them (straight-through gradients to q and k, exact ones to
+    v). ``forward(q, k, v)`` takes (..., heads, n, d) tensors. The hash itself stays fixed, as
+    in the reference (refit with ``KernelHash.fit`` and build a new module to relearn it)."""
+
+    def __init__(self, kernel_hash: Any, causal: bool = False, offset: float | None = None,
+                 mode: str = "consistent") -> None:
+        super().__init__()
+        kernel_hash._check_fitted()
+        self.bits = int(kernel_hash.bits)
+        self.causal, self.offset, self.mode = bool(causal), offset, mode
+        self.normalize = bool(kernel_hash.normalize)
+        self.batch_sigma = kernel_hash.sigma == "batch"
+        f32 = torch.float32
+        self.register_buffer("anchors", torch.tensor(kernel_hash.anchors_, dtype=f32))
+        self.register_buffer("mvec", torch.tensor(kernel_hash.mvec_, dtype=f32))
+        self.register_buffer("sigma", torch.tensor(kernel_hash.sigma_, dtype=f32))
+        self.register_buffer("A_query", torch.tensor(kernel_hash.A_, dtype=f32))
+        A_key = kernel_hash.A_ if kernel_hash.A_key_ is None else kernel_hash.A_key_
+        self.register_buffer("A_key", torch.tensor(A_key, dtype=f32))
+
+    def codes(self, x: torch.Tensor, role: str = "query") -> torch.Tensor:
+        """Real-valued pre-sign codes (..., heads, n, bits) in x's dtype."""
+        dt = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+        buf = {k: getattr(self, k).to(dt) for k in ("anchors", "mvec", "sigma", "A_query", "A_key")}
+        A = buf["A_query"] if role == "query" else buf["A_key"]
+        return _project(x.to(dt), buf["anchors"], buf["mvec"], A,
+                        None if self.batch_sigma else buf["sigma"], self.normalize)
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return hashed_attention(self.codes(q, "query"), self.codes(k, "key"), v,
+                                causal=self.causal, offset=self.offset, mode=self.mode)
+
+    def extra_repr(self) -> str:
+        return (f"bits={self.bits}, heads={self.anchors.shape[0]}, anchors={self.anchors.shape[1]}, "
+                f"causal={self.causal}, mode={self.mode!r}")

@@ -623,3 +623,27 @@ def test_cuda_mixed_devices_refused_and_stream() -> None:
         out = kernkit.hashed_attention(hc, hc, vc, 16)
     s.synchronize()
     assert rel_err(out.cpu().numpy(), ref.astype(np.float64)) <= 1e-5
+
+
+def test_torch_module() -> None:
+    torch = pytest.importorskip("torch")
+    from kernkit.torch import HashedAttention, hashed_attention, kernel_hash_project
+
+    rng = np.random.default_rng(3)
+    q = rng.standard_normal((2, 2, 40, 8))
+    k = q + 0.3 * rng.standard_normal(q.shape)
+    kh = kernkit.KernelHash(bits=16, iterations=5).fit(q, k)
+    mod = HashedAttention(kh, causal=True).double()
+    qt, kt = torch.tensor(q, requires_grad=True), torch.tensor(k, requires_grad=True)
+    v = torch.randn(2, 2, 40, 4, dtype=torch.float64, requires_grad=True)
+    out = mod(qt, kt, v)
+    ref = hashed_attention(kernel_hash_project(kh, qt), kernel_hash_project(kh, kt, "key"), v, causal=True)
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(
+        (mod.codes(torch.tensor(k), "key") >= 0).numpy(), ha.unpack(kh.encode(k, role="key"), 16) > 0)
+    out.sum().backward()
+    assert all(t.grad is not None and torch.isfinite(t.grad).all() for t in (qt, kt, v))
+    mod2 = HashedAttention(kh, causal=True).double()
+    mod2.load_state_dict(mod.state_dict())
+    torch.testing.assert_close(mod2(qt, kt, v), out)
+    assert "bits=16" in repr(mod)
