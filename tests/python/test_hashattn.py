@@ -647,3 +647,11 @@ def test_torch_module() -> None:
     mod2.load_state_dict(mod.state_dict())
     torch.testing.assert_close(mod2(qt, kt, v), out)
     assert "bits=16" in repr(mod)
+
+
+def test_fit_progress_and_logging(caplog: pytest.LogCaptureFixture) -> None:
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 1, 30, 4))
+    with caplog.at_level("INFO", logger="kernkit.hashattn"):
+        kh = kernkit.KernelHash(bits=3, anchors=5, topk=3, iterations=2).fit(x, progress=True)
+    assert kh.fitted and sum("KSH bit" in r.getMessage() for r in caplog.records) == 3
