@@ -165,13 +165,17 @@ template <class VT, int MAXB>
 __global__ void __launch_bounds__(kWarps * 32)
 scatter_kernel(const void* __restrict__ hk, int wb, int bits, const VT* __restrict__ v,
                std::int64_t nk, std::int64_t d, std::int64_t chunk_rows, std::int64_t chunks,
-               bool vec, typename Acc<VT>::type* __restrict__ part, int* __restrict__ cnt) {
+               bool vec, const std::int64_t* __restrict__ lens,
+               typename Acc<VT>::type* __restrict__ part, int* __restrict__ cnt) {
   using A = typename Acc<VT>::type;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const std::int64_t chunk = blockIdx.x, s = blockIdx.y, tile = blockIdx.z;
   const std::int64_t c0 = tile * kTile + 2 * lane;
   const std::int64_t j0 = chunk * chunk_rows;
-  const std::int64_t j1 = j0 + chunk_rows < nk ? j0 + chunk_rows : nk;
+  // Keys at and after the slice's length are padding (no weight): a shorter row range.
+  std::int64_t nvalid = nk;
+  if (lens) nvalid = lens[s] < 0 ? 0 : (lens[s] > nk ? nk : lens[s]);
+  const std::int64_t j1 = j0 + chunk_rows < nvalid ? j0 + chunk_rows : nvalid;
   const void* hks = static_cast<const char*>(hk) + s * nk * wb;
   const VT* vs = v + s * nk * d;
   A acc0[MAXB], acc1[MAXB];
@@ -265,11 +269,13 @@ reduce_kernel(int bits, std::int64_t d, std::int64_t chunks, const A* __restrict
 }
 
 template <class A>
-__global__ void tables_kernel(int bits, std::int64_t d, std::int64_t nk, std::int64_t groups,
-                              double c, int mode, const A* __restrict__ red,
-                              const long long* __restrict__ kred, A* __restrict__ tab,
-                              double* __restrict__ dtab) {
+__global__ void tables_kernel(int bits, std::int64_t d, std::int64_t nk_all, std::int64_t groups,
+                              double c, int mode, const std::int64_t* __restrict__ lens,
+                              const A* __restrict__ red, const long long* __restrict__ kred,
+                              A* __restrict__ tab, double* __restrict__ dtab) {
   const std::int64_t s = blockIdx.x;
+  std::int64_t nk = nk_all;
+  if (lens) nk = lens[s] < 0 ? 0 : (lens[s] > nk_all ? nk_all : lens[s]);
   const A* rs = red + s * (bits + 1) * d;
   for (std::int64_t e = threadIdx.x; e < groups * kPatterns; e += blockDim.x) {
     const int g = static_cast<int>(e / kPatterns), p = static_cast<int>(e % kPatterns);
@@ -487,7 +493,7 @@ causal_kernel(const void* __restrict__ hq, const void* __restrict__ hk, int wb, 
 template <class VT, int MAXB>
 void launch(const void* hq, const void* hk, int wb, int bits, const void* v_, void* out_,
             std::int64_t bh, std::int64_t nq, std::int64_t nk, std::int64_t d, double c,
-            bool causal, int mode, void* ws, cudaStream_t st) {
+            bool causal, int mode, void* ws, cudaStream_t st, const std::int64_t* lens) {
   using A = typename Acc<VT>::type;
   const VT* v = static_cast<const VT*>(v_);
   VT* out = static_cast<VT*>(out_);
@@ -501,7 +507,7 @@ void launch(const void* hq, const void* hk, int wb, int bits, const void* v_, vo
   const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % (2 * sizeof(VT)) == 0; };
   const bool vec = d % 2 == 0 && aligned(v) && aligned(out);
   const dim3 gs(static_cast<unsigned>(p.chunks), static_cast<unsigned>(bh), static_cast<unsigned>(p.tiles));
-  scatter_kernel<VT, MAXB><<<gs, block, 0, st>>>(hk, wb, bits, v, nk, d, p.chunk_rows, p.chunks, vec, part, cnt);
+  scatter_kernel<VT, MAXB><<<gs, block, 0, st>>>(hk, wb, bits, v, nk, d, p.chunk_rows, p.chunks, vec, lens, part, cnt);
   KERNKIT_CUDA_CHECK(cudaGetLastError());
   if (causal) {
     const std::int64_t per = (bits + 1) * d;
@@ -521,7 +527,7 @@ void launch(const void* hq, const void* hk, int wb, int bits, const void* v_, vo
   const dim3 gr(static_cast<unsigned>(bh), static_cast<unsigned>(bits + 1), static_cast<unsigned>(p.tiles));
   reduce_kernel<A><<<gr, 256, 0, st>>>(bits, d, p.chunks, part, cnt, red, kred);
   KERNKIT_CUDA_CHECK(cudaGetLastError());
-  tables_kernel<A><<<static_cast<unsigned>(bh), 256, 0, st>>>(bits, d, nk, p.groups, c, mode, red, kred, tab, dtab);
+  tables_kernel<A><<<static_cast<unsigned>(bh), 256, 0, st>>>(bits, d, nk, p.groups, c, mode, lens, red, kred, tab, dtab);
   KERNKIT_CUDA_CHECK(cudaGetLastError());
   // ~1024 blocks: each loads its slice's tables (groups x 16 x 64 values) once.
   std::int64_t rows_per_block = (nq * bh * p.tiles + 1023) / 1024;
@@ -543,11 +549,11 @@ void launch(const void* hq, const void* hk, int wb, int bits, const void* v_, vo
 template <class VT>
 void launch_bits(int bits, const void* hq, const void* hk, int wb, const void* v, void* out,
                  std::int64_t bh, std::int64_t nq, std::int64_t nk, std::int64_t d, double c,
-                 bool causal, int mode, void* ws, cudaStream_t st) {
-  if (bits <= 8) return launch<VT, 8>(hq, hk, wb, bits, v, out, bh, nq, nk, d, c, causal, mode, ws, st);
-  if (bits <= 16) return launch<VT, 16>(hq, hk, wb, bits, v, out, bh, nq, nk, d, c, causal, mode, ws, st);
-  if (bits <= 32) return launch<VT, 32>(hq, hk, wb, bits, v, out, bh, nq, nk, d, c, causal, mode, ws, st);
-  return launch<VT, 64>(hq, hk, wb, bits, v, out, bh, nq, nk, d, c, causal, mode, ws, st);
+                 bool causal, int mode, void* ws, cudaStream_t st, const std::int64_t* lens) {
+  if (bits <= 8) return launch<VT, 8>(hq, hk, wb, bits, v, out, bh, nq, nk, d, c, causal, mode, ws, st, lens);
+  if (bits <= 16) return launch<VT, 16>(hq, hk, wb, bits, v, out, bh, nq, nk, d, c, causal, mode, ws, st, lens);
+  if (bits <= 32) return launch<VT, 32>(hq, hk, wb, bits, v, out, bh, nq, nk, d, c, causal, mode, ws, st, lens);
+  return launch<VT, 64>(hq, hk, wb, bits, v, out, bh, nq, nk, d, c, causal, mode, ws, st, lens);
 }
 
 std::int64_t acc_bytes(Dtype dt) { return dt == Dtype::f64 ? 8 : 4; }
@@ -564,18 +570,20 @@ std::int64_t workspace_bytes(int bits, std::int64_t batch_heads, std::int64_t nq
 void attention(const void* hq, const void* hk, int word_bytes, int bits, const void* v, void* out,
                Dtype dtype, std::int64_t batch_heads, std::int64_t nq, std::int64_t nk,
                std::int64_t d, double offset, bool causal, Mode mode, void* workspace,
-               std::int64_t ws_bytes, void* stream) {
+               std::int64_t ws_bytes, void* stream, const std::int64_t* key_lengths) {
   kernkit::hashattn::check_args(word_bytes, bits, batch_heads, nq, nk, d, causal, mode);
+  if (key_lengths && causal)
+    throw std::invalid_argument("key_lengths: not used with causal attention");
   if (batch_heads * nq * d == 0) return;
   if (ws_bytes < workspace_bytes(bits, batch_heads, nq, nk, d, causal, dtype))
     throw std::invalid_argument("workspace: too small (kernkit::cuda::hashattn::workspace_bytes)");
   auto st = static_cast<cudaStream_t>(stream);
   const int m = static_cast<int>(mode);
   switch (dtype) {
-    case Dtype::f32: return launch_bits<float>(bits, hq, hk, word_bytes, v, out, batch_heads, nq, nk, d, offset, causal, m, workspace, st);
-    case Dtype::f64: return launch_bits<double>(bits, hq, hk, word_bytes, v, out, batch_heads, nq, nk, d, offset, causal, m, workspace, st);
-    case Dtype::f16: return launch_bits<__half>(bits, hq, hk, word_bytes, v, out, batch_heads, nq, nk, d, offset, causal, m, workspace, st);
-    case Dtype::bf16: return launch_bits<__nv_bfloat16>(bits, hq, hk, word_bytes, v, out, batch_heads, nq, nk, d, offset, causal, m, workspace, st);
+    case Dtype::f32: return launch_bits<float>(bits, hq, hk, word_bytes, v, out, batch_heads, nq, nk, d, offset, causal, m, workspace, st, key_lengths);
+    case Dtype::f64: return launch_bits<double>(bits, hq, hk, word_bytes, v, out, batch_heads, nq, nk, d, offset, causal, m, workspace, st, key_lengths);
+    case Dtype::f16: return launch_bits<__half>(bits, hq, hk, word_bytes, v, out, batch_heads, nq, nk, d, offset, causal, m, workspace, st, key_lengths);
+    case Dtype::bf16: return launch_bits<__nv_bfloat16>(bits, hq, hk, word_bytes, v, out, batch_heads, nq, nk, d, offset, causal, m, workspace, st, key_lengths);
   }
   throw std::invalid_argument("dtype: unknown");
 }

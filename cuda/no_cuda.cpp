@@ -59,7 +59,7 @@ std::int64_t workspace_bytes(int, std::int64_t, std::int64_t, std::int64_t, std:
 }
 void attention(const void*, const void*, int, int, const void*, void*, Dtype, std::int64_t,
                std::int64_t, std::int64_t, std::int64_t, double, bool, kernkit::hashattn::Mode,
-               void*, std::int64_t, void*) {
+               void*, std::int64_t, void*, const std::int64_t*) {
   throw std::runtime_error("kernkit was built without CUDA (KERNKIT_CUDA=OFF or nvcc/cuFFT not found)");
 }
 }  // namespace kernkit::cuda::hashattn

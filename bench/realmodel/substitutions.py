@@ -548,8 +548,8 @@ def fit_layer_hashes(taps: Taps, num_layers: int, bits: int, iterations: int = 1
 class HashedAttention:
     """kernkit.hashed_attention with per-layer fitted KernelHashes as an attention callable.
 
-    Each sentence is computed over its real tokens only (the kernel has no key mask: padding is
-    cut off); padded query rows are returned as zeros (ignored by the model)."""
+    Padding keys are masked with ``key_lengths`` (sentences are padded at the end); padded
+    query rows are computed but ignored by the model."""
 
     def __init__(self, hashes: dict, bits: int, mode: str = "consistent"):
         self.hashes, self.bits, self.mode = hashes, int(bits), mode
@@ -559,12 +559,8 @@ class HashedAttention:
 
         kh = self.hashes[layer]
         hq, hk = kh.encode(q, role="query"), kh.encode(k, role="key")  # (B, H, T) words
-        out = np.zeros_like(v)
-        for b in range(mask.shape[0]):
-            n = int(mask[b].sum())
-            out[b, :, :n] = kernkit.hashed_attention(hq[b, :, :n], hk[b, :, :n], v[b, :, :n],
-                                                     self.bits, mode=self.mode)
-        return out
+        lens = mask.sum(axis=1).astype(np.int64)[:, None]  # real tokens per sentence
+        return kernkit.hashed_attention(hq, hk, v, self.bits, mode=self.mode, key_lengths=lens)
 
 
 def build_hashattn(ctx) -> list[Substitution]:

@@ -39,8 +39,17 @@ void check_args(int word_bytes, int bits, std::int64_t batch_heads, std::int64_t
 template <class T>
 void attention(const void* hq, const void* hk, int word_bytes, int bits, const T* v, T* out,
                std::int64_t batch_heads, std::int64_t nq, std::int64_t nk, std::int64_t d,
-               double offset, bool causal, Mode mode) {
+               double offset, bool causal, Mode mode, const std::int64_t* key_lengths) {
   check_args(word_bytes, bits, batch_heads, nq, nk, d, causal, mode);
+  if (key_lengths) {
+    if (causal)
+      throw std::invalid_argument("key_lengths: not used with causal attention (padding keys "
+                                  "after the last valid token are never attended by valid queries)");
+    for (std::int64_t b = 0; b < batch_heads; ++b)
+      if (key_lengths[b] < 1 || key_lengths[b] > nk)
+        throw std::invalid_argument("key_lengths: every length must be in 1..n_k (" +
+                                    std::to_string(nk) + "), got " + std::to_string(key_lengths[b]));
+  }
   if (batch_heads * nq * d == 0) return;
   if (!hq || !hk || !v || !out) throw std::invalid_argument("hashattn::attention: null pointer");
   const double per_slice = static_cast<double>(nq + nk) * static_cast<double>(d) *
@@ -49,9 +58,9 @@ void attention(const void* hq, const void* hk, int word_bytes, int bits, const T
   const int m = static_cast<int>(mode);
   auto call = [&](auto f32, auto f64) {
     if constexpr (std::is_same_v<T, float>)
-      f32(hq, hk, word_bytes, bits, v, out, batch_heads, nq, nk, d, offset, causal, m, nt);
+      f32(hq, hk, word_bytes, bits, v, out, batch_heads, nq, nk, d, offset, causal, m, key_lengths, nt);
     else
-      f64(hq, hk, word_bytes, bits, v, out, batch_heads, nq, nk, d, offset, causal, m, nt);
+      f64(hq, hk, word_bytes, bits, v, out, batch_heads, nq, nk, d, offset, causal, m, key_lengths, nt);
   };
   switch (detail::active_isa()) {
 #ifdef KERNKIT_HAVE_ISA_AVX512
@@ -115,7 +124,8 @@ void unpack(const void* codes, int word_bytes, std::int64_t tokens, int bits, st
 
 #define KERNKIT_HASHATTN_INST(T)                                                              \
   template void attention<T>(const void*, const void*, int, int, const T*, T*, std::int64_t,  \
-                             std::int64_t, std::int64_t, std::int64_t, double, bool, Mode);    \
+                             std::int64_t, std::int64_t, std::int64_t, double, bool, Mode,     \
+                             const std::int64_t*);                                             \
   template void pack_signs<T>(const T*, std::int64_t, int, void*, int);
 KERNKIT_HASHATTN_INST(float)
 KERNKIT_HASHATTN_INST(double)

@@ -382,7 +382,7 @@ void slice_causal(const void* hq, const void* hk, int wb, int bits, const T* v, 
 template <class T>
 void run(const void* hq, const void* hk, int wb, int bits, const T* v, T* out, std::int64_t bh,
          std::int64_t nq, std::int64_t nk, std::int64_t d, double c, bool causal, int mode,
-         int nthreads) {
+         const std::int64_t* lens, int nthreads) {
   detail::parallel_for(bh, nthreads, [&](std::int64_t b0, std::int64_t b1) {
     Scratch<T> s;
     for (std::int64_t b = b0; b < b1; ++b) {
@@ -396,10 +396,11 @@ void run(const void* hq, const void* hk, int wb, int bits, const T* v, T* out, s
         else if (d == 128) slice_causal<128>(q, k, wb, bits, vb, ob, nq, d, c, mode, s);
         else slice_causal<0>(q, k, wb, bits, vb, ob, nq, d, c, mode, s);
       } else {
-        if (d == 64) slice_noncausal<64>(q, k, wb, bits, vb, ob, nq, nk, d, c, mode, s);
-        else if (d == 32) slice_noncausal<32>(q, k, wb, bits, vb, ob, nq, nk, d, c, mode, s);
-        else if (d == 128 && sizeof(T) == 4) slice_noncausal<128>(q, k, wb, bits, vb, ob, nq, nk, d, c, mode, s);
-        else slice_noncausal<0>(q, k, wb, bits, vb, ob, nq, nk, d, c, mode, s);
+        const std::int64_t nkb = lens ? lens[b] : nk;  // keys after the first nkb: padding
+        if (d == 64) slice_noncausal<64>(q, k, wb, bits, vb, ob, nq, nkb, d, c, mode, s);
+        else if (d == 32) slice_noncausal<32>(q, k, wb, bits, vb, ob, nq, nkb, d, c, mode, s);
+        else if (d == 128 && sizeof(T) == 4) slice_noncausal<128>(q, k, wb, bits, vb, ob, nq, nkb, d, c, mode, s);
+        else slice_noncausal<0>(q, k, wb, bits, vb, ob, nq, nkb, d, c, mode, s);
       }
     }
   });
@@ -409,14 +410,16 @@ void run(const void* hq, const void* hk, int wb, int bits, const T* v, T* out, s
 
 void hashattn_f32(const void* hq, const void* hk, int word_bytes, int bits, const float* v,
                   float* out, std::int64_t bh, std::int64_t nq, std::int64_t nk, std::int64_t d,
-                  double offset, bool causal, int mode, int nthreads) {
-  run(hq, hk, word_bytes, bits, v, out, bh, nq, nk, d, offset, causal, mode, nthreads);
+                  double offset, bool causal, int mode, const std::int64_t* key_lengths,
+                  int nthreads) {
+  run(hq, hk, word_bytes, bits, v, out, bh, nq, nk, d, offset, causal, mode, key_lengths, nthreads);
 }
 
 void hashattn_f64(const void* hq, const void* hk, int word_bytes, int bits, const double* v,
                   double* out, std::int64_t bh, std::int64_t nq, std::int64_t nk, std::int64_t d,
-                  double offset, bool causal, int mode, int nthreads) {
-  run(hq, hk, word_bytes, bits, v, out, bh, nq, nk, d, offset, causal, mode, nthreads);
+                  double offset, bool causal, int mode, const std::int64_t* key_lengths,
+                  int nthreads) {
+  run(hq, hk, word_bytes, bits, v, out, bh, nq, nk, d, offset, causal, mode, key_lengths, nthreads);
 }
 
 }  // namespace kernkit::KERNKIT_ISA_NS

@@ -2,8 +2,10 @@
 // Codes are any 1/2/4/8-byte integer array (numpy uint8/16/32/64; torch may pass the signed
 // types of the same width, whose bits are the same).
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "defs.hpp"
@@ -64,8 +66,22 @@ Shape shape_of(const In& hq, const In& hk, const In& v, const Out& out, int bits
   return s;
 }
 
-void attention_cpu(In hq, In hk, In v, Out out, int bits, double offset, bool causal, int mode) {
+template <class A>
+const std::int64_t* lengths_of(const std::optional<A>& lens, std::int64_t bh, bool cuda) {
+  if (!lens) return nullptr;
+  const auto d = lens->dtype();
+  if (d != nb::dtype<std::int64_t>() || lens->ndim() != 1 ||
+      static_cast<std::int64_t>(lens->shape(0)) != bh)
+    throw nb::value_error("hashed_attention: 'key_lengths' must be int64 of shape (slices,)");
+  if ((lens->device_type() == nb::device::cuda::value) != cuda)
+    throw nb::value_error("hashed_attention: 'key_lengths' is on the wrong device");
+  return static_cast<const std::int64_t*>(lens->data());
+}
+
+void attention_cpu(In hq, In hk, In v, Out out, int bits, double offset, bool causal, int mode,
+                   std::optional<In> key_lengths) {
   const Shape s = shape_of(hq, hk, v, out, bits);
+  const std::int64_t* lens = lengths_of(key_lengths, s.bh, false);
   for (const auto* a : {&hq, &hk, &v})
     if (a->device_type() != nb::device::cpu::value) throw nb::value_error("hashed_attention: CPU arrays expected");
   const Code c = code_of(v);
@@ -75,10 +91,12 @@ void attention_cpu(In hq, In hk, In v, Out out, int bits, double offset, bool ca
   nb::gil_scoped_release nogil;
   if (c == F32)
     ha::attention<float>(hq.data(), hk.data(), s.wb, bits, static_cast<const float*>(v.data()),
-                         static_cast<float*>(out.data()), s.bh, s.nq, s.nk, s.d, offset, causal, m);
+                         static_cast<float*>(out.data()), s.bh, s.nq, s.nk, s.d, offset, causal, m,
+                         lens);
   else
     ha::attention<double>(hq.data(), hk.data(), s.wb, bits, static_cast<const double*>(v.data()),
-                          static_cast<double*>(out.data()), s.bh, s.nq, s.nk, s.d, offset, causal, m);
+                          static_cast<double*>(out.data()), s.bh, s.nq, s.nk, s.d, offset, causal, m,
+                          lens);
 }
 
 cha::Dtype cuda_dtype(const In& v) {
@@ -97,8 +115,9 @@ std::int64_t workspace_cuda(int bits, std::int64_t bh, std::int64_t nq, std::int
 }
 
 void attention_cuda(In hq, In hk, In v, Out out, Out workspace, int bits, double offset,
-                    bool causal, int mode, std::uintptr_t stream) {
+                    bool causal, int mode, std::uintptr_t stream, std::optional<In> key_lengths) {
   const Shape s = shape_of(hq, hk, v, out, bits);
+  const std::int64_t* lens = lengths_of(key_lengths, s.bh, true);
   const int dev = v.device_id();
   for (const auto* a : {&hq, &hk, &v})
     if (a->device_type() != nb::device::cuda::value || a->device_id() != dev)
@@ -111,7 +130,7 @@ void attention_cuda(In hq, In hk, In v, Out out, Out workspace, int bits, double
   nb::gil_scoped_release nogil;
   cha::attention(hq.data(), hk.data(), s.wb, bits, v.data(), out.data(), dt, s.bh, s.nq, s.nk, s.d,
                  offset, causal, static_cast<ha::Mode>(mode), workspace.data(), wsb,
-                 reinterpret_cast<void*>(stream));
+                 reinterpret_cast<void*>(stream), lens);
 }
 
 void pack_cpu(In x, Out codes, int bits) {
@@ -144,10 +163,12 @@ void unpack_cpu(In codes, Out out, int bits) {
 
 void def_hashattn(nb::module_& m) {
   m.def("hashattn_attention", &attention_cpu, nb::arg("hq"), nb::arg("hk"), nb::arg("v"),
-        nb::arg("out"), nb::arg("bits"), nb::arg("offset"), nb::arg("causal"), nb::arg("mode"));
+        nb::arg("out"), nb::arg("bits"), nb::arg("offset"), nb::arg("causal"), nb::arg("mode"),
+        nb::arg("key_lengths") = nb::none());
   m.def("hashattn_attention_cuda", &attention_cuda, nb::arg("hq"), nb::arg("hk"), nb::arg("v"),
         nb::arg("out"), nb::arg("workspace"), nb::arg("bits"), nb::arg("offset"),
-        nb::arg("causal"), nb::arg("mode"), nb::arg("stream"));
+        nb::arg("causal"), nb::arg("mode"), nb::arg("stream"),
+        nb::arg("key_lengths") = nb::none());
   m.def("hashattn_workspace_cuda", &workspace_cuda, nb::arg("bits"), nb::arg("bh"), nb::arg("nq"),
         nb::arg("nk"), nb::arg("d"), nb::arg("causal"), nb::arg("v"));
   m.def("hashattn_pack", &pack_cpu, nb::arg("x"), nb::arg("codes"), nb::arg("bits"));

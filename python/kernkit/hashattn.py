@@ -113,7 +113,7 @@ def _check_codes(name: str, h: Any, bits: int) -> None:
 def hashed_attention(hq: Any, hk: Any, v: Any, bits: int, causal: bool = False,
                      offset: float | None = None,
                      mode: Literal["consistent", "ecoformer"] = "consistent",
-                     out: np.ndarray | None = None) -> Any:
+                     out: np.ndarray | None = None, key_lengths: Any = None) -> Any:
     r"""Attention from packed binary codes, with additions and subtractions only.
 
     For ±1 codes ``h`` (``bits`` bits per token, bit r set = +1), ``c = offset`` (default
@@ -154,6 +154,11 @@ def hashed_attention(hq: Any, hk: Any, v: Any, bits: int, causal: bool = False,
     out : numpy array (..., n_q, d), optional
         CPU only: a C-contiguous array of v's dtype to write the result into (saves the
         allocation and its first-touch page faults on repeated calls).
+    key_lengths : int or integer array broadcastable to v's leading axes, optional
+        Padding mask, non-causal only: each (batch, head) slice attends to its first
+        ``key_lengths`` keys (1..n_k); later keys get no weight (and ``N = key_lengths`` in the
+        ecoformer mode). An array on the GPU must live on v's device; a host list / numpy array
+        of lengths with CUDA inputs is copied there.
 
     Returns
     -------
@@ -193,6 +198,31 @@ def hashed_attention(hq: Any, hk: Any, v: Any, bits: int, causal: bool = False,
     dev = _dispatch.common_device({"hq": hq, "hk": hk, "v": v})
     bh = int(np.prod(lead, dtype=np.int64)) if lead else 1
     m = _MODES[mode]
+    lens_host: np.ndarray | None = None
+    lens_dev: Any = None
+    if key_lengths is not None:
+        if causal:
+            raise ValueError("argument 'key_lengths' is not used with causal attention (padding "
+                             "keys after the last valid token are never attended by valid queries)")
+        kdev = _dispatch.device_of(key_lengths)
+        if kdev is not None and kdev.kind == "cuda":
+            if kdev != dev:
+                raise ValueError(f"argument 'key_lengths' is on {kdev} but 'v' is on {dev}")
+            xpk = _dispatch.array_namespace(key_lengths)
+            lens_dev = _dispatch.contiguous(
+                xpk.broadcast_to(xpk.astype(key_lengths, xpk.int64), lead)).reshape(bh)
+        else:
+            la = np.asarray(key_lengths)
+            if la.dtype.kind not in "iu":
+                raise TypeError(f"argument 'key_lengths' must hold integers, got {la.dtype}")
+            try:
+                la = np.broadcast_to(la, lead)
+            except ValueError:
+                raise ValueError(f"argument 'key_lengths' (shape {la.shape}) does not broadcast to "
+                                 f"v's leading axes {lead}") from None
+            lens_host = np.ascontiguousarray(la, dtype=np.int64).reshape(bh)
+            if lens_host.size and (lens_host.min() < 1 or lens_host.max() > nk):
+                raise ValueError(f"argument 'key_lengths': every length must be in 1..{nk}")
     if dev.kind == "cuda":
         if out is not None:
             raise TypeError("argument 'out' is supported on the CPU only")
@@ -206,8 +236,10 @@ def hashed_attention(hq: Any, hk: Any, v: Any, bits: int, causal: bool = False,
         out = xp.empty((bh, nq, d), dtype=v.dtype, device=v.device)
         nbytes = int(_core.hashattn_workspace_cuda(b, bh, nq, nk, d, bool(causal), v3))
         ws = xp.empty((max(nbytes, 1),), dtype=xp.uint8, device=v.device)
+        if lens_host is not None:
+            lens_dev = xp.asarray(lens_host, device=v.device)
         _core.hashattn_attention_cuda(q2, k2, v3, out, ws, b, c, bool(causal), m,
-                                      _dispatch.current_stream(v))
+                                      _dispatch.current_stream(v), lens_dev)
         return out.reshape(lead + (nq, d))
     _dispatch.check_float_dtype("v", v)
     is_torch = type(v).__module__.split(".")[0] == "torch"
@@ -224,7 +256,7 @@ def hashed_attention(hq: Any, hk: Any, v: Any, bits: int, causal: bool = False,
             raise ValueError(f"argument 'out' must be a writeable C-contiguous {v3.dtype} array "
                              f"of shape {lead + (nq, d)}")
         res = out
-    _core.hashattn_attention(q2, k2, v3, res.reshape(bh, nq, d), b, c, bool(causal), m)
+    _core.hashattn_attention(q2, k2, v3, res.reshape(bh, nq, d), b, c, bool(causal), m, lens_host)
     if is_torch:  # a CPU torch tensor in, a torch tensor out (sharing the numpy buffer)
         import torch
 

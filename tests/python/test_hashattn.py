@@ -160,6 +160,47 @@ def test_shapes_layouts_and_empty() -> None:
                                     np.zeros((0, n, d)), bits).shape == (0, n, d)
 
 
+@pytest.mark.parametrize("d", [7, 64])
+@pytest.mark.parametrize("mode", ["consistent", "ecoformer"])
+def test_key_lengths_mask_padding(d: int, mode: str) -> None:
+    rng = np.random.default_rng(d)
+    B, H, n, bits = 3, 2, 300, 16
+    sq = random_codes(rng, (B, H, n, bits))
+    sk = random_codes(rng, (B, H, n, bits))
+    v = rng.standard_normal((B, H, n, d)).astype(np.float32)
+    lens = np.array([300, 17, 1])  # per batch element, broadcast over heads
+    out = kernkit.hashed_attention(pack_ref(sq), pack_ref(sk), v, bits, mode=mode,
+                                   key_lengths=lens[:, None])
+    for b in range(B):
+        L = lens[b]
+        # the reference on the truncated keys; ecoformer's c v_i is the query's own value
+        if mode == "consistent":
+            ref = dense_ref(sq[b], sk[b, :, :L], v[b, :, :L], bits + 1.0, False, mode)
+        else:
+            G = np.matmul(sq[b].astype(np.float64), np.swapaxes(sk[b, :, :L], -1, -2).astype(np.float64))
+            ref = (G @ v[b, :, :L].astype(np.float64) + 17.0 * v[b]) / (G.sum(-1, keepdims=True) + L * 17.0)
+        assert rel_err(out[b], ref) <= 1e-6
+    # padding keys' values do not matter (for the valid queries: ecoformer's c v_i term reads
+    # the query row's own value)
+    v2 = v.copy()
+    v2[1, :, 17:] = 1e6
+    out2 = kernkit.hashed_attention(pack_ref(sq), pack_ref(sk), v2, bits, mode=mode,
+                                    key_lengths=lens[:, None])
+    rows = slice(None) if mode == "consistent" else slice(0, 17)
+    np.testing.assert_array_equal(out2[1, :, rows], out[1, :, rows])
+    h = pack_ref(sq)
+    with pytest.raises(ValueError, match="key_lengths"):
+        kernkit.hashed_attention(h, h, v, bits, key_lengths=0)
+    with pytest.raises(ValueError, match="key_lengths"):
+        kernkit.hashed_attention(h, h, v, bits, key_lengths=301)
+    with pytest.raises(ValueError, match="key_lengths"):
+        kernkit.hashed_attention(h, h, v, bits, key_lengths=np.ones(4, np.int64))
+    with pytest.raises(ValueError, match="causal"):
+        kernkit.hashed_attention(h, h, v, bits, causal=True, key_lengths=5)
+    with pytest.raises(TypeError, match="key_lengths"):
+        kernkit.hashed_attention(h, h, v, bits, key_lengths=5.0)
+
+
 def test_out_argument() -> None:
     rng = np.random.default_rng(9)
     s = random_codes(rng, (2, 30, 8))
@@ -583,6 +624,24 @@ def test_cuda_matches_dense(bits: int, causal: bool, mode: str) -> None:
         assert out.dtype == dt and out.device.type == "cuda"
         assert rel_err(out.double().cpu().numpy(), ref) <= tol
 
+
+
+@cuda
+def test_cuda_key_lengths() -> None:
+    torch = pytest.importorskip("torch")
+    from kernkit.torch import pack_codes
+
+    rng = np.random.default_rng(2)
+    sq = random_codes(rng, (3, 2, 900, 16))
+    v = rng.standard_normal((3, 2, 900, 64)).astype(np.float32)
+    lens = np.array([[900, 5], [300, 899], [1, 2]])
+    h = pack_ref(sq)
+    ref = kernkit.hashed_attention(h, h, v, 16, key_lengths=lens)
+    hc = pack_codes(torch.tensor(sq, dtype=torch.float32)).cuda()
+    vc = torch.from_numpy(v).cuda()
+    for kl in (lens, torch.from_numpy(lens).cuda()):
+        out = kernkit.hashed_attention(hc, hc, vc, 16, key_lengths=kl)
+        assert rel_err(out.cpu().numpy(), ref.astype(np.float64)) <= 1e-5
 
 
 @cuda

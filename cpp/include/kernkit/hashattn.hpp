@@ -33,10 +33,13 @@ int word_bytes_for(int bits);
 // out (batch_heads x nq x d) from codes hq (batch_heads x nq words), hk (batch_heads x nk
 // words) and v (batch_heads x nk x d); all contiguous. Threads over batch*heads; each slice is
 // computed by one thread in a fixed order, so results do not depend on the thread count.
+// key_lengths (optional, non-causal only): slice s attends to its first key_lengths[s] keys
+// (1..nk; padding keys after them get no weight, and N = key_lengths[s] in the ecoformer mode).
 template <class T>
 void attention(const void* hq, const void* hk, int word_bytes, int bits, const T* v, T* out,
                std::int64_t batch_heads, std::int64_t nq, std::int64_t nk, std::int64_t d,
-               double offset, bool causal, Mode mode);
+               double offset, bool causal, Mode mode,
+               const std::int64_t* key_lengths = nullptr);
 
 // Pack signs: codes[t] has bit r set iff x[t*bits + r] >= 0 (sign(0) = +1; NaN counts as -1).
 template <class T>
@@ -57,10 +60,12 @@ std::int64_t workspace_bytes(int bits, std::int64_t batch_heads, std::int64_t nq
 
 // The same attention on device pointers; v and out of `dtype` (f16/bf16/f32 accumulate in
 // float32, f64 in float64), codes as on the CPU; enqueued on `stream` (a cudaStream_t).
+// key_lengths: optional device array (batch_heads int64, values clamped to [0, nk]).
 // Throws std::runtime_error in a build without CUDA.
 void attention(const void* hq, const void* hk, int word_bytes, int bits, const void* v, void* out,
                Dtype dtype, std::int64_t batch_heads, std::int64_t nq, std::int64_t nk,
                std::int64_t d, double offset, bool causal, kernkit::hashattn::Mode mode,
-               void* workspace, std::int64_t workspace_bytes, void* stream);
+               void* workspace, std::int64_t workspace_bytes, void* stream,
+               const std::int64_t* key_lengths = nullptr);
 
 }  // namespace kernkit::cuda::hashattn
