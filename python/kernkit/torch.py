@@ -148,8 +148,17 @@ def _signs(z: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 def _linear_form(sq: torch.Tensor, sk: torch.Tensor, v: torch.Tensor, c: float, causal: bool,
-                 mode: str) -> torch.Tensor:
-    """Float reference of hashed attention in its O(n b d) form (differentiable by autograd)."""
+                 mode: str, kmask: torch.Tensor | None = None) -> torch.Tensor:
+    """Float reference of hashed attention in its O(n b d) form (differentiable by autograd);
+    kmask (..., n_k) 1/0 marks the valid keys (non-causal)."""
+    if kmask is not None:
+        skm, vm = sk * kmask.unsqueeze(-1), v * kmask.unsqueeze(-1)
+        ctx = torch.einsum("...nb,...nd->...bd", skm, vm)
+        num = torch.einsum("...nb,...bd->...nd", sq, ctx)
+        nvalid = kmask.sum(-1, keepdim=True)                          # (..., 1)
+        den = torch.einsum("...nb,...b->...n", sq, skm.sum(-2)) + c * nvalid
+        vterm = vm.sum(-2, keepdim=True) if mode == "consistent" else v
+        return (num + c * vterm) / den.unsqueeze(-1)
     if causal:
         ctx = torch.cumsum(sk.unsqueeze(-1) * v.unsqueeze(-2), dim=-3)  # (..., n, b, d)
         num = torch.einsum("...nb,...nbd->...nd", sq, ctx)
@@ -172,7 +181,7 @@ class HashedAttentionFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, zq: torch.Tensor, zk: torch.Tensor, v: torch.Tensor, causal: bool,
-                offset: float | None, mode: str) -> torch.Tensor:
+                offset: float | None, mode: str, key_lengths: Any = None) -> torch.Tensor:
         bits = int(zq.shape[-1])
         c = float(bits + 1) if offset is None else float(offset)
         hq, hk = pack_codes(zq.detach()), pack_codes(zk.detach())
@@ -180,12 +189,19 @@ class HashedAttentionFunction(torch.autograd.Function):
         if vd.device.type == "cpu":  # the CPU kernel is float32/float64: half inputs go via float32
             cdt = vd.dtype if vd.dtype in (torch.float32, torch.float64) else torch.float32
             out = kernkit.hashed_attention(hq, hk, vd.to(cdt), bits, causal=causal, offset=c,
-                                           mode=mode).to(vd.dtype)
+                                           mode=mode, key_lengths=key_lengths).to(vd.dtype)
         else:
             out = kernkit.hashed_attention(hq, hk, vd.contiguous(), bits, causal=causal,
-                                           offset=c, mode=mode)
+                                           offset=c, mode=mode, key_lengths=key_lengths)
         ctx.save_for_backward(zq.detach(), zk.detach(), vd)
         ctx.c, ctx.causal, ctx.mode = c, causal, mode
+        ctx.kmask = None
+        if key_lengths is not None:
+            lens = torch.as_tensor(key_lengths, device=vd.device).to(torch.int64)
+            lens = torch.broadcast_to(lens, tuple(vd.shape[:-2]))
+            pos = torch.arange(vd.shape[-2], device=vd.device)
+            ctx.kmask = (pos < lens.unsqueeze(-1)).to(torch.float64 if vd.dtype == torch.float64
+                                                     else torch.float32)
         return out  # type: ignore[no-any-return]
 
     @staticmethod
@@ -196,7 +212,7 @@ class HashedAttentionFunction(torch.autograd.Function):
             sq = _signs(zq, cdt).requires_grad_(ctx.needs_input_grad[0])
             sk = _signs(zk, cdt).requires_grad_(ctx.needs_input_grad[1])
             vv = v.to(cdt).requires_grad_(ctx.needs_input_grad[2])
-            out = _linear_form(sq, sk, vv, ctx.c, ctx.causal, ctx.mode)
+            out = _linear_form(sq, sk, vv, ctx.c, ctx.causal, ctx.mode, ctx.kmask)
             wrt = [t for t in (sq, sk, vv) if t.requires_grad]
             grads = list(torch.autograd.grad(out, wrt, grad_out.to(cdt))) if wrt else []
         res: list[Any] = []
@@ -207,19 +223,20 @@ class HashedAttentionFunction(torch.autograd.Function):
             else:
                 res.append(None)
         res.append(grads.pop(0).to(v.dtype) if ctx.needs_input_grad[2] else None)
-        return (*res, None, None, None)
+        return (*res, None, None, None, None)
 
 
 def hashed_attention(zq: torch.Tensor, zk: torch.Tensor, v: torch.Tensor, causal: bool = False,
-                     offset: float | None = None, mode: str = "consistent") -> torch.Tensor:
+                     offset: float | None = None, mode: str = "consistent",
+                     key_lengths: Any = None) -> torch.Tensor:
     """Trainable EcoFormer attention on real-valued pre-sign codes ``zq`` (..., n_q, bits) and
     ``zk`` (..., n_k, bits) and values ``v`` (..., n_k, d); see `kernkit.hashed_attention` for
-    the formula (codes ``sign(z)``, sign(0) = +1). Pass the same tensor as ``zq`` and ``zk``
-    for a shared hash (its gradient is the sum of both roles)."""
+    the formula (codes ``sign(z)``, sign(0) = +1) and ``key_lengths`` (padding mask). Pass the
+    same tensor as ``zq`` and ``zk`` for a shared hash (its gradient is the sum of both roles)."""
     if zq.shape[-1] != zk.shape[-1]:
         raise ValueError(f"arguments 'zq' and 'zk' must have the same number of bits, got "
                          f"{zq.shape[-1]} and {zk.shape[-1]}")
-    return HashedAttentionFunction.apply(zq, zk, v, causal, offset, mode)  # type: ignore[no-any-return]
+    return HashedAttentionFunction.apply(zq, zk, v, causal, offset, mode, key_lengths)  # type: ignore[no-any-return]
 
 
 def _project(x: torch.Tensor, anchors: torch.Tensor, mvec: torch.Tensor, A: torch.Tensor,
@@ -276,9 +293,11 @@ class HashedAttention(torch.nn.Module):
         return _project(x.to(dt), buf["anchors"], buf["mvec"], A,
                         None if self.batch_sigma else buf["sigma"], self.normalize)
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                key_lengths: Any = None) -> torch.Tensor:
         return hashed_attention(self.codes(q, "query"), self.codes(k, "key"), v,
-                                causal=self.causal, offset=self.offset, mode=self.mode)
+                                causal=self.causal, offset=self.offset, mode=self.mode,
+                                key_lengths=key_lengths)
 
     def extra_repr(self) -> str:
         return (f"bits={self.bits}, heads={self.anchors.shape[0]}, anchors={self.anchors.shape[1]}, "

@@ -569,6 +569,35 @@ def test_torch_gradients_against_dense(causal: bool, mode: str) -> None:
         torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("mode", ["consistent", "ecoformer"])
+def test_torch_key_lengths_gradients(mode: str) -> None:
+    torch = pytest.importorskip("torch")
+    from kernkit.torch import hashed_attention
+
+    g = torch.Generator().manual_seed(3)
+    B, H, n, b, d = 3, 2, 25, 8, 4
+    zq = (torch.randn(B, H, n, b, generator=g, dtype=torch.float64) * 1.5).requires_grad_()
+    zk = (torch.randn(B, H, n, b, generator=g, dtype=torch.float64) * 1.5).requires_grad_()
+    v = torch.randn(B, H, n, d, generator=g, dtype=torch.float64).requires_grad_()
+    w = torch.randn(B, H, n, d, generator=g, dtype=torch.float64)
+    lens = np.array([[25], [9], [1]])
+    out = hashed_attention(zq, zk, v, mode=mode, key_lengths=lens)
+    grads = torch.autograd.grad((out * w).sum(), (zq, zk, v))
+    sq, sk = _ste_sign(torch, zq), _ste_sign(torch, zk)
+    mask = (torch.arange(n)[None, None, None, :] < torch.from_numpy(lens)[:, :, None, None]).double()
+    G = sq @ sk.transpose(-1, -2)
+    c = b + 1.0
+    if mode == "consistent":
+        W = (G + c) * mask
+        ref = (W @ v) / W.sum(-1, keepdim=True)
+    else:
+        W = G * mask
+        ref = (W @ v + c * v) / (W.sum(-1, keepdim=True) + mask.sum(-1, keepdim=True) * c)
+    torch.testing.assert_close(out, ref.detach(), rtol=1e-12, atol=1e-13)
+    for a, r in zip(grads, torch.autograd.grad((ref * w).sum(), (zq, zk, v))):
+        torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)
+
+
 def test_torch_shared_hash_and_projection() -> None:
     torch = pytest.importorskip("torch")
     from kernkit.torch import hashed_attention, kernel_hash_project, pack_codes
