@@ -24,6 +24,7 @@
 
 #include "check.cuh"
 #include "kernkit/hashattn.hpp"
+#include "kernkit/math/hashattn.hpp"
 
 namespace kernkit::cuda::hashattn {
 namespace {
@@ -32,7 +33,7 @@ using kernkit::hashattn::Mode;
 
 constexpr int kWarps = 8;     // warps per block (scatter, output)
 constexpr int kTile = 64;     // value columns per block (2 per lane)
-constexpr int kGroupBits = 4;
+constexpr int kGroupBits = kHashGroupBits;
 constexpr int kPatterns = 16;
 constexpr int kCausalRows = 128;  // rows per warp in the causal pass
 constexpr int kTargetBlocks = 1024;
@@ -339,9 +340,7 @@ output_kernel(const void* __restrict__ hq, int wb, int bits, const VT* __restric
     A a0 = A(0), a1 = A(0);
     double den = 0;
     for (int g = 0; g < groups; ++g) {
-      int p = static_cast<int>((w >> (g * kGroupBits)) & (kPatterns - 1));
-      const int nbg = bits - g * kGroupBits < kGroupBits ? bits - g * kGroupBits : kGroupBits;
-      p &= (1 << nbg) - 1;
+      const int p = static_cast<int>(hash_group_pattern(w, g, bits));
       const A* t = st + (g * kPatterns + p) * kTile + 2 * lane;
       a0 += t[0];
       a1 += t[1];
@@ -466,9 +465,7 @@ causal_kernel(const void* __restrict__ hq, const void* __restrict__ hk, int wb, 
         if ((wq >> r) & 1u) { a0 += p0[r]; a1 += p1[r]; }
         else { a0 -= p0[r]; a1 -= p1[r]; }
       }
-    const std::uint64_t mask = bits == 64 ? ~0ull : ((1ull << bits) - 1ull);
-    const int pc = __popcll(wq & mask);
-    const A sv = static_cast<A>(2 * pc - bits);
+    const A sv = static_cast<A>(hash_code_sum(wq, bits));
     a0 = A(2) * a0 - sv * V0;
     a1 = A(2) * a1 - sv * V1;
     // den = sum_r s_r (2 cnt_r - N_i) + c N_i: lanes hold the counts, a warp sum.

@@ -22,13 +22,14 @@
 #endif
 
 #include "hashattn_isa.hpp"
+#include "kernkit/math/hashattn.hpp"
 #include "isa_local.hpp"
 #include "parallel.hpp"
 
 namespace kernkit::KERNKIT_ISA_NS {
 namespace {
 
-constexpr int kGroupBits = 4;
+constexpr int kGroupBits = kHashGroupBits;
 constexpr int kPatterns = 1 << kGroupBits;
 constexpr std::int64_t kFlush = 1024;
 
@@ -117,7 +118,7 @@ void slice_noncausal(const void* hq, const void* hk, int wb, int bits, const T* 
       for (int g = 0; g < G; ++g) {
         int start[kPatterns + 1] = {0};
         for (std::int64_t t = 0; t < L; ++t) {
-          pat[t] = static_cast<std::uint8_t>((words[t] >> (g * kGroupBits)) & (kPatterns - 1));
+          pat[t] = static_cast<std::uint8_t>(hash_group_pattern(words[t], g, bits));
           ++start[pat[t] + 1];
         }
         for (int p = 0; p < kPatterns; ++p) {
@@ -152,7 +153,7 @@ void slice_noncausal(const void* hq, const void* hk, int wb, int bits, const T* 
         const std::uint64_t w = load_code(hk, wb, j);
         const T* vj = v + j * d;
         for (int g = 0; g < G; ++g) {
-          const unsigned p = static_cast<unsigned>((w >> (g * kGroupBits)) & (kPatterns - 1));
+          const unsigned p = hash_group_pattern(w, g, bits);
           add_row(s.local.data() + g * gsz + p * d, vj, d);
           ++s.cnt[g * kPatterns + p];
         }
@@ -218,18 +219,12 @@ void slice_noncausal(const void* hq, const void* hk, int wb, int bits, const T* 
       s.dtab[g * kPatterns + p] = dd;
     }
   }
-  // Mask of the valid bits of each group (the last group may be partial).
-  unsigned gmask[16];
-  for (int g = 0; g < G; ++g) {
-    const int nbg = imin(bits - g * kGroupBits, kGroupBits);
-    gmask[g] = (1u << nbg) - 1u;
-  }
   // 3. outputs.
   const T cT = static_cast<T>(c);
   for (std::int64_t i = 0; i < nq; ++i) {
     const std::uint64_t w = load_code(hq, wb, i);
     T* oi = out + i * d;
-    unsigned p = static_cast<unsigned>(w) & gmask[0];
+    unsigned p = hash_group_pattern(w, 0, bits);
     const T* t0 = s.table.data() + p * d;
     double den = s.dtab[p];
     if constexpr (DD > 0) {  // accumulate in registers, store once
@@ -238,7 +233,7 @@ void slice_noncausal(const void* hq, const void* hk, int wb, int bits, const T* 
 #pragma GCC unroll 32
       for (int k = 0; k < kN; ++k) acc[k] = vload(t0 + k * kL);
       for (int g = 1; g < G; ++g) {
-        p = static_cast<unsigned>(w >> (g * kGroupBits)) & gmask[g];
+        p = hash_group_pattern(w, g, bits);
         const T* t = s.table.data() + g * gsz + p * DD;
 #pragma GCC unroll 32
         for (int k = 0; k < kN; ++k) acc[k] += vload(t + k * kL);
@@ -257,7 +252,7 @@ void slice_noncausal(const void* hq, const void* hk, int wb, int bits, const T* 
 #pragma omp simd
     for (std::int64_t e = 0; e < d; ++e) oi[e] = t0[e];
     for (int g = 1; g < G; ++g) {
-      p = static_cast<unsigned>(w >> (g * kGroupBits)) & gmask[g];
+      p = hash_group_pattern(w, g, bits);
       add_row(oi, s.table.data() + g * gsz + p * d, d);
       den += s.dtab[g * kPatterns + p];
     }

@@ -8,4 +8,5 @@
 #include "kernkit/rational.hpp"
 #include "kernkit/math/quant_codes.hpp"
 #include "kernkit/quant.hpp"
+#include "kernkit/math/hashattn.hpp"
 #include "kernkit/hashattn.hpp"

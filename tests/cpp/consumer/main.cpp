@@ -29,6 +29,7 @@ int main() {
   kernkit::hashattn::attention<float>(codes.data(), codes.data(), 1, 2, vals.data(), att.data(), 1,
                                       3, 3, 1, 3.0, false, kernkit::hashattn::Mode::consistent);
   std::printf("hashed attention: %g %g %g\n", att[0], att[1], att[2]);
+  if (kernkit::hash_code_dot(codes[0], codes[1], 2) != 0 || kernkit::hash_code_dot(3, 3, 2) != 2) ++bad;
   if (std::fabs(att[0] - 31.0f / 13.0f) > 1e-6f) ++bad;
   std::printf("version %s, simd %s, threads %d\n", kernkit::version().c_str(),
               kernkit::simd_level().c_str(), kernkit::get_num_threads());
