@@ -74,3 +74,16 @@ template void matmul_spectrum<double>(const double*, std::int64_t, std::int64_t,
                                       const double*, std::int64_t, std::int64_t, std::int64_t,
                                       std::int64_t, std::int64_t, double*, void*);
 }  // namespace kernkit::cuda::toeplitz
+#include "kernkit/hashattn.hpp"
+
+namespace kernkit::cuda::hashattn {
+std::int64_t workspace_bytes(int, std::int64_t, std::int64_t, std::int64_t, std::int64_t, bool,
+                             Dtype) {
+  throw std::runtime_error("kernkit was built without CUDA (KERNKIT_CUDA=OFF or nvcc/cuFFT not found)");
+}
+void attention(const void*, const void*, int, int, const void*, void*, Dtype, std::int64_t,
+               std::int64_t, std::int64_t, std::int64_t, double, bool, kernkit::hashattn::Mode,
+               void*, std::int64_t, void*, const std::int64_t*) {
+  throw std::runtime_error("kernkit was built without CUDA (KERNKIT_CUDA=OFF or nvcc/cuFFT not found)");
+}
+}  // namespace kernkit::cuda::hashattn

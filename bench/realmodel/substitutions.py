@@ -446,6 +446,8 @@ KERNKIT_FAMILIES: list[KernkitFamily] = [
         "hashed attention (EcoFormer: KernelHash fitted on this model's q, k)",
         ("hashed_attention", "KernelHash"),
         "attention",
+        builder=lambda ctx: build_hashattn(ctx),
+        layer_builder=lambda ctx, layers: hashattn_layer_substitution(ctx, layers),
     ),
     KernkitFamily(
         "toeplitz",
@@ -534,3 +536,74 @@ def family_status(fam: KernkitFamily) -> str:
     if fam.builder is None and fam.kind != "vmf":
         return "no adapter"
     return "ready"
+
+
+# --------------------------------------------------------------------------------------------
+# kernkit.hashed_attention (EcoFormer)
+# --------------------------------------------------------------------------------------------
+
+
+def hash_fit_tokens(taps: Taps, layer: int, groups: int = 4, length: int = 128, seed: int = 0):
+    """(q, k) of shape (groups, H, length, d) float32 for a KernelHash fit: the calibration
+    set's real tokens of ``layer``, shuffled under ``seed`` and cut into ``groups`` pseudo-
+    sequences of ``length`` tokens (sentences are ~17 tokens; the KSH targets, top-10 most / least
+    cosine-similar keys per query, need longer sequences, as in the reference's 56x56 images).
+    q and k of one token stay together."""
+    Q, K = taps.tokens(layer, "q"), taps.tokens(layer, "k")  # (N, H, d)
+    perm = np.random.default_rng(seed).permutation(Q.shape[0])
+    length = min(length, Q.shape[0])  # tiny calibration sets (--quick): one shorter sequence
+    groups = max(1, min(groups, Q.shape[0] // length))
+    take = perm[: groups * length]
+    shape = (groups, length) + Q.shape[1:]
+    q = Q[take].reshape(shape).transpose(0, 2, 1, 3)
+    k = K[take].reshape(shape).transpose(0, 2, 1, 3)
+    return np.ascontiguousarray(q), np.ascontiguousarray(k)
+
+
+def fit_layer_hashes(taps: Taps, num_layers: int, bits: int, iterations: int = 100, seed: int = 0,
+                     layers: Iterable[int] | None = None, **kw) -> dict:
+    """One KernelHash per layer (separate query / key hashes, one per head) fitted on the
+    calibration taps with the reference's settings (m = 25 anchors, top-10 targets)."""
+    import kernkit
+
+    out = {}
+    for layer in (range(num_layers) if layers is None else layers):
+        q, k = hash_fit_tokens(taps, layer, seed=seed)
+        out[layer] = kernkit.KernelHash(bits=bits, seed=seed, iterations=iterations, **kw).fit(q, k)
+    return out
+
+
+class HashedAttention:
+    """kernkit.hashed_attention with per-layer fitted KernelHashes as an attention callable.
+
+    Padding keys are masked with ``key_lengths`` (sentences are padded at the end); padded
+    query rows are computed but ignored by the model."""
+
+    def __init__(self, hashes: dict, bits: int, mode: str = "consistent"):
+        self.hashes, self.bits, self.mode = hashes, int(bits), mode
+
+    def __call__(self, q, k, v, mask, layer):
+        import kernkit
+
+        kh = self.hashes[layer]
+        hq, hk = kh.encode(q, role="query"), kh.encode(k, role="key")  # (B, H, T) words
+        lens = mask.sum(axis=1).astype(np.int64)[:, None]  # real tokens per sentence
+        return kernkit.hashed_attention(hq, hk, v, self.bits, mode=self.mode, key_lengths=lens)
+
+
+def build_hashattn(ctx) -> list[Substitution]:
+    """kernkit.hashed_attention b = 16 on all layers (KernelHash fitted on the calibration taps)."""
+    cfg = ctx["config"]
+    hashes = fit_layer_hashes(ctx["calib_taps"], cfg.num_layers, 16)
+    ctx["_hashattn16"] = hashes
+    return [Substitution("hashed attention b=16", attention=HashedAttention(hashes, 16),
+                         description="kernkit.hashed_attention, 16-bit KSH codes (separate q/k hashes, "
+                         "25 anchors, top-10 targets) fitted per layer on the calibration taps; no fine-tuning",
+                         info={"bits": 16})]
+
+
+def hashattn_layer_substitution(ctx, layers) -> Substitution:
+    hashes = ctx.get("_hashattn16") or fit_layer_hashes(ctx["calib_taps"], ctx["config"].num_layers, 16)
+    ctx["_hashattn16"] = hashes
+    return Substitution(f"hashed attention b=16 [layers {','.join(map(str, layers))}]",
+                        attention=only_layers(HashedAttention(hashes, 16), layers))

@@ -9,3 +9,4 @@ void def_special(nb::module_& m);
 void def_rational(nb::module_& m);
 void def_quant(nb::module_& m);
 void def_toeplitz(nb::module_& m);
+void def_hashattn(nb::module_& m);

@@ -7,4 +7,5 @@ NB_MODULE(_core, m) {
   def_rational(m);
   def_quant(m);
   def_toeplitz(m);
+  def_hashattn(m);
 }

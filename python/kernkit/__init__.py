@@ -5,14 +5,15 @@ distributions on top (``kernkit.vmf``); group-rational (KAT / PAU) activations (
 ``rational_backward``, ``rational_init``; the PyTorch module in ``kernkit.torch``); power-exponent
 weight quantization (``kernkit.quant``); a real FFT (``kernkit.fft``) and batched Toeplitz
 products by FFT (``toeplitz_matmul``, ``ToeplitzOperator``); kernelized attention with relative
-positional encoding (``rpe_attention``, Luo et al. 2021). Every function takes numpy arrays on the
-CPU and
-CuPy / PyTorch arrays on a CUDA GPU.
+positional encoding (``rpe_attention``, Luo et al. 2021); binary-hash linear attention
+(``KernelHash``, ``hashed_attention``, ``kernkit.hashattn``; EcoFormer). Every function takes numpy
+arrays on the CPU and CuPy / PyTorch arrays on a CUDA GPU.
 """
 
 from __future__ import annotations
 
-from . import _core, fft, quant, rpe, vmf
+from . import _core, fft, hashattn, quant, rpe, vmf
+from .hashattn import KernelHash, hashed_attention
 from ._rational import rational, rational_backward, rational_init, variance_gain
 from .rpe import (
     random_projection,
@@ -37,6 +38,7 @@ from .toeplitz import ToeplitzOperator, toeplitz_matmul
 __version__: str = _core.version()
 
 __all__ = [
+    "KernelHash",
     "ToeplitzOperator",
     "bessel_iv_ratio",
     "cmake_dir",
@@ -45,6 +47,8 @@ __all__ = [
     "fft",
     "dlog_kv",
     "get_num_threads",
+    "hashattn",
+    "hashed_attention",
     "info",
     "log_iv",
     "log_ive",

@@ -1,11 +1,14 @@
-"""PyTorch front end of kernkit's group-rational activations (KAT's GR-KAN, PAU) and of the
-kernelized attention with relative positional encoding (``rpe_attention``, ``rpe_attention_decay``).
+"""PyTorch front ends: group-rational activations (KAT's GR-KAN, PAU), kernelized attention with
+relative positional encoding (``rpe_attention``, ``rpe_attention_decay``) and hashed attention.
 
 ``Rational`` is an ``nn.Module`` with KAT's defaults (degrees (5, 4), form A, one numerator
 shared by all channels, 8 denominator groups, GELU init), and ``RationalFunction`` the autograd
 Function behind it. Both call kernkit's CPU or CUDA kernels on the tensors' own memory
-(contiguous inputs are not copied). torch is an optional dependency: ``import kernkit`` works
-without it; only this module needs it.
+(contiguous inputs are not copied). ``hashed_attention`` is the trainable EcoFormer attention
+(kernkit's kernel forward; gradients w.r.t. the values and, by the straight-through estimator,
+the real-valued pre-sign codes), ``kernel_hash_project`` the differentiable ``KernelHash``
+projection. torch is an optional dependency: ``import kernkit`` works without it; only this
+module needs it.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import torch
 import kernkit
 from kernkit._rational import rational_init, variance_gain
 
-__all__ = ["Rational", "RationalFunction", "RPEAttentionFunction", "RPEDecayAttentionFunction",
-           "rational", "rpe_attention", "rpe_attention_decay"]
+__all__ = ["HashedAttention", "HashedAttentionFunction", "Rational", "RationalFunction",
+           "RPEAttentionFunction", "RPEDecayAttentionFunction", "hashed_attention",
+           "kernel_hash_project", "pack_codes", "rational", "rpe_attention", "rpe_attention_decay"]
 
 
 class RationalFunction(torch.autograd.Function):
@@ -205,3 +209,188 @@ def rpe_attention_decay(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lam: 
         out = RPEDecayAttentionFunction.apply(q.float(), k.float(), v.float(), lam.float(), kw)
         return out.to(low)  # type: ignore[no-any-return]
     return RPEDecayAttentionFunction.apply(q, k, v, lam.to(q.dtype), kw)  # type: ignore[no-any-return]
+
+
+# ----------------------------------------------------------------------------------------------
+# EcoFormer hashed attention
+# ----------------------------------------------------------------------------------------------
+
+def pack_codes(z: torch.Tensor) -> torch.Tensor:
+    """Packed code words (..., n) of real-valued codes z (..., n, bits): bit r set iff
+    z[..., r] >= 0. Word dtype by bits: uint8 (<= 8), int16 / int32 / int64 (the signed type of
+    the width, same bits; torch lacks unsigned arithmetic there) -- accepted by
+    `kernkit.hashed_attention`."""
+    bits = int(z.shape[-1])
+    kernkit.hashattn._check_bits(bits)
+    if torch.isnan(z).any():
+        raise ValueError("argument 'z' contains NaN")
+    shifts = torch.arange(bits, device=z.device, dtype=torch.int64)
+    w = ((z >= 0).to(torch.int64) << shifts).sum(-1)  # distinct powers of two: wraps like OR
+    if bits <= 8:
+        return w.to(torch.uint8)
+    for width, dt in ((16, torch.int16), (32, torch.int32)):
+        if bits <= width:
+            w = torch.where(w >= (1 << (width - 1)), w - (1 << width), w)
+            return w.to(dt)
+    return w
+
+
+def _signs(z: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return torch.where(z >= 0, 1.0, -1.0).to(dtype)
+
+
+def _linear_form(sq: torch.Tensor, sk: torch.Tensor, v: torch.Tensor, c: float, causal: bool,
+                 mode: str, kmask: torch.Tensor | None = None) -> torch.Tensor:
+    """Float reference of hashed attention in its O(n b d) form (differentiable by autograd);
+    kmask (..., n_k) 1/0 marks the valid keys (non-causal)."""
+    if kmask is not None:
+        skm, vm = sk * kmask.unsqueeze(-1), v * kmask.unsqueeze(-1)
+        ctx = torch.einsum("...nb,...nd->...bd", skm, vm)
+        num = torch.einsum("...nb,...bd->...nd", sq, ctx)
+        nvalid = kmask.sum(-1, keepdim=True)                          # (..., 1)
+        den = torch.einsum("...nb,...b->...n", sq, skm.sum(-2)) + c * nvalid
+        vterm = vm.sum(-2, keepdim=True) if mode == "consistent" else v
+        return (num + c * vterm) / den.unsqueeze(-1)
+    if causal:
+        ctx = torch.cumsum(sk.unsqueeze(-1) * v.unsqueeze(-2), dim=-3)  # (..., n, b, d)
+        num = torch.einsum("...nb,...nbd->...nd", sq, ctx)
+        ksum = torch.cumsum(sk, dim=-2)                                  # (..., n, b)
+        cnt = torch.arange(1, v.shape[-2] + 1, device=v.device, dtype=v.dtype)
+        den = (sq * ksum).sum(-1) + c * cnt
+        vterm = torch.cumsum(v, dim=-2) if mode == "consistent" else v
+    else:
+        ctx = torch.einsum("...nb,...nd->...bd", sk, v)
+        num = torch.einsum("...nb,...bd->...nd", sq, ctx)
+        den = torch.einsum("...nb,...b->...n", sq, sk.sum(-2)) + c * v.shape[-2]
+        vterm = v.sum(-2, keepdim=True) if mode == "consistent" else v
+    return (num + c * vterm) / den.unsqueeze(-1)
+
+
+class HashedAttentionFunction(torch.autograd.Function):
+    """``out = hashed_attention(sign(zq), sign(zk), v)``: forward by kernkit's kernel on packed
+    codes, backward in the O(n b d) linear form; the sign's gradient is the reference's
+    straight-through estimator, ``d sign(z)/dz = 1 where |z| < 1, else 0``."""
+
+    @staticmethod
+    def forward(ctx: Any, zq: torch.Tensor, zk: torch.Tensor, v: torch.Tensor, causal: bool,
+                offset: float | None, mode: str, key_lengths: Any = None) -> torch.Tensor:
+        bits = int(zq.shape[-1])
+        c = float(bits + 1) if offset is None else float(offset)
+        hq, hk = pack_codes(zq.detach()), pack_codes(zk.detach())
+        vd = v.detach()
+        if vd.device.type == "cpu":  # the CPU kernel is float32/float64: half inputs go via float32
+            cdt = vd.dtype if vd.dtype in (torch.float32, torch.float64) else torch.float32
+            out = kernkit.hashed_attention(hq, hk, vd.to(cdt), bits, causal=causal, offset=c,
+                                           mode=mode, key_lengths=key_lengths).to(vd.dtype)
+        else:
+            out = kernkit.hashed_attention(hq, hk, vd.contiguous(), bits, causal=causal,
+                                           offset=c, mode=mode, key_lengths=key_lengths)
+        ctx.save_for_backward(zq.detach(), zk.detach(), vd)
+        ctx.c, ctx.causal, ctx.mode = c, causal, mode
+        ctx.kmask = None
+        if key_lengths is not None:
+            lens = torch.as_tensor(key_lengths, device=vd.device).to(torch.int64)
+            lens = torch.broadcast_to(lens, tuple(vd.shape[:-2]))
+            pos = torch.arange(vd.shape[-2], device=vd.device)
+            ctx.kmask = (pos < lens.unsqueeze(-1)).to(torch.float64 if vd.dtype == torch.float64
+                                                     else torch.float32)
+        return out  # type: ignore[no-any-return]
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
+        zq, zk, v = ctx.saved_tensors
+        cdt = torch.float64 if v.dtype == torch.float64 else torch.float32
+        with torch.enable_grad():
+            sq = _signs(zq, cdt).requires_grad_(ctx.needs_input_grad[0])
+            sk = _signs(zk, cdt).requires_grad_(ctx.needs_input_grad[1])
+            vv = v.to(cdt).requires_grad_(ctx.needs_input_grad[2])
+            out = _linear_form(sq, sk, vv, ctx.c, ctx.causal, ctx.mode, ctx.kmask)
+            wrt = [t for t in (sq, sk, vv) if t.requires_grad]
+            grads = list(torch.autograd.grad(out, wrt, grad_out.to(cdt))) if wrt else []
+        res: list[Any] = []
+        for need, z in ((ctx.needs_input_grad[0], zq), (ctx.needs_input_grad[1], zk)):
+            if need:
+                g = grads.pop(0)
+                res.append((g * (z.abs() < 1).to(g.dtype)).to(z.dtype))
+            else:
+                res.append(None)
+        res.append(grads.pop(0).to(v.dtype) if ctx.needs_input_grad[2] else None)
+        return (*res, None, None, None, None)
+
+
+def hashed_attention(zq: torch.Tensor, zk: torch.Tensor, v: torch.Tensor, causal: bool = False,
+                     offset: float | None = None, mode: str = "consistent",
+                     key_lengths: Any = None) -> torch.Tensor:
+    """Trainable EcoFormer attention on real-valued pre-sign codes ``zq`` (..., n_q, bits) and
+    ``zk`` (..., n_k, bits) and values ``v`` (..., n_k, d); see `kernkit.hashed_attention` for
+    the formula (codes ``sign(z)``, sign(0) = +1) and ``key_lengths`` (padding mask). Pass the
+    same tensor as ``zq`` and ``zk`` for a shared hash (its gradient is the sum of both roles)."""
+    if zq.shape[-1] != zk.shape[-1]:
+        raise ValueError(f"arguments 'zq' and 'zk' must have the same number of bits, got "
+                         f"{zq.shape[-1]} and {zk.shape[-1]}")
+    return HashedAttentionFunction.apply(zq, zk, v, causal, offset, mode, key_lengths)  # type: ignore[no-any-return]
+
+
+def _project(x: torch.Tensor, anchors: torch.Tensor, mvec: torch.Tensor, A: torch.Tensor,
+             sigma: torch.Tensor | None, normalize: bool) -> torch.Tensor:
+    """A k̄(x): centred RBF features to the anchors times A (sigma None: per-batch sigma)."""
+    if normalize:
+        x = x / x.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+    D = ((x.unsqueeze(-2) - anchors.unsqueeze(-3)) ** 2).sum(-1)     # (..., H, n, m)
+    sig = D.mean(dim=(-2, -1), keepdim=True) if sigma is None else sigma[:, None, None]
+    K = torch.exp(-D / (2 * sig)) - mvec[:, None, :]
+    return torch.einsum("...hnm,hbm->...hnb", K, A)
+
+
+def kernel_hash_project(kh: Any, x: torch.Tensor, role: str = "query") -> torch.Tensor:
+    """Differentiable ``A k̄(x)`` of a fitted `kernkit.KernelHash` (its anchors, sigma, centring
+    and A as constants; gradients flow to x), shape x.shape[:-1] + (bits,). x is (..., heads,
+    n, d) with the fit's heads; compute dtype x's."""
+    kh._check_fitted()
+    A = kh.A_ if (role == "query" or kh.A_key_ is None) else kh.A_key_
+    dt, dev = x.dtype, x.device
+    as_t = lambda a: torch.as_tensor(a, dtype=dt, device=dev)  # noqa: E731
+    sigma = None if kh.sigma == "batch" else as_t(kh.sigma_)
+    return _project(x, as_t(kh.anchors_), as_t(kh.mvec_), as_t(A), sigma, kh.normalize)
+
+
+class HashedAttention(torch.nn.Module):
+    """EcoFormer attention as a module: a fitted `kernkit.KernelHash` (held in buffers, so
+    ``.to(device)`` and ``state_dict`` carry it) projects queries and keys to pre-sign codes,
+    `hashed_attention` attends with them (straight-through gradients to q and k, exact ones to
+    v). ``forward(q, k, v)`` takes (..., heads, n, d) tensors. The hash itself stays fixed, as
+    in the reference (refit with ``KernelHash.fit`` and build a new module to relearn it)."""
+
+    def __init__(self, kernel_hash: Any, causal: bool = False, offset: float | None = None,
+                 mode: str = "consistent") -> None:
+        super().__init__()
+        kernel_hash._check_fitted()
+        self.bits = int(kernel_hash.bits)
+        self.causal, self.offset, self.mode = bool(causal), offset, mode
+        self.normalize = bool(kernel_hash.normalize)
+        self.batch_sigma = kernel_hash.sigma == "batch"
+        f32 = torch.float32
+        self.register_buffer("anchors", torch.tensor(kernel_hash.anchors_, dtype=f32))
+        self.register_buffer("mvec", torch.tensor(kernel_hash.mvec_, dtype=f32))
+        self.register_buffer("sigma", torch.tensor(kernel_hash.sigma_, dtype=f32))
+        self.register_buffer("A_query", torch.tensor(kernel_hash.A_, dtype=f32))
+        A_key = kernel_hash.A_ if kernel_hash.A_key_ is None else kernel_hash.A_key_
+        self.register_buffer("A_key", torch.tensor(A_key, dtype=f32))
+
+    def codes(self, x: torch.Tensor, role: str = "query") -> torch.Tensor:
+        """Real-valued pre-sign codes (..., heads, n, bits) in x's dtype."""
+        dt = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+        buf = {k: getattr(self, k).to(dt) for k in ("anchors", "mvec", "sigma", "A_query", "A_key")}
+        A = buf["A_query"] if role == "query" else buf["A_key"]
+        return _project(x.to(dt), buf["anchors"], buf["mvec"], A,
+                        None if self.batch_sigma else buf["sigma"], self.normalize)
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                key_lengths: Any = None) -> torch.Tensor:
+        return hashed_attention(self.codes(q, "query"), self.codes(k, "key"), v,
+                                causal=self.causal, offset=self.offset, mode=self.mode,
+                                key_lengths=key_lengths)
+
+    def extra_repr(self) -> str:
+        return (f"bits={self.bits}, heads={self.anchors.shape[0]}, anchors={self.anchors.shape[1]}, "
+                f"causal={self.causal}, mode={self.mode!r}")

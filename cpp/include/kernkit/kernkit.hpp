@@ -10,3 +10,5 @@
 #include "kernkit/quant.hpp"
 #include "kernkit/fft.hpp"
 #include "kernkit/toeplitz.hpp"
+#include "kernkit/math/hashattn.hpp"
+#include "kernkit/hashattn.hpp"

@@ -43,6 +43,16 @@ int main() {
                 static_cast<long long>(kernkit::toeplitz::fft_length(n)));
     if (!(err < 1e-12)) ++bad;
   }
+  // Hashed attention from C++: 3 tokens, 2-bit codes (bit set = +1), c = 3, values 1, 2, 4.
+  // h = (+,+), (-,+), (+,+): weights h_i.h_j + 3 for query 0 are 5, 3, 5 -> (5 + 6 + 20) / 13.
+  const std::vector<std::uint8_t> codes = {3, 2, 3};
+  const std::vector<float> vals = {1.0f, 2.0f, 4.0f};
+  std::vector<float> att(3);
+  kernkit::hashattn::attention<float>(codes.data(), codes.data(), 1, 2, vals.data(), att.data(), 1,
+                                      3, 3, 1, 3.0, false, kernkit::hashattn::Mode::consistent);
+  std::printf("hashed attention: %g %g %g\n", att[0], att[1], att[2]);
+  if (kernkit::hash_code_dot(codes[0], codes[1], 2) != 0 || kernkit::hash_code_dot(3, 3, 2) != 2) ++bad;
+  if (std::fabs(att[0] - 31.0f / 13.0f) > 1e-6f) ++bad;
   std::printf("version %s, simd %s, threads %d\n", kernkit::version().c_str(),
               kernkit::simd_level().c_str(), kernkit::get_num_threads());
   return bad;

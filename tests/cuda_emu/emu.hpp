@@ -1,0 +1,80 @@
+// Host emulation of the CUDA execution model, to run kernel source on a machine without a GPU
+// (tests/python/test_hashattn.py::test_cuda_kernels_in_host_emulation). Not a simulator of
+// timing, memory spaces or alignment: it checks indexing, reductions and synchronisation logic.
+// Every block runs its threads as std::threads with a block barrier (__syncthreads) and
+// per-warp barriers (shuffles).
+#pragma once
+#include <cuda_runtime.h>
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#include <barrier>
+#include <functional>
+#include <thread>
+#include <vector>
+#include <memory>
+#include <cstring>
+
+namespace emu {
+struct Ctx {
+  uint3 tid, bid;
+  dim3 bdim, gdim;
+  std::barrier<>* block_bar;
+  std::barrier<>* warp_bar;
+  long long* warp_slots;  // 32 per warp
+};
+inline thread_local Ctx ctx;
+inline std::vector<unsigned char> dyn_smem(1 << 20);
+
+template <class F>
+void launch(dim3 g, dim3 b, size_t smem, F&& body) {
+  (void)smem;
+  const unsigned nt = b.x * b.y * b.z;
+  const unsigned nw = (nt + 31) / 32;
+  for (unsigned bz = 0; bz < g.z; ++bz)
+    for (unsigned by = 0; by < g.y; ++by)
+      for (unsigned bx = 0; bx < g.x; ++bx) {
+        std::barrier<> bb(nt);
+        std::vector<std::unique_ptr<std::barrier<>>> wb;
+        for (unsigned w = 0; w < nw; ++w) wb.emplace_back(new std::barrier<>(std::min(32u, nt - 32 * w)));
+        std::vector<long long> slots(32 * nw);
+        std::vector<std::thread> ths;
+        for (unsigned t = 0; t < nt; ++t) {
+          ths.emplace_back([&, t] {
+            ctx.tid = uint3{t % b.x, (t / b.x) % b.y, t / (b.x * b.y)};
+            ctx.bid = uint3{bx, by, bz};
+            ctx.bdim = b;
+            ctx.gdim = g;
+            ctx.block_bar = &bb;
+            ctx.warp_bar = wb[t / 32].get();
+            ctx.warp_slots = slots.data() + 32 * (t / 32);
+            body();
+          });
+        }
+        for (auto& th : ths) th.join();
+      }
+}
+inline void syncthreads() { ctx.block_bar->arrive_and_wait(); }
+template <class T>
+T shfl_xor(unsigned, T v, int off) {
+  const unsigned lane = (ctx.tid.x + ctx.bdim.x * ctx.tid.y) % 32;
+  std::memcpy(&ctx.warp_slots[lane], &v, sizeof(T));
+  ctx.warp_bar->arrive_and_wait();
+  T r;
+  std::memcpy(&r, &ctx.warp_slots[lane ^ off], sizeof(T));
+  ctx.warp_bar->arrive_and_wait();
+  return r;
+}
+}  // namespace emu
+
+#define threadIdx emu::ctx.tid
+#define blockIdx emu::ctx.bid
+#define blockDim emu::ctx.bdim
+#define gridDim emu::ctx.gdim
+#define __syncthreads() emu::syncthreads()
+#define __shfl_xor_sync(m, v, o) emu::shfl_xor(m, v, o)
+#define __popcll(x) __builtin_popcountll(x)
+#undef __shared__
+#define __shared__ static
+#define __launch_bounds__(...)
+#define cudaFuncSetAttribute(...) cudaSuccess
+#define cudaGetLastError() cudaSuccess

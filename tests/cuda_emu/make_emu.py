@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""Turn cuda/hashattn.cu into host C++ that runs on the emulator in emu.hpp.
+
+Usage: python make_emu.py SRC.cu OUT.cpp. Kernel launches ``k<<<g, b, smem, stream>>>(args);``
+become ``emu::launch(dim3(g), dim3(b), smem, [&] { k(args); });``, the namespace
+kernkit::cuda::hashattn becomes emu_cuda (so the real CPU library can be linked beside it) and
+the dynamic shared memory declaration points at the emulator's buffer.
+"""
+
+import re
+import sys
+
+
+def convert(s: str) -> str:
+    s = s.replace('#include "check.cuh"\n', '#include "emu.hpp"\n#include "check.cuh"\n')
+    s = s.replace("namespace kernkit::cuda::hashattn {",
+                  "namespace emu_cuda {\nusing namespace kernkit;\nusing kernkit::cuda::hashattn::Dtype;")
+    s = s.replace("}  // namespace kernkit::cuda::hashattn", "}  // namespace emu_cuda")
+    s = s.replace("extern __shared__ __align__(16) unsigned char smem_raw[];",
+                  "unsigned char* smem_raw = emu::dyn_smem.data();")
+    s = s.replace("if (ws_bytes < workspace_bytes(", "if (ws_bytes < emu_cuda::workspace_bytes(")
+    pat = re.compile(r"([A-Za-z_][\w<>, :]*?)<<<(.*?)>>>\((.*?)\);", re.S)
+
+    def rep(m: re.Match) -> str:
+        name, cfg, args = m.group(1).strip(), m.group(2), m.group(3)
+        parts = [p.strip() for p in re.split(r",(?![^()]*\))", cfg)]
+        smem = parts[2] if len(parts) > 2 else "0"
+        return f"emu::launch(dim3({parts[0]}), dim3({parts[1]}), {smem}, [&] {{ {name}({args}); }});"
+
+    out = pat.sub(rep, s)
+    if "<<<" in out:
+        raise SystemExit("make_emu.py: a kernel launch was not converted")
+    return out
+
+
+if __name__ == "__main__":
+    src, dst = sys.argv[1], sys.argv[2]
+    with open(src) as f:
+        text = f.read()
+    with open(dst, "w") as f:
+        f.write(convert(text))
