@@ -7,9 +7,9 @@
 // contiguous elements per outer index. Block b handles run j = b / nchunk and the elements
 // [c*E, (c+1)*E) (c = b % nchunk) of that run's outer*seg elements, so its coefficients are
 // fixed (shared memory) and the backward keeps one register accumulator per coefficient per
-// thread. The backward then reduces in a fixed order: per-thread float (or double) sums -> warp
-// shuffle tree in double -> per-warp shared slots -> one double partial per coefficient per block
-// (no atomics), and a second kernel sums the partials of every coefficient in a fixed order.
+// thread. The backward then reduces in a fixed order: per-thread double sums -> warp shuffle tree
+// -> per-warp shared slots -> one double partial per coefficient per block (no atomics), and a
+// second kernel sums the partials of every coefficient in a fixed order.
 // Math in float32 for f16/bf16/f32 inputs (coefficients float32), float64 for f64.
 // Index arithmetic is 32-bit when the tensor has fewer than 2^31 elements (64-bit division is
 // a long instruction sequence on the GPU).
@@ -135,8 +135,9 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ double scratch[kThreads / 32];
   const std::int64_t j = blockIdx.x / g.nchunk, c = blockIdx.x % g.nchunk;
   load_coef(g, j, num, den, sa, sb);
-  // Running sums in double; each step's VEC elements are first summed in C (float32 for the
-  // 16/32-bit inputs), so the float rounding spans at most VEC terms of a cancelling sum.
+  // Coefficient-gradient terms and their running sums in double: the sums cancel heavily (form C
+  // lost ~10x against the CPU with float terms), and ~20 double operations per element are
+  // small next to the memory traffic on data-centre GPUs.
   double acc_a[kMaxCoef], acc_b[kMaxCoef + 1];
 #pragma unroll
   for (int k = 0; k < kMaxCoef; ++k) acc_a[k] = 0.0;
@@ -153,11 +154,6 @@ __global__ void __launch_bounds__(kThreads)
     const Vec<X, VEC> xin = *reinterpret_cast<const Vec<X, VEC>*>(x + idx);
     const Vec<X, VEC> gin = *reinterpret_cast<const Vec<X, VEC>*>(grad + idx);
     Vec<X, VEC> dout;
-    C step_a[kMaxCoef], step_b[kMaxCoef + 1];
-#pragma unroll
-    for (int k = 0; k < kMaxCoef; ++k) step_a[k] = C(0);
-#pragma unroll
-    for (int k = 0; k < kMaxCoef + 1; ++k) step_b[k] = C(0);
 #pragma unroll
     for (int e = 0; e < VEC; ++e) {
       const C xv = to_math(xin.v[e]), gv = to_math(gin.v[e]);
@@ -166,40 +162,35 @@ __global__ void __launch_bounds__(kThreads)
       math::rational_q_dq(g.form, sb, g.n, xv, q, dq, w);
       const C yv = p / q, u = gv / q;
       dout.v[e] = from_math<X>(u * (dp - yv * dq));
-      C pw = u;
+      const double xd = xv;
+      double pw = u;
 #pragma unroll
       for (int k = 0; k < kMaxCoef; ++k)
         if (k <= g.m) {
-          step_a[k] += pw;
-          pw *= xv;
+          acc_a[k] += pw;
+          pw *= xd;
         }
-      const C v = -(yv * u);
+      const double v = -(static_cast<double>(yv) * u);
       if (g.form == RationalForm::A) {
-        const C tv = xv < C(0) ? -xv : xv;
+        const double tv = xd < 0.0 ? -xd : xd;
         pw = v;
 #pragma unroll
         for (int k = 0; k < kMaxCoef; ++k)
           if (k < g.nb) {
             pw *= tv;
-            step_b[k] += pw;  // sign(b_k) applied in the final pass
+            acc_b[k] += pw;  // sign(b_k) applied in the final pass
           }
       } else {
-        pw = g.form == RationalForm::B ? v * w * xv : v * w;
+        pw = g.form == RationalForm::B ? v * w * xd : v * w;
 #pragma unroll
         for (int k = 0; k < kMaxCoef + 1; ++k)
           if (k < g.nb) {
-            step_b[k] += pw;
-            pw *= xv;
+            acc_b[k] += pw;
+            pw *= xd;
           }
       }
     }
     *reinterpret_cast<Vec<X, VEC>*>(dx + idx) = dout;
-#pragma unroll
-    for (int k = 0; k < kMaxCoef; ++k)
-      if (k <= g.m) acc_a[k] += step_a[k];
-#pragma unroll
-    for (int k = 0; k < kMaxCoef + 1; ++k)
-      if (k < g.nb) acc_b[k] += step_b[k];
   }
   double* out = partial + static_cast<std::int64_t>(blockIdx.x) * (g.na + g.nb);
 #pragma unroll
