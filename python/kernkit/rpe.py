@@ -53,8 +53,10 @@ _SCAN_CHUNK = 64
 _NORM_EPS = 1e-30
 _DIRECT_ROWS = 64
 # method="auto": the dense O(n^2) path up to these n (crossovers measured by bench/toeplitz/bench_rpe.py
-# on the CPU and bench/gpu/bench_rpe_gpu.py on an H100; see bench/results/rpe*.md)
-_DENSE_MAX_N = {("fft", False): 12288, ("scan", False): 256, ("fft", True): 4096, ("scan", True): 512}
+# on the CPU and bench/gpu/bench_rpe_gpu.py on an H100, bench/results/gpu/rpe_gpu.md: dense beat
+# the FFT path at every n it ran, up to 16384 (41 vs 105 ms); the decay scan beat dense from
+# n = 4096 on (2.6 vs 2.4 ms there, 4.2 vs 41 ms at 16384))
+_DENSE_MAX_N = {("fft", False): 12288, ("scan", False): 256, ("fft", True): 16384, ("scan", True): 4096}
 
 
 # --------------------------------------------------------------------------------------------
