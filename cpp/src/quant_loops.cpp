@@ -336,6 +336,107 @@ inline void row_batch_avx512(const std::uint8_t* rp, std::int64_t r, std::int64_
   for (int n = 0; n < NB; ++n) yb[n * rows + r] = _mm512_reduce_add_ps(racc[n]);
 }
 
+// GEMV / small-batch GEMM with the codes left in place (2- and 4-bit): one 64-byte load holds
+// 16 dwords, and dword i holds the K = 32/CB codes of columns P*blk + K*i + k (k < K, P = 16K).
+// vpermps reads only the low 4 bits of each index, so shifting the dwords right by CB*k looks
+// up code k of every lane with no mask or spread (2-bit tables are repeated 4 times so bits 2-3
+// do not matter): one shift and one permute per 16 weights instead of a spread, a shift, a mask
+// and a permute. The weights come out with lane i at column K*i + k, so x is permuted once per
+// call to that order (xp[blk*P + 16k + i] = x[blk*P + K*i + k]); a dot product does not depend
+// on the order of its terms. Scales: one per lane group of the block (group % K == 0).
+template <int CB>
+inline bool lanes_layout_ok(std::int64_t cols, std::int64_t group, std::int64_t l_sg) {
+  constexpr std::int64_t K = 32 / CB, P = 16 * K;
+  if (cols % P != 0 || group % K != 0) return false;
+  if (group % P == 0) return true;
+  return l_sg == 0 && P % group == 0;  // several groups per block: one table for the row
+}
+
+template <int CB, int BITS, int NB>
+inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int64_t group,
+                             const float* lutr, std::int64_t l_sg, const float* dsr,
+                             const float* xp, float* out) {
+  constexpr int K = 32 / CB, P = 16 * K;
+  auto load_tab = [](const float* l) {
+    alignas(64) float t[16];
+    for (int j = 0; j < 16; ++j) t[j] = l[j & ((1 << BITS) - 1)];
+    return _mm512_load_ps(t);
+  };
+  __m512 tab = load_tab(lutr);
+  const bool one_scale = group % P == 0, two_scales = 2 * group == P;
+  // lane i of a block belongs to group (K*i)/group of the block's first group
+  alignas(64) int sidx_v[16];
+  for (int i = 0; i < 16; ++i) sidx_v[i] = one_scale ? 0 : static_cast<int>((K * i) / group);
+  const __m512i sidx = _mm512_load_si512(sidx_v);
+  const __mmask16 smask = one_scale ? __mmask16(1) : static_cast<__mmask16>((1u << (P / group)) - 1u);
+  __m512 racc[NB];
+  for (int n = 0; n < NB; ++n) racc[n] = _mm512_setzero_ps();
+  const std::int64_t nblk = cols / P;
+  // group index without a division per block: blocks per group (one_scale) or groups per block
+  const std::int64_t bpg = one_scale ? group / P : 1, gpb = one_scale ? 0 : P / group;
+  std::int64_t g = 0, left = bpg;
+  for (std::int64_t blk = 0; blk < nblk; ++blk) {
+    const std::int64_t c0 = blk * P;
+    if (one_scale && left == 0) {
+      ++g;
+      left = bpg;
+      if (l_sg != 0) tab = load_tab(lutr + g * l_sg);
+    }
+    --left;
+    const __m512i v = _mm512_loadu_si512(rp + blk * 64);
+    __m512 acc[NB], acc2[NB];  // two chains per batch row: FMA latency, not throughput, bound one
+    for (int n = 0; n < NB; ++n) acc[n] = acc2[n] = _mm512_setzero_ps();
+#pragma GCC unroll 16
+    for (int k = 0; k < K; k += 2) {
+      const __m512 w = _mm512_permutexvar_ps(_mm512_srli_epi32(v, CB * k), tab);
+      const __m512 w2 = _mm512_permutexvar_ps(_mm512_srli_epi32(v, CB * (k + 1)), tab);
+      for (int n = 0; n < NB; ++n) {
+        acc[n] = _mm512_fmadd_ps(w, _mm512_loadu_ps(xp + n * cols + c0 + 16 * k), acc[n]);
+        acc2[n] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(xp + n * cols + c0 + 16 * (k + 1)), acc2[n]);
+      }
+    }
+    for (int n = 0; n < NB; ++n) acc[n] = _mm512_add_ps(acc[n], acc2[n]);
+    // the permutes are the bottleneck: two groups per block (4-bit g64) take a blend instead
+    const float* sp = one_scale ? dsr + g : dsr + blk * gpb;
+    const __m512 sc = one_scale ? _mm512_set1_ps(sp[0])
+                      : two_scales ? _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(sp[0]), _mm512_set1_ps(sp[1]))
+                                   : _mm512_permutexvar_ps(sidx, _mm512_maskz_loadu_ps(smask, sp));
+    for (int n = 0; n < NB; ++n) racc[n] = _mm512_fmadd_ps(acc[n], sc, racc[n]);
+  }
+  for (int n = 0; n < NB; ++n) out[n] = _mm512_reduce_add_ps(racc[n]);
+}
+
+template <int CB, int BITS>
+void gemm_lanes_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::int64_t rows,
+                       std::int64_t cols, std::int64_t group, const float* lut, std::int64_t l_sr,
+                       std::int64_t l_sg, const float* dscale, const float* x, std::int64_t batch,
+                       float* y, int nthreads) {
+  constexpr std::int64_t K = 32 / CB, P = 16 * K;
+  isa_vector<float> xp(static_cast<std::size_t>(batch * cols));
+  for (std::int64_t b = 0; b < batch; ++b)
+    for (std::int64_t c0 = 0; c0 < cols; c0 += P)
+      for (std::int64_t k = 0; k < K; ++k)
+        for (std::int64_t i = 0; i < 16; ++i)
+          xp[b * cols + c0 + 16 * k + i] = x[b * cols + c0 + K * i + k];
+  const std::int64_t ng = cols / group;
+  detail::parallel_for_each(rows, nthreads, [&](std::int64_t r) {
+    const std::uint8_t* rp = packed + r * row_bytes;
+    const float* lutr = lut + r * l_sr;
+    const float* dsr = dscale + r * ng;
+    float out[4];
+    std::int64_t b = 0;
+    for (; b + 4 <= batch; b += 4) {
+      row_lanes_avx512<CB, BITS, 4>(rp, cols, group, lutr, l_sg, dsr, xp.data() + b * cols, out);
+      for (int n = 0; n < 4; ++n) y[(b + n) * rows + r] = out[n];
+    }
+    const std::int64_t rest = batch - b;
+    if (rest == 3) row_lanes_avx512<CB, BITS, 3>(rp, cols, group, lutr, l_sg, dsr, xp.data() + b * cols, out);
+    if (rest == 2) row_lanes_avx512<CB, BITS, 2>(rp, cols, group, lutr, l_sg, dsr, xp.data() + b * cols, out);
+    if (rest == 1) row_lanes_avx512<CB, BITS, 1>(rp, cols, group, lutr, l_sg, dsr, xp.data() + b * cols, out);
+    for (std::int64_t n = 0; n < rest; ++n) y[(b + n) * rows + r] = out[n];
+  });
+}
+
 template <int CB, int BITS>
 void gemm_small_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::int64_t rows,
                        std::int64_t cols, std::int64_t group, const float* lut, std::int64_t l_sr,
@@ -370,6 +471,12 @@ bool lut_matmul_avx2(const std::uint8_t* packed, std::int64_t row_bytes, std::in
   const std::int64_t ng = cols / group, cpg = group / 8;  // chunks of 8 per group
   const Decoder<CB> dec;
 #if defined(__AVX512F__)
+  if constexpr (CB == 2 || CB == 4) {
+    if (batch <= 4 && lanes_layout_ok<CB>(cols, group, l_sg)) {
+      gemm_lanes_avx512<CB, BITS>(packed, row_bytes, rows, cols, group, lut, l_sr, l_sg, dscale, x, batch, y, nthreads);
+      return true;
+    }
+  }
   if constexpr (CB <= 4) {
     if (batch == 1 && group % 16 == 0) {
       gemv_avx512<CB, BITS>(packed, row_bytes, rows, cols, group, lut, l_sr, l_sg, dscale, x, y, nthreads);
