@@ -38,31 +38,20 @@ import datetime as _dt  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
-import time  # noqa: E402
 import tracemalloc  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import kernkit  # noqa: E402
-from kernkit._bench import copy_bandwidth  # noqa: E402
+from kernkit._bench import best_time, copy_bandwidth  # noqa: E402
 
 H, D, M = 8, 64, 64
 
 
-def timed(f: Callable[[], Any], budget: float = 0.5, repeat: int = 3) -> float:
-    """Best of up to `repeat` runs (fewer when one run already exceeds `budget` seconds)."""
-    best = math.inf
-    spent = 0.0
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        f()
-        dt = time.perf_counter() - t0
-        best = min(best, dt)
-        spent += dt
-        if spent > budget:
-            break
-    return best
+def timed(f: Callable[[], Any]) -> float:
+    """Best of up to 3 runs, fewer once 0.5 s are spent (no warm-up: these calls take seconds)."""
+    return best_time(f, repeat=3, min_time=0.0, budget=0.5, warmup=False)
 
 
 def peak_bytes(f: Callable[[], Any]) -> int:

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 import kernkit.vmf as kvmf
+from kernkit import _bench
 
 try:
     import flint
@@ -130,17 +131,8 @@ def ref_logpdf(p: int, kappa: float, mu: np.ndarray, X: np.ndarray) -> np.ndarra
 
 
 def best_time(f, repeat: int = 3, budget: float = 20.0) -> float:
-    f()  # warm-up (also the run whose output is used)
-    best, spent = float("inf"), 0.0
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        f()
-        dt = time.perf_counter() - t0
-        best = min(best, dt)
-        spent += dt
-        if spent > budget:
-            break
-    return best
+    """Best of `repeat` single runs after a warm-up, fewer once `budget` seconds are spent."""
+    return _bench.best_time(f, repeat=repeat, min_time=0.0, budget=budget)
 
 
 def unit(rng, p):

@@ -18,10 +18,13 @@ import numpy as np
 from ._runtime import get_num_threads, info, set_num_threads
 
 
-def best_time(f: Callable[[], Any], repeat: int = 5, min_time: float = 0.05) -> float:
-    """Best-of-`repeat` seconds per call, each sample looping until `min_time` has passed."""
-    f()
-    best = float("inf")
+def best_time(f: Callable[[], Any], repeat: int = 5, min_time: float = 0.05,
+              budget: float = float("inf"), warmup: bool = True) -> float:
+    """Best-of-`repeat` seconds per call, each sample looping until `min_time` has passed;
+    fewer samples once `budget` seconds are spent (for calls that take seconds)."""
+    if warmup:
+        f()
+    best, spent = float("inf"), 0.0
     for _ in range(repeat):
         n, t0 = 0, time.perf_counter()
         while True:
@@ -31,6 +34,9 @@ def best_time(f: Callable[[], Any], repeat: int = 5, min_time: float = 0.05) -> 
             if dt >= min_time:
                 break
         best = min(best, dt / n)
+        spent += dt
+        if spent > budget:
+            break
     return best
 
 
