@@ -634,16 +634,22 @@ void fft_cfft(const CPlanView<T>& p, T* re, T* im, T* work, i64 V, bool inverse)
     cfft_fwd(p, re, im, work, V);
 }
 
-// Rows V at a time where V > 1 (fft_detail::row_lanes), else one by one.
-template <class T>
-void fft_rfft_rows(const RPlanView<T>& p, const T* x, i64 m, i64 xs, i64 rows, T* out, i64 os,
-                   i64 V, int nthreads) {
+// Rows V at a time where V > 1 (fft_detail::row_lanes), else one by one; forward (rfft) or
+// inverse (irfft) rows.
+template <bool Inverse, class T>
+void real_rows(const RPlanView<T>& p, const T* in, i64 m, i64 is, i64 rows, T* out, i64 os, i64 V,
+               int nthreads) {
   if (V <= 1 || p.N == 1) {
     const i64 w = fft_detail::rfft_row_work(p);
     detail::parallel_for(rows, nthreads, [&](i64 begin, i64 end) {
       if (begin >= end) return;
       Scratch<T> buf(w);
-      for (i64 r = begin; r < end; ++r) rfft_row(p, x + r * xs, m, out + r * os, buf.p);
+      for (i64 r = begin; r < end; ++r) {
+        if constexpr (Inverse)
+          irfft_row(p, in + r * is, m, out + r * os, buf.p);
+        else
+          rfft_row(p, in + r * is, m, out + r * os, buf.p);
+      }
     });
     return;
   }
@@ -654,33 +660,24 @@ void fft_rfft_rows(const RPlanView<T>& p, const T* x, i64 m, i64 xs, i64 rows, T
     Scratch<T> buf(w);
     for (i64 b = begin; b < end; ++b) {
       const i64 r0 = b * V, vv = rows - r0 < V ? rows - r0 : V;
-      rfft_block(p, x + r0 * xs, m, xs, vv, out + r0 * os, os, buf.p);
+      if constexpr (Inverse)
+        irfft_block(p, in + r0 * is, m, is, vv, out + r0 * os, os, buf.p);
+      else
+        rfft_block(p, in + r0 * is, m, is, vv, out + r0 * os, os, buf.p);
     }
   });
 }
 
 template <class T>
+void fft_rfft_rows(const RPlanView<T>& p, const T* x, i64 m, i64 xs, i64 rows, T* out, i64 os,
+                   i64 V, int nthreads) {
+  real_rows<false>(p, x, m, xs, rows, out, os, V, nthreads);
+}
+
+template <class T>
 void fft_irfft_rows(const RPlanView<T>& p, const T* X, i64 m, i64 xs, i64 rows, T* out, i64 os,
                     i64 V, int nthreads) {
-  if (V <= 1 || p.N == 1) {
-    const i64 w = fft_detail::rfft_row_work(p);
-    detail::parallel_for(rows, nthreads, [&](i64 begin, i64 end) {
-      if (begin >= end) return;
-      Scratch<T> buf(w);
-      for (i64 r = begin; r < end; ++r) irfft_row(p, X + r * xs, m, out + r * os, buf.p);
-    });
-    return;
-  }
-  const i64 nblk = (rows + V - 1) / V;
-  const i64 w = 2 * p.c->n * V + fft_detail::cfft_work(*p.c, V);
-  detail::parallel_for(nblk, nthreads, [&](i64 begin, i64 end) {
-    if (begin >= end) return;
-    Scratch<T> buf(w);
-    for (i64 b = begin; b < end; ++b) {
-      const i64 r0 = b * V, vv = rows - r0 < V ? rows - r0 : V;
-      irfft_block(p, X + r0 * xs, m, xs, vv, out + r0 * os, os, buf.p);
-    }
-  });
+  real_rows<true>(p, X, m, xs, rows, out, os, V, nthreads);
 }
 
 template <class T>
