@@ -58,15 +58,7 @@ Cache<T>& cache() {
 
 template <class T>
 void run_cfft(const CPlanView<T>& p, T* re, T* im, T* work, i64 V, bool inverse) {
-  switch (detail::active_isa()) {
-#ifdef KERNKIT_HAVE_ISA_AVX512
-    case Isa::avx512: return isa_avx512::fft_cfft(p, re, im, work, V, inverse);
-#endif
-#ifdef KERNKIT_HAVE_ISA_AVX2
-    case Isa::avx2: return isa_avx2::fft_cfft(p, re, im, work, V, inverse);
-#endif
-    default: return isa_baseline::fft_cfft(p, re, im, work, V, inverse);
-  }
+  KERNKIT_ISA_RETURN(fft_cfft(p, re, im, work, V, inverse))
 }
 
 template <class T>
@@ -229,48 +221,36 @@ void check(bool ok, const std::string& msg) {
 }
 }  // namespace
 
+namespace {
+// rfft (inverse = false) or irfft of `rows` rows: checks, the plan, the rows per call and the
+// threads, then the active ISA's row loop.
 template <class T>
-void rfft(const T* x, std::int64_t m, std::int64_t xs, std::int64_t n, std::int64_t rows, T* out,
-          std::int64_t os) {
-  check(n >= 1, "rfft: n must be >= 1, got " + std::to_string(n));
-  check(m >= 0 && rows >= 0, "rfft: negative row length or row count");
+void real_rows(bool inverse, const T* in, std::int64_t m, std::int64_t is, std::int64_t n,
+               std::int64_t rows, T* out, std::int64_t os) {
+  const std::string name = inverse ? "irfft" : "rfft";
+  check(n >= 1, name + ": n must be >= 1, got " + std::to_string(n));
+  check(m >= 0 && rows >= 0, name + ": negative row length or row count");
   if (rows == 0) return;
   const auto& p = fft_detail::real_plan<T>(n);
   const std::int64_t V = fft_detail::row_lanes(p, rows);
   const double ns = 1.0 * static_cast<double>(n) * std::log2(static_cast<double>(n) + 1.0) *
                     static_cast<double>(V);
   const int nt = detail::threads_for((rows + V - 1) / V, ns);
-  switch (detail::active_isa()) {
-#ifdef KERNKIT_HAVE_ISA_AVX512
-    case Isa::avx512: return isa_avx512::fft_rfft_rows(p, x, m, xs, rows, out, os, V, nt);
-#endif
-#ifdef KERNKIT_HAVE_ISA_AVX2
-    case Isa::avx2: return isa_avx2::fft_rfft_rows(p, x, m, xs, rows, out, os, V, nt);
-#endif
-    default: return isa_baseline::fft_rfft_rows(p, x, m, xs, rows, out, os, V, nt);
-  }
+  if (inverse) KERNKIT_ISA_RETURN(fft_irfft_rows(p, in, m, is, rows, out, os, V, nt))
+  KERNKIT_ISA_RETURN(fft_rfft_rows(p, in, m, is, rows, out, os, V, nt))
+}
+}  // namespace
+
+template <class T>
+void rfft(const T* x, std::int64_t m, std::int64_t xs, std::int64_t n, std::int64_t rows, T* out,
+          std::int64_t os) {
+  real_rows(false, x, m, xs, n, rows, out, os);
 }
 
 template <class T>
 void irfft(const T* X, std::int64_t m, std::int64_t xs, std::int64_t n, std::int64_t rows, T* out,
            std::int64_t os) {
-  check(n >= 1, "irfft: n must be >= 1, got " + std::to_string(n));
-  check(m >= 0 && rows >= 0, "irfft: negative row length or row count");
-  if (rows == 0) return;
-  const auto& p = fft_detail::real_plan<T>(n);
-  const std::int64_t V = fft_detail::row_lanes(p, rows);
-  const double ns = 1.0 * static_cast<double>(n) * std::log2(static_cast<double>(n) + 1.0) *
-                    static_cast<double>(V);
-  const int nt = detail::threads_for((rows + V - 1) / V, ns);
-  switch (detail::active_isa()) {
-#ifdef KERNKIT_HAVE_ISA_AVX512
-    case Isa::avx512: return isa_avx512::fft_irfft_rows(p, X, m, xs, rows, out, os, V, nt);
-#endif
-#ifdef KERNKIT_HAVE_ISA_AVX2
-    case Isa::avx2: return isa_avx2::fft_irfft_rows(p, X, m, xs, rows, out, os, V, nt);
-#endif
-    default: return isa_baseline::fft_irfft_rows(p, X, m, xs, rows, out, os, V, nt);
-  }
+  real_rows(true, X, m, xs, n, rows, out, os);
 }
 
 template <class T>

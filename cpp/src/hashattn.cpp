@@ -56,20 +56,10 @@ void attention(const void* hq, const void* hk, int word_bytes, int bits, const T
                            (causal ? 2.0 * bits : (bits + 3) / 4 + 1.0);
   const int nt = detail::threads_for(batch_heads, per_slice * 0.15);
   const int m = static_cast<int>(mode);
-  auto call = [&](auto f32, auto f64) {
-    if constexpr (std::is_same_v<T, float>)
-      f32(hq, hk, word_bytes, bits, v, out, batch_heads, nq, nk, d, offset, causal, m, key_lengths, nt);
-    else
-      f64(hq, hk, word_bytes, bits, v, out, batch_heads, nq, nk, d, offset, causal, m, key_lengths, nt);
-  };
-  switch (detail::active_isa()) {
-#ifdef KERNKIT_HAVE_ISA_AVX512
-    case Isa::avx512: return call(isa_avx512::hashattn_f32, isa_avx512::hashattn_f64);
-#endif
-#ifdef KERNKIT_HAVE_ISA_AVX2
-    case Isa::avx2: return call(isa_avx2::hashattn_f32, isa_avx2::hashattn_f64);
-#endif
-    default: return call(isa_baseline::hashattn_f32, isa_baseline::hashattn_f64);
+  if constexpr (std::is_same_v<T, float>) {
+    KERNKIT_ISA_RETURN(hashattn_f32(hq, hk, word_bytes, bits, v, out, batch_heads, nq, nk, d, offset, causal, m, key_lengths, nt))
+  } else {
+    KERNKIT_ISA_RETURN(hashattn_f64(hq, hk, word_bytes, bits, v, out, batch_heads, nq, nk, d, offset, causal, m, key_lengths, nt))
   }
 }
 

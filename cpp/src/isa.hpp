@@ -13,6 +13,31 @@ namespace detail {
 Isa active_isa();  // chosen once per process from the CPU and KERNKIT_SIMD
 }
 
+// `return isa_<level>::CALL;` for the active ISA: the one switch over the compiled variants of
+// a loop file, e.g. KERNKIT_ISA_RETURN(special(fn, n, v, sv, x, sx, out, so, nt)). Used inside
+// namespace kernkit; variants not built (KERNKIT_HAVE_ISA_*) fall to the baseline.
+#ifdef KERNKIT_HAVE_ISA_AVX512
+#define KERNKIT_ISA_CASE_AVX512_(CALL) \
+  case ::kernkit::Isa::avx512:         \
+    return isa_avx512::CALL;
+#else
+#define KERNKIT_ISA_CASE_AVX512_(CALL)
+#endif
+#ifdef KERNKIT_HAVE_ISA_AVX2
+#define KERNKIT_ISA_CASE_AVX2_(CALL) \
+  case ::kernkit::Isa::avx2:         \
+    return isa_avx2::CALL;
+#else
+#define KERNKIT_ISA_CASE_AVX2_(CALL)
+#endif
+#define KERNKIT_ISA_RETURN(CALL)                  \
+  switch (::kernkit::detail::active_isa()) {      \
+    KERNKIT_ISA_CASE_AVX512_(CALL)                \
+    KERNKIT_ISA_CASE_AVX2_(CALL)                  \
+    default:                                      \
+      return isa_baseline::CALL;                  \
+  }
+
 #define KERNKIT_DECLARE_ISA(ns)                                                               \
   namespace ns {                                                                               \
   template <class T>                                                                           \

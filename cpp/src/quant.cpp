@@ -104,18 +104,7 @@ void search_errors(const float* w, std::int64_t rows, std::int64_t cols, std::in
   if (rows * cols == 0 || K == 0) return;
   if (!w || !a || !err) throw std::invalid_argument("quant::search_errors: null pointer");
   const int nt = detail::threads_for(rows * cols * K, 3.0);
-  switch (detail::active_isa()) {
-#ifdef KERNKIT_HAVE_ISA_AVX512
-    case Isa::avx512:
-      return isa_avx512::quant_search_errors(w, rows, cols, group, bits, full, a, a_sr, a_sg, a_sk, K, err, nt);
-#endif
-#ifdef KERNKIT_HAVE_ISA_AVX2
-    case Isa::avx2:
-      return isa_avx2::quant_search_errors(w, rows, cols, group, bits, full, a, a_sr, a_sg, a_sk, K, err, nt);
-#endif
-    default:
-      return isa_baseline::quant_search_errors(w, rows, cols, group, bits, full, a, a_sr, a_sg, a_sk, K, err, nt);
-  }
+  KERNKIT_ISA_RETURN(quant_search_errors(w, rows, cols, group, bits, full, a, a_sr, a_sg, a_sk, K, err, nt))
 }
 
 namespace {
@@ -167,21 +156,10 @@ void lut_matmul(const std::uint8_t* packed, std::int64_t row_bytes, int code_bit
   if (!packed || !lut || !dscale || !x || !y) throw std::invalid_argument("quant::lut_matmul: null pointer");
   const int nt = detail::threads_for(rows * cols * (batch < 4 ? 1 : batch / 2), 0.15);
   if constexpr (std::is_same_v<T, float>) {
-    bool done = false;
-    switch (detail::active_isa()) {
-#ifdef KERNKIT_HAVE_ISA_AVX512
-      case Isa::avx512:
-        done = isa_avx512::quant_lut_matmul_f32(packed, row_bytes, code_bits, bits, rows, cols, group, lut, l_sr, l_sg, dscale, x, batch, y, nt);
-        break;
-#endif
-#ifdef KERNKIT_HAVE_ISA_AVX2
-      case Isa::avx2:
-        done = isa_avx2::quant_lut_matmul_f32(packed, row_bytes, code_bits, bits, rows, cols, group, lut, l_sr, l_sg, dscale, x, batch, y, nt);
-        break;
-#endif
-      default:
-        break;
-    }
+    // false where the variant has no vector kernel for this layout (always in the baseline)
+    const bool done = [&] {
+      KERNKIT_ISA_RETURN(quant_lut_matmul_f32(packed, row_bytes, code_bits, bits, rows, cols, group, lut, l_sr, l_sg, dscale, x, batch, y, nt))
+    }();
     if (done) return;
   }
   lut_matmul_scalar(packed, row_bytes, code_bits, rows, cols, group, lut, l_sr, l_sg, dscale, x, batch, y, nt);

@@ -52,19 +52,6 @@ detail::RationalPlan make_plan(const RationalShape& s) {
   return p;
 }
 
-template <class F>
-decltype(auto) dispatch_isa(F f) {
-  switch (detail::active_isa()) {
-#ifdef KERNKIT_HAVE_ISA_AVX512
-    case Isa::avx512: return f(Isa::avx512);
-#endif
-#ifdef KERNKIT_HAVE_ISA_AVX2
-    case Isa::avx2: return f(Isa::avx2);
-#endif
-    default: return f(Isa::baseline);
-  }
-}
-
 // Denominator coefficients as the loops use them: |b| for form A, b otherwise.
 template <class T>
 std::vector<T> loop_den(const RationalShape& s, const T* den) {
@@ -108,17 +95,7 @@ void rational_forward(const RationalShape& s, const T* x, const T* num, const T*
   const std::vector<T> c = loop_den(s, den);
   const int deg = s.deg_num + s.deg_den;
   const int nt = std::min<std::int64_t>(detail::threads_for(n, 0.3 + 0.1 * deg), p.nchunks);
-  dispatch_isa([&](Isa isa) {
-    switch (isa) {
-#ifdef KERNKIT_HAVE_ISA_AVX512
-      case Isa::avx512: return isa_avx512::rational_forward_loop(p, x, num, c.data(), y, nt);
-#endif
-#ifdef KERNKIT_HAVE_ISA_AVX2
-      case Isa::avx2: return isa_avx2::rational_forward_loop(p, x, num, c.data(), y, nt);
-#endif
-      default: return isa_baseline::rational_forward_loop(p, x, num, c.data(), y, nt);
-    }
-  });
+  KERNKIT_ISA_RETURN(rational_forward_loop(p, x, num, c.data(), y, nt))
 }
 
 template <class T>
@@ -139,20 +116,7 @@ void rational_backward(const RationalShape& s, const T* grad, const T* x, const 
   const int deg = s.deg_num + s.deg_den;
   const int nt = std::min<std::int64_t>(detail::threads_for(n, 1.0 + 0.3 * deg), p.nchunks);
   double* part = coef ? partials.data() : nullptr;
-  dispatch_isa([&](Isa isa) {
-    switch (isa) {
-#ifdef KERNKIT_HAVE_ISA_AVX512
-      case Isa::avx512:
-        return isa_avx512::rational_backward_loop(p, grad, x, num, c.data(), dx, part, coef, nt);
-#endif
-#ifdef KERNKIT_HAVE_ISA_AVX2
-      case Isa::avx2:
-        return isa_avx2::rational_backward_loop(p, grad, x, num, c.data(), dx, part, coef, nt);
-#endif
-      default:
-        return isa_baseline::rational_backward_loop(p, grad, x, num, c.data(), dx, part, coef, nt);
-    }
-  });
+  [&] { KERNKIT_ISA_RETURN(rational_backward_loop(p, grad, x, num, c.data(), dx, part, coef, nt)) }();
   if (!coef) return;
   // Fixed-order sum over chunks (serial, chunk 0 first): independent of the thread count.
   std::vector<double> total(static_cast<std::size_t>(p.ncoef), 0.0);

@@ -20,15 +20,7 @@ void special(SpecialFn fn, std::int64_t n, const T* v, std::int64_t sv, const T*
   if (!v || !x || !out) throw std::invalid_argument("kernkit::special: null pointer with n > 0");
   // About 100 ns per element: worth a second thread from a few thousand elements on.
   const int nt = detail::threads_for(n, 100.0);
-  switch (detail::active_isa()) {
-#ifdef KERNKIT_HAVE_ISA_AVX512
-    case Isa::avx512: return isa_avx512::special(fn, n, v, sv, x, sx, out, so, nt);
-#endif
-#ifdef KERNKIT_HAVE_ISA_AVX2
-    case Isa::avx2: return isa_avx2::special(fn, n, v, sv, x, sx, out, so, nt);
-#endif
-    default: return isa_baseline::special(fn, n, v, sv, x, sx, out, so, nt);
-  }
+  KERNKIT_ISA_RETURN(special(fn, n, v, sv, x, sx, out, so, nt))
 }
 
 template void special<float>(SpecialFn, std::int64_t, const float*, std::int64_t, const float*,

@@ -88,18 +88,7 @@ void matmul_spectrum(const T* spec, i64 spec_bs, i64 L, i64 n, const T* X, i64 n
   const double ns_per_task = 0.6 * static_cast<double>(L) * static_cast<double>(V) *
                              std::log2(static_cast<double>(L));
   const int nt = detail::threads_for(tasks, ns_per_task);
-  switch (detail::active_isa()) {
-#ifdef KERNKIT_HAVE_ISA_AVX512
-    case Isa::avx512:
-      return isa_avx512::toeplitz_fft_loop(p, spec, spec_bs, n, X, nb, k, xsb, xsr, xsc, Y, V, nt);
-#endif
-#ifdef KERNKIT_HAVE_ISA_AVX2
-    case Isa::avx2:
-      return isa_avx2::toeplitz_fft_loop(p, spec, spec_bs, n, X, nb, k, xsb, xsr, xsc, Y, V, nt);
-#endif
-    default:
-      return isa_baseline::toeplitz_fft_loop(p, spec, spec_bs, n, X, nb, k, xsb, xsr, xsc, Y, V, nt);
-  }
+  KERNKIT_ISA_RETURN(toeplitz_fft_loop(p, spec, spec_bs, n, X, nb, k, xsb, xsr, xsc, Y, V, nt))
 }
 
 template <class T>
@@ -110,18 +99,7 @@ void matmul_direct(const T* c, i64 c_bs, const T* r, i64 r_bs, bool causal, i64 
   if (n == 0 || nb == 0 || k == 0) return;
   if (causal || !r) r = c, r_bs = c_bs;  // never read above the diagonal
   const int nt = detail::threads_for(nb * n, static_cast<double>(n) * static_cast<double>(k) * 0.5);
-  switch (detail::active_isa()) {
-#ifdef KERNKIT_HAVE_ISA_AVX512
-    case Isa::avx512:
-      return isa_avx512::toeplitz_direct_loop(c, c_bs, r, r_bs, causal, n, X, nb, k, xsb, xsr, xsc, Y, nt);
-#endif
-#ifdef KERNKIT_HAVE_ISA_AVX2
-    case Isa::avx2:
-      return isa_avx2::toeplitz_direct_loop(c, c_bs, r, r_bs, causal, n, X, nb, k, xsb, xsr, xsc, Y, nt);
-#endif
-    default:
-      return isa_baseline::toeplitz_direct_loop(c, c_bs, r, r_bs, causal, n, X, nb, k, xsb, xsr, xsc, Y, nt);
-  }
+  KERNKIT_ISA_RETURN(toeplitz_direct_loop(c, c_bs, r, r_bs, causal, n, X, nb, k, xsb, xsr, xsc, Y, nt))
 }
 
 template <class T>
