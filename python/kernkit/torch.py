@@ -121,6 +121,27 @@ class Rational(torch.nn.Module):
                 f"form={self.form!r}, num_groups_numerator={self.num_groups_numerator}")
 
 
+def _rpe_forward(ctx: Any, name: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                 coef: torch.Tensor, kw: dict[str, Any]) -> torch.Tensor:
+    """Forward of the two RPE Functions: kernkit.rpe's `name` ("bias" or "decay") -> (out, den)."""
+    from kernkit import rpe as _rpe
+
+    q, k, v, coef = q.detach(), k.detach(), v.detach(), coef.detach()
+    out, den = getattr(_rpe, f"_forward_{name}")(q, k, v, coef, **kw)
+    ctx.save_for_backward(q, k, v, coef, out, den)
+    ctx.kw = kw
+    return out  # type: ignore[no-any-return]
+
+
+def _rpe_backward(ctx: Any, backward: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
+    q, k, v, coef, out, den = ctx.saved_tensors
+    dq, dk, dv, dc = backward(grad_out.detach().to(q.dtype).contiguous(), q, k, v, coef,
+                              saved=(out, den), **ctx.kw)
+    need = ctx.needs_input_grad
+    return (dq if need[0] else None, dk if need[1] else None, dv if need[2] else None,
+            dc.to(coef.dtype) if need[3] else None, None)
+
+
 class RPEAttentionFunction(torch.autograd.Function):
     """``kernkit.rpe_attention`` with gradients for q, k, v and rpe_bias (hand-derived,
     O(m d n log n), see `kernkit.rpe_attention_backward`)."""
@@ -128,22 +149,11 @@ class RPEAttentionFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rpe_bias: torch.Tensor,
                 kw: dict[str, Any]) -> torch.Tensor:
-        from kernkit import rpe as _rpe
-
-        q, k, v, rpe_bias = q.detach(), k.detach(), v.detach(), rpe_bias.detach()
-        out, den = _rpe._forward_bias(q, k, v, rpe_bias, **kw)
-        ctx.save_for_backward(q, k, v, rpe_bias, out, den)
-        ctx.kw = kw
-        return out  # type: ignore[no-any-return]
+        return _rpe_forward(ctx, "bias", q, k, v, rpe_bias, kw)
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
-        q, k, v, rpe_bias, out, den = ctx.saved_tensors
-        dq, dk, dv, db = kernkit.rpe_attention_backward(
-            grad_out.detach().to(q.dtype).contiguous(), q, k, v, rpe_bias, saved=(out, den), **ctx.kw)
-        need = ctx.needs_input_grad
-        return (dq if need[0] else None, dk if need[1] else None, dv if need[2] else None,
-                db if need[3] else None, None)
+        return _rpe_backward(ctx, kernkit.rpe_attention_backward, grad_out)
 
 
 class RPEDecayAttentionFunction(torch.autograd.Function):
@@ -152,22 +162,21 @@ class RPEDecayAttentionFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lam: torch.Tensor,
                 kw: dict[str, Any]) -> torch.Tensor:
-        from kernkit import rpe as _rpe
-
-        q, k, v, lam = q.detach(), k.detach(), v.detach(), lam.detach()
-        out, den = _rpe._forward_decay(q, k, v, lam, **kw)
-        ctx.save_for_backward(q, k, v, lam, out, den)
-        ctx.kw = kw
-        return out  # type: ignore[no-any-return]
+        return _rpe_forward(ctx, "decay", q, k, v, lam, kw)
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
-        q, k, v, lam, out, den = ctx.saved_tensors
-        dq, dk, dv, dlam = kernkit.rpe_attention_decay_backward(
-            grad_out.detach().to(q.dtype).contiguous(), q, k, v, lam, saved=(out, den), **ctx.kw)
-        need = ctx.needs_input_grad
-        return (dq if need[0] else None, dk if need[1] else None, dv if need[2] else None,
-                dlam.to(lam.dtype) if need[3] else None, None)
+        return _rpe_backward(ctx, kernkit.rpe_attention_decay_backward, grad_out)
+
+
+def _rpe_apply(fn: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, coef: torch.Tensor,
+               kw: dict[str, Any]) -> torch.Tensor:
+    """fn.apply, with float16 / bfloat16 inputs (e.g. under autocast) computed in float32 (the
+    exponentials and the FFT need it) and the output cast back; coef follows q's dtype."""
+    if q.dtype in (torch.float16, torch.bfloat16):
+        out = fn.apply(q.float(), k.float(), v.float(), coef.float(), kw)
+        return out.to(q.dtype)  # type: ignore[no-any-return]
+    return fn.apply(q, k, v, coef.to(q.dtype), kw)  # type: ignore[no-any-return]
 
 
 def rpe_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rpe_bias: torch.Tensor,
@@ -181,15 +190,7 @@ def rpe_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rpe_bias: t
     kw = dict(num_features=num_features, causal=causal, normalize_qk=normalize_qk, seed=seed,
               projection=projection, key_padding_mask=key_padding_mask, feature_chunk=feature_chunk,
               method=method)
-    low = _low_precision(q)
-    if low is not None:  # float16 / bfloat16 (autocast): computed in float32, cast back
-        out = RPEAttentionFunction.apply(q.float(), k.float(), v.float(), rpe_bias.float(), kw)
-        return out.to(low)  # type: ignore[no-any-return]
-    return RPEAttentionFunction.apply(q, k, v, rpe_bias.to(q.dtype), kw)  # type: ignore[no-any-return]
-
-
-def _low_precision(q: torch.Tensor) -> Any:
-    return q.dtype if q.dtype in (torch.float16, torch.bfloat16) else None
+    return _rpe_apply(RPEAttentionFunction, q, k, v, rpe_bias, kw)
 
 
 def rpe_attention_decay(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lam: Any,
@@ -204,11 +205,7 @@ def rpe_attention_decay(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lam: 
     kw = dict(num_features=num_features, causal=causal, normalize_qk=normalize_qk, seed=seed,
               projection=projection, key_padding_mask=key_padding_mask, feature_chunk=feature_chunk,
               method=method)
-    low = _low_precision(q)
-    if low is not None:  # float16 / bfloat16 (autocast): computed in float32, cast back
-        out = RPEDecayAttentionFunction.apply(q.float(), k.float(), v.float(), lam.float(), kw)
-        return out.to(low)  # type: ignore[no-any-return]
-    return RPEDecayAttentionFunction.apply(q, k, v, lam.to(q.dtype), kw)  # type: ignore[no-any-return]
+    return _rpe_apply(RPEDecayAttentionFunction, q, k, v, lam, kw)
 
 
 # ----------------------------------------------------------------------------------------------
