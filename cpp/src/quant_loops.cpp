@@ -363,7 +363,7 @@ inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int
     return _mm512_load_ps(t);
   };
   __m512 tab = load_tab(lutr);
-  const bool one_scale = group % P == 0, two_scales = 2 * group == P;
+  const bool one_scale = group % P == 0;
   // lane i of a block belongs to group (K*i)/group of the block's first group
   alignas(64) int sidx_v[16];
   for (int i = 0; i < 16; ++i) sidx_v[i] = one_scale ? 0 : static_cast<int>((K * i) / group);
@@ -396,11 +396,8 @@ inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int
       }
     }
     for (int n = 0; n < NB; ++n) acc[n] = _mm512_add_ps(acc[n], acc2[n]);
-    // the permutes are the bottleneck: two groups per block (4-bit g64) take a blend instead
-    const float* sp = one_scale ? dsr + g : dsr + blk * gpb;
-    const __m512 sc = one_scale ? _mm512_set1_ps(sp[0])
-                      : two_scales ? _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(sp[0]), _mm512_set1_ps(sp[1]))
-                                   : _mm512_permutexvar_ps(sidx, _mm512_maskz_loadu_ps(smask, sp));
+    const __m512 sc = one_scale ? _mm512_set1_ps(dsr[g])
+                                : _mm512_permutexvar_ps(sidx, _mm512_maskz_loadu_ps(smask, dsr + blk * gpb));
     for (int n = 0; n < NB; ++n) racc[n] = _mm512_fmadd_ps(acc[n], sc, racc[n]);
   }
   for (int n = 0; n < NB; ++n) out[n] = _mm512_reduce_add_ps(racc[n]);
