@@ -384,7 +384,7 @@ inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int
     }
     --left;
     const __m512i v = _mm512_loadu_si512(rp + blk * 64);
-    __m512 acc[NB], acc2[NB];  // two chains per batch row: FMA latency, not throughput, bound one
+    __m512 acc[NB], acc2[NB];  // two FMA chains per batch row (halves the dependency chain)
     for (int n = 0; n < NB; ++n) acc[n] = acc2[n] = _mm512_setzero_ps();
 #pragma GCC unroll 16
     for (int k = 0; k < K; k += 2) {
