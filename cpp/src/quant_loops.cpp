@@ -336,14 +336,16 @@ inline void row_batch_avx512(const std::uint8_t* rp, std::int64_t r, std::int64_
   for (int n = 0; n < NB; ++n) yb[n * rows + r] = _mm512_reduce_add_ps(racc[n]);
 }
 
-// GEMV / small-batch GEMM with the codes left in place (2- and 4-bit): one 64-byte load holds
+// GEMV / small-batch GEMM with the codes left in place (2- and 4-bit): one 64-byte block holds
 // 16 dwords, and dword i holds the K = 32/CB codes of columns P*blk + K*i + k (k < K, P = 16K).
-// vpermps reads only the low 4 bits of each index, so shifting the dwords right by CB*k looks
-// up code k of every lane with no mask or spread (2-bit tables are repeated 4 times so bits 2-3
-// do not matter): one shift and one permute per 16 weights instead of a spread, a shift, a mask
-// and a permute. The weights come out with lane i at column K*i + k, so x is permuted once per
-// call to that order (xp[blk*P + 16k + i] = x[blk*P + K*i + k]); a dot product does not depend
-// on the order of its terms. Scales: one per lane group of the block (group % K == 0).
+// vpermps reads only the low 4 bits of each index, so code k of every lane is looked up by one
+// permute of the block loaded at byte offset CB*k/8 (an unaligned load moves every dword by whole
+// bytes for free) and shifted right by the remaining CB*k%8 bits: for 4-bit codes half the codes
+// need no shift at all (2-bit tables are repeated 4 times so the bits above a code do not
+// matter). Shifts and permutes share two vector pipes on the cores measured, so every shift
+// saved is throughput. The weights come out with lane i at column K*i + k, so x is permuted once
+// per call to that order (xp[blk*P + 16k + i] = x[blk*P + K*i + k]); a dot product does not
+// depend on the order of its terms. Scales: one per lane group of the block (group % K == 0).
 template <int CB>
 inline bool lanes_layout_ok(std::int64_t cols, std::int64_t group, std::int64_t l_sg) {
   constexpr std::int64_t K = 32 / CB, P = 16 * K;
@@ -364,6 +366,7 @@ inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int
   };
   __m512 tab = load_tab(lutr);
   const bool one_scale = group % P == 0;
+  const bool two_scales = P == 2 * group;  // lanes 0-7 and 8-15: two broadcasts and a blend
   // lane i of a block belongs to group (K*i)/group of the block's first group
   alignas(64) int sidx_v[16];
   for (int i = 0; i < 16; ++i) sidx_v[i] = one_scale ? 0 : static_cast<int>((K * i) / group);
@@ -383,21 +386,35 @@ inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int
       if (l_sg != 0) tab = load_tab(lutr + g * l_sg);
     }
     --left;
-    const __m512i v = _mm512_loadu_si512(rp + blk * 64);
+    // The block at byte offsets 0..3; the last block of a row reads no byte past it (masked),
+    // so the last row never reads beyond the packed buffer. Bytes past a block only reach bits
+    // 8 and up of lane 15, which no lookup reads.
+    const std::uint8_t* bp = rp + blk * 64;
+    constexpr int kOff = CB * (K - 1) / 8 + 1;  // byte offsets used (4 for 2- and 4-bit codes)
+    __m512i v[kOff];
+    for (int o = 0; o < kOff; ++o)
+      v[o] = blk + 1 < nblk ? _mm512_loadu_si512(bp + o)
+                            : _mm512_maskz_loadu_epi8(~std::uint64_t{0} >> o, bp + o);
     __m512 acc[NB], acc2[NB];  // two FMA chains per batch row (halves the dependency chain)
     for (int n = 0; n < NB; ++n) acc[n] = acc2[n] = _mm512_setzero_ps();
+    auto index = [&](int k) {
+      const int s = (CB * k) % 8;
+      return s == 0 ? v[CB * k / 8] : _mm512_srli_epi32(v[CB * k / 8], static_cast<unsigned>(s));
+    };
 #pragma GCC unroll 16
     for (int k = 0; k < K; k += 2) {
-      const __m512 w = _mm512_permutexvar_ps(_mm512_srli_epi32(v, CB * k), tab);
-      const __m512 w2 = _mm512_permutexvar_ps(_mm512_srli_epi32(v, CB * (k + 1)), tab);
+      const __m512 w = _mm512_permutexvar_ps(index(k), tab);
+      const __m512 w2 = _mm512_permutexvar_ps(index(k + 1), tab);
       for (int n = 0; n < NB; ++n) {
         acc[n] = _mm512_fmadd_ps(w, _mm512_loadu_ps(xp + n * cols + c0 + 16 * k), acc[n]);
         acc2[n] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(xp + n * cols + c0 + 16 * (k + 1)), acc2[n]);
       }
     }
     for (int n = 0; n < NB; ++n) acc[n] = _mm512_add_ps(acc[n], acc2[n]);
-    const __m512 sc = one_scale ? _mm512_set1_ps(dsr[g])
-                                : _mm512_permutexvar_ps(sidx, _mm512_maskz_loadu_ps(smask, dsr + blk * gpb));
+    const __m512 sc = one_scale    ? _mm512_set1_ps(dsr[g])
+                      : two_scales ? _mm512_mask_blend_ps(__mmask16(0xFF00), _mm512_set1_ps(dsr[2 * blk]),
+                                                          _mm512_set1_ps(dsr[2 * blk + 1]))
+                                   : _mm512_permutexvar_ps(sidx, _mm512_maskz_loadu_ps(smask, dsr + blk * gpb));
     for (int n = 0; n < NB; ++n) racc[n] = _mm512_fmadd_ps(acc[n], sc, racc[n]);
   }
   for (int n = 0; n < NB; ++n) out[n] = _mm512_reduce_add_ps(racc[n]);
