@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Turn cuda/hashattn.cu into host C++ that runs on the emulator in emu.hpp.
+"""Turn a cuda/*.cu file (hashattn.cu, quant.cu) into host C++ that runs on the emulator in emu.hpp.
 
 Usage: python make_emu.py SRC.cu OUT.cpp. Kernel launches ``k<<<g, b, smem, stream>>>(args);``
-become ``emu::launch(dim3(g), dim3(b), smem, [&] { k(args); });``, the namespace
-kernkit::cuda::hashattn becomes emu_cuda (so the real CPU library can be linked beside it) and
+become ``emu::launch(dim3(g), dim3(b), smem, [&] { k(args); });``, the file's namespace
+kernkit::cuda::NAME becomes emu_cuda (so the real CPU library can be linked beside it) and
 the dynamic shared memory declaration points at the emulator's buffer.
 """
 
@@ -13,9 +13,10 @@ import sys
 
 def convert(s: str) -> str:
     s = s.replace('#include "check.cuh"\n', '#include "emu.hpp"\n#include "check.cuh"\n')
-    s = s.replace("namespace kernkit::cuda::hashattn {",
-                  "namespace emu_cuda {\nusing namespace kernkit;\nusing kernkit::cuda::hashattn::Dtype;")
-    s = s.replace("}  // namespace kernkit::cuda::hashattn", "}  // namespace emu_cuda")
+    name = re.search(r"namespace kernkit::cuda::(\w+) \{", s).group(1)
+    extra = "\nusing kernkit::cuda::hashattn::Dtype;" if name == "hashattn" else ""
+    s = s.replace(f"namespace kernkit::cuda::{name} {{", "namespace emu_cuda {\nusing namespace kernkit;" + extra)
+    s = s.replace(f"}}  // namespace kernkit::cuda::{name}", "}  // namespace emu_cuda")
     s = s.replace("extern __shared__ __align__(16) unsigned char smem_raw[];",
                   "unsigned char* smem_raw = emu::dyn_smem.data();")
     s = s.replace("if (ws_bytes < workspace_bytes(", "if (ws_bytes < emu_cuda::workspace_bytes(")

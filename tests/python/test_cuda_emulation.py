@@ -1,6 +1,6 @@
-"""The CUDA kernels' source run on the host (no GPU): tests/cuda_emu converts cuda/hashattn.cu
-for an emulator that runs every block's threads as std::threads with real barriers for
-__syncthreads and warp shuffles, and checks the results against the dense formula in double.
+"""The CUDA kernels' source run on the host (no GPU): tests/cuda_emu converts cuda/hashattn.cu and
+cuda/quant.cu for an emulator that runs every block's threads as std::threads with real barriers for
+__syncthreads and warp shuffles, and checks the results against dense formulas in double.
 It checks indexing, reductions, synchronisation and every dtype / mode path; not timing,
 memory spaces or alignment (those need the GPU run, bench/gpu)."""
 
@@ -30,18 +30,19 @@ def _cuda_include() -> Path | None:
     return None
 
 
-def test_hashattn_kernels_in_host_emulation(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["hashattn", "quant"])
+def test_kernels_in_host_emulation(name: str, tmp_path: Path) -> None:
     cxx = shutil.which("g++") or shutil.which("clang++")
     inc = _cuda_include()
     if cxx is None or inc is None:
         pytest.skip("needs a C++20 compiler and the CUDA headers")
-    gen = tmp_path / "hashattn_emu.cpp"
-    subprocess.run([sys.executable, str(EMU / "make_emu.py"), str(ROOT / "cuda" / "hashattn.cu"), str(gen)],
+    gen = tmp_path / f"{name}_emu.cpp"
+    subprocess.run([sys.executable, str(EMU / "make_emu.py"), str(ROOT / "cuda" / f"{name}.cu"), str(gen)],
                    check=True)
     exe = tmp_path / "emu"
     build = subprocess.run([cxx, "-std=c++20", "-O1", f"-I{EMU}", f"-I{ROOT / 'cpp' / 'include'}",
                             f"-I{ROOT / 'cuda'}", f"-I{inc}", "-Wno-deprecated-declarations",
-                            str(EMU / "hashattn_emu_main.cpp"), str(gen), "-o", str(exe), "-lpthread"],
+                            str(EMU / f"{name}_emu_main.cpp"), str(gen), "-o", str(exe), "-lpthread"],
                            capture_output=True, text=True)
     if build.returncode != 0 and "barrier" in build.stderr:
         pytest.skip("the compiler lacks std::barrier (C++20)")
