@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One call on the lent GPU machine: build kernkit with CUDA, run the CUDA tests, run the GPU
 # benchmarks, and leave logs and tables in OUTDIR (default $OUT or bench/results/gpu).
-# Usage: bash bench/gpu/run.sh [OUTDIR] [STEP...]   STEP: tests, or a family with a
-# bench/gpu/bench_<family>_gpu.py (default: tests, then every family)
+# Usage: bash bench/gpu/run.sh [OUTDIR] [STEP...]   STEP: tests, profile, or a family with a
+# bench/gpu/bench_<family>_gpu.py (default: tests, then every family; profile is only run when
+# named: Nsight Compute on one call per family, bench/gpu/profile_targets.py, ~1 min)
 # No internet there: --no-build-isolation. KAT's Triton kernel and FlashKAT are found through
 # FLASHKAT_PATH (default .ext/FlashKAT, a checkout carried beside the repo, never committed).
 # TAR_TO=FILE: after every step, OUTDIR is packed into FILE (what a killed run still returns).
@@ -34,6 +35,15 @@ for step in $STEPS; do
            (cd /tmp && timeout 240 python -m pytest -q -rfEs -p no:cacheprovider --timeout 120 \
               "${sel[@]}" $files 2>&1 | tail -80 > "$OUTDIR/tests.txt");
            cat "$OUTDIR/tests.txt" ;;
+    profile) # kernel time, DRAM share, occupancy, registers of each family's kernels
+           if command -v ncu >/dev/null; then
+             timeout "${KERNKIT_GPU_STEP_TIMEOUT:-240}" ncu --nvtx --nvtx-include "profile/" --csv \
+               --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active,launch__registers_per_thread,launch__grid_size,launch__block_size \
+               python bench/gpu/profile_targets.py > "$OUTDIR/profile.csv" 2> "$OUTDIR/profile.err"
+             tail -5 "$OUTDIR/profile.err"; grep -c '"' "$OUTDIR/profile.csv"
+           else
+             echo "no ncu on this machine"; python bench/gpu/profile_targets.py
+           fi ;;
     *) timeout "${KERNKIT_GPU_STEP_TIMEOUT:-240}" python "bench/gpu/bench_${step}_gpu.py" --out "$OUTDIR" ;;
   esac
   echo "== $step: rc $? in $(( $(date +%s) - t0 )) s"
