@@ -336,8 +336,8 @@ inline void row_batch_avx512(const std::uint8_t* rp, std::int64_t r, std::int64_
   for (int n = 0; n < NB; ++n) yb[n * rows + r] = _mm512_reduce_add_ps(racc[n]);
 }
 
-// GEMV / small-batch GEMM with the codes left in place (2- and 4-bit): one 64-byte block holds
-// 16 dwords, and dword i holds the K = 32/CB codes of columns P*blk + K*i + k (k < K, P = 16K).
+// GEMV / small-batch GEMM with the codes left in place (2-, 3- and 4-bit). 2/4-bit: a 64-byte
+// block holds 16 dwords, and dword i holds the K = 32/CB codes of columns P*blk + K*i + k (k < K, P = 16K).
 // vpermps reads only the low 4 bits of each index, so code k of every lane is looked up by one
 // permute of the block loaded at byte offset CB*k/8 (an unaligned load moves every dword by whole
 // bytes for free) and shifted right by the remaining CB*k%8 bits: for 4-bit codes half the codes
@@ -346,9 +346,17 @@ inline void row_batch_avx512(const std::uint8_t* rp, std::int64_t r, std::int64_
 // saved is throughput. The weights come out with lane i at column K*i + k, so x is permuted once
 // per call to that order (xp[blk*P + 16k + i] = x[blk*P + K*i + k]); a dot product does not
 // depend on the order of its terms. Scales: one per lane group of the block (group % K == 0).
+// 3-bit codes: a block is 192 bytes (48 dwords, 512 codes) and lane i holds the K = 32 codes of
+// its 96 bits 96i.., gathered into three registers R_j[i] = dword 3i + j once per block; code k
+// is R_{3k/32} shifted right by 3k % 32 (two codes straddle two dwords: an OR of two shifts),
+// with an 8-entry table repeated twice. One shift and one permute per 16 weights, as 4-bit
+// codes took before the offset loads.
+template <int CB>
+constexpr int lanes_k = CB == 3 ? 32 : 32 / CB;  // codes per lane per block
+
 template <int CB>
 inline bool lanes_layout_ok(std::int64_t cols, std::int64_t group, std::int64_t l_sg) {
-  constexpr std::int64_t K = 32 / CB, P = 16 * K;
+  constexpr std::int64_t K = lanes_k<CB>, P = 16 * K;
   if (cols % P != 0 || group % K != 0) return false;
   if (group % P == 0) return true;
   return l_sg == 0 && P % group == 0;  // several groups per block: one table for the row
@@ -358,7 +366,7 @@ template <int CB, int BITS, int NB>
 inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int64_t group,
                              const float* lutr, std::int64_t l_sg, const float* dsr,
                              const float* xp, float* out) {
-  constexpr int K = 32 / CB, P = 16 * K;
+  constexpr int K = lanes_k<CB>, P = 16 * K;
   auto load_tab = [](const float* l) {
     alignas(64) float t[16];
     for (int j = 0; j < 16; ++j) t[j] = l[j & ((1 << BITS) - 1)];
@@ -374,6 +382,21 @@ inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int
   const __mmask16 smask = one_scale ? __mmask16(1) : static_cast<__mmask16>((1u << (P / group)) - 1u);
   __m512 racc[NB];
   for (int n = 0; n < NB; ++n) racc[n] = _mm512_setzero_ps();
+  __m512i gather_lo[3], gather_c[3];  // 3-bit blocks: dword 3i + j of (a, b) or of c
+  __mmask16 gather_hi[3];
+  for (int j = 0; j < 3; ++j) {
+    alignas(64) int lo[16], hi[16];
+    unsigned m = 0;
+    for (int i = 0; i < 16; ++i) {
+      const int e = 3 * i + j;
+      lo[i] = e & 31;
+      hi[i] = (e - 32) & 15;
+      m |= static_cast<unsigned>(e >= 32) << i;
+    }
+    gather_lo[j] = _mm512_load_si512(lo);
+    gather_c[j] = _mm512_load_si512(hi);
+    gather_hi[j] = static_cast<__mmask16>(m);
+  }
   const std::int64_t nblk = cols / P;
   // group index without a division per block: blocks per group (one_scale) or groups per block
   const std::int64_t bpg = one_scale ? group / P : 1, gpb = one_scale ? 0 : P / group;
@@ -386,20 +409,35 @@ inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int
       if (l_sg != 0) tab = load_tab(lutr + g * l_sg);
     }
     --left;
-    // The block at byte offsets 0..3; the last block of a row reads no byte past it (masked),
-    // so the last row never reads beyond the packed buffer. Bytes past a block only reach bits
-    // 8 and up of lane 15, which no lookup reads.
-    const std::uint8_t* bp = rp + blk * 64;
-    constexpr int kOff = CB * (K - 1) / 8 + 1;  // byte offsets used (4 for 2- and 4-bit codes)
-    __m512i v[kOff];
-    for (int o = 0; o < kOff; ++o)
-      v[o] = blk + 1 < nblk ? _mm512_loadu_si512(bp + o)
-                            : _mm512_maskz_loadu_epi8(~std::uint64_t{0} >> o, bp + o);
+    __m512i v[4];
+    if constexpr (CB == 3) {
+      const std::uint8_t* bp = rp + blk * 192;
+      const __m512i a = _mm512_loadu_si512(bp), b = _mm512_loadu_si512(bp + 64),
+                    c = _mm512_loadu_si512(bp + 128);
+      for (int j = 0; j < 3; ++j)  // dword 3i + j: from (a, b) below 32, else from c
+        v[j] = _mm512_mask_permutexvar_epi32(_mm512_permutex2var_epi32(a, gather_lo[j], b), gather_hi[j],
+                                             gather_c[j], c);
+    } else {
+      // The block at byte offsets 0..3; the last block of a row reads no byte past it (masked),
+      // so the last row never reads beyond the packed buffer. Bytes past a block only reach
+      // bits 8 and up of lane 15, which no lookup reads.
+      const std::uint8_t* bp = rp + blk * 64;
+      for (int o = 0; o < 4; ++o)  // byte offsets CB*k/8 for k < K: 0..3 for 2- and 4-bit codes
+        v[o] = blk + 1 < nblk ? _mm512_loadu_si512(bp + o)
+                              : _mm512_maskz_loadu_epi8(~std::uint64_t{0} >> o, bp + o);
+    }
     __m512 acc[NB], acc2[NB];  // two FMA chains per batch row (halves the dependency chain)
     for (int n = 0; n < NB; ++n) acc[n] = acc2[n] = _mm512_setzero_ps();
     auto index = [&](int k) {
-      const int s = (CB * k) % 8;
-      return s == 0 ? v[CB * k / 8] : _mm512_srli_epi32(v[CB * k / 8], static_cast<unsigned>(s));
+      if constexpr (CB == 3) {
+        const int q = 3 * k / 32, s = 3 * k % 32;
+        if (s == 0) return v[q];
+        const __m512i lo = _mm512_srli_epi32(v[q], static_cast<unsigned>(s));
+        return s <= 29 ? lo : _mm512_or_si512(lo, _mm512_slli_epi32(v[q + 1], static_cast<unsigned>(32 - s)));
+      } else {
+        const int s = (CB * k) % 8;
+        return s == 0 ? v[CB * k / 8] : _mm512_srli_epi32(v[CB * k / 8], static_cast<unsigned>(s));
+      }
     };
 #pragma GCC unroll 16
     for (int k = 0; k < K; k += 2) {
@@ -425,7 +463,7 @@ void gemm_lanes_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::
                        std::int64_t cols, std::int64_t group, const float* lut, std::int64_t l_sr,
                        std::int64_t l_sg, const float* dscale, const float* x, std::int64_t batch,
                        float* y, int nthreads) {
-  constexpr std::int64_t K = 32 / CB, P = 16 * K;
+  constexpr std::int64_t K = lanes_k<CB>, P = 16 * K;
   isa_vector<float> xp(static_cast<std::size_t>(batch * cols));
   for (std::int64_t b = 0; b < batch; ++b)
     for (std::int64_t c0 = 0; c0 < cols; c0 += P)
@@ -485,7 +523,7 @@ bool lut_matmul_avx2(const std::uint8_t* packed, std::int64_t row_bytes, std::in
   const std::int64_t ng = cols / group, cpg = group / 8;  // chunks of 8 per group
   const Decoder<CB> dec;
 #if defined(__AVX512F__)
-  if constexpr (CB == 2 || CB == 4) {
+  if constexpr (CB <= 4) {
     if (batch <= 4 && lanes_layout_ok<CB>(cols, group, l_sg)) {
       gemm_lanes_avx512<CB, BITS>(packed, row_bytes, rows, cols, group, lut, l_sr, l_sg, dscale, x, batch, y, nthreads);
       return true;

@@ -198,13 +198,13 @@ def test_matmul_matches_dense(bits, gran, g, agran, batch):
         assert np.all(np.abs(y - ref) <= tol * scale + 1e-30)
 
 
-@pytest.mark.parametrize("bits,cols", [(4, 512), (2, 768)])
+@pytest.mark.parametrize("bits,cols", [(4, 512), (2, 768), (3, 1024)])
 @pytest.mark.parametrize("g,agran", [(16, "tensor"), (64, "tensor"), (128, "tensor"), (256, "tensor"),
                                      (256, "group")])
 @pytest.mark.parametrize("batch", [1, 2, 5])
 def test_matmul_vector_layouts(bits, cols, g, agran, batch):
-    """Row lengths a multiple of the AVX-512 block (128 4-bit / 256 2-bit codes), so the in-place
-    code kernel runs: several groups per block (permuted scales, two scales), one scale per block,
+    """Row lengths a multiple of the AVX-512 block (128 4-bit / 256 2-bit / 512 3-bit codes), so the
+    in-place code kernel runs: several groups per block (permuted scales, two scales), one scale per block,
     a table per group, and the last block of the last row (read with a masked load)."""
     W = bell((29, cols), "t3", np.float32)
     a = 0.7 if agran == "tensor" else RNG.uniform(0.3, 1.0, (29, cols // g))
