@@ -14,6 +14,10 @@
 #include <cmath>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include "isa_local.hpp"
 #include "kernkit/math/rational.hpp"
 #include "parallel.hpp"
@@ -240,6 +244,20 @@ KK_AI V vld(const T* p) {
   std::memcpy(&r, p, sizeof(r));
   return __builtin_convertvector(r, V);
 }
+#if defined(__SSE2__)
+// float32 -> double in one instruction: GCC 12 lowers the generic conversion above to two
+// half-width conversions and an insert (~10% of the backward's instructions at degrees (5, 4)).
+template <>
+KK_AI V vld<float>(const float* p) {
+#if defined(__AVX512F__)
+  return (V)_mm512_cvtps_pd(_mm256_loadu_ps(p));
+#elif defined(__AVX__)
+  return (V)_mm256_cvtps_pd(_mm_loadu_ps(p));
+#else
+  return (V)_mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+#endif
+}
+#endif
 template <class T>
 KK_AI void vst(T* p, V v) {
   const auto r = __builtin_convertvector(v, typename Lanes<T>::type);
