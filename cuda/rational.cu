@@ -11,7 +11,12 @@
 // -> one partial per coefficient per block (no atomics), and a second kernel sums the partials of
 // every coefficient in a fixed order in double. (A vectorised backward with 32-bit indexing and
 // double sums ran 1.1-1.35x slower on an H100 and was no more accurate: this is the measured one.)
-// Math in float32 for f16/bf16/f32 inputs (coefficients float32), float64 for f64.
+// Coefficients are float32 for f16/bf16/f32 inputs, float64 for f64. Math (and the backward's
+// per-thread and per-block sums) is in float64 for f32 and f64 inputs: float32 inputs and
+// coefficients are exact in double and every result is rounded once, because in float32 the
+// denominator's inner sum loses up to its condition number when it cancels (form C), and the
+// coefficient gradients sum terms up to ~30x larger than the result (measured on the CPU; see
+// cpp/src/rational_loops.cpp). f16/bf16 keep float32 math: their own rounding dominates.
 // Forward index arithmetic is 32-bit when the tensor has fewer than 2^31 elements (64-bit
 // division is a long instruction sequence on the GPU).
 #include <cuda_bf16.h>
@@ -39,20 +44,29 @@ struct Geo {
   RationalForm form;
 };
 
-template <class X> struct Math { using type = float; };
-template <> struct Math<double> { using type = double; };
+// Coefficient (stored) type and arithmetic type per input type X.
+template <class X> struct Coef { using type = float; };
+template <> struct Coef<double> { using type = double; };
+template <class X> struct Math { using type = double; };
+template <> struct Math<__half> { using type = float; };
+template <> struct Math<__nv_bfloat16> { using type = float; };
 
-__device__ inline float to_math(float v) { return v; }
-__device__ inline double to_math(double v) { return v; }
-__device__ inline float to_math(__half v) { return __half2float(v); }
-__device__ inline float to_math(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <class X> __device__ inline X from_math(float v);
-template <> __device__ inline float from_math<float>(float v) { return v; }
+template <class X>
+__device__ inline typename Math<X>::type to_math(X v) {
+  return static_cast<typename Math<X>::type>(v);
+}
+template <> __device__ inline float to_math<__half>(__half v) { return __half2float(v); }
+template <> __device__ inline float to_math<__nv_bfloat16>(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+template <class X>
+__device__ inline X from_math(typename Math<X>::type v) {
+  return static_cast<X>(v);
+}
 template <> __device__ inline __half from_math<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ inline __nv_bfloat16 from_math<__nv_bfloat16>(float v) {
   return __float2bfloat16_rn(v);
 }
-template <class X> __device__ inline X from_math(double v) { return v; }
 
 // VEC elements moved as one aligned load/store (16 bytes when VEC * sizeof(X) == 16).
 template <class X, int VEC>
@@ -61,52 +75,61 @@ struct alignas(sizeof(X) * VEC) Vec {
 };
 template <class X> constexpr int kVec = 16 / sizeof(X);
 
-// Loads run j's coefficients into shared memory.
-template <class C>
+// Loads run j's coefficients into shared memory, converted to the arithmetic type M.
+template <class C, class M>
 __device__ inline void load_coef(const Geo& g, std::int64_t j, const C* num, const C* den,
-                                 C* sa, C* sb) {
+                                 M* sa, M* sb) {
   const std::int64_t ch0 = j * g.seg_channels;
   const C* a = num + (ch0 / g.num_per) * g.na;
   const C* b = den + (ch0 / g.den_per) * g.nb;
-  if (threadIdx.x < g.na) sa[threadIdx.x] = a[threadIdx.x];
-  if (threadIdx.x < g.nb) sb[threadIdx.x] = b[threadIdx.x];
+  if (threadIdx.x < g.na) sa[threadIdx.x] = static_cast<M>(a[threadIdx.x]);
+  if (threadIdx.x < g.nb) sb[threadIdx.x] = static_cast<M>(b[threadIdx.x]);
   __syncthreads();
 }
 
-// y = F(x) for `total` elements; VEC contiguous elements per step, all in one channel run
-// (the launcher checks seg % VEC == 0 and 16-byte alignment). Coefficients: every group's, in
-// shared memory when they fit (`smem`), else read through the read-only cache.
-template <class X, int VEC, class I>
-__global__ void __launch_bounds__(kThreads)
-    forward_kernel(Geo g, I total, bool smem, const X* __restrict__ x,
-                   const typename Math<X>::type* __restrict__ num,
-                   const typename Math<X>::type* __restrict__ den, X* __restrict__ y) {
-  using C = typename Math<X>::type;
-  extern __shared__ unsigned char shared_raw[];
-  C* sa = reinterpret_cast<C*>(shared_raw);
-  C* sb = sa + g.num_groups * g.na;
-  const C* A = num;
-  const C* B = den;
-  if (smem) {
-    for (int i = threadIdx.x; i < g.num_groups * g.na; i += blockDim.x) sa[i] = num[i];
-    for (int i = threadIdx.x; i < g.den_groups * g.nb; i += blockDim.x) sb[i] = den[i];
-    __syncthreads();
-    A = sa;
-    B = sb;
-  }
+// The forward's grid-stride loop over coefficients A, B of element type P (the arithmetic type
+// in shared memory, or the stored type read through the read-only cache).
+template <class X, int VEC, class I, class P>
+__device__ inline void forward_loop(const Geo& g, I total, const X* __restrict__ x, const P* A,
+                                    const P* B, X* __restrict__ y) {
   const I row = static_cast<I>(g.row), seg = static_cast<I>(g.seg);
   const I segc = static_cast<I>(g.seg_channels);
   const I num_per = static_cast<I>(g.num_per), den_per = static_cast<I>(g.den_per);
   const I stride = static_cast<I>(blockDim.x) * gridDim.x * VEC;
   for (I i = (static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x) * VEC; i < total; i += stride) {
     const I run = (i - (i / row) * row) / seg;
-    const C* a = A + (run * segc / num_per) * g.na;
-    const C* b = B + (run * segc / den_per) * g.nb;
+    const P* a = A + (run * segc / num_per) * g.na;
+    const P* b = B + (run * segc / den_per) * g.nb;
     Vec<X, VEC> in = *reinterpret_cast<const Vec<X, VEC>*>(x + i), out;
 #pragma unroll
     for (int k = 0; k < VEC; ++k)
       out.v[k] = from_math<X>(math::rational_value(g.form, a, g.m, b, g.n, to_math(in.v[k])));
     *reinterpret_cast<Vec<X, VEC>*>(y + i) = out;
+  }
+}
+
+// y = F(x) for `total` elements; VEC contiguous elements per step, all in one channel run
+// (the launcher checks seg % VEC == 0 and 16-byte alignment). Coefficients: every group's, in
+// shared memory (converted to the arithmetic type) when they fit (`smem`), else read through the
+// read-only cache.
+template <class X, int VEC, class I>
+__global__ void __launch_bounds__(kThreads)
+    forward_kernel(Geo g, I total, bool smem, const X* __restrict__ x,
+                   const typename Coef<X>::type* __restrict__ num,
+                   const typename Coef<X>::type* __restrict__ den, X* __restrict__ y) {
+  using M = typename Math<X>::type;
+  extern __shared__ __align__(16) unsigned char shared_raw[];
+  if (smem) {
+    M* sa = reinterpret_cast<M*>(shared_raw);
+    M* sb = sa + g.num_groups * g.na;
+    for (int i = threadIdx.x; i < g.num_groups * g.na; i += blockDim.x)
+      sa[i] = static_cast<M>(num[i]);
+    for (int i = threadIdx.x; i < g.den_groups * g.nb; i += blockDim.x)
+      sb[i] = static_cast<M>(den[i]);
+    __syncthreads();
+    forward_loop<X, VEC, I>(g, total, x, sa, sb, y);
+  } else {
+    forward_loop<X, VEC, I>(g, total, x, num, den, y);
   }
 }
 
@@ -127,10 +150,10 @@ __device__ inline C block_sum(C v, C* scratch) {
 template <class X>
 __global__ void __launch_bounds__(kThreads)
     backward_kernel(Geo g, const X* __restrict__ grad, const X* __restrict__ x,
-                    const typename Math<X>::type* __restrict__ num,
-                    const typename Math<X>::type* __restrict__ den, X* __restrict__ dx,
+                    const typename Coef<X>::type* __restrict__ num,
+                    const typename Coef<X>::type* __restrict__ den, X* __restrict__ dx,
                     typename Math<X>::type* __restrict__ partial) {
-  using C = typename Math<X>::type;
+  using C = typename Math<X>::type;  // arithmetic type (the sums' too)
   __shared__ C sa[kMaxCoef], sb[kMaxCoef + 1];
   __shared__ C scratch[kThreads / 32];
   const std::int64_t j = blockIdx.x / g.nchunk, c = blockIdx.x % g.nchunk;
@@ -200,11 +223,11 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
-// One block per output coefficient: sum of its partials over the runs of its group and all
-// chunks, in double, in a fixed order.
-template <class C>
+// One block per output coefficient: sum of its partials (type M) over the runs of its group and
+// all chunks, in double, in a fixed order; written in the coefficients' type C.
+template <class M, class C>
 __global__ void __launch_bounds__(kThreads)
-    finalize_kernel(Geo g, std::int64_t num_groups, const C* __restrict__ partial,
+    finalize_kernel(Geo g, std::int64_t num_groups, const M* __restrict__ partial,
                     const C* __restrict__ den, C* __restrict__ dnum, C* __restrict__ dden) {
   __shared__ double red[kThreads];
   const std::int64_t id = blockIdx.x;
@@ -285,8 +308,9 @@ bool vector_ok(const Geo& g, std::initializer_list<const void*> ptrs) {
 template <class X, int VEC, class I>
 void forward_launch(const Geo& g, std::int64_t total, const void* x, const void* num,
                     const void* den, void* y, cudaStream_t st) {
-  using C = typename Math<X>::type;
-  const std::size_t coef_bytes = static_cast<std::size_t>(g.num_groups * g.na + g.den_groups * g.nb) * sizeof(C);
+  using C = typename Coef<X>::type;
+  using M = typename Math<X>::type;
+  const std::size_t coef_bytes = static_cast<std::size_t>(g.num_groups * g.na + g.den_groups * g.nb) * sizeof(M);
   const bool smem = coef_bytes <= 32 * 1024;
   const std::int64_t steps = (total + VEC - 1) / VEC;
   const std::int64_t want = (steps + kThreads - 1) / kThreads;
@@ -315,7 +339,8 @@ void forward_t(const RationalShape& s, const void* x, const void* num, const voi
 template <class X>
 void backward_t(const RationalShape& s, const void* grad, const void* x, const void* num,
                 const void* den, void* dx, void* dnum, void* dden, cudaStream_t st) {
-  using C = typename Math<X>::type;
+  using C = typename Coef<X>::type;
+  using M = typename Math<X>::type;
   const Geo g = make_geo(s, kThreads * 16);
   const std::int64_t nb = num_blocks(s, g);
   const std::int64_t ncoef = s.num_groups * g.na + s.den_groups * g.nb;
@@ -325,14 +350,14 @@ void backward_t(const RationalShape& s, const void* grad, const void* x, const v
     return;
   }
   void* ws = nullptr;
-  KERNKIT_CUDA_CHECK(cudaMallocAsync(&ws, static_cast<std::size_t>(nb) * (g.na + g.nb) * sizeof(C), st));
+  KERNKIT_CUDA_CHECK(cudaMallocAsync(&ws, static_cast<std::size_t>(nb) * (g.na + g.nb) * sizeof(M), st));
   backward_kernel<X><<<static_cast<unsigned>(nb), kThreads, 0, st>>>(
       g, static_cast<const X*>(grad), static_cast<const X*>(x), static_cast<const C*>(num),
-      static_cast<const C*>(den), static_cast<X*>(dx), static_cast<C*>(ws));
+      static_cast<const C*>(den), static_cast<X*>(dx), static_cast<M*>(ws));
   cudaError_t err = cudaGetLastError();
   if (err == cudaSuccess)
-    finalize_kernel<C><<<static_cast<unsigned>(ncoef), kThreads, 0, st>>>(
-        g, s.num_groups, static_cast<const C*>(ws), static_cast<const C*>(den),
+    finalize_kernel<M, C><<<static_cast<unsigned>(ncoef), kThreads, 0, st>>>(
+        g, s.num_groups, static_cast<const M*>(ws), static_cast<const C*>(den),
         static_cast<C*>(dnum), static_cast<C*>(dden));
   if (err == cudaSuccess) err = cudaGetLastError();
   KERNKIT_CUDA_CHECK(cudaFreeAsync(ws, st));

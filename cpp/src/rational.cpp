@@ -52,11 +52,16 @@ detail::RationalPlan make_plan(const RationalShape& s) {
   return p;
 }
 
-// Denominator coefficients as the loops use them: |b| for form A, b otherwise.
+// Coefficients as the loops use them, in double (their arithmetic type; float32 converts
+// exactly): the numerator as given, the denominator as |b| for form A, b otherwise.
 template <class T>
-std::vector<T> loop_den(const RationalShape& s, const T* den) {
+std::vector<double> loop_num(const RationalShape& s, const T* num) {
+  return std::vector<double>(num, num + s.num_groups * (s.deg_num + 1));
+}
+template <class T>
+std::vector<double> loop_den(const RationalShape& s, const T* den) {
   const std::int64_t nb = s.den_groups * math::rational_den_count(s.form, s.deg_den);
-  std::vector<T> c(den, den + nb);
+  std::vector<double> c(den, den + nb);
   if (s.form == RationalForm::A)
     for (auto& v : c) v = std::abs(v);
   return c;
@@ -92,10 +97,10 @@ void rational_forward(const RationalShape& s, const T* x, const T* num, const T*
   const std::int64_t n = s.outer * p.row;
   if (n == 0) return;
   if (!x || !num || !y || (!den && p.nb > 0)) bad("null pointer");
-  const std::vector<T> c = loop_den(s, den);
+  const std::vector<double> a = loop_num(s, num), c = loop_den(s, den);
   const int deg = s.deg_num + s.deg_den;
   const int nt = std::min<std::int64_t>(detail::threads_for(n, 0.3 + 0.1 * deg), p.nchunks);
-  KERNKIT_ISA_RETURN(rational_forward_loop(p, x, num, c.data(), y, nt))
+  KERNKIT_ISA_RETURN(rational_forward_loop(p, x, a.data(), c.data(), y, nt))
 }
 
 template <class T>
@@ -111,12 +116,12 @@ void rational_backward(const RationalShape& s, const T* grad, const T* x, const 
   if (n == 0) return;
   if (!grad || !x || !num || (!den && p.nb > 0)) bad("null pointer");
   if (!dx && !coef) return;
-  const std::vector<T> c = loop_den(s, den);
+  const std::vector<double> a = loop_num(s, num), c = loop_den(s, den);
   std::vector<double> partials(coef ? static_cast<std::size_t>(p.nchunks * p.ncoef) : 0);
   const int deg = s.deg_num + s.deg_den;
   const int nt = std::min<std::int64_t>(detail::threads_for(n, 1.0 + 0.3 * deg), p.nchunks);
   double* part = coef ? partials.data() : nullptr;
-  [&] { KERNKIT_ISA_RETURN(rational_backward_loop(p, grad, x, num, c.data(), dx, part, coef, nt)) }();
+  [&] { KERNKIT_ISA_RETURN(rational_backward_loop(p, grad, x, a.data(), c.data(), dx, part, coef, nt)) }();
   if (!coef) return;
   // Fixed-order sum over chunks (serial, chunk 0 first): independent of the thread count.
   std::vector<double> total(static_cast<std::size_t>(p.ncoef), 0.0);

@@ -3,9 +3,20 @@
 // over the block, so the compiler vectorizes it for any degree. Compiled once per ISA
 // (KERNKIT_ISA_NS) by CMake; the AVX2/AVX-512 variants contract a*b+c into FMA (CMakeLists.txt),
 // so results are deterministic per machine but may differ in the last bits between ISA levels.
+// All arithmetic is in double whatever the storage type T: float32 inputs and the coefficients
+// (converted to double by the driver) are exact in double, y and dx are rounded once at the end
+// and the coefficient gradients are double sums of double terms. In float32, Q's inner sum loses
+// up to its condition number (~50 for drifted form C fits, where 0.1 + |S| nears 0.1) and put y
+// and dx past 1e-6 of the float64 reference; the coefficient-gradient sums cancel terms up to
+// ~30x larger than the result, so even a few float32 roundings per term reach ~1e-6 there
+// (emulated: Q alone, or P and Q, in double left the denominator gradient at 1.1-1.3e-6).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #include "isa_local.hpp"
 #include "kernkit/math/rational.hpp"
@@ -19,9 +30,14 @@ using detail::RationalPlan;
 constexpr int kB = detail::rational_block;
 constexpr int kL = detail::rational_lanes;
 
+inline double sgn(double v) {
+  return double(v > 0.0) - double(v < 0.0);
+}
+
+// d[j] = double(s[j]), j < len.
 template <class T>
-inline T sgn(T v) {
-  return T(v > T(0)) - T(v < T(0));
+inline void widen(int len, const T* __restrict s, double* __restrict d) {
+  for (int j = 0; j < len; ++j) d[j] = static_cast<double>(s[j]);
 }
 
 // p = P(x) (and dp = P'(x) when dp != nullptr).
@@ -131,41 +147,44 @@ inline void horner_q(int len, const T* __restrict x, const T* c, int n, T* __res
 }
 
 template <class T, RationalForm F>
-inline void fwd_block(int len, const T* __restrict x, T* __restrict y, const T* a, int m,
-                      const T* c, int n) {
-  alignas(64) T p[kB], q[kB], t[kB];
-  horner_p(len, x, a, m, p, static_cast<T*>(nullptr));
-  horner_q<T, F>(len, x, c, n, q, nullptr, nullptr, t);
-  for (int j = 0; j < len; ++j) y[j] = p[j] / q[j];
+inline void fwd_block(int len, const T* __restrict xs, T* __restrict y, const double* a, int m,
+                      const double* c, int n) {
+  alignas(64) double x[kB], p[kB], q[kB], t[kB];
+  widen(len, xs, x);
+  horner_p(len, x, a, m, p, static_cast<double*>(nullptr));
+  horner_q<double, F>(len, x, c, n, q, nullptr, nullptr, t);
+  for (int j = 0; j < len; ++j) y[j] = static_cast<T>(p[j] / q[j]);
 }
 
 // lanes[l] += v[j] for j = l (mod kL), in a fixed order.
-template <class T>
-inline void lane_add(double* __restrict lanes, const T* __restrict v, int len) {
+inline void lane_add(double* __restrict lanes, const double* __restrict v, int len) {
   double acc[kL];
   for (int l = 0; l < kL; ++l) acc[l] = lanes[l];
   int j0 = 0;
   for (; j0 + kL <= len; j0 += kL)
-    for (int l = 0; l < kL; ++l) acc[l] += static_cast<double>(v[j0 + l]);
-  for (int l = 0; j0 + l < len; ++l) acc[l] += static_cast<double>(v[j0 + l]);
+    for (int l = 0; l < kL; ++l) acc[l] += v[j0 + l];
+  for (int l = 0; j0 + l < len; ++l) acc[l] += v[j0 + l];
   for (int l = 0; l < kL; ++l) lanes[l] = acc[l];
 }
 
 template <class T, RationalForm F>
-inline void bwd_block(int len, const T* __restrict g, const T* __restrict x, T* __restrict dx,
-                      const T* a, int m, const T* c, int n, double* lane_a, double* lane_b) {
-  alignas(64) T p[kB], dp[kB], q[kB], dq[kB], w[kB], t[kB], u[kB], v[kB];
+inline void bwd_block(int len, const T* __restrict gs, const T* __restrict xs, T* __restrict dx,
+                      const double* a, int m, const double* c, int n, double* lane_a,
+                      double* lane_b) {
+  alignas(64) double x[kB], p[kB], dp[kB], q[kB], dq[kB], w[kB], t[kB], u[kB], v[kB];
+  widen(len, xs, x);
+  widen(len, gs, u);
   horner_p(len, x, a, m, p, dp);
-  horner_q<T, F>(len, x, c, n, q, dq, w, t);
+  horner_q<double, F>(len, x, c, n, q, dq, w, t);
   for (int j = 0; j < len; ++j) {
-    const T y = p[j] / q[j];
-    const T uj = g[j] / q[j];
+    const double y = p[j] / q[j];
+    const double uj = u[j] / q[j];
     u[j] = uj;
     v[j] = -(y * uj);
     dp[j] = uj * (dp[j] - y * dq[j]);  // dx
   }
   if (dx)
-    for (int j = 0; j < len; ++j) dx[j] = dp[j];
+    for (int j = 0; j < len; ++j) dx[j] = static_cast<T>(dp[j]);
   if (!lane_a) return;
   // dL/da_k = sum g x^k / Q
   for (int k = 0; k <= m; ++k) {
@@ -193,10 +212,10 @@ inline void bwd_block(int len, const T* __restrict g, const T* __restrict x, T* 
 
 
 #if defined(__GNUC__) && !defined(KERNKIT_RATIONAL_NO_VECEXT)  // (the define tests the portable path)
-// ---- Register path (GCC/Clang vector extensions): one AVX-512, AVX2 or SSE register per
-// vector (lane layout per ISA, so coefficient sums may differ in the last bits between ISAs); every Horner step stays in registers for any
-// degree. Same operation order as the scalar header (used for the tails), so every element is
-// rounded identically whichever path or ISA computes it.
+// ---- Register path (GCC/Clang vector extensions): one AVX-512, AVX2 or SSE register of doubles
+// per vector (lane layout per ISA, so coefficient sums may differ in the last bits between ISAs);
+// float32 elements are widened on load and rounded on store. Every Horner step stays in
+// registers for any degree. Same operation order as the scalar header (used for the tails).
 #define KK_AI inline __attribute__((always_inline))
 // One native register per vector: wider generic vectors are split badly on AVX2/SSE.
 #if defined(__AVX512F__)
@@ -206,15 +225,12 @@ constexpr int kVecBytes = 32;
 #else
 constexpr int kVecBytes = 16;
 #endif
-template <class T> struct Vec;
-template <> struct Vec<float> {
-  typedef float type __attribute__((vector_size(kVecBytes)));
-  static constexpr int W = kVecBytes / 4;
-};
-template <> struct Vec<double> {
-  typedef double type __attribute__((vector_size(kVecBytes)));
-  static constexpr int W = kVecBytes / 8;
-};
+typedef double V __attribute__((vector_size(kVecBytes)));  // the arithmetic type
+constexpr int W = kVecBytes / 8;
+// W elements of the storage type T, converted to and from V.
+template <class T> struct Lanes;
+template <> struct Lanes<float> { typedef float type __attribute__((vector_size(kVecBytes / 2))); };
+template <> struct Lanes<double> { typedef double type __attribute__((vector_size(kVecBytes))); };
 
 template <class V, class T>
 KK_AI V bc(T v) {
@@ -222,30 +238,43 @@ KK_AI V bc(T v) {
   for (int l = 0; l < static_cast<int>(sizeof(V) / sizeof(T)); ++l) r[l] = v;
   return r;
 }
-template <class V>
-KK_AI V vld(const void* p) {
-  V r;
-  std::memcpy(&r, p, sizeof(V));
-  return r;
+template <class T>
+KK_AI V vld(const T* p) {
+  typename Lanes<T>::type r;
+  std::memcpy(&r, p, sizeof(r));
+  return __builtin_convertvector(r, V);
 }
-template <class V>
-KK_AI void vst(void* p, V v) {
-  std::memcpy(p, &v, sizeof(V));
+#if defined(__SSE2__)
+// float32 -> double in one instruction: GCC 12 lowers the generic conversion above to two
+// half-width conversions and an insert (~10% of the backward's instructions at degrees (5, 4)).
+template <>
+KK_AI V vld<float>(const float* p) {
+#if defined(__AVX512F__)
+  return (V)_mm512_cvtps_pd(_mm256_loadu_ps(p));
+#elif defined(__AVX__)
+  return (V)_mm256_cvtps_pd(_mm_loadu_ps(p));
+#else
+  return (V)_mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+#endif
 }
-template <class V>
+#endif
+template <class T>
+KK_AI void vst(T* p, V v) {
+  const auto r = __builtin_convertvector(v, typename Lanes<T>::type);
+  std::memcpy(p, &r, sizeof(r));
+}
 KK_AI V vabs(V v) {
   const V z = v - v;  // NaN lanes stay NaN below
   return v < z ? -v : v;
 }
-template <class V, class T>
 KK_AI V vsgn(V v) {
-  const V one = bc<V>(T(1)), mone = bc<V>(T(-1)), zero = bc<V>(T(0));
+  const V one = bc<V>(1.0), mone = bc<V>(-1.0), zero = bc<V>(0.0);
   return v > zero ? one : (v < zero ? mone : zero);
 }
 
-template <class T, RationalForm F>
-KK_AI typename Vec<T>::type fwd_v(typename Vec<T>::type xv, const T* a, int m, const T* c, int n) {
-  using V = typename Vec<T>::type;
+template <RationalForm F>
+KK_AI V fwd_v(V xv, const double* a, int m, const double* c, int n) {
+  using T = double;
   V p = bc<V>(a[m]);
   for (int k = m - 1; k >= 0; --k) p = p * xv + a[k];
   V q;
@@ -269,25 +298,22 @@ KK_AI typename Vec<T>::type fwd_v(typename Vec<T>::type xv, const T* a, int m, c
 }
 
 template <class T, RationalForm F>
-inline void fwd_block_v(int len, const T* __restrict x, T* __restrict y, const T* a, int m,
-                        const T* c, int n) {
-  using V = typename Vec<T>::type;
-  constexpr int W = Vec<T>::W;
+inline void fwd_block_v(int len, const T* __restrict x, T* __restrict y, const double* a, int m,
+                        const double* c, int n) {
   int j = 0;
   if (m == 5 && n == 4) {  // KAT's and PAU's default: constant degrees, fully unrolled
-    for (; j + W <= len; j += W) vst(y + j, fwd_v<T, F>(vld<V>(x + j), a, 5, c, 4));
+    for (; j + W <= len; j += W) vst(y + j, fwd_v<F>(vld(x + j), a, 5, c, 4));
   } else {
-    for (; j + W <= len; j += W) vst(y + j, fwd_v<T, F>(vld<V>(x + j), a, m, c, n));
+    for (; j + W <= len; j += W) vst(y + j, fwd_v<F>(vld(x + j), a, m, c, n));
   }
-  for (; j < len; ++j) y[j] = math::rational_value(F, a, m, c, n, x[j]);
+  for (; j < len; ++j)
+    y[j] = static_cast<T>(math::rational_value(F, a, m, c, n, static_cast<double>(x[j])));
 }
 
 // One vector of elements: dx, and the per-coefficient terms added to acc[0..na+nb).
-template <class T, RationalForm F>
-KK_AI typename Vec<T>::type bwd_v(typename Vec<T>::type xv, typename Vec<T>::type gv,
-                                  const T* a, int m, const T* c, int n,
-                                  typename Vec<T>::type* acc) {
-  using V = typename Vec<T>::type;
+template <RationalForm F>
+KK_AI V bwd_v(V xv, V gv, const double* a, int m, const double* c, int n, V* acc) {
+  using T = double;
   V p = bc<V>(a[m]), dp = bc<V>(T(0));
   for (int k = m - 1; k >= 0; --k) {
     dp = dp * xv + p;
@@ -306,7 +332,7 @@ KK_AI typename Vec<T>::type bwd_v(typename Vec<T>::type xv, typename Vec<T>::typ
         s = s * t + c[k - 1];
       }
       q = T(1) + t * s;
-      dq = vsgn<V, T>(xv) * (s + t * ds);
+      dq = vsgn(xv) * (s + t * ds);
     }
   } else if (F == RationalForm::B && n == 0) {
     q = bc<V>(T(1));
@@ -331,7 +357,7 @@ KK_AI typename Vec<T>::type bwd_v(typename Vec<T>::type xv, typename Vec<T>::typ
       }
       q = T(0.1) + vabs(s);
     }
-    w = vsgn<V, T>(s);
+    w = vsgn(s);
     dq = w * ds;
   }
   const V r = T(1) / q;
@@ -366,8 +392,10 @@ KK_AI typename Vec<T>::type bwd_v(typename Vec<T>::type xv, typename Vec<T>::typ
 }
 
 // The same for one element (tails), with the header's scalar math; terms go to lane `l`.
-template <class T, RationalForm F>
-inline T bwd_s(T x, T g, const T* a, int m, const T* c, int n, T* lane_terms /*[na+nb]*/) {
+template <RationalForm F>
+inline double bwd_s(double x, double g, const double* a, int m, const double* c, int n,
+                    double* lane_terms /*[na+nb]*/) {
+  using T = double;
   T p, dp, q, dq, w;
   math::rational_p_dp(a, m, x, p, dp);
   math::rational_q_dq(F, c, n, x, q, dq, w);
@@ -407,42 +435,39 @@ inline T bwd_s(T x, T g, const T* a, int m, const T* c, int n, T* lane_terms /*[
 // double lanes lane_a[k*kL + l], lane_b[k*kL + l] (lane l = element index mod W).
 template <class T, RationalForm F>
 inline void bwd_block_v(int len, const T* __restrict g, const T* __restrict x, T* __restrict dx,
-                        const T* a, int m, const T* c, int n, double* lane_a, double* lane_b) {
-  using V = typename Vec<T>::type;
-  constexpr int W = Vec<T>::W;
+                        const double* a, int m, const double* c, int n, double* lane_a,
+                        double* lane_b) {
   const int na = m + 1;
   const int nb = F == RationalForm::C ? n + 1 : n;
   V acc[2 * (math::rational_max_degree + 1) + 1];
-  for (int k = 0; k < na + nb; ++k) acc[k] = bc<V>(T(0));
+  for (int k = 0; k < na + nb; ++k) acc[k] = bc<V>(0.0);
   int j = 0;
   if (m == 5 && n == 4) {  // the default degrees: constant, fully unrolled, acc in registers
     for (; j + W <= len; j += W) {
-      const V d = bwd_v<T, F>(vld<V>(x + j), vld<V>(g + j), a, 5, c, 4, acc);
+      const V d = bwd_v<F>(vld(x + j), vld(g + j), a, 5, c, 4, acc);
       if (dx) vst(dx + j, d);
     }
   } else {
     for (; j + W <= len; j += W) {
-      const V d = bwd_v<T, F>(vld<V>(x + j), vld<V>(g + j), a, m, c, n, acc);
+      const V d = bwd_v<F>(vld(x + j), vld(g + j), a, m, c, n, acc);
       if (dx) vst(dx + j, d);
     }
   }
+  double terms[2 * (math::rational_max_degree + 1) + 1];
   if (!lane_a) {
-    for (; j < len; ++j) {
-      T terms[2 * (math::rational_max_degree + 1) + 1];
-      dx[j] = bwd_s<T, F>(x[j], g[j], a, m, c, n, terms);
-    }
+    for (; j < len; ++j)
+      dx[j] = static_cast<T>(bwd_s<F>(x[j], g[j], a, m, c, n, terms));
     return;
   }
   for (int l = 0; j < len; ++j, ++l) {
-    T terms[2 * (math::rational_max_degree + 1) + 1];
-    const T d = bwd_s<T, F>(x[j], g[j], a, m, c, n, terms);
-    if (dx) dx[j] = d;
+    const double d = bwd_s<F>(x[j], g[j], a, m, c, n, terms);
+    if (dx) dx[j] = static_cast<T>(d);
     for (int k = 0; k < na + nb; ++k) acc[k][l] += terms[k];
   }
   for (int k = 0; k < na; ++k)
-    for (int l = 0; l < W; ++l) lane_a[k * kL + l] += static_cast<double>(acc[k][l]);
+    for (int l = 0; l < W; ++l) lane_a[k * kL + l] += acc[k][l];
   for (int k = 0; k < nb; ++k)
-    for (int l = 0; l < W; ++l) lane_b[k * kL + l] += static_cast<double>(acc[na + k][l]);
+    for (int l = 0; l < W; ++l) lane_b[k * kL + l] += acc[na + k][l];
 }
 #define KK_FWD_BLOCK fwd_block_v
 #define KK_BWD_BLOCK bwd_block_v
@@ -452,15 +477,16 @@ inline void bwd_block_v(int len, const T* __restrict g, const T* __restrict x, T
 #endif
 
 template <class T, RationalForm F>
-void fwd_chunk(const RationalPlan& p, std::int64_t ch, const T* x, const T* a, const T* c, T* y) {
+void fwd_chunk(const RationalPlan& p, std::int64_t ch, const T* x, const double* a,
+               const double* c, T* y) {
   const auto& s = p.shape;
   const std::int64_t r0 = ch * p.rows_per_chunk;
   const std::int64_t r1 = std::min(s.outer, r0 + p.rows_per_chunk);
   for (std::int64_t r = r0; r < r1; ++r)
     for (std::int64_t j = 0; j < p.nseg; ++j) {
       const std::int64_t ch0 = j * p.seg_channels;
-      const T* aj = a + (ch0 / p.num_per) * p.na;
-      const T* cj = c + (ch0 / p.den_per) * p.nb;
+      const double* aj = a + (ch0 / p.num_per) * p.na;
+      const double* cj = c + (ch0 / p.den_per) * p.nb;
       const std::int64_t base = r * p.row + j * p.seg;
       for (std::int64_t off = 0; off < p.seg; off += kB) {
         const int len = static_cast<int>(std::min<std::int64_t>(kB, p.seg - off));
@@ -470,8 +496,8 @@ void fwd_chunk(const RationalPlan& p, std::int64_t ch, const T* x, const T* a, c
 }
 
 template <class T, RationalForm F>
-void bwd_chunk(const RationalPlan& p, std::int64_t ch, const T* g, const T* x, const T* a,
-               const T* c, T* dx, double* partial, double* lanes) {
+void bwd_chunk(const RationalPlan& p, std::int64_t ch, const T* g, const T* x, const double* a,
+               const double* c, T* dx, double* partial, double* lanes) {
   const auto& s = p.shape;
   const std::int64_t r0 = ch * p.rows_per_chunk;
   const std::int64_t r1 = std::min(s.outer, r0 + p.rows_per_chunk);
@@ -499,13 +525,14 @@ void bwd_chunk(const RationalPlan& p, std::int64_t ch, const T* g, const T* x, c
 }
 
 template <class T, RationalForm F>
-void forward_form(const RationalPlan& p, const T* x, const T* a, const T* c, T* y, int nt) {
+void forward_form(const RationalPlan& p, const T* x, const double* a, const double* c, T* y,
+                  int nt) {
   detail::parallel_for_each(p.nchunks, nt, [&](std::int64_t ch) { fwd_chunk<T, F>(p, ch, x, a, c, y); });
 }
 
 template <class T, RationalForm F>
-void backward_form(const RationalPlan& p, const T* g, const T* x, const T* a, const T* c, T* dx,
-                   double* partials, bool coef, int nt) {
+void backward_form(const RationalPlan& p, const T* g, const T* x, const double* a,
+                   const double* c, T* dx, double* partials, bool coef, int nt) {
   // Each thread's range of chunks reuses one scratch of lanes; the partials are per chunk, so
   // the result does not depend on the split.
   detail::parallel_for(p.nchunks, nt, [&](std::int64_t ch0, std::int64_t ch1) {
@@ -519,8 +546,8 @@ void backward_form(const RationalPlan& p, const T* g, const T* x, const T* a, co
 }  // namespace
 
 template <class T>
-void rational_forward_loop(const RationalPlan& p, const T* x, const T* a, const T* c, T* y,
-                           int nthreads) {
+void rational_forward_loop(const RationalPlan& p, const T* x, const double* a, const double* c,
+                           T* y, int nthreads) {
   switch (p.shape.form) {
     case RationalForm::A: return forward_form<T, RationalForm::A>(p, x, a, c, y, nthreads);
     case RationalForm::B: return forward_form<T, RationalForm::B>(p, x, a, c, y, nthreads);
@@ -529,8 +556,8 @@ void rational_forward_loop(const RationalPlan& p, const T* x, const T* a, const 
 }
 
 template <class T>
-void rational_backward_loop(const RationalPlan& p, const T* g, const T* x, const T* a,
-                            const T* c, T* dx, double* partials, bool coef, int nthreads) {
+void rational_backward_loop(const RationalPlan& p, const T* g, const T* x, const double* a,
+                            const double* c, T* dx, double* partials, bool coef, int nthreads) {
   switch (p.shape.form) {
     case RationalForm::A:
       return backward_form<T, RationalForm::A>(p, g, x, a, c, dx, partials, coef, nthreads);
@@ -541,12 +568,12 @@ void rational_backward_loop(const RationalPlan& p, const T* g, const T* x, const
   }
 }
 
-template void rational_forward_loop<float>(const RationalPlan&, const float*, const float*,
-                                           const float*, float*, int);
+template void rational_forward_loop<float>(const RationalPlan&, const float*, const double*,
+                                           const double*, float*, int);
 template void rational_forward_loop<double>(const RationalPlan&, const double*, const double*,
                                             const double*, double*, int);
 template void rational_backward_loop<float>(const RationalPlan&, const float*, const float*,
-                                            const float*, const float*, float*, double*, bool,
+                                            const double*, const double*, float*, double*, bool,
                                             int);
 template void rational_backward_loop<double>(const RationalPlan&, const double*, const double*,
                                              const double*, const double*, double*, double*,

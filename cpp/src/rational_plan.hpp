@@ -29,12 +29,12 @@ constexpr int rational_block = 256;
 #define KERNKIT_DECLARE_RATIONAL_ISA(ns)                                                     \
   namespace kernkit::ns {                                                                     \
   template <class T>                                                                          \
-  void rational_forward_loop(const detail::RationalPlan& p, const T* x, const T* a,          \
-                             const T* c, T* y, int nthreads);                                 \
+  void rational_forward_loop(const detail::RationalPlan& p, const T* x, const double* a,     \
+                             const double* c, T* y, int nthreads);                            \
   template <class T>                                                                          \
   void rational_backward_loop(const detail::RationalPlan& p, const T* g, const T* x,         \
-                              const T* a, const T* c, T* dx, double* partials, bool coef,     \
-                              int nthreads);                                                  \
+                              const double* a, const double* c, T* dx, double* partials,     \
+                              bool coef, int nthreads);                                       \
   }
 KERNKIT_DECLARE_RATIONAL_ISA(isa_baseline)
 KERNKIT_DECLARE_RATIONAL_ISA(isa_avx2)

@@ -178,6 +178,9 @@ def rational(x: Any, num: Any, den: Any, form: str = "A", *, channel_axis: int =
     Notes
     -----
     D must be divisible by G_num and G_den (ValueError otherwise). NaN/inf inputs propagate.
+    float32 and float64 inputs are computed in double (float32 rounded once at the end, so within
+    about one float32 rounding of the float64 result even where Q's inner sum cancels);
+    float16/bfloat16 (CUDA) in float32. The same holds for :func:`rational_backward`.
     Non-contiguous inputs are copied to a contiguous array on their device first. ``out``: a
     C-contiguous array of x's shape, dtype and type to write into (saves the allocation and its
     page faults, which cost about as much as the kernel itself at ViT sizes on the CPU).

@@ -88,6 +88,46 @@ def rel(err, ref):
     return float(np.max(np.abs(err)) / (scale if scale > 0 else 1.0))
 
 
+# The swish fits of rational_init(..., (5, 4), form), rounded, as literals: the fit is a degenerate
+# least-squares problem whose solution differs between LAPACK builds, and tests that must mean the
+# same on every machine (the CUDA ones) do not depend on it.
+SWISH = {
+    "A": ([0.0, 0.5, 0.25, 0.05325, 0.0057957, 0.00027423], [0.0, 0.1065, 0.0, 0.00054846]),
+    "B": ([0.0, 0.5, 0.25, 0.053265, 0.0058024, 0.00027511], [0.0, 0.10653, 0.0, 0.00055023]),
+    "C": ([0.0, 0.44342, 0.22171, 0.047237, 0.0051458, 0.00024398],
+          [0.78684, 0.0, 0.094474, 0.0, 0.00048796]),
+}
+# Form C denominator whose inner sum S = 0.79 + 0.094 x^2 - 0.03527 x^4 crosses 0 near |x| = 2.5,
+# where its terms add up to ~2.8 while Q = 0.1 + |S| is 0.1: a float32 evaluation of S there is
+# off by ~28x float32's rounding relative to Q.
+ILL_C = [0.79, 0.0, 0.094, 0.0, -0.03527]
+
+
+def explicit_coefs(rng, form, gn=2, gd=8, dtype=np.float64):
+    """Swish fit of `form` plus 0.02 N(0, 1) drift per group (no least-squares fit); for form C
+    every other denominator group is ILL_C plus the drift."""
+    a0, b0 = (np.array(v) for v in SWISH[form])
+    a = a0 + 0.02 * rng.normal(size=(gn, a0.size))
+    b = np.tile(b0, (gd, 1))
+    if form == "C":
+        b[1::2] = ILL_C
+    b = b + 0.02 * rng.normal(size=b.shape)
+    return a.astype(dtype), b.astype(dtype)
+
+
+def q_condition(x, b, form):
+    """max over elements of (sum of |terms| of Q's inner sum) / Q: float32 Horner's error in Q,
+    relative to Q, is up to this many times float32's rounding (1 for form A: no cancellation)."""
+    if form == "A":
+        return 1.0
+    xm = np.asarray(x, np.float64)  # channels last
+    B = np.asarray(b, np.float64)[_groups(xm.shape[-1], np.shape(b)[0])]
+    k0 = 0 if form == "C" else 1
+    terms = [B[:, i] * xm ** (i + k0) for i in range(B.shape[1])]
+    absum = sum(np.abs(t) for t in terms)
+    return float(np.max(absum / ((0.1 if form == "C" else 1.0) + np.abs(sum(terms)))))
+
+
 # ---- the reference itself: finite differences in float64 --------------------------------------
 
 @pytest.mark.parametrize("form", FORMS)
@@ -142,25 +182,45 @@ def test_vit_regime_matches_reference(form, mode, dtype, tol):
     a = (a0 + 0.02 * rng.normal(size=(1, 6))).astype(dtype)
     b = (b0 + 0.02 * rng.normal(size=(8, b0.size))).astype(dtype)
     g = rng.normal(size=x.shape).astype(dtype)
-    if form == "C" and dtype == np.float32:
-        tol = 5e-6  # Q = 0.1 + |S| comes close to 0.1: up to ~10x the float32 conditioning of A/B
-    _check_all(x, a, b, g, form, tol, 3e-4 if dtype == np.float32 else 1e-12)
+    # float32 is evaluated in double and rounded once: the issue's 1e-6, per coefficient too
+    _check_all(x, a, b, g, form, tol, 1e-6 if dtype == np.float32 else 1e-12)
 
 
 @pytest.mark.parametrize("form", FORMS)
-@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-13), (np.float32, 3e-5)])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-13), (np.float32, 1e-6)])
 @pytest.mark.parametrize("gn,gd,D", [(1, 8, 64), (8, 8, 64), (4, 6, 24), (3, 1, 9)])
 def test_random_coefficients_match_reference(form, dtype, tol, gn, gd, D):
-    """Random coefficients, |x| up to ~6: float32 error grows with the conditioning of P and Q
-    (form C has Q down to 0.1), so the float32 bound here is looser than in the ViT regime."""
+    """Random coefficients, |x| up to ~6: P and Q are ill-conditioned (form C's S crosses 0, where
+    Q = 0.1); float32 inputs are evaluated in double and rounded once, so float32 still meets the
+    issue's 1e-6 (float32 arithmetic reached 1.2e-5 here, 7e-5 per coefficient)."""
     rng = np.random.default_rng(FORMS.index(form) * 1000 + gn * 100 + gd * 10 + D)
     x = (rng.normal(size=(37, 5, D)) * 1.5).astype(dtype)
     x.flat[:7] = [0.0, -0.0, 1e-30, -3.0, 3.0, 1e-3, -1e-3]
     a, b = coefs(rng, gn, gd, form=form, dtype=dtype)
     g = rng.normal(size=x.shape).astype(dtype)
-    if form == "C" and dtype == np.float32:
-        tol = 3e-4  # S crosses 0, Q = 0.1 there: 10x amplification on top of A/B's conditioning
-    _check_all(x, a, b, g, form, tol, 10 * tol if dtype == np.float32 else 1e-11)
+    _check_all(x, a, b, g, form, tol, tol if dtype == np.float32 else 1e-11)
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("coef", ["explicit", "swish", "gelu"])
+@pytest.mark.parametrize("seed", range(5))
+def test_float32_ill_conditioned_denominator_matches_reference(form, coef, seed):
+    """Must-have 5 for float32 (1e-6 of the float64 reference, forward and all three gradients)
+    where Q's inner sum cancels: init fits with training-sized drift (the drifted swish and gelu
+    fits of form C have S crossing 0 near |x| = 3: float32 arithmetic reached 5.6e-6 there) and
+    the explicit coefficients with ILL_C (no least-squares fit)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(197, 4, 96)).astype(np.float32)
+    g = rng.normal(size=x.shape).astype(np.float32)
+    if coef == "explicit":
+        a, b = explicit_coefs(rng, form, dtype=np.float32)
+        if form == "C":
+            assert q_condition(x, b, form) > 15  # the case is as ill-conditioned as meant
+    else:
+        a0, b0 = kernkit.rational_init(coef, (5, 4), form)
+        a = (a0 + 0.02 * rng.normal(size=(2, 6))).astype(np.float32)
+        b = (b0 + 0.02 * rng.normal(size=(8, b0.size))).astype(np.float32)
+    _check_all(x, a, b, g, form, 1e-6, 1e-6)
 
 
 @pytest.mark.parametrize("m,n", [(0, 0), (1, 0), (0, 3), (3, 2), (12, 12), (7, 1)])
@@ -454,12 +514,13 @@ def test_cuda_float32_float64_match_reference(form, layout):
     rng = np.random.default_rng(11)
     axis = -1 if layout == "last" else 1
     shape = (197, 4, 96) if layout == "last" else (3, 96, 7, 9)
-    a0, b0 = kernkit.rational_init("swish", (5, 4), form)
-    for dtype, tol in ((np.float64, 1e-13), (np.float32, 2e-6)):
+    # explicit coefficients (no LAPACK fit); form C's include ILL_C's cancelling denominator
+    for dtype, tol in ((np.float64, 1e-13), (np.float32, 1e-6)):
         x = rng.normal(size=shape).astype(dtype)
         g = rng.normal(size=shape).astype(dtype)
-        a = (a0 + 0.02 * rng.normal(size=(2, 6))).astype(dtype)
-        b = (b0 + 0.02 * rng.normal(size=(8, b0.size))).astype(dtype)
+        a, b = explicit_coefs(rng, form, dtype=dtype)
+        if form == "C" and layout == "last":
+            assert q_condition(x, b, form) > 15
         tx, tg, ta, tb = (torch.from_numpy(v).cuda() for v in (x, g, a, b))
         y = kernkit.rational(tx, ta, tb, form, channel_axis=axis)
         assert isinstance(y, torch.Tensor) and y.is_cuda and y.dtype == tx.dtype
