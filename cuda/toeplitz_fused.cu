@@ -24,8 +24,9 @@
 // Twiddles: w_L^m = hi[m >> lb] * lo[m & (2^lb - 1)] from two small tables a block builds in
 // shared memory with sincospi in double; a pass multiplies by w^p, p < 16, formed from w = w_S^j
 // by products of depth <= 4.
-// Shared memory: tables + (L + L/16) complex work + (G/2)(n + 4) complex staging, 202 KB for
-// float32 at L = 8192 (one block of 512 threads per SM on sm_90); registers: see -Xptxas -v.
+// Shared memory: tables + (L + L/16) complex work + (G/2)(n + 4) complex staging: 198 KiB for
+// float32 at L = 8192, n = 4096 (one block of 512 threads per SM on sm_90; 106 registers),
+// 134 KiB for float64 at L = 4096 (256 threads, 216 registers).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -34,6 +35,7 @@
 
 #include "check.cuh"
 #include "kernkit/math/sincospi.hpp"
+#include "kernkit/toeplitz.hpp"
 #include "toeplitz_fused.hpp"
 
 namespace kernkit::cuda::toeplitz_fused {
@@ -41,15 +43,12 @@ namespace {
 
 using i64 = std::int64_t;
 
-// The largest L per element type: float32 8192 takes 202 KB of shared memory, float64 4096 141 KB
-// (float64 8192 would take 278 KB).
-template <class T>
-constexpr i64 max_length() {
-  return sizeof(T) == 4 ? 8192 : 4096;
-}
+// The largest L (kernkit/toeplitz.hpp): float32 8192 takes 198 KiB of shared memory, float64 4096
+// 134 KiB (float64 8192 would take 267 KiB).
+using kernkit::cuda::toeplitz::fused_max_length;
 
 template <class T>
-struct Cx {
+struct alignas(2 * sizeof(T)) Cx {  // one 8- / 16-byte shared-memory access per element
   T re, im;
 };
 template <class T>
@@ -221,7 +220,7 @@ fused_kernel(const T* __restrict__ spec, i64 spec_bs, i64 n64, const T* __restri
     const T* xc = X + b * xsb + (j0 + c) * xsc;
     T* sc = stgr + (c / 2) * 2 * ns + (c & 1);
     const bool live = c < gc;
-    constexpr int kBatch = 8;  // loads in flight per thread
+    constexpr int kBatch = 16;  // loads in flight per thread (32 KB per SM at L = 8192)
     for (int i0 = tid / G; i0 < n; i0 += kBatch * (NT / G)) {
       T v[kBatch];
 #pragma unroll
@@ -336,16 +335,9 @@ int log2_exact(i64 L) {
 }  // namespace
 
 template <class T>
-std::int64_t fft_length(std::int64_t n) {
-  i64 L = 32;
-  while (L < 2 * n - 1) L *= 2;
-  return L <= max_length<T>() ? L : 0;
-}
-
-template <class T>
 bool matmul_spectrum(const T* spec, i64 spec_bs, i64 L, i64 n, const T* X, i64 nb, i64 k, i64 xsb,
                      i64 xsr, i64 xsc, T* Y, void* stream_) {
-  if (n < 1 || 2 * n > L || L > max_length<T>()) return false;
+  if (n < 1 || 2 * n > L || L > fused_max_length<T>()) return false;
   auto stream = static_cast<cudaStream_t>(stream_);
   switch (log2_exact(L)) {
 #define KERNKIT_FUSED_CASE(E) \
@@ -359,7 +351,7 @@ bool matmul_spectrum(const T* spec, i64 spec_bs, i64 L, i64 n, const T* X, i64 n
     KERNKIT_FUSED_CASE(11)
     KERNKIT_FUSED_CASE(12)
     case 13:
-      if constexpr (max_length<T>() >= 8192) return launch<T, 13>(spec, spec_bs, n, X, nb, k, xsb, xsr, xsc, Y, stream);
+      if constexpr (fused_max_length<T>() >= 8192) return launch<T, 13>(spec, spec_bs, n, X, nb, k, xsb, xsr, xsc, Y, stream);
       return false;
 #undef KERNKIT_FUSED_CASE
     default:
@@ -367,8 +359,6 @@ bool matmul_spectrum(const T* spec, i64 spec_bs, i64 L, i64 n, const T* X, i64 n
   }
 }
 
-template std::int64_t fft_length<float>(std::int64_t);
-template std::int64_t fft_length<double>(std::int64_t);
 template bool matmul_spectrum<float>(const float*, i64, i64, i64, const float*, i64, i64, i64, i64,
                                      i64, float*, void*);
 template bool matmul_spectrum<double>(const double*, i64, i64, i64, const double*, i64, i64, i64,
