@@ -5,15 +5,10 @@
 
 namespace kernkit::cuda::toeplitz_fused {
 
-// The circulant length for n on CUDA: the smallest power of two >= max(2n - 1, 32) when that is at
-// most the fused kernel's largest length (8192 float32, 4096 float64: what fits the shared memory of
-// an sm_90 block), else 0 (the caller then uses its own length).
-template <class T>
-std::int64_t fft_length(std::int64_t n);
-
 // Y = T X as kernkit::cuda::toeplitz::matmul_spectrum, in one kernel launch; returns false (and
 // launches nothing) where the fused kernel does not apply: L not a power of two in
-// [32, 8192 | 4096], n > L/2, or more shared memory than the device gives a block.
+// [32, fused_max_length<T>()] (kernkit/toeplitz.hpp), n > L/2, or more shared memory than the
+// device gives a block.
 template <class T>
 bool matmul_spectrum(const T* spec, std::int64_t spec_bs, std::int64_t L, std::int64_t n,
                      const T* X, std::int64_t nb, std::int64_t k, std::int64_t xsb,

@@ -14,9 +14,9 @@
 #include <random>
 #include <vector>
 
+#include "kernkit/toeplitz.hpp"
+
 namespace emu_cuda {
-template <class T>
-std::int64_t fft_length(std::int64_t n);
 template <class T>
 bool matmul_spectrum(const T* spec, std::int64_t spec_bs, std::int64_t L, std::int64_t n,
                      const T* X, std::int64_t nb, std::int64_t k, std::int64_t xsb,
@@ -40,7 +40,7 @@ using i64 = std::int64_t;
 // stride 2 (a strided view).
 template <class T>
 int run(i64 n, i64 k, i64 nb, bool causal, bool shared, int layout, i64 L = 0) {
-  if (L == 0) L = emu_cuda::fft_length<T>(n);
+  if (L == 0) L = kernkit::cuda::toeplitz::fused_length<T>(n);
   std::mt19937_64 rng(n * 131 + k * 7 + nb + causal * 3 + shared * 5 + layout * 11 + L);
   std::normal_distribution<double> nd(0.0, 1.0);
   const i64 ncoef = shared ? 1 : nb;
@@ -123,13 +123,13 @@ int declines(i64 n, i64 L) {
 int main() {
   int bad = 0;
   // Lengths chosen on CUDA: powers of two >= max(2n - 1, 32) up to 8192 / 4096, else 0.
-  bad += emu_cuda::fft_length<float>(1) == 32 ? 0 : 1;
-  bad += emu_cuda::fft_length<float>(17) == 64 ? 0 : 1;
-  bad += emu_cuda::fft_length<float>(1000) == 2048 ? 0 : 1;
-  bad += emu_cuda::fft_length<float>(4096) == 8192 ? 0 : 1;
-  bad += emu_cuda::fft_length<float>(4097) == 0 ? 0 : 1;
-  bad += emu_cuda::fft_length<double>(2048) == 4096 ? 0 : 1;
-  bad += emu_cuda::fft_length<double>(2049) == 0 ? 0 : 1;
+  bad += kernkit::cuda::toeplitz::fused_length<float>(1) == 32 ? 0 : 1;
+  bad += kernkit::cuda::toeplitz::fused_length<float>(17) == 64 ? 0 : 1;
+  bad += kernkit::cuda::toeplitz::fused_length<float>(1000) == 2048 ? 0 : 1;
+  bad += kernkit::cuda::toeplitz::fused_length<float>(4096) == 8192 ? 0 : 1;
+  bad += kernkit::cuda::toeplitz::fused_length<float>(4097) == 0 ? 0 : 1;
+  bad += kernkit::cuda::toeplitz::fused_length<double>(2048) == 4096 ? 0 : 1;
+  bad += kernkit::cuda::toeplitz::fused_length<double>(2049) == 0 ? 0 : 1;
   if (bad) std::printf("FAIL fft_length\n");
 
   bad += run<float>(1, 3, 1, false, true, 0);      // L = 32: 2 passes, first radix 2

@@ -392,6 +392,7 @@ def test_cuda_python_glue_with_cpu_tensors_standing_in(monkeypatch: pytest.Monke
             assert isinstance(Y, torch.Tensor) and Y.dtype == dt and Y.shape == (2, 3, n, 4)
             assert _rel(Y.double().numpy(), Ts[None] @ X) <= tol
             T = ToeplitzOperator(ct, None if causal else rt, causal=causal)
+            assert T._spec is not None and T._spec[1] == 128  # the fused kernel's power of two >= 2n - 1
             assert _rel((T @ Xt).double().numpy(), Ts[None] @ X) <= tol
             assert _rel((T.T @ Xt).double().numpy(), np.swapaxes(Ts, -1, -2)[None] @ X) <= tol
             Y1 = toeplitz_matmul(ct[0], None if causal else rt[0], Xt[0, 0], causal=causal)
