@@ -322,10 +322,12 @@ cuda = pytest.mark.skipif(not kernkit.cuda_available(), reason="no CUDA device /
 
 
 @cuda
+@pytest.mark.parametrize("path", ["auto", "cufft"])  # auto: the fused kernel (L = 256 here)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("causal", [False, True])
-def test_cuda_matches_dense(dtype: str, causal: bool) -> None:
+def test_cuda_matches_dense(dtype: str, causal: bool, path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     torch = pytest.importorskip("torch")
+    monkeypatch.setenv("KERNKIT_TOEPLITZ_CUDA", path)
     rng = np.random.default_rng(12)
     n, k = 97, 33
     c, r = _coefs(rng, n, (2,))
@@ -339,6 +341,36 @@ def test_cuda_matches_dense(dtype: str, causal: bool) -> None:
     T = ToeplitzOperator(ct, None if causal else rt, causal=causal)
     Xs = Xt.transpose(1, 2).contiguous().transpose(1, 2)  # non-contiguous
     assert _rel((T @ Xs).cpu().double().numpy(), ref) <= _tol(np.float64 if dtype == "float64" else np.float32)
+
+
+@cuda
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cuda_fused_at_its_largest_length(dtype: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fused kernel's largest L (8192 float32 with n = 4096, 4096 float64 with n = 2048; one
+    block per SM of shared memory), k off its column group, forced on; beyond it, forcing it is
+    an error and auto falls back to cuFFT."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(14)
+    n = 4096 if dtype == "float32" else 2048
+    c, r = _coefs(rng, n, ())
+    X = rng.standard_normal((n, 11))
+    td = getattr(torch, dtype)
+    ct, rt, Xt = (torch.tensor(a, dtype=td, device="cuda") for a in (c, r, X))
+    monkeypatch.setenv("KERNKIT_TOEPLITZ_CUDA", "fused")
+    assert _rel(toeplitz_matmul(ct, rt, Xt).cpu().double().numpy(), _dense(c, r, False) @ X) <= _tol(
+        np.float64 if dtype == "float64" else np.float32)
+    big = n + 1
+    cb, rb = _coefs(rng, big, ())
+    Xb = rng.standard_normal((big, 3))
+    cbt, rbt, Xbt = (torch.tensor(a, dtype=td, device="cuda") for a in (cb, rb, Xb))
+    with pytest.raises(ValueError, match="fused"):
+        toeplitz_matmul(cbt, rbt, Xbt)
+    monkeypatch.setenv("KERNKIT_TOEPLITZ_CUDA", "auto")
+    assert _rel(toeplitz_matmul(cbt, rbt, Xbt).cpu().double().numpy(), _dense(cb, rb, False) @ Xb) <= _tol(
+        np.float64 if dtype == "float64" else np.float32)
+    monkeypatch.setenv("KERNKIT_TOEPLITZ_CUDA", "fast")
+    with pytest.raises(ValueError, match="KERNKIT_TOEPLITZ_CUDA"):
+        toeplitz_matmul(cbt, rbt, Xbt)
 
 
 @cuda
