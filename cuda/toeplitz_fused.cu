@@ -24,12 +24,13 @@
 // Twiddles: w_L^m = hi[m >> lb] * lo[m & (2^lb - 1)] from two small tables a block builds in
 // shared memory with sincospi in double; a radix-16 butterfly reads w^1, w^2, w^4, w^8 (w = w_S^j)
 // that way and forms the others by at most 3 multiplications.
-// Shared memory: tables + (L + L/16) complex work + (G/2)(n + 4) complex staging: 198 KiB for
-// float32 at L = 8192, n = 4096 (one block of 512 threads per SM on sm_90; 113 registers),
-// 134 KiB for float64 at L = 4096 (256 threads, 234 registers).
+// Shared memory: tables + (L + L/16) complex work + (G/2)(n + 4) complex staging + a flag per
+// thread: 200 KiB for float32 at L = 8192, n = 4096 (one block of 512 threads per SM on sm_90;
+// 113 registers), 135 KiB for float64 at L = 4096 (256 threads, 238 registers).
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -43,8 +44,8 @@ namespace {
 
 using i64 = std::int64_t;
 
-// The largest L (kernkit/toeplitz.hpp): float32 8192 takes 198 KiB of shared memory, float64 4096
-// 134 KiB (float64 8192 would take 267 KiB).
+// The largest L (kernkit/toeplitz.hpp): float32 8192 takes 200 KiB of shared memory, float64 4096
+// 135 KiB (float64 8192 would take 269 KiB).
 using kernkit::cuda::toeplitz::fused_max_length;
 
 template <class T>
@@ -212,10 +213,14 @@ fused_kernel(const T* __restrict__ spec, i64 spec_bs, i64 n64, const T* __restri
   Cx<T>* work = thi + (1 << Sh::HB);
   Cx<T>* stg = work + Sh::WORK;
   T* stgr = reinterpret_cast<T*>(stg);
+  int* badf = reinterpret_cast<int*>(stg + (G / 2) * ns);  // [NT]: a non-finite X entry seen
 
-  // 1. X tile -> staging; thread column c = tid % G is fixed (NT % G == 0).
+  // 1. X tile -> staging; thread column c = tid % G is fixed (NT % G == 0). A non-finite entry
+  // is staged as 0 and its column flagged (written all NaN at the end, as the other paths give),
+  // so that it does not spill into the other column of its complex pair.
   const int c = tid % G;
   {
+    int bad = 0;
     const T* xc = X + b * xsb + (j0 + c) * xsc;
     T* sc = stgr + (c / 2) * 2 * ns + (c & 1);
     const bool live = c < gc;
@@ -230,9 +235,12 @@ fused_kernel(const T* __restrict__ spec, i64 spec_bs, i64 n64, const T* __restri
 #pragma unroll
       for (int u = 0; u < kBatch; ++u) {
         const int i = i0 + u * (NT / G);
-        if (i < n) sc[2 * i] = v[u];
+        const bool finite = v[u] - v[u] == T(0);
+        bad |= !finite;
+        if (i < n) sc[2 * i] = finite ? v[u] : T(0);
       }
     }
+    badf[tid] = bad;
   }
   // Twiddle tables w_L^m: lo for m < 2^LB, hi for m = t 2^LB.
   for (int t = tid; t < (1 << Sh::LB) + (1 << Sh::HB); t += NT) {
@@ -293,9 +301,12 @@ fused_kernel(const T* __restrict__ spec, i64 spec_bs, i64 n64, const T* __restri
 
   // 3. staging -> Y (contiguous (nb, n, k)).
   if (c < gc) {
+    int bad = 0;
+    for (int t = c; t < NT; t += G) bad |= badf[t];
     T* yc = Y + b * n64 * k + j0 + c;
     const T* sc = stgr + (c / 2) * 2 * ns + (c & 1);
-    for (int i = tid / G; i < n; i += NT / G) yc[i * k] = sc[2 * i];
+    const T nan = std::numeric_limits<T>::quiet_NaN();
+    for (int i = tid / G; i < n; i += NT / G) yc[i * k] = bad ? nan : sc[2 * i];
   }
 }
 
@@ -303,7 +314,8 @@ template <class T, int LOG2L>
 std::size_t smem_bytes(i64 n) {
   using Sh = Shape<T, LOG2L>;
   return sizeof(Cx<T>) * static_cast<std::size_t>((1 << Sh::LB) + (1 << Sh::HB) + Sh::WORK +
-                                                   (Sh::G / 2) * (n + 4));
+                                                   (Sh::G / 2) * (n + 4)) +
+         sizeof(int) * Sh::NT;
 }
 
 template <class T, int LOG2L>

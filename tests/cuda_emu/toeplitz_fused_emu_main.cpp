@@ -2,8 +2,9 @@
 // source converted by make_emu.py) against the dense product in double: every circulant length
 // the kernel has (32 .. 8192 float32, .. 4096 float64; 2, 3 and 4 passes, first-pass radix 2, 4,
 // 8, 16), causal and not, a spectrum shared or per batch, column counts off the column group,
-// column-major and strided X, an L above the minimum; and the cases it must decline. The spectrum
-// is a direct DFT in double here (independent of cuFFT). Exits non-zero on a mismatch.
+// column-major and strided X, an L above the minimum, NaN / inf entries of X (confined to their
+// column); and the cases it must decline. The spectrum is a direct DFT in double here
+// (independent of cuFFT). Exits non-zero on a mismatch.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -36,10 +37,12 @@ extern "C" const char* cudaGetErrorString(cudaError_t) { return "emulated"; }
 
 using i64 = std::int64_t;
 
-// layout: 0 row-major X, 1 column-major per batch, 2 row-major with row stride k + 3 and column
+// layout: 0 row-major X, 1 column-major per batch, 2 row-major with row stride 2k + 3 and column
 // stride 2 (a strided view).
+// poison: X[0, n/2, 1] = NaN and X[0, 0, 4] = inf (k > 4): those columns of Y[0] must be all NaN
+// and every other column (their complex-pair partners 0 and 5 included) exact.
 template <class T>
-int run(i64 n, i64 k, i64 nb, bool causal, bool shared, int layout, i64 L = 0) {
+int run(i64 n, i64 k, i64 nb, bool causal, bool shared, int layout, i64 L = 0, bool poison = false) {
   if (L == 0) L = kernkit::cuda::toeplitz::fused_length<T>(n);
   std::mt19937_64 rng(n * 131 + k * 7 + nb + causal * 3 + shared * 5 + layout * 11 + L);
   std::normal_distribution<double> nd(0.0, 1.0);
@@ -74,11 +77,16 @@ int run(i64 n, i64 k, i64 nb, bool causal, bool shared, int layout, i64 L = 0) {
   i64 xsb, xsr, xsc;
   if (layout == 0) { xsr = k; xsc = 1; xsb = n * k; }
   else if (layout == 1) { xsr = 1; xsc = n; xsb = n * k; }
-  else { xsr = k + 3; xsc = 2; xsb = n * (k + 3) + 5; }
+  else { xsr = 2 * k + 3; xsc = 2; xsb = n * xsr + 5; }
   std::vector<T> X(nb * xsb + 8, T(std::numeric_limits<double>::quiet_NaN()));  // gaps poisoned
   for (i64 b = 0; b < nb; ++b)
     for (i64 i = 0; i < n; ++i)
       for (i64 j = 0; j < k; ++j) X[b * xsb + i * xsr + j * xsc] = static_cast<T>(nd(rng));
+  auto poisoned = [&](i64 b, i64 j) { return poison && b == 0 && (j == 1 || (j == 4 && k > 4)); };
+  if (poison) {
+    X[n / 2 * xsr + 1 * xsc] = std::numeric_limits<T>::quiet_NaN();
+    if (k > 4) X[4 * xsc] = std::numeric_limits<T>::infinity();
+  }
   std::vector<T> Y(nb * n * k, T(std::numeric_limits<double>::quiet_NaN()));
   const bool took = emu_cuda::matmul_spectrum<T>(spec.data(), shared ? 0 : L + 2, L, n, X.data(), nb,
                                                  k, xsb, xsr, xsc, Y.data(), nullptr);
@@ -88,6 +96,10 @@ int run(i64 n, i64 k, i64 nb, bool causal, bool shared, int layout, i64 L = 0) {
     const double* rb = r.data() + (shared ? 0 : b * n);
     for (i64 i = 0; i < n; ++i)
       for (i64 j = 0; j < k; ++j) {
+        if (poisoned(b, j)) {
+          if (!std::isnan(double(Y[(b * n + i) * k + j]))) worst = INFINITY;
+          continue;
+        }
         double s = 0;
         for (i64 m = 0; m < n; ++m) {
           const double t = m <= i ? cb[i - m] : (causal ? 0.0 : rb[m - i]);
@@ -101,9 +113,9 @@ int run(i64 n, i64 k, i64 nb, bool causal, bool shared, int layout, i64 L = 0) {
   const double err = worst / scale;
   const double tol = sizeof(T) == 4 ? 1e-5 : 1e-12;
   const bool ok = took && err <= tol;
-  std::printf("%s %s n=%lld L=%lld k=%lld nb=%lld causal=%d shared=%d layout=%d: rel err %.2e\n",
+  std::printf("%s %s n=%lld L=%lld k=%lld nb=%lld causal=%d shared=%d layout=%d%s: rel err %.2e\n",
               ok ? "ok  " : "FAIL", sizeof(T) == 4 ? "f32" : "f64", (long long)n, (long long)L,
-              (long long)k, (long long)nb, causal, shared, layout, err);
+              (long long)k, (long long)nb, causal, shared, layout, poison ? " NaN/inf in X" : "", err);
   std::fflush(stdout);
   return ok ? 0 : 1;
 }
@@ -143,6 +155,9 @@ int main() {
   bad += run<float>(2048, 3, 2, false, false, 0);  // L = 4096 (radix 16 first)
   bad += run<float>(4096, 9, 1, false, true, 0);   // L = 8192: 4 passes, 512 threads
   bad += run<float>(4096, 1, 1, true, true, 1);
+  bad += run<float>(100, 6, 2, false, false, 0, 0, true);  // non-finite X entries stay in their column
+  bad += run<float>(64, 3, 1, true, true, 1, 0, true);
+  bad += run<double>(100, 7, 1, false, true, 2, 0, true);
   bad += run<double>(5, 3, 1, false, true, 0);
   bad += run<double>(64, 13, 2, true, false, 0);
   bad += run<double>(100, 6, 2, false, true, 2);

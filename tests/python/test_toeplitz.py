@@ -374,6 +374,24 @@ def test_cuda_fused_at_its_largest_length(dtype: str, monkeypatch: pytest.Monkey
 
 
 @cuda
+@pytest.mark.parametrize("path", ["auto", "cufft"])
+def test_cuda_nan_stays_in_its_column(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on the CPU (test_nan_propagates): the fused kernel transforms columns in complex pairs,
+    so a non-finite entry must not reach its partner column."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setenv("KERNKIT_TOEPLITZ_CUDA", path)
+    rng = np.random.default_rng(15)
+    for n in (10, 200):
+        c, r = _coefs(rng, n)
+        X = rng.standard_normal((n, 4))
+        X[3, 1] = np.nan
+        X[0, 2] = np.inf
+        Y = toeplitz_matmul(*(torch.tensor(a, device="cuda") for a in (c, r, X))).cpu().numpy()
+        assert np.isnan(Y[:, 1]).any() and not np.isfinite(Y[:, 2]).all()
+        assert _rel(Y[:, [0, 3]], _dense(c, r, False) @ X[:, [0, 3]]) <= 1e-12
+
+
+@cuda
 def test_cuda_never_copies_across_devices() -> None:
     torch = pytest.importorskip("torch")
     c = np.ones(4)
