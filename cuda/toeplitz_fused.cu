@@ -1,8 +1,9 @@
 // Toeplitz products Y = T X in one kernel launch (no workspace) for power-of-two circulant lengths
 // L <= 8192 (float32) / 4096 (float64); cuda/toeplitz.cu keeps cuFFT for everything else.
 //
-// A block owns G adjacent columns of one batch (G * sizeof(T) = 32 bytes: every row read or
-// written is one whole sector) and works through them in pairs:
+// A column group is G adjacent columns of one batch (G * sizeof(T) = 32 bytes: every row read or
+// written is one whole sector); a block (one per SM slot, looping over groups) works through a
+// group's columns in pairs:
 //  1. X[b, :, j0:j0+G] -> shared staging, lanes along the columns (coalesced), pair p of columns
 //     stored as n complex numbers x_{2p} + i x_{2p+1};
 //  2. per pair, a complex FFT of length L of that sequence zero-padded: the circulant product
@@ -26,7 +27,8 @@
 // that way and forms the others by at most 3 multiplications.
 // Shared memory: tables + (L + L/16) complex work + (G/2)(n + 4) complex staging + a flag per
 // thread: 200 KiB for float32 at L = 8192, n = 4096 (one block of 512 threads per SM on sm_90;
-// 113 registers), 135 KiB for float64 at L = 4096 (256 threads, 238 registers).
+// 126 registers), 135 KiB for float64 at L = 4096 (256 threads, 255 registers); float32 below
+// L = 8192 fits two or more blocks per SM (<= 128 registers).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -124,6 +126,9 @@ struct Shape {
   static constexpr int HB = LOG2L - LB;
   static constexpr int G = 32 / static_cast<int>(sizeof(T));  // columns per block
   static constexpr int WORK = L + (L >> kPadShift);
+  // Blocks per SM the registers must allow: float32 at <= 128 registers a thread (what the
+  // shared memory allows too below L = 8192); float64 needs ~240 and is held to one block.
+  static constexpr int MIN_BLOCKS = sizeof(T) == 4 ? 65536 / (128 * NT) : 1;
 };
 
 // Spectrum index of position x after the forward passes (digits of x read in reverse).
@@ -194,18 +199,19 @@ __device__ __forceinline__ void pass(int S, const Cx<T>* __restrict__ tlo, const
   }
 }
 
+// A block per SM slot (persistent): column groups grp = blockIdx.x, + gridDim.x, ...; the twiddle
+// tables are built once, H is reloaded only when the batch changes, and while a group is
+// transformed the next one's X rows are prefetched into L2, so that its staging reads L2 rather
+// than DRAM (one 200 KiB block per SM cannot otherwise overlap its loads with its FFTs).
 template <class T, int LOG2L>
-__global__ void __launch_bounds__(Shape<T, LOG2L>::NT)
+__global__ void __launch_bounds__(Shape<T, LOG2L>::NT, Shape<T, LOG2L>::MIN_BLOCKS)
 fused_kernel(const T* __restrict__ spec, i64 spec_bs, i64 n64, const T* __restrict__ X, i64 k,
-             i64 xsb, i64 xsr, i64 xsc, i64 ngrp, T* __restrict__ Y) {
+             i64 xsb, i64 xsr, i64 xsc, i64 ngrp, i64 ntot, T* __restrict__ Y) {
   using Sh = Shape<T, LOG2L>;
   constexpr int L = Sh::L, NT = Sh::NT, G = Sh::G;
   const int n = static_cast<int>(n64);
   const int tid = threadIdx.x;
-  const i64 b = blockIdx.x / ngrp;
-  const i64 j0 = (blockIdx.x % ngrp) * G;
-  const int gc = static_cast<int>(k - j0 < G ? k - j0 : G);  // columns of this block
-  const int ns = n + 4;                                     // staging pair stride (banks)
+  const int ns = n + 4;  // staging pair stride (banks)
 
   extern __shared__ __align__(16) unsigned char smem_raw[];
   Cx<T>* tlo = reinterpret_cast<Cx<T>*>(smem_raw);
@@ -215,98 +221,116 @@ fused_kernel(const T* __restrict__ spec, i64 spec_bs, i64 n64, const T* __restri
   T* stgr = reinterpret_cast<T*>(stg);
   int* badf = reinterpret_cast<int*>(stg + (G / 2) * ns);  // [NT]: a non-finite X entry seen
 
-  // 1. X tile -> staging; thread column c = tid % G is fixed (NT % G == 0). A non-finite entry
-  // is staged as 0 and its column flagged (written all NaN at the end, as the other paths give),
-  // so that it does not spill into the other column of its complex pair.
-  const int c = tid % G;
-  {
-    int bad = 0;
-    const T* xc = X + b * xsb + (j0 + c) * xsc;
-    T* sc = stgr + (c / 2) * 2 * ns + (c & 1);
-    const bool live = c < gc;
-    constexpr int kBatch = 16;  // loads in flight per thread (32 KB per SM at L = 8192)
-    for (int i0 = tid / G; i0 < n; i0 += kBatch * (NT / G)) {
-      T v[kBatch];
-#pragma unroll
-      for (int u = 0; u < kBatch; ++u) {
-        const int i = i0 + u * (NT / G);
-        v[u] = live && i < n ? xc[i * xsr] : T(0);
-      }
-#pragma unroll
-      for (int u = 0; u < kBatch; ++u) {
-        const int i = i0 + u * (NT / G);
-        const bool finite = v[u] - v[u] == T(0);
-        bad |= !finite;
-        if (i < n) sc[2 * i] = finite ? v[u] : T(0);
-      }
-    }
-    badf[tid] = bad;
-  }
-  // Twiddle tables w_L^m: lo for m < 2^LB, hi for m = t 2^LB.
+  // Twiddle tables w_L^m: lo for m < 2^LB, hi for m = t 2^LB (made visible by the first group's
+  // barrier after staging).
   for (int t = tid; t < (1 << Sh::LB) + (1 << Sh::HB); t += NT) {
     const int m = t < (1 << Sh::LB) ? t : (t - (1 << Sh::LB)) << Sh::LB;
     double s, co;
     kernkit::math::sincospi(-2.0 * m / L, &s, &co);
     tlo[t] = {static_cast<T>(co), static_cast<T>(s)};
   }
-  // H at this thread's last-pass positions 16 g + p, g = tid + u NT.
-  Cx<T> h[Sh::U][16];
-  {
-    const T* sp = spec + b * spec_bs;
+
+  const int c = tid % G;  // this thread's column in staging and output (NT % G == 0)
+  Cx<T> h[Sh::U][16];     // H at this thread's last-pass positions 16 g + p, g = tid + u NT
+  i64 hb = -1;            // the batch h holds
+  for (i64 grp = blockIdx.x; grp < ntot; grp += gridDim.x) {
+    const i64 b = grp / ngrp;
+    const i64 j0 = (grp % ngrp) * G;
+    const int gc = static_cast<int>(k - j0 < G ? k - j0 : G);  // columns of this group
+
+    // 1. X tile -> staging. A non-finite entry is staged as 0 and its column flagged (written
+    // all NaN at the end, as the other paths give), so that it does not spill into the other
+    // column of its complex pair.
+    {
+      int bad = 0;
+      const T* xc = X + b * xsb + (j0 + c) * xsc;
+      T* sc = stgr + (c / 2) * 2 * ns + (c & 1);
+      const bool live = c < gc;
+      constexpr int kBatch = 16;  // loads in flight per thread (32 KB per SM at L = 8192)
+      for (int i0 = tid / G; i0 < n; i0 += kBatch * (NT / G)) {
+        T v[kBatch];
 #pragma unroll
-    for (int u = 0; u < Sh::U; ++u)
+        for (int u = 0; u < kBatch; ++u) {
+          const int i = i0 + u * (NT / G);
+          v[u] = live && i < n ? xc[i * xsr] : T(0);
+        }
 #pragma unroll
-      for (int p = 0; p < 16; ++p) {
+        for (int u = 0; u < kBatch; ++u) {
+          const int i = i0 + u * (NT / G);
+          const bool finite = v[u] - v[u] == T(0);
+          bad |= !finite;
+          if (i < n) sc[2 * i] = finite ? v[u] : T(0);
+        }
+      }
+      badf[tid] = bad;
+    }
+    if (b != hb && (hb < 0 || spec_bs != 0)) {
+      const T* sp = spec + b * spec_bs;
+#pragma unroll
+      for (int u = 0; u < Sh::U; ++u)
+#pragma unroll
+        for (int p = 0; p < 16; ++p) {
+          const int g = tid + u * NT;
+          const int q = digitrev<LOG2L, Sh::R1B, Sh::P>((g < L / 16 ? g : 0) * 16 + p);
+          h[u][p] = q <= L / 2 ? Cx<T>{sp[2 * q], sp[2 * q + 1]} : Cx<T>{sp[2 * (L - q)], -sp[2 * (L - q) + 1]};
+        }
+      hb = b;
+    }
+#if defined(__CUDA_ARCH__)
+    if (grp + gridDim.x < ntot && xsc == 1) {  // the next group's rows (32 contiguous bytes each)
+      const i64 nx = grp + gridDim.x;
+      const T* xn = X + (nx / ngrp) * xsb + (nx % ngrp) * G;
+      for (int i = tid; i < n; i += NT) asm volatile("prefetch.global.L2 [%0];" ::"l"(xn + i * xsr));
+    }
+#endif
+    __syncthreads();
+
+    // 2. per pair of columns: FFT, times H, inverse FFT, back into the pair's staging.
+    for (int pr = 0; 2 * pr < gc; ++pr) {
+      Cx<T>* sp = stg + pr * ns;
+      pass<T, LOG2L, Sh::R1, false, true>(L, tlo, thi, work, sp, n);
+      __syncthreads();
+#pragma unroll
+      for (int s = 2; s < Sh::P; ++s) {
+        pass<T, LOG2L, 16, false, false>(L >> (Sh::R1B + 4 * (s - 2)), tlo, thi, work, sp, n);
+        __syncthreads();
+      }
+      // Last forward pass (span 16, no twiddles), times H, first inverse pass.
+#pragma unroll
+      for (int u = 0; u < Sh::U; ++u) {
         const int g = tid + u * NT;
-        const int q = digitrev<LOG2L, Sh::R1B, Sh::P>((g < L / 16 ? g : 0) * 16 + p);
-        h[u][p] = q <= L / 2 ? Cx<T>{sp[2 * q], sp[2 * q + 1]} : Cx<T>{sp[2 * (L - q)], -sp[2 * (L - q) + 1]};
-      }
-  }
-  __syncthreads();
-
-  for (int pr = 0; 2 * pr < gc; ++pr) {
-    Cx<T>* sp = stg + pr * ns;
-    pass<T, LOG2L, Sh::R1, false, true>(L, tlo, thi, work, sp, n);
-    __syncthreads();
+        if (g < L / 16) {
+          Cx<T> a[16], y[16];
 #pragma unroll
-    for (int s = 2; s < Sh::P; ++s) {
-      pass<T, LOG2L, 16, false, false>(L >> (Sh::R1B + 4 * (s - 2)), tlo, thi, work, sp, n);
+          for (int q = 0; q < 16; ++q) a[q] = work[pad(16 * g + q)];
+          dft<16, false>(a);
+#pragma unroll
+          for (int p = 0; p < 16; ++p) y[p] = a[bitrev<16>(p)] * h[u][p];
+          dft<16, true>(y);
+#pragma unroll
+          for (int q = 0; q < 16; ++q) work[pad(16 * g + q)] = y[bitrev<16>(q)];
+        }
+      }
+      __syncthreads();
+#pragma unroll
+      for (int s = Sh::P - 1; s >= 2; --s) {
+        pass<T, LOG2L, 16, true, false>(L >> (Sh::R1B + 4 * (s - 2)), tlo, thi, work, sp, n);
+        __syncthreads();
+      }
+      pass<T, LOG2L, Sh::R1, true, true>(L, tlo, thi, work, sp, n);
       __syncthreads();
     }
-    // Last forward pass (span 16, no twiddles), times H, first inverse pass.
-#pragma unroll
-    for (int u = 0; u < Sh::U; ++u) {
-      const int g = tid + u * NT;
-      if (g < L / 16) {
-        Cx<T> a[16], y[16];
-#pragma unroll
-        for (int q = 0; q < 16; ++q) a[q] = work[pad(16 * g + q)];
-        dft<16, false>(a);
-#pragma unroll
-        for (int p = 0; p < 16; ++p) y[p] = a[bitrev<16>(p)] * h[u][p];
-        dft<16, true>(y);
-#pragma unroll
-        for (int q = 0; q < 16; ++q) work[pad(16 * g + q)] = y[bitrev<16>(q)];
-      }
-    }
-    __syncthreads();
-#pragma unroll
-    for (int s = Sh::P - 1; s >= 2; --s) {
-      pass<T, LOG2L, 16, true, false>(L >> (Sh::R1B + 4 * (s - 2)), tlo, thi, work, sp, n);
-      __syncthreads();
-    }
-    pass<T, LOG2L, Sh::R1, true, true>(L, tlo, thi, work, sp, n);
-    __syncthreads();
-  }
 
-  // 3. staging -> Y (contiguous (nb, n, k)).
-  if (c < gc) {
-    int bad = 0;
-    for (int t = c; t < NT; t += G) bad |= badf[t];
-    T* yc = Y + b * n64 * k + j0 + c;
-    const T* sc = stgr + (c / 2) * 2 * ns + (c & 1);
-    const T nan = std::numeric_limits<T>::quiet_NaN();
-    for (int i = tid / G; i < n; i += NT / G) yc[i * k] = bad ? nan : sc[2 * i];
+    // 3. staging -> Y (contiguous (nb, n, k)).
+    if (c < gc) {
+      int bad = 0;
+      for (int t = c; t < NT; t += G) bad |= badf[t];
+      T* yc = Y + b * n64 * k + j0 + c;
+      const T* sc = stgr + (c / 2) * 2 * ns + (c & 1);
+      const T nan = std::numeric_limits<T>::quiet_NaN();
+      for (int i = tid / G; i < n; i += NT / G) yc[i * k] = bad ? nan : sc[2 * i];
+    }
+    __syncthreads();  // the staging and flags are the next group's
   }
 }
 
@@ -327,12 +351,17 @@ bool launch(const T* spec, i64 spec_bs, i64 n, const T* X, i64 nb, i64 k, i64 xs
   KERNKIT_CUDA_CHECK(cudaGetDevice(&dev));
   KERNKIT_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
   if (bytes > static_cast<std::size_t>(optin)) return false;
-  const i64 ngrp = (k + Sh::G - 1) / Sh::G;
-  if (nb * ngrp > 0x7fffffff) return false;
   KERNKIT_CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<T, LOG2L>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           static_cast<int>(bytes)));
-  const unsigned grid = static_cast<unsigned>(nb * ngrp);
-  fused_kernel<T, LOG2L><<<grid, Sh::NT, bytes, stream>>>(spec, spec_bs, n, X, k, xsb, xsr, xsc, ngrp, Y);
+  int sms = 0, per_sm = 0;
+  KERNKIT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  KERNKIT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+      &per_sm, reinterpret_cast<const void*>(fused_kernel<T, LOG2L>), Sh::NT, bytes));
+  if (per_sm < 1) return false;
+  const i64 ngrp = (k + Sh::G - 1) / Sh::G, ntot = nb * ngrp;
+  const i64 slots = static_cast<i64>(sms) * per_sm;
+  const unsigned grid = static_cast<unsigned>(ntot < slots ? ntot : slots);
+  fused_kernel<T, LOG2L><<<grid, Sh::NT, bytes, stream>>>(spec, spec_bs, n, X, k, xsb, xsr, xsc, ngrp, ntot, Y);
   KERNKIT_CUDA_CHECK(cudaGetLastError());
   return true;
 }

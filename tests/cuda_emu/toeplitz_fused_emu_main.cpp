@@ -29,8 +29,14 @@ extern "C" cudaError_t cudaGetDevice(int* d) {
   *d = 0;
   return cudaSuccess;
 }
+// Two SMs with one block each: the persistent blocks loop over several column groups (batch
+// changes, per-batch spectra reloaded, the staging reused) in every test with over 2 groups.
 extern "C" cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int) {
-  *v = a == cudaDevAttrMaxSharedMemoryPerBlockOptin ? 227 * 1024 : 0;
+  *v = a == cudaDevAttrMaxSharedMemoryPerBlockOptin ? 227 * 1024 : a == cudaDevAttrMultiProcessorCount ? 2 : 0;
+  return cudaSuccess;
+}
+extern "C" cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, const void*, int, size_t) {
+  *blocks = 1;
   return cudaSuccess;
 }
 extern "C" const char* cudaGetErrorString(cudaError_t) { return "emulated"; }
