@@ -32,6 +32,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -206,7 +207,7 @@ __device__ __forceinline__ void pass(int S, const Cx<T>* __restrict__ tlo, const
 template <class T, int LOG2L>
 __global__ void __launch_bounds__(Shape<T, LOG2L>::NT, Shape<T, LOG2L>::MIN_BLOCKS)
 fused_kernel(const T* __restrict__ spec, i64 spec_bs, i64 n64, const T* __restrict__ X, i64 k,
-             i64 xsb, i64 xsr, i64 xsc, i64 ngrp, i64 ntot, T* __restrict__ Y) {
+             i64 xsb, i64 xsr, i64 xsc, i64 ngrp, i64 ntot, bool prefetch, T* __restrict__ Y) {
   using Sh = Shape<T, LOG2L>;
   constexpr int L = Sh::L, NT = Sh::NT, G = Sh::G;
   const int n = static_cast<int>(n64);
@@ -277,7 +278,7 @@ fused_kernel(const T* __restrict__ spec, i64 spec_bs, i64 n64, const T* __restri
       hb = b;
     }
 #if defined(__CUDA_ARCH__)
-    if (grp + gridDim.x < ntot && xsc == 1) {  // the next group's rows (32 contiguous bytes each)
+    if (prefetch && grp + gridDim.x < ntot && xsc == 1) {  // the next group's rows (32 bytes each)
       const i64 nx = grp + gridDim.x;
       const T* xn = X + (nx / ngrp) * xsb + (nx % ngrp) * G;
       for (int i = tid; i < n; i += NT) asm volatile("prefetch.global.L2 [%0];" ::"l"(xn + i * xsr));
@@ -361,7 +362,11 @@ bool launch(const T* spec, i64 spec_bs, i64 n, const T* X, i64 nb, i64 k, i64 xs
   const i64 ngrp = (k + Sh::G - 1) / Sh::G, ntot = nb * ngrp;
   const i64 slots = static_cast<i64>(sms) * per_sm;
   const unsigned grid = static_cast<unsigned>(ntot < slots ? ntot : slots);
-  fused_kernel<T, LOG2L><<<grid, Sh::NT, bytes, stream>>>(spec, spec_bs, n, X, k, xsb, xsr, xsc, ngrp, ntot, Y);
+  // KERNKIT_TOEPLITZ_PREFETCH=0 turns the L2 prefetch off (for timing it against prefetching).
+  const char* pf = std::getenv("KERNKIT_TOEPLITZ_PREFETCH");
+  const bool prefetch = !(pf && std::string(pf) == "0");
+  fused_kernel<T, LOG2L><<<grid, Sh::NT, bytes, stream>>>(spec, spec_bs, n, X, k, xsb, xsr, xsc, ngrp, ntot,
+                                                          prefetch, Y);
   KERNKIT_CUDA_CHECK(cudaGetLastError());
   return true;
 }
