@@ -13,10 +13,10 @@
 //     needs no scaling). One complex FFT of L per two columns costs what one real FFT of L per
 //     column does, and needs neither the half-length twist nor a separate buffer per column.
 //     Forward: in-place decimation in frequency (radix 2^r1 first, then radix 16), which leaves
-//     the spectrum digit-reversed; the last forward pass, the product with H (held in registers,
-//     loaded once per block for the thread's fixed positions) and the first inverse pass work on
-//     the same 16 registers; the inverse is the mirror image (decimation in time from digit-
-//     reversed order to natural order), so no reordering pass exists. Every other pass reads and
+//     the spectrum digit-reversed; the last forward pass, the product with H (in registers for
+//     the thread's fixed positions, loaded when the batch changes) and the first inverse pass
+//     work on the same 16 registers; the inverse is the mirror image (decimation in time from
+//     digit-reversed order to natural order), so no reordering pass exists. Every other pass reads and
 //     writes the padded work buffer (one complex per 16 skipped: the strides 16 and 256 of the
 //     radix-16 passes hit distinct banks). The first forward pass reads the staging directly
 //     (positions >= n are the zero padding) and the last inverse pass writes only positions < n
