@@ -13,6 +13,10 @@
 // stream, so everything is stream-ordered and nothing is held between calls but the plans.
 // cuFFT is loaded at run time (dlopen; KERNKIT_CUFFT_LIB or libcufft.so.12/.11/.so) so the
 // module imports, and the rest of kernkit runs, where cuFFT is absent.
+// Products with a power-of-two L <= 8192 (float32) / 4096 (float64) go to the one-launch fused
+// kernel of toeplitz_fused.cu instead (fft_length() in kernkit/toeplitz.hpp picks such an L
+// where n allows);
+// KERNKIT_TOEPLITZ_CUDA=fused|cufft|auto (default auto) forces either path for timing.
 #include <cuda_runtime.h>
 #include <cufft.h>
 #include <dlfcn.h>
@@ -28,6 +32,7 @@
 
 #include "check.cuh"
 #include "kernkit/toeplitz.hpp"
+#include "toeplitz_fused.hpp"
 
 namespace kernkit::cuda::toeplitz {
 namespace {
@@ -306,6 +311,17 @@ void check_args(const char* fn, i64 n, i64 nb, i64 L) {
 
 constexpr std::size_t kWorkspaceBudget = std::size_t(512) << 20;  // bytes per chunk
 
+enum class Path { automatic, fused, cufft };
+
+// KERNKIT_TOEPLITZ_CUDA, read on every call so one process can time both paths.
+Path path_from_env() {
+  const char* v = std::getenv("KERNKIT_TOEPLITZ_CUDA");
+  if (!v || !*v || std::string(v) == "auto") return Path::automatic;
+  if (std::string(v) == "fused") return Path::fused;
+  if (std::string(v) == "cufft") return Path::cufft;
+  throw std::invalid_argument(std::string("KERNKIT_TOEPLITZ_CUDA must be fused, cufft or auto, got '") + v + "'");
+}
+
 }  // namespace
 
 template <class T>
@@ -335,6 +351,14 @@ void matmul_spectrum(const T* spec, i64 spec_bs, i64 L, i64 n, const T* X, i64 n
   if (n == 0 || nb == 0 || k == 0) return;
   auto stream = static_cast<cudaStream_t>(stream_);
   DeviceGuard guard(Y);
+  const Path path = path_from_env();
+  if (path != Path::cufft &&
+      toeplitz_fused::matmul_spectrum<T>(spec, spec_bs, L, n, X, nb, k, xsb, xsr, xsc, Y, stream_))
+    return;
+  if (path == Path::fused)
+    throw std::invalid_argument("kernkit::cuda::toeplitz::matmul_spectrum: KERNKIT_TOEPLITZ_CUDA=fused, but the fused "
+                                "kernel takes power-of-two L in [32, 8192] (float32) / [32, 4096] (float64) only, "
+                                "got L = " + std::to_string(L));
   const i64 nq = L / 2 + 1;
   const i64 total = nb * k;
   const std::size_t per_col = sizeof(T) * static_cast<std::size_t>(L + 2 * nq) * 2;  // data + cuFFT work (about as much)

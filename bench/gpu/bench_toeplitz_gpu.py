@@ -1,21 +1,26 @@
-"""GPU check and timing of kernkit.toeplitz_matmul's CUDA path (cuFFT; prepared, not yet run on a GPU).
+"""GPU check and timing of kernkit.toeplitz_matmul's CUDA paths: the fused one-launch kernel
+(cuda/toeplitz_fused.cu, power-of-two L <= 8192 float32 / 4096 float64) and cuFFT, chosen per call
+by KERNKIT_TOEPLITZ_CUDA=fused|cufft|auto (set here around each measurement).
 
-1. correctness: CUDA (torch tensors) against the float64 dense product and the CPU result, float32
-   and float64, causal and not, shared and per-batch coefficients, a non-contiguous X, n = 1 / 97 /
-   4096 (prime and smooth);
-2. timing for n = 4096 with k = 4096 float32 columns (and a batched (8, 4096, 512) case): kernkit
-   (product with a cached spectrum, ToeplitzOperator, and the whole toeplitz_matmul call) next to a
-   torch.fft implementation of the same product on the same card (rfft of X padded to 2n along the
-   rows, multiply, irfft, slice), and the bandwidth fraction of reading X and writing Y once
-   against a large device copy.
+1. correctness, under auto (fused where it applies) and under cufft: CUDA (torch tensors) against
+   the float64 dense product and the CPU result, float32 and float64, causal and not, shared and
+   per-batch coefficients, a non-contiguous X, n = 1 / 97 / 4096 (prime and smooth);
+2. timing for n = 4096 with k = 4096 float32 columns (and a batched (8, 4096, 512) case, and
+   n = 16384 where only cuFFT applies): kernkit's product with a cached spectrum
+   (ToeplitzOperator) by the fused kernel and by cuFFT, and the whole toeplitz_matmul call (auto),
+   next to a torch.fft implementation of the same product on the same card (rfft of X padded to 2n
+   along the rows, multiply, irfft, slice), and the bandwidth fraction of reading X and writing Y
+   once against a large device copy.
 Writes toeplitz_gpu.json and toeplitz_gpu.md into --out.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -33,6 +38,20 @@ def dense(c: np.ndarray, r: np.ndarray | None, causal: bool) -> np.ndarray:
     return np.where(d >= 0, np.asarray(c, np.float64)[np.abs(d)], rr[np.abs(d)])
 
 
+@contextlib.contextmanager
+def cuda_path(path: str) -> Iterator[None]:
+    """KERNKIT_TOEPLITZ_CUDA=path for the block (the CUDA core reads it on every call)."""
+    old = os.environ.get("KERNKIT_TOEPLITZ_CUDA")
+    os.environ["KERNKIT_TOEPLITZ_CUDA"] = path
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["KERNKIT_TOEPLITZ_CUDA"]
+        else:
+            os.environ["KERNKIT_TOEPLITZ_CUDA"] = old
+
+
 def check(rng: np.random.Generator) -> list[dict]:
     out = []
     for n, k, nb in ((1, 3, 1), (97, 33, 2), (4096, 16, 2)):
@@ -43,22 +62,24 @@ def check(rng: np.random.Generator) -> list[dict]:
             X = rng.standard_normal((nb, n, k))
             ref = np.stack([dense(c[b], r[b], causal) for b in range(nb)]) @ X
             scale = np.abs(ref).max()
+            refs = dense(c[0], r[0], causal) @ X
+            Yc = toeplitz_matmul(c, None if causal else r, X, causal=causal)
             for dt in (torch.float32, torch.float64):
                 ct, rt, Xt = (torch.tensor(a, dtype=dt, device="cuda") for a in (c, r, X))
                 Xs = Xt.transpose(1, 2).contiguous().transpose(1, 2)  # column-major per batch
-                Y = toeplitz_matmul(ct, None if causal else rt, Xs, causal=causal)
-                torch.cuda.synchronize()
-                Yc = toeplitz_matmul(c, None if causal else r, X, causal=causal)
-                err = float(np.abs(Y.double().cpu().numpy() - ref).max() / scale)
-                cpu = float(np.abs(Y.double().cpu().numpy() - Yc).max() / scale)
-                # shared coefficients through the operator
-                T = ToeplitzOperator(ct[0], None if causal else rt[0], causal=causal)
-                Ys = (T @ Xt).double().cpu().numpy()
-                refs = dense(c[0], r[0], causal) @ X
-                errs = float(np.abs(Ys - refs).max() / np.abs(refs).max())
-                out.append({"n": n, "k": k, "batch": nb, "causal": causal, "dtype": str(dt).replace("torch.", ""),
-                            "rel_err_vs_f64": err, "rel_diff_vs_cpu": cpu, "shared_operator_rel_err": errs,
-                            "ok": max(err, errs) <= (1e-12 if dt == torch.float64 else 1e-5)})
+                for path in ("auto", "cufft"):  # auto: the fused kernel where it applies
+                    with cuda_path(path):
+                        Y = toeplitz_matmul(ct, None if causal else rt, Xs, causal=causal)
+                        # shared coefficients through the operator
+                        T = ToeplitzOperator(ct[0], None if causal else rt[0], causal=causal)
+                        Ys = (T @ Xt).double().cpu().numpy()
+                    err = float(np.abs(Y.double().cpu().numpy() - ref).max() / scale)
+                    cpu = float(np.abs(Y.double().cpu().numpy() - Yc).max() / scale)
+                    errs = float(np.abs(Ys - refs).max() / np.abs(refs).max())
+                    out.append({"path": path, "n": n, "k": k, "batch": nb, "causal": causal,
+                                "dtype": str(dt).replace("torch.", ""),
+                                "rel_err_vs_f64": err, "rel_diff_vs_cpu": cpu, "shared_operator_rel_err": errs,
+                                "ok": max(err, errs) <= (1e-12 if dt == torch.float64 else 1e-5)})
     return out
 
 
@@ -82,16 +103,28 @@ def timing(rng: np.random.Generator, bw: float) -> list[dict]:
         h[:n] = c
         h[L2 - n + 1:] = torch.flip(r[1:], [0])
         H = torch.fft.rfft(h)
-        t_op = cuda_time(lambda: T @ X)
+        ref = torch_fft_product(H, X, n, L2)
+        fused_ok = 2 * n - 1 <= 8192  # the fused kernel's float32 lengths
+        row = {"shape": "x".join(map(str, shape)), "dtype": "float32"}
+        floor = 2 * X.numel() * X.element_size() / bw
+        for path in (("fused", "cufft") if fused_ok else ("cufft",)):
+            with cuda_path(path):
+                row[f"kernkit_{path}_ms"] = cuda_time(lambda: T @ X) * 1e3
+                row[f"rel_diff_{path}_vs_torch"] = float((T @ X - ref).abs().max() / ref.abs().max())
+        if fused_ok:  # the fused kernel without its L2 prefetch of the next column group
+            os.environ["KERNKIT_TOEPLITZ_PREFETCH"] = "0"
+            with cuda_path("fused"):
+                row["fused_no_prefetch_ms"] = cuda_time(lambda: T @ X) * 1e3
+            del os.environ["KERNKIT_TOEPLITZ_PREFETCH"]
         t_call = cuda_time(lambda: toeplitz_matmul(c, r, X))
         t_torch = cuda_time(lambda: torch_fft_product(H, X, n, L2))
-        ref = torch_fft_product(H, X, n, L2)
-        diff = float((T @ X - ref).abs().max() / ref.abs().max())
-        floor = 2 * X.numel() * X.element_size() / bw
-        rows.append({"shape": "x".join(map(str, shape)), "dtype": "float32", "kernkit_operator_ms": t_op * 1e3,
-                     "kernkit_call_ms": t_call * 1e3, "torch_fft_ms": t_torch * 1e3,
-                     "speedup_vs_torch_fft": t_torch / t_op, "bandwidth_fraction": floor / t_op,
-                     "torch_bandwidth_fraction": floor / t_torch, "rel_diff_vs_torch": diff})
+        best = min(v for key, v in row.items() if key.startswith("kernkit_"))
+        row.update({"kernkit_call_ms": t_call * 1e3, "torch_fft_ms": t_torch * 1e3,
+                    "speedup_vs_torch_fft": t_torch * 1e3 / best, "bandwidth_fraction": floor * 1e3 / best,
+                    "torch_bandwidth_fraction": floor / t_torch})
+        if fused_ok:
+            row["fused_speedup_vs_cufft"] = row["kernkit_cufft_ms"] / row["kernkit_fused_ms"]
+        rows.append(row)
     return rows
 
 
@@ -108,16 +141,23 @@ def main() -> None:
     with open(os.path.join(args.out, "toeplitz_gpu.json"), "w") as f:
         json.dump(res, f, indent=1)
     bad = [c for c in res["checks"] if not c["ok"]]
-    L = [f"# kernkit.toeplitz_matmul (CUDA, cuFFT) on {res['device']} (copy {res['copy_GBps']:.0f} GB/s)", "",
-         f"checks: {len(res['checks']) - len(bad)}/{len(res['checks'])} within tolerance (1e-12 float64, 1e-5 float32 "
-         f"relative to max|T X|); max error float32 "
+    L = [f"# kernkit.toeplitz_matmul (CUDA: fused kernel and cuFFT) on {res['device']} "
+         f"(copy {res['copy_GBps']:.0f} GB/s)", "",
+         f"checks (paths auto and cufft): {len(res['checks']) - len(bad)}/{len(res['checks'])} within tolerance "
+         f"(1e-12 float64, 1e-5 float32 relative to max|T X|); max error float32 "
          f"{max(c['rel_err_vs_f64'] for c in res['checks'] if c['dtype'] == 'float32'):.2e}, float64 "
          f"{max(c['rel_err_vs_f64'] for c in res['checks'] if c['dtype'] == 'float64'):.2e}", "",
-         "| X shape | kernkit operator ms | toeplitz_matmul ms | torch.fft ms | speedup | kernkit bw fraction | torch bw fraction |",
-         "|---|---:|---:|---:|---:|---:|---:|"]
+         "Operator (cached spectrum) ms by path; speedup and bandwidth fraction of the faster path.", "",
+         "| X shape | fused ms | fused ms, no L2 prefetch | cuFFT ms | fused / cuFFT speedup | "
+         "toeplitz_matmul ms (auto) | torch.fft ms | speedup vs torch | kernkit bw fraction | torch bw fraction |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in res["timing"]:
-        L.append(f"| {r['shape']} | {r['kernkit_operator_ms']:.3f} | {r['kernkit_call_ms']:.3f} | {r['torch_fft_ms']:.3f} | "
-                 f"{r['speedup_vs_torch_fft']:.2f} | {r['bandwidth_fraction']:.2f} | {r['torch_bandwidth_fraction']:.2f} |")
+        fused = f"{r['kernkit_fused_ms']:.3f}" if "kernkit_fused_ms" in r else "-"
+        nopf = f"{r['fused_no_prefetch_ms']:.3f}" if "fused_no_prefetch_ms" in r else "-"
+        ratio = f"{r['fused_speedup_vs_cufft']:.2f}" if "fused_speedup_vs_cufft" in r else "-"
+        L.append(f"| {r['shape']} | {fused} | {nopf} | {r['kernkit_cufft_ms']:.3f} | {ratio} | {r['kernkit_call_ms']:.3f} | "
+                 f"{r['torch_fft_ms']:.3f} | {r['speedup_vs_torch_fft']:.2f} | {r['bandwidth_fraction']:.2f} | "
+                 f"{r['torch_bandwidth_fraction']:.2f} |")
     if bad:
         L += ["", "FAILED checks:", *[json.dumps(b) for b in bad]]
     with open(os.path.join(args.out, "toeplitz_gpu.md"), "w") as f:

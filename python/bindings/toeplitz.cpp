@@ -163,6 +163,12 @@ void def_toeplitz(nb::module_& m) {
   m.def("fft_irfft", &irfft<float>, nb::arg("X"), nb::arg("n"), nb::arg("out"));
   m.def("fft_irfft", &irfft<double>, nb::arg("X"), nb::arg("n"), nb::arg("out"));
   m.def("toeplitz_fft_length", &kernkit::toeplitz::fft_length, nb::arg("n"));
+  m.def(
+      "toeplitz_cuda_fft_length",
+      [](i64 n, bool dbl) {
+        return dbl ? kernkit::cuda::toeplitz::fft_length<double>(n) : kernkit::cuda::toeplitz::fft_length<float>(n);
+      },
+      nb::arg("n"), nb::arg("float64"));
   m.def("toeplitz_use_direct", &kernkit::toeplitz::use_direct, nb::arg("n"), nb::arg("k"));
   m.def("toeplitz_spectrum", &spectrum<float>, nb::arg("c"), nb::arg("r").none(),
         nb::arg("causal"), nb::arg("L"), nb::arg("spec"));

@@ -12,8 +12,11 @@ embedding ``T`` in a circulant matrix of an even length ``L = 2 * next_fast_len(
 DFT, so ``T @ x = irfft(rfft(h) * rfft(x, L))[:n]`` for every column ``x``. On the CPU the FFT,
 the product with the spectrum and the inverse FFT run fused per block of columns held in
 cache (kernkit's own FFT, :mod:`kernkit.fft`; no padded copy of ``X`` is formed); small ``n``
-use the direct ``O(n^2 k)`` sum instead. On CUDA the transforms are cuFFT's (plans cached per
-stream), on the caller's stream.
+use the direct ``O(n^2 k)`` sum instead. On CUDA, on the caller's stream: for ``n <= 4096``
+(float32) / ``2048`` (float64) one fused kernel launch with ``L`` the smallest power of two
+``>= 2n - 1`` (FFT, product and inverse FFT of groups of columns in shared memory), else cuFFT
+(plans cached per stream); the environment variable ``KERNKIT_TOEPLITZ_CUDA=fused|cufft|auto``
+forces either path (for timing).
 
 Used for kernelized attention with relative positional encoding: S. Luo et al., "Stable, Fast
 and Accurate: Kernelized Attention with Relative Positional Encoding", NeurIPS 2021, sec. 3.2.
@@ -175,7 +178,11 @@ def _spec_rows(s: Any, batch: tuple[int, ...], L: int) -> Any:
 
 def _spectrum(c: Any, r: Any, causal: bool, cbatch: tuple[int, ...], n: int) -> tuple[Any, int]:
     """rfft(h)/L of the circulant embedding, shape (L + 2,) if shared else (*cbatch, L + 2)."""
-    L = int(_core.toeplitz_fft_length(n))
+    if isinstance(c, np.ndarray):
+        L = int(_core.toeplitz_fft_length(n))
+    else:  # CUDA: a power of two where the fused kernel takes it (see toeplitz_cuda_fft_length)
+        _dispatch.require_cuda("c")
+        L = int(_core.toeplitz_cuda_fft_length(n, _dtype_name(c) == "float64"))
     shared = c.ndim == 1 and (causal or r.ndim == 1)
     c2 = _batch_rows(c, cbatch, n) if not shared else _batch_rows(c, (), n)
     r2 = None if causal else (_batch_rows(r, cbatch, n) if not shared else _batch_rows(r, (), n))

@@ -322,10 +322,12 @@ cuda = pytest.mark.skipif(not kernkit.cuda_available(), reason="no CUDA device /
 
 
 @cuda
+@pytest.mark.parametrize("path", ["auto", "cufft"])  # auto: the fused kernel (L = 256 here)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("causal", [False, True])
-def test_cuda_matches_dense(dtype: str, causal: bool) -> None:
+def test_cuda_matches_dense(dtype: str, causal: bool, path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     torch = pytest.importorskip("torch")
+    monkeypatch.setenv("KERNKIT_TOEPLITZ_CUDA", path)
     rng = np.random.default_rng(12)
     n, k = 97, 33
     c, r = _coefs(rng, n, (2,))
@@ -339,6 +341,54 @@ def test_cuda_matches_dense(dtype: str, causal: bool) -> None:
     T = ToeplitzOperator(ct, None if causal else rt, causal=causal)
     Xs = Xt.transpose(1, 2).contiguous().transpose(1, 2)  # non-contiguous
     assert _rel((T @ Xs).cpu().double().numpy(), ref) <= _tol(np.float64 if dtype == "float64" else np.float32)
+
+
+@cuda
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cuda_fused_at_its_largest_length(dtype: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fused kernel's largest L (8192 float32 with n = 4096, 4096 float64 with n = 2048; one
+    block per SM of shared memory), k off its column group, forced on; beyond it, forcing it is
+    an error and auto falls back to cuFFT."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(14)
+    n = 4096 if dtype == "float32" else 2048
+    c, r = _coefs(rng, n, ())
+    X = rng.standard_normal((n, 11))
+    td = getattr(torch, dtype)
+    ct, rt, Xt = (torch.tensor(a, dtype=td, device="cuda") for a in (c, r, X))
+    monkeypatch.setenv("KERNKIT_TOEPLITZ_CUDA", "fused")
+    assert _rel(toeplitz_matmul(ct, rt, Xt).cpu().double().numpy(), _dense(c, r, False) @ X) <= _tol(
+        np.float64 if dtype == "float64" else np.float32)
+    big = n + 1
+    cb, rb = _coefs(rng, big, ())
+    Xb = rng.standard_normal((big, 3))
+    cbt, rbt, Xbt = (torch.tensor(a, dtype=td, device="cuda") for a in (cb, rb, Xb))
+    with pytest.raises(ValueError, match="fused"):
+        toeplitz_matmul(cbt, rbt, Xbt)
+    monkeypatch.setenv("KERNKIT_TOEPLITZ_CUDA", "auto")
+    assert _rel(toeplitz_matmul(cbt, rbt, Xbt).cpu().double().numpy(), _dense(cb, rb, False) @ Xb) <= _tol(
+        np.float64 if dtype == "float64" else np.float32)
+    monkeypatch.setenv("KERNKIT_TOEPLITZ_CUDA", "fast")
+    with pytest.raises(ValueError, match="KERNKIT_TOEPLITZ_CUDA"):
+        toeplitz_matmul(cbt, rbt, Xbt)
+
+
+@cuda
+@pytest.mark.parametrize("path", ["auto", "cufft"])
+def test_cuda_nan_stays_in_its_column(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on the CPU (test_nan_propagates): the fused kernel transforms columns in complex pairs,
+    so a non-finite entry must not reach its partner column."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setenv("KERNKIT_TOEPLITZ_CUDA", path)
+    rng = np.random.default_rng(15)
+    for n in (10, 200):
+        c, r = _coefs(rng, n)
+        X = rng.standard_normal((n, 4))
+        X[3, 1] = np.nan
+        X[0, 2] = np.inf
+        Y = toeplitz_matmul(*(torch.tensor(a, device="cuda") for a in (c, r, X))).cpu().numpy()
+        assert np.isnan(Y[:, 1]).any() and not np.isfinite(Y[:, 2]).all()
+        assert _rel(Y[:, [0, 3]], _dense(c, r, False) @ X[:, [0, 3]]) <= 1e-12
 
 
 @cuda
@@ -392,6 +442,7 @@ def test_cuda_python_glue_with_cpu_tensors_standing_in(monkeypatch: pytest.Monke
             assert isinstance(Y, torch.Tensor) and Y.dtype == dt and Y.shape == (2, 3, n, 4)
             assert _rel(Y.double().numpy(), Ts[None] @ X) <= tol
             T = ToeplitzOperator(ct, None if causal else rt, causal=causal)
+            assert T._spec is not None and T._spec[1] == 128  # the fused kernel's power of two >= 2n - 1
             assert _rel((T @ Xt).double().numpy(), Ts[None] @ X) <= tol
             assert _rel((T.T @ Xt).double().numpy(), np.swapaxes(Ts, -1, -2)[None] @ X) <= tol
             Y1 = toeplitz_matmul(ct[0], None if causal else rt[0], Xt[0, 0], causal=causal)

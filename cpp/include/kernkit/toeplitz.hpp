@@ -51,8 +51,31 @@ void matmul(const T* c, std::int64_t c_bs, const T* r, std::int64_t r_bs, bool c
 }  // namespace kernkit::toeplitz
 
 namespace kernkit::cuda::toeplitz {
-// The same on device pointers, enqueued on `stream` (a cudaStream_t) with cuFFT plans cached per
-// (device, stream, length, batch, type). Throws std::runtime_error in a build without CUDA.
+// The largest circulant length of the fused one-launch CUDA kernel (cuda/toeplitz_fused.cu):
+// what fits the shared memory of an sm_90 block.
+template <class T>
+constexpr std::int64_t fused_max_length() {
+  return sizeof(T) == 4 ? 8192 : 4096;
+}
+// The fused kernel's length for n: the smallest power of two >= max(2n - 1, 32) if at most
+// fused_max_length<T>(), else 0.
+template <class T>
+inline std::int64_t fused_length(std::int64_t n) {
+  std::int64_t L = 32;
+  while (L < 2 * n - 1) L *= 2;
+  return L <= fused_max_length<T>() ? L : 0;
+}
+// The circulant length the CUDA products use for n: fused_length<T>(n) where nonzero, else
+// kernkit::toeplitz::fft_length(n) (cuFFT).
+template <class T>
+inline std::int64_t fft_length(std::int64_t n) {
+  const std::int64_t L = fused_length<T>(n);
+  return L > 0 ? L : kernkit::toeplitz::fft_length(n);
+}
+// The same on device pointers, enqueued on `stream` (a cudaStream_t): the fused kernel where L
+// allows it, else cuFFT with plans cached per (device, stream, length, batch, type); the
+// environment variable KERNKIT_TOEPLITZ_CUDA=fused|cufft|auto forces a path (fused: an error
+// where it does not apply). Throws std::runtime_error in a build without CUDA.
 template <class T>
 void spectrum(const T* c, std::int64_t c_bs, const T* r, std::int64_t r_bs, bool causal,
               std::int64_t n, std::int64_t nb, std::int64_t L, T* spec, void* stream);
