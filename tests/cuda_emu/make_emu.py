@@ -4,7 +4,9 @@
 Usage: python make_emu.py SRC.cu OUT.cpp. Kernel launches ``k<<<g, b, smem, stream>>>(args);``
 become ``emu::launch(dim3(g), dim3(b), smem, [&] { k(args); });``, the namespace
 kernkit::cuda::hashattn becomes emu_cuda (so the real CPU library can be linked beside it) and
-the dynamic shared memory declaration points at the emulator's buffer.
+the dynamic shared memory declaration points at the emulator's buffer. The grid-size target
+kTargetBlocks becomes a variable (emu_cuda::set_target_blocks) so that small test problems can
+also run with few, long blocks (many rows per warp).
 """
 
 import re
@@ -15,7 +17,11 @@ def convert(s: str) -> str:
     s = s.replace('#include "check.cuh"\n', '#include "emu.hpp"\n#include "check.cuh"\n')
     s = s.replace("namespace kernkit::cuda::hashattn {",
                   "namespace emu_cuda {\nusing namespace kernkit;\nusing kernkit::cuda::hashattn::Dtype;")
-    s = s.replace("}  // namespace kernkit::cuda::hashattn", "}  // namespace emu_cuda")
+    s = s.replace("}  // namespace kernkit::cuda::hashattn",
+                  "void set_target_blocks(int n) { kTargetBlocks = n; }\n}  // namespace emu_cuda")
+    if "constexpr int kTargetBlocks =" not in s:
+        raise SystemExit("make_emu.py: kTargetBlocks not found")
+    s = s.replace("constexpr int kTargetBlocks =", "int kTargetBlocks =")
     s = s.replace("extern __shared__ __align__(16) unsigned char smem_raw[];",
                   "unsigned char* smem_raw = emu::dyn_smem.data();")
     s = s.replace("if (ws_bytes < workspace_bytes(", "if (ws_bytes < emu_cuda::workspace_bytes(")
