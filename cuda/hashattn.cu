@@ -43,10 +43,11 @@ constexpr int kGroupBits = kHashGroupBits;
 constexpr int kPatterns = 16;
 constexpr int kCausalRows = 128;  // rows per warp in the causal pass
 constexpr int kTargetBlocks = 1024;  // blocks of the scatter and output grids (about)
-// Rows whose values are loaded before any of them is added: 8, or 4 where the accumulators
-// already fill the registers (more than 16 float or 8 double of them per lane and column).
+// Rows whose values are loaded before any of them is added: 8, or fewer where the accumulators
+// already fill the registers (more than 16 float or 8 double of them per lane and column; 2 for
+// 64 double ones, which spill even so).
 template <class A, int MAXB>
-constexpr int kBatch = MAXB * sizeof(A) <= 64 ? 8 : 4;
+constexpr int kBatch = MAXB * sizeof(A) <= 64 ? 8 : MAXB * sizeof(A) <= 256 ? 4 : 2;
 
 // The code word of MAXB-bit codes (the word check_args requires) and the register holding it.
 template <int MAXB> struct Word;
@@ -288,7 +289,7 @@ template <class VT, int MAXB>
 __global__ void __launch_bounds__(kWarps * 32)
 output_kernel(const void* __restrict__ hq, int bits, const VT* __restrict__ v,
               VT* __restrict__ out, std::int64_t nq, std::int64_t nk_all, std::int64_t d,
-              std::int64_t groups, std::int64_t rows_per_block, double c, int mode, bool vec,
+              int groups, std::int64_t rows_per_block, double c, int mode, bool vec,
               const std::int64_t* __restrict__ lens, const typename Acc<VT>::type* __restrict__ red,
               const long long* __restrict__ kred) {
   using A = typename Acc<VT>::type;
@@ -392,6 +393,7 @@ output_kernel(const void* __restrict__ hq, int bits, const VT* __restrict__ v,
 // the segment totals are combined in shared memory in a fixed order, then each thread rewrites
 // its segment with the running sum. blockIdx.y = slice.
 constexpr int kSeg = 4;
+constexpr int kPrefixBatch = 16;
 template <class A>
 __global__ void __launch_bounds__(64 * kSeg)
 prefix_kernel(int bits, std::int64_t d, std::int64_t chunks, A* __restrict__ part,
@@ -414,8 +416,10 @@ prefix_kernel(int bits, std::int64_t d, std::int64_t chunks, A* __restrict__ par
   const bool has_cnt = e < bits;  // count sequences: the first `bits` threads of block 0
   int* cb = cnt + s * chunks * bits + e;
   int tc = 0;
-  if (has_cnt)
+  if (has_cnt) {
+#pragma unroll 16
     for (std::int64_t ch = c0; ch < c1; ++ch) tc += cb[ch * bits];
+  }
   totc[seg][threadIdx.x] = tc;
   __syncthreads();
   A run = A(0);
@@ -424,18 +428,34 @@ prefix_kernel(int bits, std::int64_t d, std::int64_t chunks, A* __restrict__ par
     run += tot[k][threadIdx.x];
     runc += totc[k][threadIdx.x];
   }
+  // The rewrite loads kPrefixBatch values before storing any: a load after a store to the same
+  // array is not moved above it, so one value per round trip otherwise.
   if (e < per) {
-    for (std::int64_t ch = c0; ch < c1; ++ch) {
-      const A x = base[ch * per];
-      base[ch * per] = run;
-      run += x;
+    for (std::int64_t ch0 = c0; ch0 < c1; ch0 += kPrefixBatch) {
+      A x[kPrefixBatch];
+#pragma unroll
+      for (int k = 0; k < kPrefixBatch; ++k) x[k] = ch0 + k < c1 ? base[(ch0 + k) * per] : A(0);
+#pragma unroll
+      for (int k = 0; k < kPrefixBatch; ++k) {
+        if (ch0 + k < c1) {
+          base[(ch0 + k) * per] = run;
+          run += x[k];
+        }
+      }
     }
   }
   if (has_cnt) {
-    for (std::int64_t ch = c0; ch < c1; ++ch) {
-      const int x = cb[ch * bits];
-      cb[ch * bits] = runc;
-      runc += x;
+    for (std::int64_t ch0 = c0; ch0 < c1; ch0 += kPrefixBatch) {
+      int x[kPrefixBatch];
+#pragma unroll
+      for (int k = 0; k < kPrefixBatch; ++k) x[k] = ch0 + k < c1 ? cb[(ch0 + k) * bits] : 0;
+#pragma unroll
+      for (int k = 0; k < kPrefixBatch; ++k) {
+        if (ch0 + k < c1) {
+          cb[(ch0 + k) * bits] = runc;
+          runc += x[k];
+        }
+      }
     }
   }
 }
@@ -501,6 +521,15 @@ causal_kernel(const void* __restrict__ hq, const void* __restrict__ hk, int bits
           }
         k_lo += static_cast<long long>((wk >> lane) & 1u);
         if constexpr (MAXB > 32) k_hi += static_cast<long long>((wk >> (lane + 32)) & 1u);
+        // den = sum_r s_r (2 cnt_r - N_i) + c N_i: lanes hold the counts, a warp sum (before the
+        // numerator: no code-bit predicates held across the shuffles).
+        const long long ni = i + 1;
+        long long part_den = 0;
+        if (lane < bits) part_den += ((wq >> lane) & 1u) ? (2 * k_lo - ni) : -(2 * k_lo - ni);
+        if constexpr (MAXB > 32)
+          if (lane + 32 < bits) part_den += ((wq >> (lane + 32)) & 1u) ? (2 * k_hi - ni) : -(2 * k_hi - ni);
+        for (int off = 16; off > 0; off >>= 1) part_den += __shfl_xor_sync(0xffffffffu, part_den, off);
+        const double den = static_cast<double>(part_den) + c * static_cast<double>(ni);
         // num = sum_r s_r (2 P_r - V) = 2 (sum_{set} P_r - sum_{clear} P_r) - (2 popc - bits) V.
         // For r >= bits, P_r stays +0 and the bit is clear: subtracting +0 changes nothing.
         A a0 = A(0), a1 = A(0);
@@ -512,14 +541,6 @@ causal_kernel(const void* __restrict__ hq, const void* __restrict__ hk, int bits
         const A sv = static_cast<A>(hash_code_sum(wq, bits));
         a0 = A(2) * a0 - sv * V0;
         a1 = A(2) * a1 - sv * V1;
-        // den = sum_r s_r (2 cnt_r - N_i) + c N_i: lanes hold the counts, a warp sum.
-        const long long ni = i + 1;
-        long long part_den = 0;
-        if (lane < bits) part_den += ((wq >> lane) & 1u) ? (2 * k_lo - ni) : -(2 * k_lo - ni);
-        if constexpr (MAXB > 32)
-          if (lane + 32 < bits) part_den += ((wq >> (lane + 32)) & 1u) ? (2 * k_hi - ni) : -(2 * k_hi - ni);
-        for (int off = 16; off > 0; off >>= 1) part_den += __shfl_xor_sync(0xffffffffu, part_den, off);
-        const double den = static_cast<double>(part_den) + c * static_cast<double>(ni);
         if (mode == 0) {
           a0 += cA * V0;
           a1 += cA * V1;
@@ -581,7 +602,7 @@ void launch(const void* hq, const void* hk, int bits, const void* v_, void* out_
   const std::int64_t rb = (nq + rows_per_block - 1) / rows_per_block;
   if (rb > 2147483647LL) throw std::invalid_argument("kernkit::cuda::hashattn: too many rows");
   const dim3 go(static_cast<unsigned>(rb), static_cast<unsigned>(bh), static_cast<unsigned>(p.tiles));
-  output_kernel<VT, MAXB><<<go, block, static_cast<size_t>(smem), st>>>(hq, bits, v, out, nq, nk, d, p.groups,
+  output_kernel<VT, MAXB><<<go, block, static_cast<size_t>(smem), st>>>(hq, bits, v, out, nq, nk, d, static_cast<int>(p.groups),
                                                                        rows_per_block, c, mode, vec, lens, red, kred);
   KERNKIT_CUDA_CHECK(cudaGetLastError());
 }
