@@ -128,6 +128,17 @@ def _lengths_to_device(lens_host: np.ndarray, v: Any, xp: Any) -> Any:
     return xp.asarray(lens_host, device=v.device)
 
 
+def _addresses(*arrays: Any) -> list[int] | None:
+    """The arrays' device addresses (0 for None), or None unless all are torch / CuPy arrays."""
+    res = []
+    for a in arrays:
+        p = 0 if a is None else _dispatch.device_pointer(a)
+        if p is None:
+            return None
+        res.append(p)
+    return res
+
+
 def hashed_attention(hq: Any, hk: Any, v: Any, bits: int, causal: bool = False,
                      offset: float | None = None,
                      mode: Literal["consistent", "ecoformer"] = "consistent",
@@ -258,17 +269,16 @@ def hashed_attention(hq: Any, hk: Any, v: Any, bits: int, causal: bool = False,
         if lens_host is not None:
             lens_dev = _lengths_to_device(lens_host, v, xp)
         stream = _dispatch.current_stream(v)
-        ptrs = [_dispatch.device_pointer(a) for a in (q2, k2, v3, out, ws)]
-        if all(p is not None for p in ptrs):
+        addr = _addresses(q2, k2, v3, out, ws, lens_dev)
+        if addr is not None:
             # torch / CuPy: addresses instead of six DLPack imports (checked above: shapes, code
             # and value dtypes, one device; contiguous; out, ws and lengths made here).
-            lp = 0 if lens_dev is None else _dispatch.device_pointer(lens_dev)
-            if lp is not None:
-                with _dispatch.device_guard(v):
-                    _core.hashattn_attention_cuda_ptr(
-                        *ptrs, nbytes, int(_core.hashattn_word_bytes(b)), b, dt, bh, nq, nk, d, c,
-                        bool(causal), m, stream, lp)
-                return out.reshape(lead + (nq, d))
+            pq, pk, pv, po, pw, pl = addr
+            with _dispatch.device_guard(v):
+                _core.hashattn_attention_cuda_ptr(pq, pk, pv, po, pw, nbytes,
+                                                  int(_core.hashattn_word_bytes(b)), b, dt, bh, nq,
+                                                  nk, d, c, bool(causal), m, stream, pl)
+            return out.reshape(lead + (nq, d))
         _core.hashattn_attention_cuda(q2, k2, v3, out, ws, b, c, bool(causal), m, stream, lens_dev)
         return out.reshape(lead + (nq, d))
     _dispatch.check_float_dtype("v", v)
