@@ -9,14 +9,22 @@
    inputs once (values + packed codes) at the bandwidth of a large device copy.
    Targets (issue #6): >= 10x faster than the einsum formulation at n = 65536 and within 2x of
    reading the inputs once.
+3. per-call breakdown at n = 1024 and 65536 (float16): the whole call timed by events, the device
+   time alone (the call captured in a CUDA graph: host overhead drops out), the host time of a
+   call (enqueueing calls back to back), the same through the nb::ndarray / DLPack import that
+   non-torch arrays take, each kernel's device time (torch.profiler) and the Python functions
+   that cost most on the host (cProfile). A few seconds in all.
 Writes hashattn_gpu.json and hashattn_gpu.md into --out.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
+import re
 import time
 
 import numpy as np
@@ -25,7 +33,7 @@ import torch.nn.functional as F
 
 import kernkit
 from kernkit.torch import pack_codes
-from cuda_timing import copy_bandwidth, cuda_time
+from cuda_timing import copy_bandwidth, cuda_time, graph_time
 
 H, BITS, D = 8, 16, 64
 
@@ -77,6 +85,87 @@ def einsum_reference(sf, v, c):
     return torch.einsum("...ne,...n->...ne", out, d_inv)
 
 
+def host_time(f, repeat: int = 50) -> float:
+    """Seconds the host spends per call when calls are enqueued back to back (no waiting)."""
+    f()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        f()
+    t1 = time.perf_counter()
+    torch.cuda.synchronize()
+    return (t1 - t0) / repeat
+
+
+def kernel_times(f, repeat: int = 5) -> dict[str, float]:
+    """Device microseconds per call of each kernel / memset / copy f() launches (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    f()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(repeat):
+            f()
+        torch.cuda.synchronize()
+    res: dict[str, float] = {}
+    for e in prof.key_averages():
+        us = getattr(e, "self_device_time_total", None)
+        if us is None:
+            us = getattr(e, "self_cuda_time_total", 0.0)
+        if us and us > 0:
+            m = re.search(r"(\w+_kernel)\b", e.key)
+            name = m.group(1) if m else e.key[:60]
+            res[name] = res.get(name, 0.0) + us / repeat
+    return res
+
+
+def python_profile(f, repeat: int = 200, top: int = 8) -> list[list]:
+    """The host functions with the most own time over `repeat` calls: [name, us per call]."""
+    f()
+    torch.cuda.synchronize()
+    pr = cProfile.Profile()
+    pr.enable()
+    for _ in range(repeat):
+        f()
+    pr.disable()
+    torch.cuda.synchronize()
+    st = pstats.Stats(pr).stats
+    rows = sorted(((v[2], k) for k, v in st.items()), reverse=True)[:top]
+    return [[f"{os.path.basename(k[0])}:{k[1]}({k[2]})", t / repeat * 1e6] for t, k in rows]
+
+
+def breakdown(n: int) -> dict:
+    """Where one float16 call's time goes at length n (8 heads, b = 16, d = 64)."""
+    sq = torch.where(torch.rand(1, H, n, BITS, device="cuda") < 0.5, 1.0, -1.0)
+    h = pack_codes(sq)
+    v = torch.randn(1, H, n, D, device="cuda").half()
+    call = lambda: kernkit.hashed_attention(h, h, v, BITS)  # noqa: E731
+    r: dict = {"n": n}
+    r["call_ms"] = cuda_time(call) * 1e3
+    g = graph_time(call, repeat=20)
+    r["graph_ms"] = None if g is None else g * 1e3
+    r["host_us"] = host_time(call) * 1e6
+    ptr = kernkit._dispatch.device_pointer
+    kernkit._dispatch.device_pointer = lambda a: None  # the nb::ndarray (DLPack) path
+    try:
+        r["call_dlpack_ms"] = cuda_time(call) * 1e3
+        r["host_dlpack_us"] = host_time(call) * 1e6
+    finally:
+        kernkit._dispatch.device_pointer = ptr
+    try:
+        r["kernels_us"] = kernel_times(call)
+    except Exception as e:  # noqa: BLE001 - the profiler is optional here
+        r["kernels_us"] = {"profiler failed": str(e)[:80]}
+    if n <= 4096:
+        r["host_profile_us"] = python_profile(call)
+    r["read_write_once_ms"] = (2 * v.numel() * 2 + 2 * h.numel() * h.element_size()) / BW * 1e3
+    print(r, flush=True)
+    return r
+
+
+BW = 0.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="bench/results/gpu")
@@ -84,7 +173,8 @@ def main() -> None:
     t0 = time.time()
     rng = np.random.default_rng(0)
     res = {"device": torch.cuda.get_device_name(), "checks": check(rng), "timing": []}
-    bw = copy_bandwidth()
+    global BW
+    bw = BW = copy_bandwidth()
     res["copy_GBps"] = bw / 1e9
     c = BITS + 1.0
     for n in (1024, 4096, 16384, 65536):
@@ -119,6 +209,9 @@ def main() -> None:
                                                / o.abs().max()).item())
         res["timing"].append(row)
         print(row, flush=True)
+    t_b = time.time()
+    res["breakdown"] = [breakdown(n) for n in (1024, 65536)]
+    res["breakdown_seconds"] = time.time() - t_b
     res["seconds"] = time.time() - t0
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "hashattn_gpu.json"), "w") as f:
@@ -140,8 +233,25 @@ def main() -> None:
                  f"{r['einsum_f32_ms']:.4f} | {r['sdpa_f16_ms']:.4f} | {r['sdpa_causal_f16_ms']:.4f} | "
                  f"{r['read_once_f16_ms']:.4f} | {r['speedup_vs_einsum_f16']:.1f} | {r['speedup_vs_einsum_f32']:.1f} | "
                  f"{r['speedup_vs_sdpa_f16']:.1f} | {r['x_read_once_f16']:.2f} | {r['x_read_once_f32']:.2f} |")
+    L += ["", "Per-call breakdown, float16 (ms unless marked): call = CUDA events around the Python "
+          "call; device = the call in a CUDA graph (host overhead gone); host = host time per call, "
+          "calls enqueued back to back; dlpack = the same through the nb::ndarray import that "
+          "non-torch arrays take; read+write once = v and codes read, out written, at copy bandwidth.", "",
+          "| n | call | device (graph) | host us | call dlpack | host dlpack us | read+write once | kernels (device us per call) |",
+          "|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in res["breakdown"]:
+        ks = ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k}: {v}" for k, v in r["kernels_us"].items())
+        gms = "n/a" if r["graph_ms"] is None else f"{r['graph_ms']:.4f}"
+        L.append(f"| {r['n']} | {r['call_ms']:.4f} | {gms} | {r['host_us']:.1f} | {r['call_dlpack_ms']:.4f} | "
+                 f"{r['host_dlpack_us']:.1f} | {r['read_write_once_ms']:.4f} | {ks} |")
+    for r in res["breakdown"]:
+        if "host_profile_us" in r:
+            L.append("")
+            L.append(f"Host functions with the most own time per call at n = {r['n']} (cProfile, us; "
+                     "profiling inflates them): "
+                     + "; ".join(f"{name} {us:.1f}" for name, us in r["host_profile_us"]))
     L.append("")
-    L.append(f"total {res['seconds']:.1f} s")
+    L.append(f"breakdown {res['breakdown_seconds']:.1f} s; total {res['seconds']:.1f} s")
     with open(os.path.join(args.out, "hashattn_gpu.md"), "w") as f:
         f.write("\n".join(L) + "\n")
     print("\n".join(L))

@@ -110,8 +110,9 @@ cha::Dtype cuda_dtype(const In& v) {
 }
 
 std::int64_t workspace_cuda(int bits, std::int64_t bh, std::int64_t nq, std::int64_t nk,
-                            std::int64_t d, bool causal, In v) {
-  return cha::workspace_bytes(bits, bh, nq, nk, d, causal, cuda_dtype(v));
+                            std::int64_t d, bool causal, int dtype) {
+  if (dtype < 0 || dtype > 3) throw nb::value_error("hashed_attention: unknown CUDA dtype code");
+  return cha::workspace_bytes(bits, bh, nq, nk, d, causal, static_cast<cha::Dtype>(dtype));
 }
 
 void attention_cuda(In hq, In hk, In v, Out out, Out workspace, int bits, double offset,
@@ -131,6 +132,22 @@ void attention_cuda(In hq, In hk, In v, Out out, Out workspace, int bits, double
   cha::attention(hq.data(), hk.data(), s.wb, bits, v.data(), out.data(), dt, s.bh, s.nq, s.nk, s.d,
                  offset, causal, static_cast<ha::Mode>(mode), workspace.data(), wsb,
                  reinterpret_cast<void*>(stream), lens);
+}
+
+// The same call on device addresses: for torch / CuPy arrays whose shapes, dtypes, contiguity and
+// device kernkit.hashattn has already checked. Importing a torch tensor as an nb::ndarray runs
+// torch's Python __dlpack__ (microseconds per tensor, six per call), which dominated short calls.
+void attention_cuda_ptr(std::uintptr_t hq, std::uintptr_t hk, std::uintptr_t v, std::uintptr_t out,
+                        std::uintptr_t workspace, std::int64_t ws_bytes, int word_bytes, int bits,
+                        int dtype, std::int64_t bh, std::int64_t nq, std::int64_t nk, std::int64_t d,
+                        double offset, bool causal, int mode, std::uintptr_t stream,
+                        std::uintptr_t key_lengths) {
+  if (dtype < 0 || dtype > 3) throw nb::value_error("hashed_attention: unknown CUDA dtype code");
+  const auto ptr = [](std::uintptr_t a) { return reinterpret_cast<void*>(a); };
+  nb::gil_scoped_release nogil;
+  cha::attention(ptr(hq), ptr(hk), word_bytes, bits, ptr(v), ptr(out), static_cast<cha::Dtype>(dtype),
+                 bh, nq, nk, d, offset, causal, static_cast<ha::Mode>(mode), ptr(workspace), ws_bytes,
+                 ptr(stream), static_cast<const std::int64_t*>(ptr(key_lengths)));
 }
 
 void pack_cpu(In x, Out codes, int bits) {
@@ -169,8 +186,13 @@ void def_hashattn(nb::module_& m) {
         nb::arg("out"), nb::arg("workspace"), nb::arg("bits"), nb::arg("offset"),
         nb::arg("causal"), nb::arg("mode"), nb::arg("stream"),
         nb::arg("key_lengths") = nb::none());
+  m.def("hashattn_attention_cuda_ptr", &attention_cuda_ptr, nb::arg("hq"), nb::arg("hk"), nb::arg("v"),
+        nb::arg("out"), nb::arg("workspace"), nb::arg("workspace_bytes"), nb::arg("word_bytes"),
+        nb::arg("bits"), nb::arg("dtype"), nb::arg("bh"), nb::arg("nq"), nb::arg("nk"), nb::arg("d"),
+        nb::arg("offset"), nb::arg("causal"), nb::arg("mode"), nb::arg("stream"),
+        nb::arg("key_lengths"));
   m.def("hashattn_workspace_cuda", &workspace_cuda, nb::arg("bits"), nb::arg("bh"), nb::arg("nq"),
-        nb::arg("nk"), nb::arg("d"), nb::arg("causal"), nb::arg("v"));
+        nb::arg("nk"), nb::arg("d"), nb::arg("causal"), nb::arg("dtype"));
   m.def("hashattn_pack", &pack_cpu, nb::arg("x"), nb::arg("codes"), nb::arg("bits"));
   m.def("hashattn_unpack", &unpack_cpu, nb::arg("codes"), nb::arg("out"), nb::arg("bits"));
   m.def("hashattn_word_bytes", &ha::word_bytes_for, nb::arg("bits"));

@@ -19,6 +19,7 @@ estimator, w.r.t. the real-valued pre-sign codes) is :func:`kernkit.torch.hashed
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -93,21 +94,49 @@ def unpack(codes: Any, bits: int) -> np.ndarray:
 # attention
 # ----------------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=64)
+def _name_of_dtype(dt: Any) -> str:
+    # str(numpy dtype) and dtype.name are Python code in numpy 2 (several us each, per call)
+    return str(dt).replace("torch.", "")
+
+
 def _dtype_name(a: Any) -> str:
-    return str(getattr(a, "dtype", type(a).__name__)).replace("torch.", "")
+    dt = getattr(a, "dtype", None)
+    return type(a).__name__ if dt is None else _name_of_dtype(dt)
 
 
 def _check_codes(name: str, h: Any, bits: int) -> None:
-    want = np.dtype(word_dtype(bits))
+    want = _name_of_dtype(np.dtype(word_dtype(bits)))
     dt = _dtype_name(h)
     # torch has no unsigned 16/32/64-bit arithmetic types everywhere: accept the signed type of
     # the same width there (the kernel reads the bits).
-    ok = {want.name}
-    if type(h).__module__.split(".")[0] == "torch":
-        ok.add(want.name.replace("uint", "int"))
-    if dt not in ok:
-        raise ValueError(f"argument {name!r}: {bits}-bit codes are stored as {want.name} words, "
+    if dt != want and not (dt == want[1:] and type(h).__module__.split(".")[0] == "torch"):
+        raise ValueError(f"argument {name!r}: {bits}-bit codes are stored as {want} words, "
                          f"got {dt}")
+
+
+_CUDA_DTYPES = {"float32": 0, "float64": 1, "float16": 2, "bfloat16": 3}  # cuda::hashattn::Dtype
+
+
+def _lengths_to_device(lens_host: np.ndarray, v: Any, xp: Any) -> Any:
+    """Host key lengths as an int64 array on v's device. torch: through pinned memory without
+    blocking (a pageable copy waits for all work queued on the stream)."""
+    if type(v).__module__.split(".")[0] == "torch":
+        import torch
+
+        return torch.from_numpy(lens_host).pin_memory().to(v.device, non_blocking=True)
+    return xp.asarray(lens_host, device=v.device)
+
+
+def _addresses(*arrays: Any) -> list[int] | None:
+    """The arrays' device addresses (0 for None), or None unless all are torch / CuPy arrays."""
+    res = []
+    for a in arrays:
+        p = 0 if a is None else _dispatch.device_pointer(a)
+        if p is None:
+            return None
+        res.append(p)
+    return res
 
 
 def hashed_attention(hq: Any, hk: Any, v: Any, bits: int, causal: bool = False,
@@ -196,7 +225,7 @@ def hashed_attention(hq: Any, hk: Any, v: Any, bits: int, causal: bool = False,
         raise ValueError(f"argument 'hq': {'causal' if causal else 'ecoformer-mode'} attention "
                          f"needs as many queries as keys ({nq} vs {nk})")
     dev = _dispatch.common_device({"hq": hq, "hk": hk, "v": v})
-    bh = int(np.prod(lead, dtype=np.int64)) if lead else 1
+    bh = math.prod(int(x) for x in lead)
     m = _MODES[mode]
     lens_host: np.ndarray | None = None
     lens_dev: Any = None
@@ -234,12 +263,23 @@ def hashed_attention(hq: Any, hk: Any, v: Any, bits: int, causal: bool = False,
         k2 = _dispatch.contiguous(hk).reshape(bh, nk)
         v3 = _dispatch.contiguous(v).reshape(bh, nk, d)
         out = xp.empty((bh, nq, d), dtype=v.dtype, device=v.device)
-        nbytes = int(_core.hashattn_workspace_cuda(b, bh, nq, nk, d, bool(causal), v3))
+        dt = _CUDA_DTYPES[_dtype_name(v)]
+        nbytes = int(_core.hashattn_workspace_cuda(b, bh, nq, nk, d, bool(causal), dt))
         ws = xp.empty((max(nbytes, 1),), dtype=xp.uint8, device=v.device)
         if lens_host is not None:
-            lens_dev = xp.asarray(lens_host, device=v.device)
-        _core.hashattn_attention_cuda(q2, k2, v3, out, ws, b, c, bool(causal), m,
-                                      _dispatch.current_stream(v), lens_dev)
+            lens_dev = _lengths_to_device(lens_host, v, xp)
+        stream = _dispatch.current_stream(v)
+        addr = _addresses(q2, k2, v3, out, ws, lens_dev)
+        if addr is not None:
+            # torch / CuPy: addresses instead of six DLPack imports (checked above: shapes, code
+            # and value dtypes, one device; contiguous; out, ws and lengths made here).
+            pq, pk, pv, po, pw, pl = addr
+            with _dispatch.device_guard(v):
+                _core.hashattn_attention_cuda_ptr(pq, pk, pv, po, pw, nbytes,
+                                                  int(_core.hashattn_word_bytes(b)), b, dt, bh, nq,
+                                                  nk, d, c, bool(causal), m, stream, pl)
+            return out.reshape(lead + (nq, d))
+        _core.hashattn_attention_cuda(q2, k2, v3, out, ws, b, c, bool(causal), m, stream, lens_dev)
         return out.reshape(lead + (nq, d))
     _dispatch.check_float_dtype("v", v)
     is_torch = type(v).__module__.split(".")[0] == "torch"

@@ -74,6 +74,16 @@ T shfl_down(unsigned, T v, int off) {
   ctx.warp_bar->arrive_and_wait();
   return r;
 }
+template <class T>
+T shfl_idx(unsigned, T v, int src) {
+  const unsigned lane = (ctx.tid.x + ctx.bdim.x * ctx.tid.y) % 32;
+  std::memcpy(&ctx.warp_slots[lane], &v, sizeof(T));
+  ctx.warp_bar->arrive_and_wait();
+  T r;
+  std::memcpy(&r, &ctx.warp_slots[src & 31], sizeof(T));
+  ctx.warp_bar->arrive_and_wait();
+  return r;
+}
 }  // namespace emu
 
 #define threadIdx emu::ctx.tid
@@ -83,6 +93,7 @@ T shfl_down(unsigned, T v, int off) {
 #define __syncthreads() emu::syncthreads()
 #define __shfl_xor_sync(m, v, o) emu::shfl_xor(m, v, o)
 #define __shfl_down_sync(m, v, o) emu::shfl_down(m, v, o)
+#define __shfl_sync(m, v, s) emu::shfl_idx(m, v, s)
 #define __ldg(p) (*(p))
 #define __popcll(x) __builtin_popcountll(x)
 #undef __shared__

@@ -20,6 +20,7 @@ void attention(const void* hq, const void* hk, int word_bytes, int bits, const v
 std::int64_t workspace_bytes(int bits, std::int64_t batch_heads, std::int64_t nq,
                              std::int64_t nk, std::int64_t d, bool causal,
                              kernkit::cuda::hashattn::Dtype dtype);
+void set_target_blocks(int n);  // the kernels' grid-size target (1024 on the GPU)
 }  // namespace emu_cuda
 
 // The CPU library's argument check is not linked here (the CUDA path's own checks suffice).
@@ -111,6 +112,14 @@ int main() {
   bad += run<std::uint64_t>(64, 1, 280, 64, true, 1, false, 0);
   bad += run<std::uint64_t>(64, 1, 300, 31, false, 0, true, 1);
   bad += run<std::uint32_t>(20, 1, 600, 8, true, 0, false, 0);
+  // Few, long blocks: a warp walks several 32-row code batches and a partial value batch in the
+  // scatter and output kernels (one chunk of 600 rows per slice; 75 rows per warp).
+  emu_cuda::set_target_blocks(4);
+  bad += run<std::uint16_t>(16, 2, 600, 72, false, 0, true, 0);
+  bad += run<std::uint16_t>(16, 2, 600, 72, false, 1, false, 2);
+  bad += run<std::uint64_t>(64, 1, 520, 64, false, 0, false, 1);
+  bad += run<std::uint8_t>(7, 2, 600, 64, false, 1, true, 1);
+  emu_cuda::set_target_blocks(1024);
   std::printf("%s\n", bad ? "FAILURES" : "all ok");
   return bad;
 }

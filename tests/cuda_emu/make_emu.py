@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Turn a cuda/*.cu file (hashattn.cu, quant.cu) into host C++ that runs on the emulator in emu.hpp.
+"""Turn a cuda/*.cu file into host C++ that runs on the emulator in emu.hpp.
 
 Usage: python make_emu.py SRC.cu OUT.cpp. Kernel launches ``k<<<g, b, smem, stream>>>(args);``
 become ``emu::launch(dim3(g), dim3(b), smem, [&] { k(args); });``, the file's namespace
 kernkit::cuda::NAME becomes emu_cuda (so the real CPU library can be linked beside it) and
-the dynamic shared memory declaration points at the emulator's buffer.
+the dynamic shared memory declaration points at the emulator's buffer. In hashattn.cu the
+grid-size target kTargetBlocks becomes a variable (emu_cuda::set_target_blocks) so that small
+test problems can also run with few, long blocks (many rows per warp).
 """
 
 import re
@@ -17,6 +19,12 @@ def convert(s: str) -> str:
     extra = "\nusing kernkit::cuda::hashattn::Dtype;" if name == "hashattn" else ""
     s = s.replace(f"namespace kernkit::cuda::{name} {{", "namespace emu_cuda {\nusing namespace kernkit;" + extra)
     s = s.replace(f"}}  // namespace kernkit::cuda::{name}", "}  // namespace emu_cuda")
+    if name == "hashattn":
+        s = s.replace("}  // namespace emu_cuda",
+                      "void set_target_blocks(int n) { kTargetBlocks = n; }\n}  // namespace emu_cuda")
+        if "constexpr int kTargetBlocks =" not in s:
+            raise SystemExit("make_emu.py: kTargetBlocks not found")
+        s = s.replace("constexpr int kTargetBlocks =", "int kTargetBlocks =")
     s = s.replace("extern __shared__ __align__(16) unsigned char smem_raw[];",
                   "unsigned char* smem_raw = emu::dyn_smem.data();")
     s = s.replace("if (ws_bytes < workspace_bytes(", "if (ws_bytes < emu_cuda::workspace_bytes(")

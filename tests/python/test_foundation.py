@@ -68,6 +68,18 @@ def test_device_detection() -> None:
     assert repr(_dispatch.device_of(FakeCudaArray())) == "cuda:0"
 
 
+def test_torch_device_and_address() -> None:
+    torch = pytest.importorskip("torch")
+    t = torch.arange(6.0).reshape(2, 3)
+    assert _dispatch.device_of(t) == _dispatch.CPU  # the fast path, without __dlpack_device__
+    assert _dispatch.device_of(torch.nn.Parameter(t)) == _dispatch.CPU
+    assert _dispatch.device_pointer(t) == t.data_ptr()
+    assert _dispatch.device_pointer(t[1]) == t.data_ptr() + 3 * t.element_size()
+    assert _dispatch.device_pointer(np.ones(2)) is None
+    with _dispatch.device_guard(t):  # a CPU tensor: nothing to switch
+        pass
+
+
 def test_mixed_devices_are_an_error_naming_both() -> None:
     with pytest.raises(ValueError, match=r"'x' is on cpu but 'v' is on cuda:0"):
         _dispatch.common_device({"v": FakeCudaArray(), "x": np.ones(3)})

@@ -713,6 +713,117 @@ def test_cuda_mixed_devices_refused_and_stream() -> None:
     assert rel_err(out.cpu().numpy(), ref.astype(np.float64)) <= 1e-5
 
 
+@cuda
+def test_cuda_address_and_dlpack_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch arrays go to the kernels as addresses; the nb::ndarray (DLPack) path that other
+    libraries take must give the same bits."""
+    torch = pytest.importorskip("torch")
+    from kernkit.torch import pack_codes
+
+    g = torch.Generator().manual_seed(3)
+    h = pack_codes(torch.randn(2, 2, 700, 16, generator=g)).cuda()
+    v = torch.randn(2, 2, 700, 72, generator=g).cuda().half()
+    lens = np.array([[700, 3], [50, 699]])
+    cases = [dict(), dict(causal=True, mode="ecoformer"), dict(key_lengths=lens),
+             dict(key_lengths=torch.from_numpy(lens).cuda(), mode="ecoformer")]
+    fast = [kernkit.hashed_attention(h, h, v, 16, **kw) for kw in cases]
+    monkeypatch.setattr(kernkit._dispatch, "device_pointer", lambda a: None)
+    slow = [kernkit.hashed_attention(h, h, v, 16, **kw) for kw in cases]
+    for a, b in zip(fast, slow):
+        assert torch.equal(a, b)
+
+
+@cuda
+def test_cuda_many_rows_per_warp() -> None:
+    """n large enough that a warp of the scatter and output kernels walks two 32-row code
+    batches (chunks of more than 256 rows): against the CPU library."""
+    torch = pytest.importorskip("torch")
+
+    rng = np.random.default_rng(5)
+    n = 270_000
+    h = rng.integers(0, 1 << 16, size=(1, n), dtype=np.uint16)
+    v = rng.standard_normal((1, n, 64)).astype(np.float32)
+    hc = torch.from_numpy(h.view(np.int16)).cuda()
+    for mode in ("consistent", "ecoformer"):
+        ref = kernkit.hashed_attention(h, h, v.astype(np.float64), 16, mode=mode)
+        out = kernkit.hashed_attention(hc, hc, torch.from_numpy(v).cuda(), 16, mode=mode)
+        assert rel_err(out.cpu().numpy(), ref) <= 1e-5
+
+
+def test_cuda_glue_passes_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Python side of the CUDA call, without a GPU: torch CPU tensors dressed as CUDA ones,
+    and a stand-in for the address binding that finds the arrays by address, checks every
+    size and code it is given and computes with the CPU library."""
+    torch = pytest.importorskip("torch")
+    from kernkit import _core
+    from kernkit import hashattn as ha
+
+    seen: dict[int, object] = {}
+    real_ptr = kernkit._dispatch.device_pointer
+
+    def record(a: object) -> int | None:
+        p = real_ptr(a)
+        seen[p] = a
+        return p
+
+    calls = []
+
+    def fake_ptr_call(hq, hk, v, out, ws, ws_bytes, word_bytes, bits, dtype, bh, nq, nk, d,
+                      offset, causal, mode, stream, key_lengths):
+        q, k, vv, o, w = (seen[p] for p in (hq, hk, v, out, ws))
+        assert tuple(q.shape) == (bh, nq) and tuple(k.shape) == (bh, nk)
+        assert tuple(vv.shape) == (bh, nk, d) and tuple(o.shape) == (bh, nq, d)
+        assert all(t.is_contiguous() for t in (q, k, vv, o, w))
+        assert w.numel() == ws_bytes == fake_ws(bits, bh, nq, nk, d, causal, dtype)
+        assert word_bytes == q.element_size() and ha._CUDA_DTYPES[str(vv.dtype)[6:]] == dtype
+        lens = None if key_lengths == 0 else seen[key_lengths].numpy()
+        if lens is not None:
+            assert lens.dtype == np.int64 and lens.shape == (bh,)
+        _core.hashattn_attention(q.numpy(), k.numpy(), vv.numpy(), o.numpy(), bits, offset, causal,
+                                 mode, lens)
+        calls.append((bits, offset, causal, mode, stream))
+
+    def fake_ws(bits, bh, nq, nk, d, causal, dtype):
+        return 1000 + bits + bh + nq + nk + d + int(causal) + dtype
+
+    def fake_device_of(a: object) -> object:
+        if type(a).__module__.split(".")[0] == "torch":
+            return kernkit._dispatch.Device("cuda", 0)
+        return real_device_of(a)
+
+    real_device_of = kernkit._dispatch.device_of
+    monkeypatch.setattr(kernkit._dispatch, "device_of", fake_device_of)
+    monkeypatch.setattr(kernkit._dispatch, "device_pointer", record)
+    monkeypatch.setattr(kernkit._dispatch, "current_stream", lambda a: 1234)
+    monkeypatch.setattr(_core, "cuda_built", lambda: True)
+    monkeypatch.setattr(_core, "hashattn_workspace_cuda", fake_ws)
+    monkeypatch.setattr(_core, "hashattn_attention_cuda_ptr", fake_ptr_call)
+    monkeypatch.setattr(ha, "_lengths_to_device", lambda lens, v, xp: torch.from_numpy(lens.copy()))
+
+    rng = np.random.default_rng(9)
+    sq = random_codes(rng, (2, 3, 50, 12))
+    sk = random_codes(rng, (2, 3, 50, 12))
+    v = rng.standard_normal((2, 3, 50, 5)).astype(np.float32)
+    hq, hk = pack_ref(sq), pack_ref(sk)
+    lens = np.array([[50, 1, 7], [20, 49, 50]])
+    tq, tk = torch.from_numpy(hq.view(np.int16)), torch.from_numpy(hk.view(np.int16))
+    tv = torch.from_numpy(v)
+    for kw in (dict(), dict(causal=True), dict(mode="ecoformer", offset=3.5),
+               dict(key_lengths=lens), dict(key_lengths=torch.from_numpy(lens), mode="ecoformer")):
+        want = kernkit.hashed_attention(hq, hk, v, 12, **{k: (np.asarray(x) if k == "key_lengths" else x)
+                                                         for k, x in kw.items()})
+        got = kernkit.hashed_attention(tq, tk, tv, 12, **kw)
+        assert isinstance(got, torch.Tensor) and got.shape == (2, 3, 50, 5)
+        np.testing.assert_array_equal(got.numpy(), want)
+        assert calls[-1][4] == 1234
+    assert [c[2:4] for c in calls] == [(False, 0), (True, 0), (False, 1), (False, 0), (False, 1)]
+    assert calls[2][1] == 3.5
+    # cross attention: 30 queries, 50 keys
+    want = kernkit.hashed_attention(hq[:, :, :30], hk, v, 12, key_lengths=lens)
+    got = kernkit.hashed_attention(tq[:, :, :30], tk, tv, 12, key_lengths=lens)
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
 def test_torch_module() -> None:
     torch = pytest.importorskip("torch")
     from kernkit.torch import HashedAttention, hashed_attention, kernel_hash_project
