@@ -389,13 +389,14 @@ def test_exported():
 
 
 @pytest.mark.skipif(not kernkit.cuda_available(), reason="needs a CUDA build and a GPU")
-def test_cuda_matmul_matches_cpu():
+@pytest.mark.parametrize("group,batch", [(32, 3), (32, 1), (64, 1)])  # batch 1: 16-byte chunks
+def test_cuda_matmul_matches_cpu(group, batch):
     torch = pytest.importorskip("torch")
     W = bell((70, 128), "t3", np.float32)
     for bits in (2, 3, 4, 8):
-        qw = Q.quantize(W, bits, granularity="group", group_size=32, full_range=True, a_granularity="group")
+        qw = Q.quantize(W, bits, granularity="group", group_size=group, full_range=True, a_granularity="group")
         for dt in (np.float32, np.float64):
-            x = RNG.standard_normal((3, 128)).astype(dt)
+            x = RNG.standard_normal((batch, 128)).astype(dt)
             xd = torch.from_numpy(x).cuda()
             with pytest.raises(ValueError, match="qw.to"):
                 Q.matmul(xd, qw)
