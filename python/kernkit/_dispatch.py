@@ -100,9 +100,22 @@ def require_cuda(name: str) -> None:
         )
 
 
+@functools.lru_cache(maxsize=64)
+def name_of(dt: Any) -> str:
+    """A numpy or torch dtype as numpy spells it (cached: str(numpy dtype) and dtype.name are
+    Python code in numpy 2, several us each, per call)."""
+    return str(dt).replace("torch.", "")
+
+
+def dtype_name(a: Any) -> str:
+    """a's dtype as numpy spells it ("float32", "bfloat16", ...; the type's name without one)."""
+    dt = getattr(a, "dtype", None)
+    return type(a).__name__ if dt is None else name_of(dt)
+
+
 def check_float_dtype(name: str, a: Any) -> None:
     """TypeError unless `a` is float32 or float64."""
-    dt = str(getattr(a, "dtype", type(a).__name__)).replace("torch.", "")
+    dt = dtype_name(a)
     if dt not in _FLOAT_DTYPES:
         raise TypeError(f"argument {name!r} must be float32 or float64, got {dt}")
 

@@ -33,8 +33,7 @@ MAX_DEGREE = 12
 _CUDA_X_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
-def _dtype_name(a: Any) -> str:
-    return str(getattr(a, "dtype", type(a).__name__)).replace("torch.", "")
+_dtype_name = _dispatch.dtype_name
 
 
 def _form_id(form: str) -> int:

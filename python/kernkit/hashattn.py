@@ -19,7 +19,6 @@ estimator, w.r.t. the real-valued pre-sign codes) is :func:`kernkit.torch.hashed
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
@@ -94,19 +93,11 @@ def unpack(codes: Any, bits: int) -> np.ndarray:
 # attention
 # ----------------------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=64)
-def _name_of_dtype(dt: Any) -> str:
-    # str(numpy dtype) and dtype.name are Python code in numpy 2 (several us each, per call)
-    return str(dt).replace("torch.", "")
-
-
-def _dtype_name(a: Any) -> str:
-    dt = getattr(a, "dtype", None)
-    return type(a).__name__ if dt is None else _name_of_dtype(dt)
+_dtype_name = _dispatch.dtype_name
 
 
 def _check_codes(name: str, h: Any, bits: int) -> None:
-    want = _name_of_dtype(np.dtype(word_dtype(bits)))
+    want = _dispatch.name_of(np.dtype(word_dtype(bits)))
     dt = _dtype_name(h)
     # torch has no unsigned 16/32/64-bit arithmetic types everywhere: accept the signed type of
     # the same width there (the kernel reads the bits).

@@ -32,7 +32,6 @@ weight), so the extreme weight lands on the longer side, as NF4 does.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -624,7 +623,7 @@ def matmul(x: Any, qw: PowerQuantized) -> Any:
     if len(shape) == 0 or shape[-1] != cols:
         raise ValueError(f"argument 'x' must have in_features = {cols} as its last axis, got shape {shape}")
     batch = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
-    dt = str(x.dtype).replace("torch.", "")
+    dt = _dispatch.dtype_name(x)
     g = qw._kernel_group()
     if on_cuda:
         _dispatch.require_cuda("x")

@@ -152,8 +152,7 @@ class _Lib:
         return _WORKSPACE_GPU if self.on_gpu else _WORKSPACE_CPU
 
 
-def _dtype_name(a: Any) -> str:
-    return str(getattr(a, "dtype", type(a).__name__)).replace("torch.", "")
+_dtype_name = _dispatch.dtype_name
 
 
 def _fast_len(n: int) -> int:

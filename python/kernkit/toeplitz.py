@@ -64,8 +64,7 @@ def _detach(a: Any) -> Any:
     return a.detach() if hasattr(a, "detach") else a
 
 
-def _dtype_name(a: Any) -> str:
-    return str(a.dtype).replace("torch.", "")
+_dtype_name = _dispatch.dtype_name
 
 
 def _result_dtype(args: dict[str, Any]) -> str:
@@ -382,7 +381,7 @@ class ToeplitzOperator:
         else:
             X = _detach(X)
         _dispatch.check_float_dtype("X", X)
-        X = _as_array("X", X, X, str(self.dtype).replace("torch.", ""))
+        X = _as_array("X", X, X, _dtype_name(self))
         if X.ndim < 2 or int(X.shape[-2]) != self._n:
             raise ValueError(f"argument 'X' must have shape (..., {self._n}, k), got {tuple(X.shape)}")
         return _product(self._c, self._r, X, self._causal, self._spec)
