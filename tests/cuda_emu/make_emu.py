@@ -15,18 +15,20 @@ import sys
 
 def convert(s: str) -> str:
     s = s.replace('#include "check.cuh"\n', '#include "emu.hpp"\n#include "check.cuh"\n')
-    name = re.search(r"namespace kernkit::cuda::(\w+) \{", s).group(1)
-    extra = "\nusing kernkit::cuda::hashattn::Dtype;" if name == "hashattn" else ""
-    s = s.replace(f"namespace kernkit::cuda::{name} {{", "namespace emu_cuda {\nusing namespace kernkit;" + extra)
-    s = s.replace(f"}}  // namespace kernkit::cuda::{name}", "}  // namespace emu_cuda")
+    ns = re.search(r"namespace (kernkit::cuda(?:::\w+)?) \{", s).group(1)
+    name = ns.split("::")[-1]
+    extra = {"hashattn": "\nusing kernkit::cuda::hashattn::Dtype;",
+             "cuda": "\nusing kernkit::cuda::RationalDtype;"}.get(name, "")
+    s = s.replace(f"namespace {ns} {{", "namespace emu_cuda {\nusing namespace kernkit;\nusing std::min;" + extra)
+    s = s.replace(f"}}  // namespace {ns}", "}  // namespace emu_cuda")
     if name == "hashattn":
         s = s.replace("}  // namespace emu_cuda",
                       "void set_target_blocks(int n) { kTargetBlocks = n; }\n}  // namespace emu_cuda")
         if "constexpr int kTargetBlocks =" not in s:
             raise SystemExit("make_emu.py: kTargetBlocks not found")
         s = s.replace("constexpr int kTargetBlocks =", "int kTargetBlocks =")
-    s = s.replace("extern __shared__ __align__(16) unsigned char smem_raw[];",
-                  "unsigned char* smem_raw = emu::dyn_smem.data();")
+    s = re.sub(r"extern __shared__ (?:__align__\(\d+\) )?unsigned char (\w+)\[\];",
+               r"unsigned char* \1 = emu::dyn_smem.data();", s)
     s = s.replace("if (ws_bytes < workspace_bytes(", "if (ws_bytes < emu_cuda::workspace_bytes(")
     pat = re.compile(r"([A-Za-z_][\w<>, :]*?)<<<(.*?)>>>\((.*?)\);", re.S)
 

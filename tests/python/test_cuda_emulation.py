@@ -1,5 +1,5 @@
 """The CUDA kernels' source run on the host (no GPU): tests/cuda_emu converts cuda/hashattn.cu,
-cuda/quant.cu and cuda/toeplitz_fused.cu for an emulator that runs every block's threads as
+cuda/quant.cu, cuda/toeplitz_fused.cu and cuda/rational.cu for an emulator that runs every block's threads as
 std::threads with real barriers for __syncthreads and warp shuffles, and checks the results against
 dense formulas in double.
 It checks indexing, reductions, synchronisation and every dtype / mode path; not timing,
@@ -31,7 +31,7 @@ def _cuda_include() -> Path | None:
     return None
 
 
-@pytest.mark.parametrize("name", ["hashattn", "quant", "toeplitz_fused"])
+@pytest.mark.parametrize("name", ["hashattn", "quant", "toeplitz_fused", "rational"])
 def test_kernels_in_host_emulation(name: str, tmp_path: Path) -> None:
     cxx = shutil.which("g++") or shutil.which("clang++")
     inc = _cuda_include()

@@ -38,7 +38,8 @@ void rational_backward(const RationalShape& s, const T* grad, const T* x, const 
 
 namespace cuda {
 // Element types of the CUDA entry points. Coefficients and their gradients are float32 for
-// f32/f16/bf16 inputs (math in float32) and float64 for f64 inputs.
+// f32/f16/bf16 inputs and float64 for f64 inputs; the math is in float64 for f32 and f64 inputs
+// and in float32 for f16/bf16.
 enum class RationalDtype : int { f32 = 0, f64 = 1, f16 = 2, bf16 = 3 };
 
 // The same on device pointers, enqueued on `stream` (a cudaStream_t; nullptr = default stream).
