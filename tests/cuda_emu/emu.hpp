@@ -55,36 +55,20 @@ void launch(dim3 g, dim3 b, size_t smem, F&& body) {
       }
 }
 inline void syncthreads() { ctx.block_bar->arrive_and_wait(); }
+inline unsigned lane() { return (ctx.tid.x + ctx.bdim.x * ctx.tid.y) % 32; }
+// Every lane publishes v, then reads lane src's value (its own where src is outside the warp).
 template <class T>
-T shfl_xor(unsigned, T v, int off) {
-  const unsigned lane = (ctx.tid.x + ctx.bdim.x * ctx.tid.y) % 32;
-  std::memcpy(&ctx.warp_slots[lane], &v, sizeof(T));
+T exchange(T v, unsigned src) {
+  std::memcpy(&ctx.warp_slots[lane()], &v, sizeof(T));
   ctx.warp_bar->arrive_and_wait();
-  T r;
-  std::memcpy(&r, &ctx.warp_slots[lane ^ off], sizeof(T));
+  T r = v;
+  if (src < 32) std::memcpy(&r, &ctx.warp_slots[src], sizeof(T));
   ctx.warp_bar->arrive_and_wait();
   return r;
 }
-template <class T>
-T shfl_down(unsigned, T v, int off) {
-  const unsigned lane = (ctx.tid.x + ctx.bdim.x * ctx.tid.y) % 32;
-  std::memcpy(&ctx.warp_slots[lane], &v, sizeof(T));
-  ctx.warp_bar->arrive_and_wait();
-  T r = v;  // lanes past the warp's end keep their own value, as on the GPU
-  if (lane + off < 32) std::memcpy(&r, &ctx.warp_slots[lane + off], sizeof(T));
-  ctx.warp_bar->arrive_and_wait();
-  return r;
-}
-template <class T>
-T shfl_idx(unsigned, T v, int src) {
-  const unsigned lane = (ctx.tid.x + ctx.bdim.x * ctx.tid.y) % 32;
-  std::memcpy(&ctx.warp_slots[lane], &v, sizeof(T));
-  ctx.warp_bar->arrive_and_wait();
-  T r;
-  std::memcpy(&r, &ctx.warp_slots[src & 31], sizeof(T));
-  ctx.warp_bar->arrive_and_wait();
-  return r;
-}
+template <class T> T shfl_xor(unsigned, T v, int off) { return exchange(v, lane() ^ off); }
+template <class T> T shfl_down(unsigned, T v, int off) { return exchange(v, lane() + off); }
+template <class T> T shfl_idx(unsigned, T v, int src) { return exchange(v, unsigned(src) & 31u); }
 }  // namespace emu
 
 #define threadIdx emu::ctx.tid
