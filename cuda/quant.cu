@@ -68,11 +68,11 @@ struct alignas(sizeof(T) * VEC) Vec {
 
 template <class T, int CB, int W, int BT>
 __global__ void __launch_bounds__(kWordWarps * 32)
-    lut_matmul_words(const std::uint32_t* __restrict__ packed, std::int64_t row_words,
-                                 int nlut, std::int64_t rows, std::int64_t cols,
-                                 std::int64_t group, const T* __restrict__ lut, std::int64_t l_sr,
-                                 std::int64_t l_sg, const T* __restrict__ dscale,
-                                 const T* __restrict__ x, std::int64_t batch, T* __restrict__ y) {
+    lut_matmul_words(const std::uint32_t* __restrict__ packed, std::int64_t row_words, int nlut,
+                     std::int64_t rows, std::int64_t cols, std::int64_t group,
+                     const T* __restrict__ lut, std::int64_t l_sr, std::int64_t l_sg,
+                     const T* __restrict__ dscale, const T* __restrict__ x, std::int64_t batch,
+                     T* __restrict__ y) {
   constexpr int K = 32 / CB;  // codes per word
   constexpr unsigned kMask = (1u << CB) - 1u;
   constexpr int V = 16 / sizeof(T);  // x elements per 16-byte load; K is a multiple of V
