@@ -9,6 +9,7 @@
 #include <string>
 
 #include "defs.hpp"
+#include "dtype_code.hpp"
 #include "kernkit/hashattn.hpp"
 
 namespace {
@@ -18,17 +19,7 @@ using Out = nb::ndarray<nb::c_contig>;
 namespace ha = kernkit::hashattn;
 namespace cha = kernkit::cuda::hashattn;
 
-enum Code { F32, F64, F16, BF16, OTHER };
-
-template <class A>
-Code code_of(const A& a) {
-  const nb::dlpack::dtype d = a.dtype();
-  if (d == nb::dtype<float>()) return F32;
-  if (d == nb::dtype<double>()) return F64;
-  if (d.lanes == 1 && d.bits == 16 && d.code == static_cast<std::uint8_t>(nb::dlpack::dtype_code::Float)) return F16;
-  if (d.lanes == 1 && d.bits == 16 && d.code == static_cast<std::uint8_t>(nb::dlpack::dtype_code::Bfloat)) return BF16;
-  return OTHER;
-}
+using namespace kernkit_bindings;  // Code, code_of
 
 template <class A>
 int word_bytes(const A& a, const char* name) {

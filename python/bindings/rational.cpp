@@ -7,6 +7,7 @@
 #include <string>
 
 #include "defs.hpp"
+#include "dtype_code.hpp"
 #include "kernkit/rational.hpp"
 
 namespace {
@@ -16,21 +17,7 @@ using kernkit::RationalShape;
 using In = nb::ndarray<nb::ro, nb::c_contig>;
 using Out = nb::ndarray<nb::c_contig>;
 
-enum Code { F32, F64, F16, BF16, OTHER };
-
-template <class A>
-Code code_of(const A& a) {
-  const nb::dlpack::dtype d = a.dtype();
-  if (d == nb::dtype<float>()) return F32;
-  if (d == nb::dtype<double>()) return F64;
-  if (d.code == static_cast<std::uint8_t>(nb::dlpack::dtype_code::Float) && d.bits == 16 &&
-      d.lanes == 1)
-    return F16;
-  if (d.code == static_cast<std::uint8_t>(nb::dlpack::dtype_code::Bfloat) && d.bits == 16 &&
-      d.lanes == 1)
-    return BF16;
-  return OTHER;
-}
+using namespace kernkit_bindings;  // Code, code_of
 
 template <class A>
 void need(const A& a, const char* name, Code c) {
