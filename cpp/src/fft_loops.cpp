@@ -279,6 +279,22 @@ void cfft_smooth(const CPlanView<T>& p, T* re, T* im, T* work, i64 V, int prune 
   }
 }
 
+// y_j = x_j * chirp_j for the plan's n rows of V values (Bluestein's pre- and post-multiply).
+template <class T>
+void chirp_mul(const CPlanView<T>& p, const T* xr, const T* xi, T* yr, T* yi, i64 V) {
+  for (i64 j = 0; j < p.n; ++j) {
+    const T cr = p.chr[j], ci = p.chi[j];
+    const T* __restrict ar = xr + j * V;
+    const T* __restrict ai = xi + j * V;
+    T* __restrict br = yr + j * V;
+    T* __restrict bi = yi + j * V;
+    for (i64 v = 0; v < V; ++v) {
+      br[v] = ar[v] * cr - ai[v] * ci;
+      bi[v] = ar[v] * ci + ai[v] * cr;
+    }
+  }
+}
+
 // Any length, forward, in place; work: cfft_work(p, V) numbers.
 template <class T>
 void cfft_fwd(const CPlanView<T>& p, T* re, T* im, T* work, i64 V) {
@@ -290,17 +306,7 @@ void cfft_fwd(const CPlanView<T>& p, T* re, T* im, T* work, i64 V) {
   T* ar = work;
   T* ai = offset_4k(work + M * V, ar, 2048);
   T* rest = ai + M * V;
-  for (i64 j = 0; j < n; ++j) {
-    const T cr = p.chr[j], ci = p.chi[j];
-    const T* __restrict xr = re + j * V;
-    const T* __restrict xi = im + j * V;
-    T* __restrict yr = ar + j * V;
-    T* __restrict yi = ai + j * V;
-    for (i64 v = 0; v < V; ++v) {
-      yr[v] = xr[v] * cr - xi[v] * ci;
-      yi[v] = xr[v] * ci + xi[v] * cr;
-    }
-  }
+  chirp_mul(p, re, im, ar, ai, V);
   std::memset(ar + n * V, 0, sizeof(T) * (M - n) * V);
   std::memset(ai + n * V, 0, sizeof(T) * (M - n) * V);
   cfft_smooth(*p.sub, ar, ai, rest, V);
@@ -315,17 +321,7 @@ void cfft_fwd(const CPlanView<T>& p, T* re, T* im, T* work, i64 V) {
     }
   }
   cfft_smooth(*p.sub, ai, ar, rest, V);  // inverse by swapping re and im
-  for (i64 j = 0; j < n; ++j) {
-    const T cr = p.chr[j], ci = p.chi[j];
-    const T* __restrict xr = ar + j * V;
-    const T* __restrict xi = ai + j * V;
-    T* __restrict yr = re + j * V;
-    T* __restrict yi = im + j * V;
-    for (i64 v = 0; v < V; ++v) {
-      yr[v] = xr[v] * cr - xi[v] * ci;
-      yi[v] = xr[v] * ci + xi[v] * cr;
-    }
-  }
+  chirp_mul(p, ar, ai, re, im, V);
 }
 
 // ---- real rows (V = 1) -------------------------------------------------------------------------
