@@ -382,20 +382,17 @@ inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int
   const __mmask16 smask = one_scale ? __mmask16(1) : static_cast<__mmask16>((1u << (P / group)) - 1u);
   __m512 racc[NB];
   for (int n = 0; n < NB; ++n) racc[n] = _mm512_setzero_ps();
-  __m512i gather_lo[3], gather_c[3];  // 3-bit blocks: dword 3i + j of (a, b) or of c
+  // 3-bit blocks: register j takes dword e = 3i + j, from (a, b) where e < 32, else from c
+  __m512i gather_lo[3], gather_c[3];
   __mmask16 gather_hi[3];
-  for (int j = 0; j < 3; ++j) {
-    alignas(64) int lo[16], hi[16];
-    unsigned m = 0;
-    for (int i = 0; i < 16; ++i) {
-      const int e = 3 * i + j;
-      lo[i] = e & 31;
-      hi[i] = (e - 32) & 15;
-      m |= static_cast<unsigned>(e >= 32) << i;
+  if constexpr (CB == 3) {
+    const __m512i three_i = _mm512_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 36, 39, 42, 45);
+    for (int j = 0; j < 3; ++j) {
+      const __m512i e = _mm512_add_epi32(three_i, _mm512_set1_epi32(j));
+      gather_lo[j] = _mm512_and_si512(e, _mm512_set1_epi32(31));
+      gather_c[j] = _mm512_and_si512(_mm512_sub_epi32(e, _mm512_set1_epi32(32)), _mm512_set1_epi32(15));
+      gather_hi[j] = _mm512_cmpge_epi32_mask(e, _mm512_set1_epi32(32));
     }
-    gather_lo[j] = _mm512_load_si512(lo);
-    gather_c[j] = _mm512_load_si512(hi);
-    gather_hi[j] = static_cast<__mmask16>(m);
   }
   const std::int64_t nblk = cols / P;
   // group index without a division per block: blocks per group (one_scale) or groups per block
