@@ -192,7 +192,8 @@ def speed(quick):
         t0 = time.perf_counter()
         Q.quantize(W, 4, **kw)
         res["search"].append({"case": f"4096x4096 W4 {label}", "seconds": time.perf_counter() - t0})
-    shapes = [(4096, 4096)] if quick else [(4096, 4096), (11008, 4096)]
+    # (out, in): square, LLaMA-7B up-projection (11008 x 4096) and down-projection (4096 x 11008)
+    shapes = [(4096, 4096)] if quick else [(4096, 4096), (11008, 4096), (4096, 11008)]
     batches = (1, 4) if quick else (1, 2, 4, 8, 16, 32)
     try:
         from threadpoolctl import threadpool_limits

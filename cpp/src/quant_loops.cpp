@@ -362,6 +362,14 @@ inline bool lanes_layout_ok(std::int64_t cols, std::int64_t group, std::int64_t 
   return l_sg == 0 && P % group == 0;  // several groups per block: one table for the row
 }
 
+// Software prefetch of the codes 2 KB ahead (into the next rows at a row's end; a prefetch
+// past the buffer cannot fault). The hardware prefetcher alone left the kernel waiting on DRAM:
+// 25-50 MB of codes ran at ~14 G weights/s against ~22 from cache; with this, ~18-20.
+template <int LINES>
+inline void prefetch_codes(const std::uint8_t* bp) {
+  for (int l = 0; l < LINES; ++l) _mm_prefetch(reinterpret_cast<const char*>(bp) + 2048 + 64 * l, _MM_HINT_T0);
+}
+
 template <int CB, int BITS, int NB>
 inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int64_t group,
                              const float* lutr, std::int64_t l_sg, const float* dsr,
@@ -409,6 +417,7 @@ inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int
     __m512i v[4];
     if constexpr (CB == 3) {
       const std::uint8_t* bp = rp + blk * 192;
+      prefetch_codes<3>(bp);
       const __m512i a = _mm512_loadu_si512(bp), b = _mm512_loadu_si512(bp + 64),
                     c = _mm512_loadu_si512(bp + 128);
       for (int j = 0; j < 3; ++j)  // dword 3i + j: from (a, b) below 32, else from c
@@ -419,6 +428,7 @@ inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int
       // so the last row never reads beyond the packed buffer. Bytes past a block only reach
       // bits 8 and up of lane 15, which no lookup reads.
       const std::uint8_t* bp = rp + blk * 64;
+      prefetch_codes<1>(bp);
       for (int o = 0; o < 4; ++o)  // byte offsets CB*k/8 for k < K: 0..3 for 2- and 4-bit codes
         v[o] = blk + 1 < nblk ? _mm512_loadu_si512(bp + o)
                               : _mm512_maskz_loadu_epi8(~std::uint64_t{0} >> o, bp + o);
