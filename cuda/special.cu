@@ -4,7 +4,9 @@
 // box's series and Temme paths), so a warp whose lanes fall in different regions runs every
 // branch one after the other: random inputs ran 5x slower than the same inputs sorted by v on
 // an H100. Each block therefore sorts its tile of 1024 elements by region in shared memory
-// (a counting sort on the Debye class) and its warps evaluate the sorted elements, writing each
+// (a counting sort on the class of the branch-free kernels, bessel_detail::fast_class: Debye
+// classes, and in the small box the series classes by x and v, which also group the box
+// elements of the K functions by their paths) and its warps evaluate the sorted elements, writing each
 // result to its own index. Every element's value is computed alone, so the order within a
 // region (shared-memory atomics) does not change any result.
 #include <cstdint>
@@ -21,12 +23,13 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kPer = 4;  // elements per thread and tile
 constexpr int kTile = kThreads * kPer;
-constexpr int kKeys = 32;  // region keys: debye_fast_class is 0..18
+constexpr int kKeys = 32;  // region keys: fast_class is 0..kFastClasses
+static_assert(bessel_detail::kFastClasses < kKeys, "region keys: one per fast class");
 
 template <class T>
 __device__ inline int region_key(T v, T x) {
   const double nu = fabs(static_cast<double>(v));
-  return bessel_detail::debye_fast_class(nu, static_cast<double>(x)) & (kKeys - 1);
+  return bessel_detail::fast_class<bessel_detail::kLogI>(nu, static_cast<double>(x));
 }
 
 template <class T, class F>

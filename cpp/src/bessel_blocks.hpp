@@ -1,8 +1,9 @@
 // Internal: the block loop for log I_v, log I_v e^-x, log K_v, log K_v e^x (included by
 // special_loops.cpp, so it is compiled once per ISA). Each block of kBlock elements is split by
-// bessel_detail::debye_fast_class: the elements of one Debye class are gathered into contiguous
-// buffers and run through that class's branch-free kernel in a `#pragma omp simd` loop; the
-// rest (small hyp, negative order for I, special values) call the scalar function. The scalar
+// bessel_detail::fast_class: the elements of one class (Debye, or for I the box series) are
+// gathered into contiguous buffers and run through that class's branch-free kernel in a
+// `#pragma omp simd` loop; the rest (small hyp for K, negative order for I, special values)
+// call the scalar function. The scalar
 // function uses the same class test and the same kernel (hyp from a correctly rounded sqrt on
 // both paths), so every element gets the same bits whichever way it goes (contiguous or strided,
 // 1 or n threads, alone or in a large array).
@@ -29,7 +30,8 @@ namespace bessel_blocks {
 
 namespace bd = ::kernkit::bessel_detail;
 constexpr int kBlock = 512;
-constexpr int kClasses = bd::kDebyeFastClasses + 1;  // 0: scalar path
+constexpr int kClasses = bd::kFastClasses + 1;  // 0: scalar path
+static_assert(kClasses <= 32, "the block loop keeps the classes present in a 32-bit mask");
 
 // h = sqrt(v*v + x*x) with the ISA's sqrt instruction (std::sqrt would not vectorise: errno).
 // Same operations and rounding as the scalar path's std::sqrt(v * v + x * x).
@@ -97,6 +99,30 @@ struct ClassRunner {
   }
 };
 
+// The same for a box series class (log I, log I e^-x only).
+template <int Q>
+struct SeriesRunner {
+  int k;
+  const double* v;
+  const double* x;
+  double* o;
+  template <int NT, bool LOGSPACE, int NMAX>
+  KERNKIT_FLATTEN void operator()() const {
+#pragma omp simd
+    for (int i = 0; i < k; ++i) o[i] = bd::series_fast<NT, LOGSPACE, NMAX, Q == bd::kLogIs>(v[i], x[i]);
+  }
+};
+
+// Class c's kernel over k gathered elements (h: their hyp, used by the Debye classes).
+template <int Q, bool LOWP>
+inline void run_class(int c, int k, const double* v, const double* x, const double* h, double* o) {
+  if constexpr (Q == bd::kLogI || Q == bd::kLogIs) {
+    if (c > bd::kDebyeFastClasses)
+      return bd::series_fast_visit(c - bd::kDebyeFastClasses, SeriesRunner<Q>{k, v, x, o});
+  }
+  bd::debye_fast_visit<LOWP>(c, ClassRunner<Q>{k, v, x, h, o});
+}
+
 // op(v, x) with the whole scalar function inlined (flatten). The header functions are inline
 // with one mangled name in every ISA variant of this file; a call that is not inlined would bind
 // to whichever variant's copy the linker keeps (slow baseline code here, or AVX-512 code on a
@@ -124,7 +150,7 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
         xb[i] = static_cast<double>(x[(i0 + i) * sx]);
       }
   #pragma omp simd
-      for (int i = 0; i < m; ++i) cls[i] = bd::debye_fast_class(nub[i], xb[i]);
+      for (int i = 0; i < m; ++i) cls[i] = bd::fast_class<Q>(nub[i], xb[i]);
       unsigned present = 0;  // bit c: class c occurs in the block
       for (int i = 0; i < m; ++i) present |= 1u << cls[i];
       double gh[kBlock], go[kBlock];
@@ -133,7 +159,7 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
         int c = 1;
         while (present != (1u << c)) ++c;
         hyp_block(m, nub, xb, gh);
-        bd::debye_fast_visit<bd::is_lowp<T>::value>(c, ClassRunner<Q>{m, nub, xb, gh, go});
+        run_class<Q, bd::is_lowp<T>::value>(c, m, nub, xb, gh, go);
         for (int i = 0; i < m; ++i) out[(i0 + i) * so] = static_cast<T>(go[i]);
         continue;
       }
@@ -155,7 +181,7 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
       for (int c = 1; c < kClasses; ++c) {
         const int k = start[c + 1] - start[c];
         if (k != 0)
-          bd::debye_fast_visit<bd::is_lowp<T>::value>(c, ClassRunner<Q>{k, gv + start[c], gx + start[c], gh + start[c], go + start[c]});
+          run_class<Q, bd::is_lowp<T>::value>(c, k, gv + start[c], gx + start[c], gh + start[c], go + start[c]);
       }
       for (int j = 0; j < p; ++j) out[(i0 + perm[j]) * so] = static_cast<T>(go[j]);
     }

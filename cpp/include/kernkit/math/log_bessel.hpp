@@ -23,8 +23,10 @@
 //    log_iv, log_ive (v >= 0), log_kv, log_kve take the branch-free form of this
 //    (bessel/debye_fast.hpp: fixed term count per class of hyp, own log) for
 //    1e-100 <= x, |v| <= 1e150; the CPU loops run it vectorised over blocks of such inputs.
-//  * hyp < 25.5, I: power series with positive terms (bessel/series.hpp); its prefactor
-//    (x/2)^v/Gamma(v+1) is recomputed in double-double where log I is small.
+//  * hyp < 25.5, I: power series with positive terms; its prefactor (x/2)^v/Gamma(v+1) in
+//    double-double where log I can be small. log_iv and log_ive (v >= 0, x >= 1e-300) take the
+//    branch-free form (bessel/series_fast.hpp), vectorised by the CPU loops like Debye's; the
+//    ratio and negative orders the looped one (bessel/series.hpp).
 //  * hyp < 25.5, K: at |mu| <= 1/2, Temme's series (x <= 1) or a trapezoid rule on the integral
 //    of K_mu(x) e^x (x > 1, which gives log K + x directly), then the forward recurrence up to v
 //    (bessel/temme.hpp).
@@ -56,6 +58,7 @@
 #include "bessel/eta.hpp"
 #include "bessel/logspace.hpp"
 #include "bessel/series.hpp"
+#include "bessel/series_fast.hpp"
 #include "bessel/temme.hpp"
 
 namespace kernkit {
@@ -198,13 +201,30 @@ KERNKIT_INLINE double reflect_logweight(const LogIK& r, double c, double x) {
   return ((r.lks - r.lis) - 2.0 * x) + std::log(std::fabs(c) * (2.0 / kPi));
 }
 
+// The class of (|v|, x) for the branch-free kernels of Q (the CPU block loop and the CUDA
+// binning sort by it): 1..kDebyeFastClasses Debye (bessel/debye_fast.hpp), then for log I and
+// log I e^-x the box series classes (bessel/series_fast.hpp); 0 for everything else. The two
+// domains are disjoint (hyp >= 25.5 and < 25.5).
+constexpr int kFastClasses = kDebyeFastClasses + kSeriesFastClasses;
+
+template <int Q>
+KERNKIT_INLINE int fast_class(double nu, double x) {
+  const int d = debye_fast_class(nu, x);
+  if (Q == kLogK || Q == kLogKs) return d;
+  const int s = series_fast_class(nu, x);
+  return d + static_cast<int>(s != 0) * (kDebyeFastClasses + s);
+}
+
 // lowp: the float functions (fewer Debye terms, bessel/debye_fast.hpp).
 template <bool LOWP = false>
 KERNKIT_INLINE double log_iv_d(double v, double x, bool scaled) {
-  if (v >= 0.0) {  // the bulk: branch-free Debye (bessel/debye_fast.hpp), also used in blocks
+  if (v >= 0.0) {  // the bulk: branch-free Debye and box series, also used in blocks
     const int c = debye_fast_class(v, x);
     if (c != 0)
       return scaled ? debye_fast_dispatch<kLogIs, LOWP>(c, v, x) : debye_fast_dispatch<kLogI, LOWP>(c, v, x);
+    const int b = series_fast_class(v, x);
+    if (b != 0)
+      return scaled ? series_fast_visit(b, SeriesFastScalar<true>{v, x}) : series_fast_visit(b, SeriesFastScalar<false>{v, x});
   }
   if (std::isnan(v) || std::isnan(x)) return qnan();
   if (x < 0.0) {

@@ -1,0 +1,126 @@
+// Branch-free power series for log I_v(x) and log I_v(x) - x in the small box below the Debye
+// region: v >= 0, 1e-300 <= x, v^2 + x^2 < 25.5^2 (where debye_fast_class is 0). The same sum as
+// series_i (bessel/series.hpp), I_v(x) = (x/2)^v / Gamma(v+1) * S, S = sum_k q^k / (k! (v+1)_k),
+// q = x^2/4, but with a term count fixed per class of x and no data-dependent control flow, so
+// the CPU block loop (cpp/src/bessel_blocks.hpp) runs it with #pragma omp simd, and the scalar
+// log_iv calls the very same function for these inputs (same bits on either path).
+//
+// Prefactor, with v = n + mu, n = floor(v + 1/2), mu in [-1/2, 1/2), 1/Gamma(1+mu) = 1 + r
+// (bessel/logspace.hpp) and D = v (v-1) ... (mu+1) = Gamma(v+1)/Gamma(mu+1), whose factors
+// v - j are exact:
+//  * x >= 1e-3 (kinds 1): log I can be O(1) while v log(x/2) and log Gamma(v+1) are ~60, whose
+//    separate roundings would cost ~1e-14 absolute. So P = (x/2)^n / D is formed as a
+//    double-double (exact products by fma; n <= 25, so P stays within 1e-83..1e28) and
+//      log I = log(P_hi (1+r) S) + P_lo/P_hi + mu log(x/2),   |mu log(x/2)| <= 3.8;
+//  * x < 1e-3 (kind 0): log I = v log(x/2) + log((1+r) S / D); both terms are <= 0 for v >= 1
+//    (no cancellation) and D <= 1.5 for v < 1.5.
+// Term counts per class of x, for a truncation below 1e-18 relative at v = 0 (the slowest case):
+// 3 below x = 1e-3, 10 below 1, 16 below 4, 25 below 10, 41 below 25.5 (rounded up to even).
+#pragma once
+#include <cmath>
+
+#include "../config.hpp"
+#include "fastmath.hpp"
+#include "logspace.hpp"
+
+namespace kernkit {
+namespace bessel_detail {
+
+constexpr int kSeriesFastClasses = 10;  // class ids 1..10; 0 = not handled here
+
+// Class of (v, x): 0 outside the domain above (also NaN, inf, negative v or x), else
+// 1 + (x class 0..4: x < 1e-3, 1, 4, 10, 25.5) + 5 (v >= 4.5: up to 25 prefactor factors rather
+// than 4). Branch-free like debye_fast_class.
+KERNKIT_INLINE int series_fast_class(double v, double x) {
+  const bool ok = (v >= 0.0) & (x >= 1e-300) & (v * v + x * x < 650.25);
+  const int xc = static_cast<int>(x >= 1e-3) + static_cast<int>(x >= 1.0) + static_cast<int>(x >= 4.0) +
+                 static_cast<int>(x >= 10.0);
+  return static_cast<int>(ok) * (1 + xc + 5 * static_cast<int>(v >= 4.5));
+}
+
+// (h, l) * f as a double-double, f a double (relative error ~1e-32).
+KERNKIT_INLINE void dd_mul(double& h, double& l, double f) {
+  const double p = h * f;
+  l = std::fma(h, f, -p) + l * f;
+  h = p;
+}
+
+// LOGSPACE: kind 0 (x < 1e-3); else kind 1. NT: series terms after the first (even).
+// NMAX: the most factors of D (n <= NMAX). SCALED: minus x.
+template <int NT, bool LOGSPACE, int NMAX, bool SCALED>
+KERNKIT_INLINE double series_fast(double v, double x) {
+  const double c = 0.5 * x;
+  const double q = c * c;
+  // S summed with TwoSum (the rounding of the running sum cost up to ~4 ulp of S; the terms
+  // themselves are accurate to ~1 ulp each) and corrected for the rounding dq of q, which would
+  // enter S as (dq/q) sum k t_k, ~x/2 times itself (for q >= 1e-280; below, sk / S < 1e-280).
+  // Terms in pairs with one division: t_k = t_{k-1} d_{k+1} r, t_{k+1} = t_k d_k r, where
+  // d_k = k (k + v) and r = q / (d_k d_{k+1}).
+  double t = 1.0, s = 1.0, se = 0.0, sk = 0.0;  // S = s + se; sk = sum k t_k = q dS/dq
+  KERNKIT_UNROLL
+  for (int k = 1; k < NT; k += 2) {
+    const double dk = static_cast<double>(k);
+    const double d1 = dk * (dk + v), d2 = (dk + 1.0) * ((dk + 1.0) + v);
+    const double r = q / (d1 * d2);
+    const double t1 = t * (d2 * r);
+    t = t1 * (d1 * r);
+    const double s1 = s + t1, b1 = s1 - s;
+    const double s2 = s1 + t, b2 = s2 - s1;
+    se += ((s - (s1 - b1)) + (t1 - b1)) + ((s1 - (s2 - b2)) + (t - b2));
+    s = s2;
+    sk += dk * t1 + (dk + 1.0) * t;
+  }
+  const double qs = (q >= 1e-280) ? q : 1.0;
+  s += se + ((q >= 1e-280) ? (std::fma(c, c, -qs) / qs) * sk : 0.0);
+  const double lc = log_pos(c);
+  const double n = static_cast<double>(static_cast<int>(v + 0.5));  // floor (v >= 0); vectorises
+  const double mu = v - n;
+  const double m2 = mu * mu;
+  const double g = 1.0 + (rgamma_even_m1(m2) - mu * rgamma_odd(m2));  // 1/Gamma(1+mu)
+  double li;
+  if (LOGSPACE) {
+    double d = 1.0;
+    KERNKIT_UNROLL
+    for (int j = 0; j < NMAX; ++j) d *= (static_cast<double>(j) < n) ? v - static_cast<double>(j) : 1.0;
+    li = v * lc + log_pos((g * s) / d);
+  } else {
+    double nh = 1.0, nl = 0.0, dh = 1.0, dl = 0.0;
+    KERNKIT_UNROLL
+    for (int j = 0; j < NMAX; ++j) {
+      const bool on = static_cast<double>(j) < n;
+      dd_mul(nh, nl, on ? c : 1.0);
+      dd_mul(dh, dl, on ? v - static_cast<double>(j) : 1.0);
+    }
+    const double ph = nh / dh;  // (nh + nl) / (dh + dl) = ph + pl
+    const double pl = (std::fma(-ph, dh, nh) + (nl - ph * dl)) / dh;
+    li = log_pos(ph * g * s) + (pl / ph + mu * lc);
+  }
+  return SCALED ? li - x : li;
+}
+
+// Calls f.template operator()<NT, LOGSPACE, NMAX>() for class c (1..kSeriesFastClasses).
+template <class F>
+KERNKIT_INLINE auto series_fast_visit(int c, F&& f) {
+  switch (c) {
+    case 1: return f.template operator()<4, true, 4>();
+    case 2: return f.template operator()<10, false, 4>();
+    case 3: return f.template operator()<16, false, 4>();
+    case 4: return f.template operator()<26, false, 4>();
+    case 5: return f.template operator()<42, false, 4>();
+    case 6: return f.template operator()<4, true, 25>();
+    case 7: return f.template operator()<10, false, 25>();
+    case 8: return f.template operator()<16, false, 25>();
+    case 9: return f.template operator()<26, false, 25>();
+    default: return f.template operator()<42, false, 25>();
+  }
+}
+
+template <bool SCALED>
+struct SeriesFastScalar {
+  double v, x;
+  template <int NT, bool LOGSPACE, int NMAX>
+  KERNKIT_INLINE double operator()() const { return series_fast<NT, LOGSPACE, NMAX, SCALED>(v, x); }
+};
+
+}  // namespace bessel_detail
+}  // namespace kernkit
