@@ -63,6 +63,9 @@ Points (regions), all drawn from ``numpy.random.default_rng(SEED)``:
 * ``negative``   negative orders, non-integer and integer, x in [1e-5, 1e5]
 * ``f32``        v and x exactly representable in float32 (box + wider x),
                  for the float32 tests
+* ``smallbox``   v^2 + x^2 < 25.5^2 (series and Temme paths): uniform, integer,
+                 half-integer and tiny orders; x uniform, log-uniform to 1e-300,
+                 and x = v (0.2 .. 1.2), where log I_v(x) is small
 
 No kernkit, scipy or mpmath code is used to make the values (mpmath's Bessel K
 is silently wrong at e.g. v = 639.002, x = 441.085).
@@ -84,7 +87,7 @@ TOL = 1e-30
 PRECS = (128, 256, 512, 1024, 2048, 4096)
 QUANTITIES = ("logiv", "logive", "logkv", "logkve", "ratio", "dlogiv", "dlogkv")
 REGION_NAMES = ("box", "wide", "v0", "int", "half", "turning", "vmf", "x709",
-                "bigx", "cusf", "mu20", "negative", "f32")
+                "bigx", "cusf", "mu20", "negative", "f32", "smallbox")
 
 # CUSF switching table (notes 1.2); used only to place points on its boundaries.
 CUSF_BOUNDARIES = [
@@ -195,6 +198,18 @@ def make_points(rng, scale=1.0):
     m = n(200)
     add("f32", _logu(rng, 1e-2, 1e4, m).astype(np.float32),
         _logu(rng, 1e-30, 1e30, m).astype(np.float32))
+    # below the Debye region (v^2 + x^2 < 25.5^2): uniform, integer / half-integer and tiny
+    # orders, x uniform or log-uniform down to 1e-300, and the band x ~ v where log I_v(x) is
+    # small while v log(x/2) and log Gamma(v+1) are not
+    m = n(1200)
+    vs = np.concatenate([rng.uniform(0.0, 25.5, m // 2), np.round(rng.uniform(0.0, 25.0, m // 4) * 2.0) / 2.0,
+                         _logu(rng, 1e-6, 25.5, m - m // 2 - m // 4)])
+    xs = np.where(rng.uniform(size=m) < 0.5, rng.uniform(0.0, 25.5, m), _logu(rng, 1e-300, 25.5, m))
+    vb = rng.uniform(1.0, 25.0, n(600))
+    vs = np.concatenate([vs, vb])
+    xs = np.concatenate([xs, vb * rng.uniform(0.2, 1.2, vb.size)])
+    keep = (vs * vs + xs * xs < 25.5 ** 2) & (xs > 0.0)
+    add("smallbox", vs[keep], xs[keep])
     v = np.array([p[0] for p in pts])
     x = np.array([p[1] for p in pts])
     r = np.array([p[2] for p in pts], dtype=np.int8)

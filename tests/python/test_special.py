@@ -209,7 +209,7 @@ def test_reference_regions_present(ref):
     """The reference covers every region the tests rely on, and is certified."""
     names = ref["region_names"]
     for rn in ("box", "wide", "v0", "int", "half", "turning", "vmf", "x709", "bigx", "cusf",
-               "mu20", "negative", "f32"):
+               "mu20", "negative", "f32", "smallbox"):
         assert (ref["region"] == names.index(rn)).sum() >= 50, rn
     pos = ref["v"] >= 0
     for q in FUNCS:

@@ -159,10 +159,11 @@ KERNKIT_INLINE void k_temme(double v, double x, double& lk, double& lks, double&
   if (x >= 1e-3) {
     // K_{mu+j}/K_mu by the recurrence itself (no division on the dependent chain); the values
     // stay below ~1e120 here
-    const double t = 2.0 / x;
-    double kp = 1.0, kc = g * t;
+    // (mu + j exact: v minus an integer; 2 (mu + j) / x rounded once, off the dependent chain;
+    // a rounded 2/x would bias every step the same way)
+    double kp = 1.0, kc = (2.0 * g) / x;
     for (int j = 1; j < nn; ++j) {
-      const double kn = kp + ((mu + static_cast<double>(j)) * t) * kc;
+      const double kn = std::fma((2.0 * (mu + static_cast<double>(j))) / x, kc, kp);
       kp = kc;
       kc = kn;
     }
