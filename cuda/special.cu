@@ -5,13 +5,13 @@
 // branch one after the other: random inputs ran 5x slower than the same inputs sorted by v on
 // an H100. Each block therefore sorts its tile of 1024 elements by region in shared memory
 // (a counting sort on the class of the branch-free kernels, bessel_detail::fast_class: Debye
-// classes, and in the small box the series classes by x and v, which also group the box
-// elements of the K functions by their paths) and its warps evaluate the sorted elements, writing each
-// result to its own index. Every element's value is computed alone, so the order within a
-// region (shared-memory atomics) does not change any result.
+// classes, and in the small box I's series or K's Temme classes by x and v) and its warps
+// evaluate the sorted elements, writing each result to its own index. Every element's value is
+// computed alone, so the order within a region (shared-memory atomics) does not change any result.
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "check.cuh"
 #include "kernkit/detail/special_ops.hpp"
@@ -26,10 +26,17 @@ constexpr int kTile = kThreads * kPer;
 constexpr int kKeys = 32;  // region keys: fast_class is 0..kFastClasses
 static_assert(bessel_detail::kFastClasses < kKeys, "region keys: one per fast class");
 
-template <class T>
+// The K functions sort by K's classes (Temme's in the box), the others by I's.
+template <class F>
+constexpr int kKeyQ = (std::is_same<F, detail::op_log_kv>::value || std::is_same<F, detail::op_log_kve>::value ||
+                       std::is_same<F, detail::op_dlog_kv>::value)
+                          ? bessel_detail::kLogK
+                          : bessel_detail::kLogI;
+
+template <int Q, class T>
 __device__ inline int region_key(T v, T x) {
   const double nu = fabs(static_cast<double>(v));
-  return bessel_detail::fast_class<bessel_detail::kLogI>(nu, static_cast<double>(x));
+  return bessel_detail::fast_class<Q>(nu, static_cast<double>(x));
 }
 
 template <class T, class F>
@@ -53,7 +60,7 @@ __global__ void __launch_bounds__(kThreads)
         const T a = v[(base + li) * sv], b = x[(base + li) * sx];
         tv[li] = a;
         tx[li] = b;
-        key[k] = region_key(a, b);
+        key[k] = region_key<kKeyQ<F>>(a, b);
         pos[k] = atomicAdd(&count[key[k]], 1);
       }
     }

@@ -1,9 +1,9 @@
 // Internal: the block loop for log I_v, log I_v e^-x, log K_v, log K_v e^x (included by
 // special_loops.cpp, so it is compiled once per ISA). Each block of kBlock elements is split by
-// bessel_detail::fast_class: the elements of one class (Debye, or for I the box series) are
-// gathered into contiguous buffers and run through that class's branch-free kernel in a
-// `#pragma omp simd` loop; the rest (small hyp for K, negative order for I, special values)
-// call the scalar function. The scalar
+// bessel_detail::fast_class: the elements of one class (Debye, or in the box below it I's
+// series and K's Temme series) are gathered into contiguous buffers and run through that
+// class's branch-free kernel in a `#pragma omp simd` loop; the rest (K's quadrature, negative
+// order for I, special values) call the scalar function. The scalar
 // function uses the same class test and the same kernel (hyp from a correctly rounded sqrt on
 // both paths), so every element gets the same bits whichever way it goes (contiguous or strided,
 // 1 or n threads, alone or in a large array).
@@ -113,12 +113,29 @@ struct SeriesRunner {
   }
 };
 
+// The same for a box Temme class (log K, log K e^x only).
+template <int Q>
+struct TemmeRunner {
+  int k;
+  const double* v;
+  const double* x;
+  double* o;
+  template <int NT, int NREC>
+  KERNKIT_FLATTEN void operator()() const {
+#pragma omp simd
+    for (int i = 0; i < k; ++i) o[i] = bd::temme_fast<NT, NREC, Q == bd::kLogKs>(v[i], x[i]);
+  }
+};
+
 // Class c's kernel over k gathered elements (h: their hyp, used by the Debye classes).
 template <int Q, bool LOWP>
 inline void run_class(int c, int k, const double* v, const double* x, const double* h, double* o) {
-  if constexpr (Q == bd::kLogI || Q == bd::kLogIs) {
-    if (c > bd::kDebyeFastClasses)
+  if (c > bd::kDebyeFastClasses) {
+    if constexpr (Q == bd::kLogI || Q == bd::kLogIs) {
       return bd::series_fast_visit(c - bd::kDebyeFastClasses, SeriesRunner<Q>{k, v, x, o});
+    } else {
+      return bd::temme_fast_visit(c - bd::kDebyeFastClasses, TemmeRunner<Q>{k, v, x, o});
+    }
   }
   bd::debye_fast_visit<LOWP>(c, ClassRunner<Q>{k, v, x, h, o});
 }

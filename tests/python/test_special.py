@@ -249,6 +249,34 @@ def _box(n, vlo, vhi, xlo, xhi, seed):
     return v, x
 
 
+def test_kernel_class_edges_against_arb():
+    """Points on and next to the edges between the branch-free kernels (the Debye circle
+    v^2 + x^2 = 25.5^2, the box series' x classes 1e-3, 1, 4, 10 and v = 4.5, Temme's x = 0.1,
+    1 and v = 1/2) agree with Arb, in one array call (block loop) and one by one (scalar)."""
+    flint = pytest.importorskip("flint")
+    flint.ctx.prec = 256
+    rng = np.random.default_rng(21)
+    t = rng.uniform(0.0, np.pi / 2, 300)
+    r = 25.5 * (1.0 + rng.choice([-1.0, 1.0], t.size) * 10.0 ** rng.uniform(-15, -3, t.size))
+    v = np.concatenate([r * np.cos(t), [25.49, 25.499999, 25.4, 25.5, 25.45]])
+    x = np.concatenate([r * np.sin(t), [1.0, 0.999, 1.0, 1e-3, 0.9]])
+    for e in (1e-3, 0.1, 1.0, 4.0, 10.0):
+        xs = e * (1.0 + np.array([-1e-15, 0.0, 1e-15, -1e-9, 1e-9]))
+        v = np.concatenate([v, rng.uniform(0.0, 20.0, xs.size), [0.5, 4.5, 4.5 - 1e-15, 0.5 + 1e-16, 25.0]])
+        x = np.concatenate([x, xs, np.full(5, e)])
+    arb = flint.arb
+    ref = {"log_iv": np.array([float(arb(b).bessel_i(arb(a)).log().mid()) for a, b in zip(v, x)]),
+           "log_kv": np.array([float(arb(b).bessel_k(arb(a)).log().mid()) for a, b in zip(v, x)])}
+    for name, want in ref.items():
+        f = fn(name)
+        for got in (f(v, x), np.array([f(a, b) for a, b in zip(v, x)])):
+            err = np.abs(got - want)
+            bound = np.where(np.abs(want) >= 1, LOG_REL * np.abs(want), LOG_ABS)
+            bad = ~(err <= bound)
+            assert not bad.any(), (f"{name}: {bad.sum()} points off, e.g. v={v[bad][:3]!r} x={x[bad][:3]!r} "
+                                   f"got {got[bad][:3]!r} want {want[bad][:3]!r}")
+
+
 def test_wronskian():
     """I_v K_{v+1} + I_{v+1} K_v = 1/x, on the scaled logs (the e^{+-x} cancel)."""
     v, x = _box(3000, 1e-3, 1e4, 1e-3, 1e6, 1)

@@ -29,7 +29,8 @@
 //    ratio and negative orders the looped one (bessel/series.hpp).
 //  * hyp < 25.5, K: at |mu| <= 1/2, Temme's series (x <= 1) or a trapezoid rule on the integral
 //    of K_mu(x) e^x (x > 1, which gives log K + x directly), then the forward recurrence up to v
-//    (bessel/temme.hpp).
+//    (bessel/temme.hpp). log_kv and log_kve at 1e-3 <= x <= 1 take the branch-free form of the
+//    series (bessel/temme_fast.hpp), vectorised by the CPU loops.
 // Negative order: K_{-v} = K_v; I_{-n} = I_n; -1 < v < 0 in the small box: the same positive
 // series; otherwise I_{-v} = I_v + (2/pi) sin(pi v) K_v combined in log space.
 //
@@ -60,6 +61,7 @@
 #include "bessel/series.hpp"
 #include "bessel/series_fast.hpp"
 #include "bessel/temme.hpp"
+#include "bessel/temme_fast.hpp"
 
 namespace kernkit {
 namespace bessel_detail {
@@ -202,17 +204,17 @@ KERNKIT_INLINE double reflect_logweight(const LogIK& r, double c, double x) {
 }
 
 // The class of (|v|, x) for the branch-free kernels of Q (the CPU block loop and the CUDA
-// binning sort by it): 1..kDebyeFastClasses Debye (bessel/debye_fast.hpp), then for log I and
-// log I e^-x the box series classes (bessel/series_fast.hpp); 0 for everything else. The two
-// domains are disjoint (hyp >= 25.5 and < 25.5).
-constexpr int kFastClasses = kDebyeFastClasses + kSeriesFastClasses;
+// binning sort by it): 1..kDebyeFastClasses Debye (bessel/debye_fast.hpp), then in the box
+// below it the series classes for log I and log I e^-x (bessel/series_fast.hpp) or the Temme
+// classes for log K and log K e^x (bessel/temme_fast.hpp); 0 for everything else. The Debye
+// and box domains are disjoint (hyp >= 25.5 and < 25.5).
+constexpr int kFastClasses = kDebyeFastClasses + (kSeriesFastClasses > kTemmeFastClasses ? kSeriesFastClasses : kTemmeFastClasses);
 
 template <int Q>
 KERNKIT_INLINE int fast_class(double nu, double x) {
   const int d = debye_fast_class(nu, x);
-  if (Q == kLogK || Q == kLogKs) return d;
-  const int s = series_fast_class(nu, x);
-  return d + static_cast<int>(s != 0) * (kDebyeFastClasses + s);
+  const int s = (Q == kLogK || Q == kLogKs) ? temme_fast_class(nu, x) : series_fast_class(nu, x);
+  return d + static_cast<int>((s != 0) & (d == 0)) * (kDebyeFastClasses + s);  // never a sum
 }
 
 // lowp: the float functions (fewer Debye terms, bessel/debye_fast.hpp).
@@ -266,6 +268,9 @@ KERNKIT_INLINE double log_kv_d(double v, double x, bool scaled) {
   const int c = debye_fast_class(nu, x);
   if (c != 0)
     return scaled ? debye_fast_dispatch<kLogKs, LOWP>(c, nu, x) : debye_fast_dispatch<kLogK, LOWP>(c, nu, x);
+  const int t = temme_fast_class(nu, x);
+  if (t != 0)
+    return scaled ? temme_fast_visit(t, TemmeFastScalar<true>{nu, x}) : temme_fast_visit(t, TemmeFastScalar<false>{nu, x});
   if (std::isnan(v) || std::isnan(x) || x < 0.0) return qnan();
   if (std::isinf(v)) return std::isinf(x) ? qnan() : pinf();
   if (x == 0.0) return pinf();

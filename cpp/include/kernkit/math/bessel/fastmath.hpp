@@ -1,6 +1,7 @@
-// Branch-free log, exp and exact product for the vectorised Debye kernel (bessel/debye_fast.hpp)
-// and the K quadrature (bessel/temme.hpp). Only +, -, *, / and integer bit operations: no FMA,
-// no table and no libm call, so GCC vectorises a loop that calls them, and the result is bitwise
+// Branch-free log, exp, sinh(u)/u, sin(y)/y and exact product for the vectorised kernels
+// (bessel/debye_fast.hpp, series_fast.hpp, temme_fast.hpp) and the K quadrature
+// (bessel/temme.hpp). Only +, -, *, / and integer bit operations: no FMA, no table and no
+// libm call, so GCC vectorises a loop that calls them, and the result is bitwise
 // the same scalar or vector, on every x86-64 level (the build uses -ffp-contract=off). Arguments
 // as stated per function; the callers guarantee them.
 //
@@ -85,6 +86,25 @@ KERNKIT_INLINE double exp_clamped(double x) {
   // 2^k: k + 1023 into the exponent field (bits(t) = bits(kShift) + k)
   const double scale = f64_from_bits((f64_bits(t) + (1023ull - 0x4338000000000000ull)) << 52);
   return er * scale;
+}
+
+// sinh(u)/u for s = u^2, |u| <= 3.8: Taylor series to u^30 (first omitted term < 1e-19
+// relative), ~1 ulp; no cancellation at small u, unlike (e^u - e^-u)/(2u).
+KERNKIT_INLINE double sinhc(double s) {
+  return 1.0 + s * (0.16666666666666666 + s * (0.008333333333333333 + s * (0.0001984126984126984 +
+         s * (2.7557319223985893e-06 + s * (2.505210838544172e-08 + s * (1.6059043836821613e-10 +
+         s * (7.647163731819816e-13 + s * (2.8114572543455206e-15 + s * (8.22063524662433e-18 +
+         s * (1.9572941063391263e-20 + s * (3.8681701706306835e-23 + s * (6.446950284384474e-26 +
+         s * (9.183689863795546e-29 + s * (1.1309962886447718e-31 + s * 1.2161250415535181e-34))))))))))))));
+}
+
+// sin(y)/y for s = y^2, |y| <= pi/2: Taylor series to y^22 (first omitted term < 1e-20
+// relative; the terms alternate but sin(y)/y >= 0.63, so nothing cancels).
+KERNKIT_INLINE double sinc_sq(double s) {
+  return 1.0 + s * (-0.16666666666666666 + s * (0.008333333333333333 + s * (-0.0001984126984126984 +
+         s * (2.7557319223985893e-06 + s * (-2.505210838544172e-08 + s * (1.6059043836821613e-10 +
+         s * (-7.647163731819816e-13 + s * (2.8114572543455206e-15 + s * (-8.22063524662433e-18 +
+         s * (1.9572941063391263e-20 + s * -3.868170170630684e-23))))))))));
 }
 
 // Exact a*b = p + e without FMA (Dekker's product with Veltkamp's split; |a|, |b| < 1e300).

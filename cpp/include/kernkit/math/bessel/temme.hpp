@@ -85,18 +85,9 @@ KERNKIT_INLINE KMu temme_series(double mu, double x) {
 // cosh t - 1 = 2 sinh^2(t/2) avoids the cancellation of cosh t - 1 for small t.
 constexpr double kQuadXMin = 1.0;  // below this Temme's series is used (fewer than 20 terms)
 
-// sinh(u) for 0 <= u <= 2.3 (t/2 up to acosh(48)/2): Taylor series to u^27 (truncation < 1e-19
-// relative), ~1 ulp. (e - 1/e)/2 from e = exp(u) lost ~3 ulp to cancellation at the nodes that
-// matter, which x (cosh t - 1) = 2 x sinh^2(t/2) carried into log K + x at up to ~1e-15 abs.
-KERNKIT_INLINE double sinh_taylor(double u) {
-  const double s = u * u;
-  return u * (1.0 + s * (0.16666666666666666 + s * (0.008333333333333333 + s * (0.0001984126984126984 +
-         s * (2.7557319223985893e-06 + s * (2.505210838544172e-08 + s * (1.6059043836821613e-10 +
-         s * (7.647163731819816e-13 + s * (2.8114572543455206e-15 + s * (8.22063524662433e-18 +
-         s * (1.9572941063391263e-20 + s * (3.8681701706306835e-23 + s * (6.446950284384474e-26 +
-         s * 9.183689863795546e-29)))))))))))));
-}
-
+// sinh(t/2) at the nodes by its Taylor series (fastmath.hpp: sinhc; t/2 <= acosh(48)/2 = 2.3):
+// (e - 1/e)/2 from e = exp(t/2) lost ~3 ulp to cancellation at the nodes that matter, which
+// x (cosh t - 1) = 2 x sinh^2(t/2) carried into log K + x at up to ~1e-15 abs.
 template <int N>
 KERNKIT_INLINE KMu temme_quad(double mu, double x) {
   const double h = std::acosh(1.0 + 47.0 / x) * (1.0 / (N - 1));
@@ -112,7 +103,7 @@ KERNKIT_INLINE KMu temme_quad(double mu, double x) {
     const double t = static_cast<double>(j) * h;
     const double e = exp_clamped(0.5 * t);
     const double ie = 1.0 / e;
-    const double sh = sinh_taylor(0.5 * t);
+    const double sh = (0.5 * t) * sinhc(0.25 * (t * t));
     const double xc = -2.0 * x * (sh * sh);
     const double mt = mu * t;
     const double a = exp_clamped(xc + mt);  // e^{-x(cosh t - 1) + mu t}, exponent in [-50, 3]
