@@ -2,8 +2,8 @@
 // special_loops.cpp, so it is compiled once per ISA). Each block of kBlock elements is split by
 // bessel_detail::fast_class: the elements of one class (Debye, or in the box below it I's
 // series and K's Temme series) are gathered into contiguous buffers and run through that
-// class's branch-free kernel in a `#pragma omp simd` loop; the rest (K's quadrature, negative
-// order for I, special values) call the scalar function. The scalar
+// class's branch-free kernel in a `#pragma omp simd` loop; the rest (x < 1e-3 in the box,
+// negative order for I, special values) call the scalar function. The scalar
 // function uses the same class test and the same kernel (hyp from a correctly rounded sqrt on
 // both paths), so every element gets the same bits whichever way it goes (contiguous or strided,
 // 1 or n threads, alone or in a large array).
@@ -120,10 +120,10 @@ struct TemmeRunner {
   const double* v;
   const double* x;
   double* o;
-  template <int NT, int NREC>
+  template <int NT, int NQ, int NREC>
   KERNKIT_FLATTEN void operator()() const {
 #pragma omp simd
-    for (int i = 0; i < k; ++i) o[i] = bd::temme_fast<NT, NREC, Q == bd::kLogKs>(v[i], x[i]);
+    for (int i = 0; i < k; ++i) o[i] = bd::temme_fast<NT, NQ, NREC, Q == bd::kLogKs>(v[i], x[i]);
   }
 };
 

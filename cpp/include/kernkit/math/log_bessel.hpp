@@ -29,8 +29,8 @@
 //    ratio and negative orders the looped one (bessel/series.hpp).
 //  * hyp < 25.5, K: at |mu| <= 1/2, Temme's series (x <= 1) or a trapezoid rule on the integral
 //    of K_mu(x) e^x (x > 1, which gives log K + x directly), then the forward recurrence up to v
-//    (bessel/temme.hpp). log_kv and log_kve at 1e-3 <= x <= 1 take the branch-free form of the
-//    series (bessel/temme_fast.hpp), vectorised by the CPU loops.
+//    (bessel/temme.hpp). log_kv and log_kve at x >= 1e-3 take the branch-free form of this
+//    (bessel/temme_fast.hpp), vectorised by the CPU loops.
 // Negative order: K_{-v} = K_v; I_{-n} = I_n; -1 < v < 0 in the small box: the same positive
 // series; otherwise I_{-v} = I_v + (2/pi) sin(pi v) K_v combined in log space.
 //

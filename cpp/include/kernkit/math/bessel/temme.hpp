@@ -88,42 +88,60 @@ constexpr double kQuadXMin = 1.0;  // below this Temme's series is used (fewer t
 // sinh(t/2) at the nodes by its Taylor series (fastmath.hpp: sinhc; t/2 <= acosh(48)/2 = 2.3):
 // (e - 1/e)/2 from e = exp(t/2) lost ~3 ulp to cancellation at the nodes that matter, which
 // x (cosh t - 1) = 2 x sinh^2(t/2) carried into log K + x at up to ~1e-15 abs.
+// The step h = acosh(1 + 47/x) / (N - 1), acosh by fastmath.hpp's log and exp (any h near it is
+// as good a trapezoid step; this one is the same bits in scalar and vector code).
+template <int N>
+KERNKIT_INLINE double quad_step(double x) {
+  const double y = 1.0 + 47.0 / x;  // >= 2.8
+  return log_pos(y + exp_clamped(0.5 * log_pos((y - 1.0) * (y + 1.0)))) * (1.0 / (N - 1));
+}
+
+// Node j's terms of the two integrals: f0 for K_mu e^x, f1 for K_{mu+1} e^x (before the weights).
+KERNKIT_INLINE void quad_node(int j, double h, double mu, double x, double& f0, double& f1) {
+  const double t = static_cast<double>(j) * h;
+  const double e = exp_clamped(0.5 * t);
+  const double ie = 1.0 / e;
+  const double sh = (0.5 * t) * sinhc(0.25 * (t * t));
+  const double xc = -2.0 * x * (sh * sh);
+  const double mt = mu * t;
+  const double a = exp_clamped(xc + mt);  // e^{-x(cosh t - 1) + mu t}, exponent in [-50, 3]
+  const double b = exp_clamped(xc - mt);
+  f0 = a + b;
+  f1 = a * (e * e) + b * (ie * ie);
+}
+
+// The trapezoid sums s0 = f0_0/2 + f0_1 + ... (s1 likewise) as running sums (branch-free
+// kernels, GPU).
+template <int N>
+KERNKIT_INLINE void temme_quad_sums(double h, double mu, double x, double& s0, double& s1) {
+  KERNKIT_UNROLL
+  for (int j = 0; j < N; ++j) {
+    double f0, f1;
+    quad_node(j, h, mu, x, f0, f1);
+    s0 = (j == 0) ? 0.5 * f0 : s0 + f0;
+    s1 = (j == 0) ? 0.5 * f1 : s1 + f1;
+  }
+}
+
 template <int N>
 KERNKIT_INLINE KMu temme_quad(double mu, double x) {
-  const double h = std::acosh(1.0 + 47.0 / x) * (1.0 / (N - 1));
-  // The node terms are computed in a loop with no control flow and no libm call (exp from
-  // bessel/fastmath.hpp), which GCC vectorises; they are summed afterwards in a fixed order, so
-  // the result does not depend on the vector width. On the GPU the same sum runs inside the loop
-  // (same operations in the same order) to keep the arrays out of local memory.
+  const double h = quad_step<N>(x);
+  // The node terms are computed in a loop with no control flow and no libm call (fastmath.hpp),
+  // which GCC vectorises; they are summed afterwards in a fixed order (the order of
+  // temme_quad_sums' running sums: the same bits). On the GPU the sum runs inside the loop to
+  // keep the arrays out of local memory.
+  double s0 = 0.0, s1 = 0.0;
 #ifndef __CUDA_ARCH__
   double f0[N], f1[N];
-#endif
-  double s0 = 0.0, s1 = 0.0;
-  for (int j = 0; j < N; ++j) {
-    const double t = static_cast<double>(j) * h;
-    const double e = exp_clamped(0.5 * t);
-    const double ie = 1.0 / e;
-    const double sh = (0.5 * t) * sinhc(0.25 * (t * t));
-    const double xc = -2.0 * x * (sh * sh);
-    const double mt = mu * t;
-    const double a = exp_clamped(xc + mt);  // e^{-x(cosh t - 1) + mu t}, exponent in [-50, 3]
-    const double b = exp_clamped(xc - mt);
-#ifdef __CUDA_ARCH__
-    const double w = (j == 0) ? 0.5 : 1.0;
-    s0 = (j == 0) ? w * (a + b) : s0 + (a + b);
-    s1 = (j == 0) ? w * (a * (e * e) + b * (ie * ie)) : s1 + (a * (e * e) + b * (ie * ie));
-#else
-    f0[j] = a + b;
-    f1[j] = a * (e * e) + b * (ie * ie);
-#endif
-  }
-#ifndef __CUDA_ARCH__
+  for (int j = 0; j < N; ++j) quad_node(j, h, mu, x, f0[j], f1[j]);
   s0 = 0.5 * f0[0];
   s1 = 0.5 * f1[0];
   for (int j = 1; j < N; ++j) {
     s0 += f0[j];
     s1 += f1[j];
   }
+#else
+  temme_quad_sums<N>(h, mu, x, s0, s1);
 #endif
   KMu r;
   r.lin = 0.5 * h * s0;  // K_mu e^x; k_temme takes the logs it needs (lk, lks, lg unset)
@@ -132,6 +150,19 @@ KERNKIT_INLINE KMu temme_quad(double mu, double x) {
   r.g = 0.5 * x * r.rk;
   r.s0 = r.s1 = 0.0;
   return r;
+}
+
+// One step K_{j+1} = K_{j-1} + (2 (mu + j)/x) K_j of the recurrence on (kp, kc) = K_{j-1}, K_j
+// (relative to K_mu) with their compensation terms (kpl, kcl): kn + knl = K_{j+1}. muj = mu + j
+// is exact (v minus an integer); a_j = a + al and a kc + kp - kn = err exactly.
+KERNKIT_INLINE void krec_step(double muj, double x, double kp, double kpl, double kc, double kcl,
+                              double& kn, double& knl) {
+  const double aj = 2.0 * muj;
+  const double a = aj / x, al = std::fma(-a, x, aj) / x;
+  kn = std::fma(a, kc, kp);
+  const double p = a * kc, pe = std::fma(a, kc, -p), sm = kp + p, bp = sm - kp;
+  const double err = (sm - kn) + (((kp - (sm - bp)) + (p - bp)) + pe);
+  knl = kpl + ((a * kcl + al * kc) + err);
 }
 
 // log K_v(x), log K_v(x) + x and sk = K_{v-1}(x)/K_v(x) for 0 <= v < 26, 0 < x < 26.
@@ -167,12 +198,8 @@ KERNKIT_INLINE void k_temme(double v, double x, double& lk, double& lks, double&
     double kp = 1.0, kc = (2.0 * g) / x;
     double kpl = 0.0, kcl = std::fma(-kc, x, 2.0 * g) / x;
     for (int j = 1; j < nn; ++j) {
-      const double aj = 2.0 * (mu + static_cast<double>(j));
-      const double a = aj / x, al = std::fma(-a, x, aj) / x;  // a_j = a + al
-      const double kn = std::fma(a, kc, kp);
-      const double p = a * kc, pe = std::fma(a, kc, -p), sm = kp + p, bp = sm - kp;
-      const double err = (sm - kn) + (((kp - (sm - bp)) + (p - bp)) + pe);  // a kc + kp - kn
-      const double knl = kpl + ((a * kcl + al * kc) + err);
+      double kn, knl;
+      krec_step(mu + static_cast<double>(j), x, kp, kpl, kc, kcl, kn, knl);
       kp = kc;
       kpl = kcl;
       kc = kn;

@@ -1,35 +1,39 @@
-// Branch-free log K_v(x) and log K_v(x) + x for 1e-3 <= x <= 1, v >= 0, v^2 + x^2 < 25.5^2 (below
-// the Debye region): the same method
-// as k_temme's series branch (bessel/temme.hpp) -- Temme's series for K_mu and K_{mu+1},
-// |mu| <= 1/2, then the compensated forward recurrence up to v -- with a term count fixed per
-// class of x, the recurrence run to a fixed length with the steps past v masked off, and
-// fastmath.hpp's log, exp, sinh(u)/u and sin(y)/y in place of libm calls. No data-dependent
-// control flow, so the CPU block loop (cpp/src/bessel_blocks.hpp) runs it with #pragma omp simd,
-// and the scalar log_kv calls the very same function for these inputs (same bits on either path).
-// Term counts: Temme's sums fall off like (x^2/4)^k / k!^2; 6 terms leave < 1e-17 below x = 0.1,
-// 11 up to x = 1.
+// Branch-free log K_v(x) and log K_v(x) + x below the Debye region (v >= 0, v^2 + x^2 < 25.5^2)
+// for x >= 1e-3: the method of k_temme (bessel/temme.hpp) -- Temme's series (x <= 1) or the
+// trapezoid rule (x > 1) for K_mu and K_{mu+1}, |mu| <= 1/2, then the compensated forward
+// recurrence up to v -- with the term or node count fixed per class of x, the recurrence run to
+// a fixed length with the steps past v masked off, and fastmath.hpp's log, exp, sinh(u)/u and
+// sin(y)/y in place of libm calls. No data-dependent control flow, so the CPU block loop
+// (cpp/src/bessel_blocks.hpp) runs it with #pragma omp simd, and the scalar log_kv calls the
+// very same function for these inputs (same bits on either path).
+// Series terms: Temme's sums fall off like (x^2/4)^k / k!^2; 6 terms leave < 1e-17 below
+// x = 0.1, 11 up to x = 1. Quadrature nodes: 24 below x = 3, 16 above (temme_quad).
 #pragma once
 #include <cmath>
 
 #include "../config.hpp"
 #include "fastmath.hpp"
 #include "logspace.hpp"
+#include "temme.hpp"
 
 namespace kernkit {
 namespace bessel_detail {
 
-constexpr int kTemmeFastClasses = 6;  // class ids 1..6; 0 = not handled here
+constexpr int kTemmeFastClasses = 12;  // class ids 1..12; 0 = not handled here
 
-// Class of (nu, x): 0 outside the domain above (also NaN), else 1 + (x >= 0.1) + 2 (v kind:
-// 0 for v <= 1/2, no recurrence; 1 for v < 4.5, <= 4 steps; 2 otherwise, <= 25 steps).
+// Class of (nu, x): 0 outside the domain above (also NaN), else 1 + (x kind: 0 series, x < 0.1;
+// 1 series; 2 quadrature, x < 3; 3 quadrature) + 4 (v kind: 0 for v <= 1/2, no recurrence;
+// 1 for v < 4.5, <= 4 steps; 2 otherwise, <= 25 steps).
 KERNKIT_INLINE int temme_fast_class(double nu, double x) {
-  const bool ok = (nu >= 0.0) & (nu * nu + x * x < 650.25) & (x >= 1e-3) & (x <= 1.0);  // below Debye
+  const bool ok = (nu >= 0.0) & (nu * nu + x * x < 650.25) & (x >= 1e-3);  // below Debye
+  const int xk = static_cast<int>(x >= 0.1) + static_cast<int>(x > kQuadXMin) + static_cast<int>(x >= 3.0);
   const int vk = static_cast<int>(nu > 0.5) + static_cast<int>(nu >= 4.5);
-  return static_cast<int>(ok) * (1 + static_cast<int>(x >= 0.1) + 2 * vk);
+  return static_cast<int>(ok) * (1 + xk + 4 * vk);
 }
 
-// NT: series terms after the first; NREC: the most recurrence steps (v < NREC + 1/2).
-template <int NT, int NREC, bool SCALED>
+// NT: series terms after the first (x <= 1), or 0 and NQ quadrature nodes (x > 1); NREC: the
+// most recurrence steps (v < NREC + 1/2).
+template <int NT, int NQ, int NREC, bool SCALED>
 KERNKIT_INLINE double temme_fast(double v, double x) {
   // mu in (-1/2, 1/2] as k_temme: n = 0, mu = -v for v <= 1/2, else n = ceil(v - 1/2), mu = v - n
   // (arithmetic rather than ?: on v: GCC left those as branches, and the loop unvectorised)
@@ -38,71 +42,86 @@ KERNKIT_INLINE double temme_fast(double v, double x) {
   const double above = static_cast<double>(v > 0.5);
   const double n = above * (fl + static_cast<double>(w > fl));
   const double mu = (2.0 * above - 1.0) * v - n;  // exact
-  // Temme's series (see temme_series): f_0 from Gamma_1, Gamma_2, cosh and sinh(sigma)/sigma
-  const double lx2 = log_pos(0.5 * x);
-  const double L = -lx2;
-  const double m2 = mu * mu;
-  const double g1 = rgamma_odd(m2);
-  const double g2 = rgamma_even(m2);
-  const double sigma = mu * L;  // |sigma| <= 3.8
-  const double es = exp_clamped(sigma);
-  const double ies = 1.0 / es;
-  const double fact = 1.0 / sinc_sq((kPi * mu) * (kPi * mu));  // pi mu / sin(pi mu)
-  double f = fact * (g1 * (0.5 * (es + ies)) + g2 * sinhc(sigma * sigma) * L);
-  double p = (0.5 * es) / (g2 - mu * g1);  // 1/Gamma(1+mu) = g2 - mu g1
-  double q = (0.5 * ies) / (g2 + mu * g1);
-  double sum = f, sum1 = p, c = 1.0;
-  const double d = 0.25 * x * x;
-  KERNKIT_UNROLL
-  for (int k = 1; k <= NT; ++k) {
-    const double dk = static_cast<double>(k);
-    f = (dk * f + p + q) / (dk * dk - m2);
-    p /= (dk - mu);
-    q /= (dk + mu);
-    c *= d / dk;
-    sum += c * f;
-    sum1 += c * (p - dk * f);
+  double k0, g;  // K_mu (series) or K_mu e^x (quadrature); g = K_{mu+1}/K_mu * x/2
+  if (NQ == 0) {  // Temme's series (see temme_series): f_0 from Gamma_1, Gamma_2, cosh, sinh
+    const double L = -log_pos(0.5 * x);
+    const double m2 = mu * mu;
+    const double g1 = rgamma_odd(m2);
+    const double g2 = rgamma_even(m2);
+    const double sigma = mu * L;  // |sigma| <= 3.8
+    const double es = exp_clamped(sigma);
+    const double ies = 1.0 / es;
+    const double fact = 1.0 / sinc_sq((kPi * mu) * (kPi * mu));  // pi mu / sin(pi mu)
+    double f = fact * (g1 * (0.5 * (es + ies)) + g2 * sinhc(sigma * sigma) * L);
+    double p = (0.5 * es) / (g2 - mu * g1);  // 1/Gamma(1+mu) = g2 - mu g1
+    double q = (0.5 * ies) / (g2 + mu * g1);
+    double sum = f, sum1 = p, c = 1.0;
+    const double d = 0.25 * x * x;
+    KERNKIT_UNROLL
+    for (int k = 1; k <= NT; ++k) {
+      const double dk = static_cast<double>(k);
+      f = (dk * f + p + q) / (dk * dk - m2);
+      p /= (dk - mu);
+      q /= (dk + mu);
+      c *= d / dk;
+      sum += c * f;
+      sum1 += c * (p - dk * f);
+    }
+    k0 = sum;
+    g = sum1 / sum;
+  } else {  // trapezoid rule on K e^x (see temme_quad)
+    const double h = quad_step<NQ>(x);
+    double s0 = 0.0, s1 = 0.0;
+    temme_quad_sums<NQ>(h, mu, x, s0, s1);
+    k0 = 0.5 * h * s0;
+    g = 0.5 * x * (s1 / s0);
   }
   // K_{mu+j}/K_mu by the compensated recurrence of k_temme (steps j >= n leave the state as is)
-  double kp = 1.0, kc = (2.0 * (sum1 / sum)) / x;
-  double kpl = 0.0, kcl = (n == 0.0) ? 0.0 : std::fma(-kc, x, 2.0 * (sum1 / sum)) / x;
+  double kp = 1.0, kc = (2.0 * g) / x;
+  double kpl = 0.0, kcl = (n == 0.0) ? 0.0 : std::fma(-kc, x, 2.0 * g) / x;
   kc = (n == 0.0) ? 1.0 : kc;  // n = 0: K_v = K_mu
   KERNKIT_UNROLL
   for (int j = 1; j < NREC; ++j) {
     const bool on = static_cast<double>(j) < n;
-    const double aj = 2.0 * (mu + static_cast<double>(j));
-    const double a = aj / x, al = std::fma(-a, x, aj) / x;
-    const double kn = std::fma(a, kc, kp);
-    const double pr = a * kc, pe = std::fma(a, kc, -pr), sm = kp + pr, bp = sm - kp;
-    const double err = (sm - kn) + (((kp - (sm - bp)) + (pr - bp)) + pe);
-    const double knl = kpl + ((a * kcl + al * kc) + err);
+    double kn, knl;
+    krec_step(mu + static_cast<double>(j), x, kp, kpl, kc, kcl, kn, knl);
     kp = on ? kc : kp;
     kpl = on ? kcl : kpl;
     kc = on ? kn : kc;
     kcl = on ? knl : kcl;
   }
-  const double lk = log_pos(sum * kc + sum * kcl);
-  return SCALED ? lk + x : lk;
+  const double kv = k0 * kc + k0 * kcl;  // K_v, or K_v e^x (quadrature)
+  if (NQ == 0) {
+    const double lk = log_pos(kv);
+    return SCALED ? lk + x : lk;
+  }
+  return SCALED ? log_pos(kv) : log_pos(kv * exp_clamped(-x));
 }
 
-// Calls f.template operator()<NT, NREC>() for class c (1..kTemmeFastClasses).
+// Calls f.template operator()<NT, NQ, NREC>() for class c (1..kTemmeFastClasses).
 template <class F>
 KERNKIT_INLINE auto temme_fast_visit(int c, F&& f) {
   switch (c) {
-    case 1: return f.template operator()<6, 1>();
-    case 2: return f.template operator()<11, 1>();
-    case 3: return f.template operator()<6, 4>();
-    case 4: return f.template operator()<11, 4>();
-    case 5: return f.template operator()<6, 25>();
-    default: return f.template operator()<11, 25>();
+    case 1: return f.template operator()<6, 0, 1>();
+    case 2: return f.template operator()<11, 0, 1>();
+    case 3: return f.template operator()<0, 24, 1>();
+    case 4: return f.template operator()<0, 16, 1>();
+    case 5: return f.template operator()<6, 0, 4>();
+    case 6: return f.template operator()<11, 0, 4>();
+    case 7: return f.template operator()<0, 24, 4>();
+    case 8: return f.template operator()<0, 16, 4>();
+    case 9: return f.template operator()<6, 0, 25>();
+    case 10: return f.template operator()<11, 0, 25>();
+    case 11: return f.template operator()<0, 24, 25>();
+    default: return f.template operator()<0, 16, 25>();
   }
 }
 
 template <bool SCALED>
 struct TemmeFastScalar {
   double v, x;
-  template <int NT, int NREC>
-  KERNKIT_INLINE double operator()() const { return temme_fast<NT, NREC, SCALED>(v, x); }
+  template <int NT, int NQ, int NREC>
+  KERNKIT_INLINE double operator()() const { return temme_fast<NT, NQ, NREC, SCALED>(v, x); }
 };
 
 }  // namespace bessel_detail
