@@ -167,9 +167,15 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
         xb[i] = static_cast<double>(x[(i0 + i) * sx]);
       }
   #pragma omp simd
-      for (int i = 0; i < m; ++i) cls[i] = bd::fast_class<Q>(nub[i], xb[i]);
+      for (int i = 0; i < m; ++i) cls[i] = bd::debye_fast_class(nub[i], xb[i]);
       unsigned present = 0;  // bit c: class c occurs in the block
       for (int i = 0; i < m; ++i) present |= 1u << cls[i];
+      if (present & 1u) {  // the box classes (bd::fast_class), only for blocks that need them
+  #pragma omp simd
+        for (int i = 0; i < m; ++i) cls[i] += static_cast<int>(cls[i] == 0) * bd::box_class<Q>(nub[i], xb[i]);
+        present = 0;
+        for (int i = 0; i < m; ++i) present |= 1u << cls[i];
+      }
       double gh[kBlock], go[kBlock];
       if ((present & (present - 1)) == 0 && present != 1) {
         // one Debye class only (the common case for smooth inputs): no sorting

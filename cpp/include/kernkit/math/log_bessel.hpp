@@ -211,10 +211,15 @@ KERNKIT_INLINE double reflect_logweight(const LogIK& r, double c, double x) {
 constexpr int kFastClasses = kDebyeFastClasses + (kSeriesFastClasses > kTemmeFastClasses ? kSeriesFastClasses : kTemmeFastClasses);
 
 template <int Q>
+KERNKIT_INLINE int box_class(double nu, double x) {  // 0 or kDebyeFastClasses + (1..)
+  const int s = (Q == kLogK || Q == kLogKs) ? temme_fast_class(nu, x) : series_fast_class(nu, x);
+  return static_cast<int>(s != 0) * (kDebyeFastClasses + s);
+}
+
+template <int Q>
 KERNKIT_INLINE int fast_class(double nu, double x) {
   const int d = debye_fast_class(nu, x);
-  const int s = (Q == kLogK || Q == kLogKs) ? temme_fast_class(nu, x) : series_fast_class(nu, x);
-  return d + static_cast<int>((s != 0) & (d == 0)) * (kDebyeFastClasses + s);  // never a sum
+  return d + static_cast<int>(d == 0) * box_class<Q>(nu, x);  // never a sum
 }
 
 // lowp: the float functions (fewer Debye terms, bessel/debye_fast.hpp).
