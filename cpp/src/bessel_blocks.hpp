@@ -132,9 +132,9 @@ template <int Q, bool LOWP>
 inline void run_class(int c, int k, const double* v, const double* x, const double* h, double* o) {
   if (c > bd::kDebyeFastClasses) {
     if constexpr (Q == bd::kLogI || Q == bd::kLogIs) {
-      return bd::series_fast_visit(c - bd::kDebyeFastClasses, SeriesRunner<Q>{k, v, x, o});
+      return bd::series_fast_visit<LOWP>(c - bd::kDebyeFastClasses, SeriesRunner<Q>{k, v, x, o});
     } else {
-      return bd::temme_fast_visit(c - bd::kDebyeFastClasses, TemmeRunner<Q>{k, v, x, o});
+      return bd::temme_fast_visit<LOWP>(c - bd::kDebyeFastClasses, TemmeRunner<Q>{k, v, x, o});
     }
   }
   bd::debye_fast_visit<LOWP>(c, ClassRunner<Q>{k, v, x, h, o});

@@ -277,6 +277,30 @@ def test_kernel_class_edges_against_arb():
                                    f"got {got[bad][:3]!r} want {want[bad][:3]!r}")
 
 
+def test_float32_below_debye_against_arb():
+    """float32 takes shorter branch-free kernels below the Debye region (fewer terms and nodes,
+    log-space prefactor): still within F32_TOL of Arb, relative to max(1, |log|)."""
+    flint = pytest.importorskip("flint")
+    flint.ctx.prec = 128
+    rng = np.random.default_rng(22)
+    n = 600
+    v = np.concatenate([rng.uniform(0.0, 25.5, n), np.exp(rng.uniform(np.log(1e-6), np.log(25.5), n))])
+    x = np.concatenate([rng.uniform(0.0, 25.5, n), np.exp(rng.uniform(np.log(1e-30), np.log(25.5), n))])
+    v, x = v.astype(np.float32), rng.permutation(x).astype(np.float32)
+    keep = (v.astype(np.float64) ** 2 + x.astype(np.float64) ** 2 < 25.5 ** 2) & (x > 0)
+    v, x = v[keep], x[keep]
+    arb = flint.arb
+    pairs = list(zip(v.astype(np.float64), x.astype(np.float64)))
+    li = np.array([float(arb(b).bessel_i(arb(a)).log().mid()) for a, b in pairs])
+    lk = np.array([float(arb(b).bessel_k(arb(a)).log().mid()) for a, b in pairs])
+    xd = x.astype(np.float64)
+    for name, want in (("log_iv", li), ("log_ive", li - xd), ("log_kv", lk), ("log_kve", lk + xd)):
+        got = fn(name)(v, x)
+        assert got.dtype == np.float32
+        err = np.abs(got.astype(np.float64) - want) / np.maximum(1.0, np.abs(want))
+        assert err.max() <= F32_TOL, f"{name}: {err.max():.3g} at v={v[err.argmax()]!r} x={x[err.argmax()]!r}"
+
+
 def test_wronskian():
     """I_v K_{v+1} + I_{v+1} K_v = 1/x, on the scaled logs (the e^{+-x} cancel)."""
     v, x = _box(3000, 1e-3, 1e4, 1e-3, 1e6, 1)

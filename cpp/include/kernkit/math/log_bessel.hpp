@@ -8,8 +8,9 @@
 //   dlog_iv(v, x) = I_v'(x) / I_v(x)      dlog_kv(v, x) = K_v'(x) / K_v(x)
 //
 // Precision: all work is done in double; the float overloads convert to double, compute and
-// round once. For float, the Debye expansion of log I / log K (and the scaled forms) uses fewer
-// terms (truncation < 1e-9, bessel/debye_fast.hpp); otherwise float is the double result rounded.
+// round once. For float, the branch-free kernels of log I / log K (and the scaled forms) use
+// fewer terms (truncation < 1e-9: bessel/debye_fast.hpp, series_fast.hpp, temme_fast.hpp);
+// otherwise float is the double result rounded.
 //
 // Method (v >= 0, x > 0; hyp = sqrt(v^2 + x^2)):
 //  * hyp >= 25.5: Debye/Olver uniform expansion (DLMF 10.41) written as a series in 1/hyp
@@ -231,7 +232,7 @@ KERNKIT_INLINE double log_iv_d(double v, double x, bool scaled) {
       return scaled ? debye_fast_dispatch<kLogIs, LOWP>(c, v, x) : debye_fast_dispatch<kLogI, LOWP>(c, v, x);
     const int b = series_fast_class(v, x);
     if (b != 0)
-      return scaled ? series_fast_visit(b, SeriesFastScalar<true>{v, x}) : series_fast_visit(b, SeriesFastScalar<false>{v, x});
+      return scaled ? series_fast_visit<LOWP>(b, SeriesFastScalar<true>{v, x}) : series_fast_visit<LOWP>(b, SeriesFastScalar<false>{v, x});
   }
   if (std::isnan(v) || std::isnan(x)) return qnan();
   if (x < 0.0) {
@@ -275,7 +276,7 @@ KERNKIT_INLINE double log_kv_d(double v, double x, bool scaled) {
     return scaled ? debye_fast_dispatch<kLogKs, LOWP>(c, nu, x) : debye_fast_dispatch<kLogK, LOWP>(c, nu, x);
   const int t = temme_fast_class(nu, x);
   if (t != 0)
-    return scaled ? temme_fast_visit(t, TemmeFastScalar<true>{nu, x}) : temme_fast_visit(t, TemmeFastScalar<false>{nu, x});
+    return scaled ? temme_fast_visit<LOWP>(t, TemmeFastScalar<true>{nu, x}) : temme_fast_visit<LOWP>(t, TemmeFastScalar<false>{nu, x});
   if (std::isnan(v) || std::isnan(x) || x < 0.0) return qnan();
   if (std::isinf(v)) return std::isinf(x) ? qnan() : pinf();
   if (x == 0.0) return pinf();

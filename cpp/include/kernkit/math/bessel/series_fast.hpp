@@ -99,19 +99,21 @@ KERNKIT_INLINE double series_fast(double v, double x) {
 }
 
 // Calls f.template operator()<NT, LOGSPACE, NMAX>() for class c (1..kSeriesFastClasses).
-template <class F>
+// LOWP (the float functions): term counts for a truncation below 1e-10 (2, 8, 12, 20, 32) and
+// the prefactor in log space everywhere (its ~1e-14 absolute error is far below float's).
+template <bool LOWP, class F>
 KERNKIT_INLINE auto series_fast_visit(int c, F&& f) {
   switch (c) {
-    case 1: return f.template operator()<4, true, 4>();
-    case 2: return f.template operator()<10, false, 4>();
-    case 3: return f.template operator()<16, false, 4>();
-    case 4: return f.template operator()<26, false, 4>();
-    case 5: return f.template operator()<42, false, 4>();
-    case 6: return f.template operator()<4, true, 25>();
-    case 7: return f.template operator()<10, false, 25>();
-    case 8: return f.template operator()<16, false, 25>();
-    case 9: return f.template operator()<26, false, 25>();
-    default: return f.template operator()<42, false, 25>();
+    case 1: return f.template operator()<LOWP ? 2 : 4, true, 4>();
+    case 2: return f.template operator()<LOWP ? 8 : 10, LOWP, 4>();
+    case 3: return f.template operator()<LOWP ? 12 : 16, LOWP, 4>();
+    case 4: return f.template operator()<LOWP ? 20 : 26, LOWP, 4>();
+    case 5: return f.template operator()<LOWP ? 32 : 42, LOWP, 4>();
+    case 6: return f.template operator()<LOWP ? 2 : 4, true, 25>();
+    case 7: return f.template operator()<LOWP ? 8 : 10, LOWP, 25>();
+    case 8: return f.template operator()<LOWP ? 12 : 16, LOWP, 25>();
+    case 9: return f.template operator()<LOWP ? 20 : 26, LOWP, 25>();
+    default: return f.template operator()<LOWP ? 32 : 42, LOWP, 25>();
   }
 }
 

@@ -98,22 +98,25 @@ KERNKIT_INLINE double temme_fast(double v, double x) {
   return SCALED ? log_pos(kv) : log_pos(kv * exp_clamped(-x));
 }
 
-// Calls f.template operator()<NT, NQ, NREC>() for class c (1..kTemmeFastClasses).
-template <class F>
+// Calls f.template operator()<NT, NQ, NREC>() for class c (1..kTemmeFastClasses). LOWP (the
+// float functions): counts for a truncation below 1e-10 (series 4 and 7 terms; 12 and 10 nodes,
+// step <= 0.43).
+template <bool LOWP, class F>
 KERNKIT_INLINE auto temme_fast_visit(int c, F&& f) {
+  constexpr int s0 = LOWP ? 4 : 6, s1 = LOWP ? 7 : 11, q0 = LOWP ? 12 : 24, q1 = LOWP ? 10 : 16;
   switch (c) {
-    case 1: return f.template operator()<6, 0, 1>();
-    case 2: return f.template operator()<11, 0, 1>();
-    case 3: return f.template operator()<0, 24, 1>();
-    case 4: return f.template operator()<0, 16, 1>();
-    case 5: return f.template operator()<6, 0, 4>();
-    case 6: return f.template operator()<11, 0, 4>();
-    case 7: return f.template operator()<0, 24, 4>();
-    case 8: return f.template operator()<0, 16, 4>();
-    case 9: return f.template operator()<6, 0, 25>();
-    case 10: return f.template operator()<11, 0, 25>();
-    case 11: return f.template operator()<0, 24, 25>();
-    default: return f.template operator()<0, 16, 25>();
+    case 1: return f.template operator()<s0, 0, 1>();
+    case 2: return f.template operator()<s1, 0, 1>();
+    case 3: return f.template operator()<0, q0, 1>();
+    case 4: return f.template operator()<0, q1, 1>();
+    case 5: return f.template operator()<s0, 0, 4>();
+    case 6: return f.template operator()<s1, 0, 4>();
+    case 7: return f.template operator()<0, q0, 4>();
+    case 8: return f.template operator()<0, q1, 4>();
+    case 9: return f.template operator()<s0, 0, 25>();
+    case 10: return f.template operator()<s1, 0, 25>();
+    case 11: return f.template operator()<0, q0, 25>();
+    default: return f.template operator()<0, q1, 25>();
   }
 }
 
