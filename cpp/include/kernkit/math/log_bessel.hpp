@@ -223,7 +223,7 @@ KERNKIT_INLINE int fast_class(double nu, double x) {
   return d + static_cast<int>(d == 0) * box_class<Q>(nu, x);  // never a sum
 }
 
-// lowp: the float functions (fewer Debye terms, bessel/debye_fast.hpp).
+// LOWP: the float functions (fewer terms in the branch-free kernels).
 template <bool LOWP = false>
 KERNKIT_INLINE double log_iv_d(double v, double x, bool scaled) {
   if (v >= 0.0) {  // the bulk: branch-free Debye and box series, also used in blocks

@@ -85,9 +85,6 @@ KERNKIT_INLINE KMu temme_series(double mu, double x) {
 // cosh t - 1 = 2 sinh^2(t/2) avoids the cancellation of cosh t - 1 for small t.
 constexpr double kQuadXMin = 1.0;  // below this Temme's series is used (fewer than 20 terms)
 
-// sinh(t/2) at the nodes by its Taylor series (fastmath.hpp: sinhc; t/2 <= acosh(48)/2 = 2.3):
-// (e - 1/e)/2 from e = exp(t/2) lost ~3 ulp to cancellation at the nodes that matter, which
-// x (cosh t - 1) = 2 x sinh^2(t/2) carried into log K + x at up to ~1e-15 abs.
 // The step h = acosh(1 + 47/x) / (N - 1), acosh by fastmath.hpp's log and exp (any h near it is
 // as good a trapezoid step; this one is the same bits in scalar and vector code).
 template <int N>
@@ -97,6 +94,9 @@ KERNKIT_INLINE double quad_step(double x) {
 }
 
 // Node j's terms of the two integrals: f0 for K_mu e^x, f1 for K_{mu+1} e^x (before the weights).
+// sinh(t/2) by its Taylor series (fastmath.hpp: sinhc; t/2 <= acosh(48)/2 = 2.3): (e - 1/e)/2
+// from e = exp(t/2) lost ~3 ulp to cancellation at the nodes that matter, which
+// x (cosh t - 1) = 2 x sinh^2(t/2) carried into log K + x at up to ~1e-15 abs.
 KERNKIT_INLINE void quad_node(int j, double h, double mu, double x, double& f0, double& f1) {
   const double t = static_cast<double>(j) * h;
   const double e = exp_clamped(0.5 * t);
