@@ -355,11 +355,17 @@ template <int CB>
 constexpr int lanes_k = CB == 3 ? 32 : 32 / CB;  // codes per lane per block
 
 template <int CB>
-inline bool lanes_layout_ok(std::int64_t cols, std::int64_t group, std::int64_t l_sg) {
+inline bool lanes_layout_ok(std::int64_t group, std::int64_t l_sg) {
+  // (any row length: a partial last block holds whole groups, as cols % group == 0)
   constexpr std::int64_t K = lanes_k<CB>, P = 16 * K;
-  if (cols % P != 0 || group % K != 0) return false;
+  if (group % K != 0) return false;
   if (group % P == 0) return true;
   return l_sg == 0 && P % group == 0;  // several groups per block: one table for the row
+}
+
+// The low n bits set (n clamped to 0..64): a byte mask for the n bytes left in a row.
+inline std::uint64_t low_bytes(std::int64_t n) {
+  return n >= 64 ? ~std::uint64_t{0} : n <= 0 ? 0 : (std::uint64_t{1} << n) - 1;
 }
 
 // Software prefetch of the codes 2 KB ahead (into the next rows at a row's end; a prefetch
@@ -402,7 +408,10 @@ inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int
       gather_hi[j] = _mm512_cmpge_epi32_mask(e, _mm512_set1_epi32(32));
     }
   }
-  const std::int64_t nblk = cols / P;
+  // A row of cols codes: whole blocks, then a partial one of rem codes (whole groups) when P does
+  // not divide cols; x is zero-padded to whole blocks (xs floats per batch row).
+  const std::int64_t rem = cols % P, nblk = cols / P + (rem != 0), xs = nblk * P;
+  const std::int64_t last_bytes = (rem != 0 ? rem : P) * CB / 8;  // bytes of the last block
   // group index without a division per block: blocks per group (one_scale) or groups per block
   const std::int64_t bpg = one_scale ? group / P : 1, gpb = one_scale ? 0 : P / group;
   std::int64_t g = 0, left = bpg;
@@ -415,11 +424,14 @@ inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int
     }
     --left;
     __m512i v[4];
+    const bool last = blk + 1 == nblk;
     if constexpr (CB == 3) {
       const std::uint8_t* bp = rp + blk * 192;
       prefetch_codes<3>(bp);
-      const __m512i a = _mm512_loadu_si512(bp), b = _mm512_loadu_si512(bp + 64),
-                    c = _mm512_loadu_si512(bp + 128);
+      const bool part = last && rem != 0;  // read no byte past the row
+      const __m512i a = part ? _mm512_maskz_loadu_epi8(low_bytes(last_bytes), bp) : _mm512_loadu_si512(bp);
+      const __m512i b = part ? _mm512_maskz_loadu_epi8(low_bytes(last_bytes - 64), bp + 64) : _mm512_loadu_si512(bp + 64);
+      const __m512i c = part ? _mm512_maskz_loadu_epi8(low_bytes(last_bytes - 128), bp + 128) : _mm512_loadu_si512(bp + 128);
       for (int j = 0; j < 3; ++j)  // dword 3i + j: from (a, b) below 32, else from c
         v[j] = _mm512_mask_permutexvar_epi32(_mm512_permutex2var_epi32(a, gather_lo[j], b), gather_hi[j],
                                              gather_c[j], c);
@@ -430,8 +442,7 @@ inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int
       const std::uint8_t* bp = rp + blk * 64;
       prefetch_codes<1>(bp);
       for (int o = 0; o < 4; ++o)  // byte offsets CB*k/8 for k < K: 0..3 for 2- and 4-bit codes
-        v[o] = blk + 1 < nblk ? _mm512_loadu_si512(bp + o)
-                              : _mm512_maskz_loadu_epi8(~std::uint64_t{0} >> o, bp + o);
+        v[o] = last ? _mm512_maskz_loadu_epi8(low_bytes(last_bytes - o), bp + o) : _mm512_loadu_si512(bp + o);
     }
     __m512 acc[NB], acc2[NB];  // two FMA chains per batch row (halves the dependency chain)
     for (int n = 0; n < NB; ++n) acc[n] = acc2[n] = _mm512_setzero_ps();
@@ -451,15 +462,17 @@ inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int
       const __m512 w = _mm512_permutexvar_ps(index(k), tab);
       const __m512 w2 = _mm512_permutexvar_ps(index(k + 1), tab);
       for (int n = 0; n < NB; ++n) {
-        acc[n] = _mm512_fmadd_ps(w, _mm512_loadu_ps(xp + n * cols + c0 + 16 * k), acc[n]);
-        acc2[n] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(xp + n * cols + c0 + 16 * (k + 1)), acc2[n]);
+        acc[n] = _mm512_fmadd_ps(w, _mm512_loadu_ps(xp + n * xs + c0 + 16 * k), acc[n]);
+        acc2[n] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(xp + n * xs + c0 + 16 * (k + 1)), acc2[n]);
       }
     }
     for (int n = 0; n < NB; ++n) acc[n] = _mm512_add_ps(acc[n], acc2[n]);
-    const __m512 sc = one_scale    ? _mm512_set1_ps(dsr[g])
-                      : two_scales ? _mm512_mask_blend_ps(__mmask16(0xFF00), _mm512_set1_ps(dsr[2 * blk]),
-                                                          _mm512_set1_ps(dsr[2 * blk + 1]))
-                                   : _mm512_permutexvar_ps(sidx, _mm512_maskz_loadu_ps(smask, dsr + blk * gpb));
+    // (a partial block has rem / group scales: the masked load, and zeros for the padded lanes)
+    const __mmask16 sm = (last && rem != 0) ? static_cast<__mmask16>((1u << (rem / group)) - 1u) : smask;
+    const __m512 sc = one_scale                  ? _mm512_set1_ps(dsr[g])
+                      : two_scales && sm == smask ? _mm512_mask_blend_ps(__mmask16(0xFF00), _mm512_set1_ps(dsr[2 * blk]),
+                                                                         _mm512_set1_ps(dsr[2 * blk + 1]))
+                                                  : _mm512_permutexvar_ps(sidx, _mm512_maskz_loadu_ps(sm, dsr + blk * gpb));
     for (int n = 0; n < NB; ++n) racc[n] = _mm512_fmadd_ps(acc[n], sc, racc[n]);
   }
   for (int n = 0; n < NB; ++n) out[n] = _mm512_reduce_add_ps(racc[n]);
@@ -471,12 +484,15 @@ void gemm_lanes_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::
                        std::int64_t l_sg, const float* dscale, const float* x, std::int64_t batch,
                        float* y, int nthreads) {
   constexpr std::int64_t K = lanes_k<CB>, P = 16 * K;
-  isa_vector<float> xp(static_cast<std::size_t>(batch * cols));
+  const std::int64_t xs = (cols + P - 1) / P * P;  // zero-padded to whole blocks
+  isa_vector<float> xp(static_cast<std::size_t>(batch * xs));
   for (std::int64_t b = 0; b < batch; ++b)
-    for (std::int64_t c0 = 0; c0 < cols; c0 += P)
+    for (std::int64_t c0 = 0; c0 < xs; c0 += P)
       for (std::int64_t k = 0; k < K; ++k)
-        for (std::int64_t i = 0; i < 16; ++i)
-          xp[b * cols + c0 + 16 * k + i] = x[b * cols + c0 + K * i + k];
+        for (std::int64_t i = 0; i < 16; ++i) {
+          const std::int64_t c = c0 + K * i + k;
+          xp[b * xs + c0 + 16 * k + i] = c < cols ? x[b * cols + c] : 0.0f;
+        }
   const std::int64_t ng = cols / group;
   detail::parallel_for_each(rows, nthreads, [&](std::int64_t r) {
     const std::uint8_t* rp = packed + r * row_bytes;
@@ -485,13 +501,13 @@ void gemm_lanes_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::
     float out[4];
     std::int64_t b = 0;
     for (; b + 4 <= batch; b += 4) {
-      row_lanes_avx512<CB, BITS, 4>(rp, cols, group, lutr, l_sg, dsr, xp.data() + b * cols, out);
+      row_lanes_avx512<CB, BITS, 4>(rp, cols, group, lutr, l_sg, dsr, xp.data() + b * xs, out);
       for (int n = 0; n < 4; ++n) y[(b + n) * rows + r] = out[n];
     }
     const std::int64_t rest = batch - b;
-    if (rest == 3) row_lanes_avx512<CB, BITS, 3>(rp, cols, group, lutr, l_sg, dsr, xp.data() + b * cols, out);
-    if (rest == 2) row_lanes_avx512<CB, BITS, 2>(rp, cols, group, lutr, l_sg, dsr, xp.data() + b * cols, out);
-    if (rest == 1) row_lanes_avx512<CB, BITS, 1>(rp, cols, group, lutr, l_sg, dsr, xp.data() + b * cols, out);
+    if (rest == 3) row_lanes_avx512<CB, BITS, 3>(rp, cols, group, lutr, l_sg, dsr, xp.data() + b * xs, out);
+    if (rest == 2) row_lanes_avx512<CB, BITS, 2>(rp, cols, group, lutr, l_sg, dsr, xp.data() + b * xs, out);
+    if (rest == 1) row_lanes_avx512<CB, BITS, 1>(rp, cols, group, lutr, l_sg, dsr, xp.data() + b * xs, out);
     for (std::int64_t n = 0; n < rest; ++n) y[(b + n) * rows + r] = out[n];
   });
 }
@@ -531,7 +547,7 @@ bool lut_matmul_avx2(const std::uint8_t* packed, std::int64_t row_bytes, std::in
   const Decoder<CB> dec;
 #if defined(__AVX512F__)
   if constexpr (CB <= 4) {
-    if (batch <= 4 && lanes_layout_ok<CB>(cols, group, l_sg)) {
+    if (batch <= 4 && lanes_layout_ok<CB>(group, l_sg)) {
       gemm_lanes_avx512<CB, BITS>(packed, row_bytes, rows, cols, group, lut, l_sr, l_sg, dscale, x, batch, y, nthreads);
       return true;
     }
