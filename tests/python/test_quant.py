@@ -438,3 +438,50 @@ def test_same_bits_for_any_thread_count():
                 assert np.array_equal(a_, b_)
     finally:
         kernkit.set_num_threads(old)
+
+
+_GUARDED_MATMUL = r"""
+import ctypes, mmap, sys
+import numpy as np
+from kernkit import quant as Q
+
+def guarded(a):
+    # a copy of a whose last byte is followed by an unreadable page: a read past it faults
+    page = mmap.PAGESIZE
+    npages = (a.nbytes + page - 1) // page + 1
+    m = mmap.mmap(-1, npages * page)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    libc = ctypes.CDLL(None)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    assert libc.mprotect(base + (npages - 1) * page, page, 0) == 0
+    out = np.frombuffer(m, dtype=a.dtype, count=a.size, offset=(npages - 1) * page - a.nbytes)
+    out = out.reshape(a.shape)
+    out[...] = a
+    return out
+
+bits, cols, g, batch = (int(s) for s in sys.argv[1:])
+rng = np.random.default_rng(0)
+W = (0.02 * rng.standard_normal((7, cols))).astype(np.float32)
+qw = Q.quantize(W, bits, a=0.7, granularity="group", group_size=g)
+x = rng.standard_normal((batch, cols)).astype(np.float32)
+want = Q.matmul(x, qw)
+lut, ds = qw.kernel_tables(np.float32)
+qw.packed = guarded(qw.packed)
+qw._cache[("cpu", "float32")] = (guarded(lut), guarded(ds))
+got = Q.matmul(guarded(x), qw)
+assert np.array_equal(got, want)
+"""
+
+
+@pytest.mark.parametrize("bits,cols,g", [(4, 576, 64), (4, 512, 64), (2, 832, 64), (3, 1088, 64), (3, 1024, 32),
+                                         (4, 512, 512), (3, 1280, 32)])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_matmul_reads_nothing_past_its_buffers(bits, cols, g, batch):
+    """The packed codes, the scale table and x each end right before an unreadable page: the CPU
+    kernels (whole and partial last blocks, masked loads) must not read past any of them. Runs in
+    a subprocess, so a fault fails the test rather than the test run."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", _GUARDED_MATMUL, str(bits), str(cols), str(g), str(batch)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, f"exit {r.returncode}: {r.stderr[-2000:]}"
