@@ -128,3 +128,14 @@ def test_cli_bench_quick_writes_results(tmp_path: object) -> None:
     out = run_cli("bench", "--quick", "--out", str(tmp_path))
     assert "| special | log_iv" in out
     assert os.path.isfile(os.path.join(str(tmp_path), "bench_quick.json"))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("family", ["special", "rational", "fft", "toeplitz", "hashattn", "quant"])
+def test_kernels_read_nothing_past_their_inputs(family, dtype):
+    """Every input array ends right before an unreadable page (tests/python/guarded_run.py): the
+    CPU kernels, with their vector tails and masked loads, must not read past any of them, and
+    give the same bits as on ordinary arrays. In a subprocess, so a fault fails this test only."""
+    script = os.path.join(os.path.dirname(__file__), "guarded_run.py")
+    r = subprocess.run([sys.executable, script, family, dtype], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"exit {r.returncode}: {r.stdout[-1000:]} {r.stderr[-2000:]}"
