@@ -3,7 +3,8 @@
 ``python guarded_run.py FAMILY DTYPE`` computes the family's results on ordinary arrays and on
 copies placed so that the byte after each array's last element is in a page with no access
 (mprotect PROT_NONE), and exits non-zero unless both agree bit for bit. A kernel that reads past
-any of its inputs (an unmasked vector load in a tail, an off-by-one) faults. The tests run this in
+any of its inputs (an unmasked vector load in a tail, an off-by-one) faults; where a function
+takes out=, a write past it faults too (a page with no access also refuses writes). The tests run this in
 a subprocess, so a fault fails one test rather than the whole run.
 """
 from __future__ import annotations
@@ -52,7 +53,8 @@ def run(family: str, dtype: str) -> None:
             x = np.concatenate([rng.uniform(1e-3, 30, n), rng.uniform(0, 1e4, n)]).astype(dt)
             for name in ("log_iv", "log_ive", "log_kv", "log_kve", "bessel_iv_ratio", "dlog_iv", "dlog_kv"):
                 f = getattr(kernkit, name)
-                _same(f(guarded(v), guarded(x)), f(v, x), f"special {name} n={n}")
+                out = guarded(np.zeros(v.shape, dt))  # and writes nothing past out=
+                _same(f(guarded(v), guarded(x), out=out), f(v, x), f"special {name} n={n}")
     elif family == "rational":
         for shape, gn, gd in (((3, 5, 24), 1, 8), ((2, 7, 13), 13, 1), ((1, 1, 72), 4, 8)):
             x = rng.standard_normal(shape).astype(dt)
@@ -61,7 +63,7 @@ def run(family: str, dtype: str) -> None:
             g = rng.standard_normal(shape).astype(dt)
             for form in ("A", "B", "C"):
                 dd = den if form != "C" else rng.standard_normal((gd, 5)).astype(dt)
-                _same(kernkit.rational(guarded(x), guarded(num), guarded(dd), form),
+                _same(kernkit.rational(guarded(x), guarded(num), guarded(dd), form, out=guarded(np.zeros(shape, dt))),
                       kernkit.rational(x, num, dd, form), f"rational {shape} {form}")
                 _same(kernkit.rational_backward(guarded(g), guarded(x), guarded(num), guarded(dd), form),
                       kernkit.rational_backward(g, x, num, dd, form), f"rational_backward {shape} {form}")
@@ -88,7 +90,8 @@ def run(family: str, dtype: str) -> None:
             hk = hashattn.pack(np.where(rng.standard_normal((2, n, bits)) >= 0, 1, -1).astype(np.int8))
             v = rng.standard_normal((2, n, d)).astype(dt)
             for causal in (False, True):
-                _same(kernkit.hashed_attention(guarded(hq), guarded(hk), guarded(v), bits, causal=causal),
+                _same(kernkit.hashed_attention(guarded(hq), guarded(hk), guarded(v), bits, causal=causal,
+                                               out=guarded(np.zeros(v.shape, dt))),
                       kernkit.hashed_attention(hq, hk, v, bits, causal=causal), f"hashattn n={n} b={bits}")
     elif family == "quant":
         from kernkit import quant as Q
