@@ -4,8 +4,8 @@
 copies placed so that the byte after each array's last element is in a page with no access
 (mprotect PROT_NONE), and exits non-zero unless both agree bit for bit. A kernel that reads past
 any of its inputs (an unmasked vector load in a tail, an off-by-one) faults; where a function
-takes out=, a write past it faults too (a page with no access also refuses writes). The tests run this in
-a subprocess, so a fault fails one test rather than the whole run.
+takes out=, a write past it faults too (a page with no access also refuses writes). The tests
+run this in a subprocess, so a fault fails one test rather than the whole run.
 """
 from __future__ import annotations
 
