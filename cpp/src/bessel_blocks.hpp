@@ -99,31 +99,34 @@ struct ClassRunner {
   }
 };
 
-// The same for a box series class (log I, log I e^-x only).
-template <int Q>
+// The same for a box series class (log I, log I e^-x only) and a box Temme class (log K,
+// log K e^x only). Not templated on Q, with the scaling a run-time flag: log I and log I e^-x
+// (K and K e^x) share these instantiations, which are large (unrolled terms and nodes).
 struct SeriesRunner {
   int k;
   const double* v;
   const double* x;
   double* o;
+  double scaled;  // 1: log I e^-x
   template <int NT, bool LOGSPACE, int NMAX>
   KERNKIT_FLATTEN void operator()() const {
+    const double sc = scaled;  // a local: the loop's stores could alias the member
 #pragma omp simd
-    for (int i = 0; i < k; ++i) o[i] = bd::series_fast<NT, LOGSPACE, NMAX, Q == bd::kLogIs>(v[i], x[i]);
+    for (int i = 0; i < k; ++i) o[i] = bd::series_fast<NT, LOGSPACE, NMAX>(v[i], x[i], sc);
   }
 };
 
-// The same for a box Temme class (log K, log K e^x only).
-template <int Q>
 struct TemmeRunner {
   int k;
   const double* v;
   const double* x;
   double* o;
+  double scaled;  // 1: log K e^x
   template <int NT, int NQ, int NREC>
   KERNKIT_FLATTEN void operator()() const {
+    const double sc = scaled;
 #pragma omp simd
-    for (int i = 0; i < k; ++i) o[i] = bd::temme_fast<NT, NQ, NREC, Q == bd::kLogKs>(v[i], x[i]);
+    for (int i = 0; i < k; ++i) o[i] = bd::temme_fast<NT, NQ, NREC>(v[i], x[i], sc);
   }
 };
 
@@ -132,9 +135,9 @@ template <int Q, bool LOWP>
 inline void run_class(int c, int k, const double* v, const double* x, const double* h, double* o) {
   if (c > bd::kDebyeFastClasses) {
     if constexpr (Q == bd::kLogI || Q == bd::kLogIs) {
-      return bd::series_fast_visit<LOWP>(c - bd::kDebyeFastClasses, SeriesRunner<Q>{k, v, x, o});
+      return bd::series_fast_visit<LOWP>(c - bd::kDebyeFastClasses, SeriesRunner{k, v, x, o, Q == bd::kLogIs ? 1.0 : 0.0});
     } else {
-      return bd::temme_fast_visit<LOWP>(c - bd::kDebyeFastClasses, TemmeRunner<Q>{k, v, x, o});
+      return bd::temme_fast_visit<LOWP>(c - bd::kDebyeFastClasses, TemmeRunner{k, v, x, o, Q == bd::kLogKs ? 1.0 : 0.0});
     }
   }
   bd::debye_fast_visit<LOWP>(c, ClassRunner<Q>{k, v, x, h, o});
@@ -149,10 +152,24 @@ KERNKIT_FLATTEN T scalar_call(Op op, T v, T x) {
   return op(v, x);
 }
 
-// Q: bd::kLogI / kLogIs / kLogK / kLogKs; op: the matching scalar functor.
-template <int Q, class T, class Op>
+// Q's scalar function for the elements outside every class: bd::log_iv_slow / log_kv_slow,
+// which is what log_iv_d / log_kv_d return there, inlined whole like scalar_call (and without
+// the branch-free kernels, which these elements never take).
+template <int Q, class T>
+KERNKIT_FLATTEN T slow_call(T v, T x) {
+  constexpr bool kScaled = Q == bd::kLogIs || Q == bd::kLogKs;
+  const double a = static_cast<double>(v), b = static_cast<double>(x);
+  if constexpr (Q == bd::kLogK || Q == bd::kLogKs) {
+    return static_cast<T>(bd::log_kv_slow(a, b, kScaled));
+  } else {
+    return static_cast<T>(bd::log_iv_slow(a, b, kScaled));
+  }
+}
+
+// Q: bd::kLogI / kLogIs / kLogK / kLogKs.
+template <int Q, class T>
 void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t sx, T* out,
-         std::int64_t so, int nthreads, Op op) {
+         std::int64_t so, int nthreads) {
   constexpr bool kIsK = Q == bd::kLogK || Q == bd::kLogKs;
   const std::int64_t nb = (n + kBlock - 1) / kBlock;
   detail::parallel_for(nb, nthreads, [&](std::int64_t b0, std::int64_t b1) {
@@ -188,7 +205,7 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
       }
       if (present & 1u) {
         for (int i = 0; i < m; ++i)
-          if (cls[i] == 0) out[(i0 + i) * so] = scalar_call(op, v[(i0 + i) * sv], x[(i0 + i) * sx]);
+          if (cls[i] == 0) out[(i0 + i) * so] = slow_call<Q>(v[(i0 + i) * sv], x[(i0 + i) * sx]);
       }
       // gather each class's operands into contiguous slots
       int perm[kBlock + 8];  // +8: the compactions store up to 8 slots past the last match

@@ -1,4 +1,6 @@
 // Elementwise special-function loops. Compiled once per ISA (KERNKIT_ISA_NS) by CMake.
+#include <type_traits>
+
 #include "isa.hpp"
 #include "kernkit/detail/special_ops.hpp"
 #include "bessel_blocks.hpp"
@@ -23,15 +25,20 @@ void special(SpecialFn fn, std::int64_t n, const T* v, std::int64_t sv, const T*
   namespace bd = ::kernkit::bessel_detail;
   switch (fn) {  // the log functions: vectorised Debye blocks (bessel_blocks.hpp)
     case SpecialFn::log_iv:
-      return bessel_blocks::run<bd::kLogI>(n, v, sv, x, sx, out, so, nthreads, detail::op_log_iv{});
+      return bessel_blocks::run<bd::kLogI>(n, v, sv, x, sx, out, so, nthreads);
     case SpecialFn::log_ive:
-      return bessel_blocks::run<bd::kLogIs>(n, v, sv, x, sx, out, so, nthreads, detail::op_log_ive{});
+      return bessel_blocks::run<bd::kLogIs>(n, v, sv, x, sx, out, so, nthreads);
     case SpecialFn::log_kv:
-      return bessel_blocks::run<bd::kLogK>(n, v, sv, x, sx, out, so, nthreads, detail::op_log_kv{});
+      return bessel_blocks::run<bd::kLogK>(n, v, sv, x, sx, out, so, nthreads);
     case SpecialFn::log_kve:
-      return bessel_blocks::run<bd::kLogKs>(n, v, sv, x, sx, out, so, nthreads, detail::op_log_kve{});
-    default:
-      detail::visit_special(fn, [&](auto op) { map_scalar(n, v, sv, x, sx, out, so, nthreads, op); });
+      return bessel_blocks::run<bd::kLogKs>(n, v, sv, x, sx, out, so, nthreads);
+    default:  // the ratio and the derivatives (the log functions are not instantiated here)
+      detail::visit_special(fn, [&](auto op) {
+        using O = decltype(op);
+        constexpr bool kLog = std::is_same_v<O, detail::op_log_iv> || std::is_same_v<O, detail::op_log_ive> ||
+                              std::is_same_v<O, detail::op_log_kv> || std::is_same_v<O, detail::op_log_kve>;
+        if constexpr (!kLog) map_scalar(n, v, sv, x, sx, out, so, nthreads, op);
+      });
   }
 }
 

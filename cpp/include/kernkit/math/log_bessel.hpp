@@ -223,17 +223,8 @@ KERNKIT_INLINE int fast_class(double nu, double x) {
   return d + static_cast<int>(d == 0) * box_class<Q>(nu, x);  // never a sum
 }
 
-// LOWP: the float functions (fewer terms in the branch-free kernels).
-template <bool LOWP = false>
-KERNKIT_INLINE double log_iv_d(double v, double x, bool scaled) {
-  if (v >= 0.0) {  // the bulk: branch-free Debye and box series, also used in blocks
-    const int c = debye_fast_class(v, x);
-    if (c != 0)
-      return scaled ? debye_fast_dispatch<kLogIs, LOWP>(c, v, x) : debye_fast_dispatch<kLogI, LOWP>(c, v, x);
-    const int b = series_fast_class(v, x);
-    if (b != 0)
-      return scaled ? series_fast_visit<LOWP>(b, SeriesFastScalar<true>{v, x}) : series_fast_visit<LOWP>(b, SeriesFastScalar<false>{v, x});
-  }
+// log I outside the classes of fast_class<kLogI> (also what the CPU block loop calls there).
+KERNKIT_INLINE double log_iv_slow(double v, double x, bool scaled) {
   if (std::isnan(v) || std::isnan(x)) return qnan();
   if (x < 0.0) {
     if (std::isinf(v) || !is_integer(v) || is_odd_integer(v)) return qnan();
@@ -268,6 +259,30 @@ KERNKIT_INLINE double log_iv_d(double v, double x, bool scaled) {
   return (d == 0.0) ? -pinf() : qnan();  // I_{-nu}(x) <= 0
 }
 
+// LOWP: the float functions (fewer terms in the branch-free kernels).
+template <bool LOWP = false>
+KERNKIT_INLINE double log_iv_d(double v, double x, bool scaled) {
+  if (v >= 0.0) {  // the bulk: branch-free Debye and box series, also used in blocks
+    const int c = debye_fast_class(v, x);
+    if (c != 0)
+      return scaled ? debye_fast_dispatch<kLogIs, LOWP>(c, v, x) : debye_fast_dispatch<kLogI, LOWP>(c, v, x);
+    const int b = series_fast_class(v, x);
+    if (b != 0)
+      return series_fast_visit<LOWP>(b, SeriesFastScalar{v, x, scaled ? 1.0 : 0.0});
+  }
+  return log_iv_slow(v, x, scaled);
+}
+
+// log K outside the classes of fast_class<kLogK> (also what the CPU block loop calls there).
+KERNKIT_INLINE double log_kv_slow(double v, double x, bool scaled) {
+  if (std::isnan(v) || std::isnan(x) || x < 0.0) return qnan();
+  if (std::isinf(v)) return std::isinf(x) ? qnan() : pinf();
+  if (x == 0.0) return pinf();
+  if (std::isinf(x)) return -pinf();
+  const LogIK r = log_ik<false, true, false>(std::fabs(v), x);
+  return scaled ? r.lks : r.lk;
+}
+
 template <bool LOWP = false>
 KERNKIT_INLINE double log_kv_d(double v, double x, bool scaled) {
   const double nu = std::fabs(v);
@@ -276,13 +291,8 @@ KERNKIT_INLINE double log_kv_d(double v, double x, bool scaled) {
     return scaled ? debye_fast_dispatch<kLogKs, LOWP>(c, nu, x) : debye_fast_dispatch<kLogK, LOWP>(c, nu, x);
   const int t = temme_fast_class(nu, x);
   if (t != 0)
-    return scaled ? temme_fast_visit<LOWP>(t, TemmeFastScalar<true>{nu, x}) : temme_fast_visit<LOWP>(t, TemmeFastScalar<false>{nu, x});
-  if (std::isnan(v) || std::isnan(x) || x < 0.0) return qnan();
-  if (std::isinf(v)) return std::isinf(x) ? qnan() : pinf();
-  if (x == 0.0) return pinf();
-  if (std::isinf(x)) return -pinf();
-  const LogIK r = log_ik<false, true, false>(std::fabs(v), x);
-  return scaled ? r.lks : r.lk;
+    return temme_fast_visit<LOWP>(t, TemmeFastScalar{nu, x, scaled ? 1.0 : 0.0});
+  return log_kv_slow(v, x, scaled);
 }
 
 // which = 0: I_{v+1}/I_v, which = 1: I_v'/I_v.

@@ -46,9 +46,10 @@ KERNKIT_INLINE void dd_mul(double& h, double& l, double f) {
 }
 
 // LOGSPACE: kind 0 (x < 1e-3); else kind 1. NT: series terms after the first (even).
-// NMAX: the most factors of D (n <= NMAX). SCALED: minus x.
-template <int NT, bool LOGSPACE, int NMAX, bool SCALED>
-KERNKIT_INLINE double series_fast(double v, double x) {
+// NMAX: the most factors of D (n <= NMAX). scaled = 1: log I - x, 0: log I (a run-time value,
+// so that both share one instantiation; used in arithmetic, as in temme_fast).
+template <int NT, bool LOGSPACE, int NMAX>
+KERNKIT_INLINE double series_fast(double v, double x, double scaled) {
   const double c = 0.5 * x;
   const double q = c * c;
   // S summed with TwoSum (the rounding of the running sum cost up to ~4 ulp of S; the terms
@@ -95,7 +96,7 @@ KERNKIT_INLINE double series_fast(double v, double x) {
     const double pl = (std::fma(-ph, dh, nh) + (nl - ph * dl)) / dh;
     li = log_pos(ph * g * s) + (pl / ph + mu * lc);
   }
-  return SCALED ? li - x : li;
+  return li - scaled * x;
 }
 
 // Calls f.template operator()<NT, LOGSPACE, NMAX>() for class c (1..kSeriesFastClasses).
@@ -117,11 +118,10 @@ KERNKIT_INLINE auto series_fast_visit(int c, F&& f) {
   }
 }
 
-template <bool SCALED>
 struct SeriesFastScalar {
-  double v, x;
+  double v, x, scaled;
   template <int NT, bool LOGSPACE, int NMAX>
-  KERNKIT_INLINE double operator()() const { return series_fast<NT, LOGSPACE, NMAX, SCALED>(v, x); }
+  KERNKIT_INLINE double operator()() const { return series_fast<NT, LOGSPACE, NMAX>(v, x, scaled); }
 };
 
 }  // namespace bessel_detail

@@ -19,22 +19,22 @@
 namespace kernkit {
 namespace bessel_detail {
 
-constexpr int kTemmeFastClasses = 12;  // class ids 1..12; 0 = not handled here
+constexpr int kTemmeFastClasses = 8;  // class ids 1..8; 0 = not handled here
 
 // Class of (nu, x): 0 outside the domain above (also NaN), else 1 + (x kind: 0 series, x < 0.1;
-// 1 series; 2 quadrature, x < 3; 3 quadrature) + 4 (v kind: 0 for v <= 1/2, no recurrence;
-// 1 for v < 4.5, <= 4 steps; 2 otherwise, <= 25 steps).
+// 1 series; 2 quadrature, x < 3; 3 quadrature) + 4 (v > 1/2: the recurrence, up to 25 steps).
 KERNKIT_INLINE int temme_fast_class(double nu, double x) {
   const bool ok = (nu >= 0.0) & (nu * nu + x * x < 650.25) & (x >= 1e-3);  // below Debye
   const int xk = static_cast<int>(x >= 0.1) + static_cast<int>(x > kQuadXMin) + static_cast<int>(x >= 3.0);
-  const int vk = static_cast<int>(nu > 0.5) + static_cast<int>(nu >= 4.5);
-  return static_cast<int>(ok) * (1 + xk + 4 * vk);
+  return static_cast<int>(ok) * (1 + xk + 4 * static_cast<int>(nu > 0.5));
 }
 
 // NT: series terms after the first (x <= 1), or 0 and NQ quadrature nodes (x > 1); NREC: the
 // most recurrence steps (v < NREC + 1/2).
-template <int NT, int NQ, int NREC, bool SCALED>
-KERNKIT_INLINE double temme_fast(double v, double x) {
+// scaled = 1: log K + x, 0: log K (a run-time value, so that log K and log K e^x share one
+// instantiation; used in arithmetic, as GCC does not vectorise a select on a scalar bool).
+template <int NT, int NQ, int NREC>
+KERNKIT_INLINE double temme_fast(double v, double x, double scaled) {
   // mu in (-1/2, 1/2] as k_temme: n = 0, mu = -v for v <= 1/2, else n = ceil(v - 1/2), mu = v - n
   // (arithmetic rather than ?: on v: GCC left those as branches, and the loop unvectorised)
   const double w = v - 0.5;
@@ -93,9 +93,9 @@ KERNKIT_INLINE double temme_fast(double v, double x) {
   const double kv = k0 * kc + k0 * kcl;  // K_v, or K_v e^x (quadrature)
   if (NQ == 0) {
     const double lk = log_pos(kv);
-    return SCALED ? lk + x : lk;
+    return lk + scaled * x;
   }
-  return SCALED ? log_pos(kv) : log_pos(kv * exp_clamped(-x));
+  return log_pos(kv * exp_clamped((scaled - 1.0) * x));  // exp_clamped(+-0) = 1 exactly
 }
 
 // Calls f.template operator()<NT, NQ, NREC>() for class c (1..kTemmeFastClasses). LOWP (the
@@ -109,22 +109,17 @@ KERNKIT_INLINE auto temme_fast_visit(int c, F&& f) {
     case 2: return f.template operator()<s1, 0, 1>();
     case 3: return f.template operator()<0, q0, 1>();
     case 4: return f.template operator()<0, q1, 1>();
-    case 5: return f.template operator()<s0, 0, 4>();
-    case 6: return f.template operator()<s1, 0, 4>();
-    case 7: return f.template operator()<0, q0, 4>();
-    case 8: return f.template operator()<0, q1, 4>();
-    case 9: return f.template operator()<s0, 0, 25>();
-    case 10: return f.template operator()<s1, 0, 25>();
-    case 11: return f.template operator()<0, q0, 25>();
+    case 5: return f.template operator()<s0, 0, 25>();
+    case 6: return f.template operator()<s1, 0, 25>();
+    case 7: return f.template operator()<0, q0, 25>();
     default: return f.template operator()<0, q1, 25>();
   }
 }
 
-template <bool SCALED>
 struct TemmeFastScalar {
-  double v, x;
+  double v, x, scaled;
   template <int NT, int NQ, int NREC>
-  KERNKIT_INLINE double operator()() const { return temme_fast<NT, NQ, NREC, SCALED>(v, x); }
+  KERNKIT_INLINE double operator()() const { return temme_fast<NT, NQ, NREC>(v, x, scaled); }
 };
 
 }  // namespace bessel_detail
