@@ -41,7 +41,7 @@ KERNKIT_INLINE int series_fast_class(double v, double x) {
 // (h, l) * f as a double-double, f a double (relative error ~1e-32).
 KERNKIT_INLINE void dd_mul(double& h, double& l, double f) {
   const double p = h * f;
-  l = std::fma(h, f, -p) + l * f;
+  l = mul_err(h, f, p) + l * f;
   h = p;
 }
 
@@ -72,7 +72,7 @@ KERNKIT_INLINE double series_fast(double v, double x, double scaled) {
     sk += dk * t1 + (dk + 1.0) * t;
   }
   const double qs = (q >= 1e-280) ? q : 1.0;
-  s += se + ((q >= 1e-280) ? (std::fma(c, c, -qs) / qs) * sk : 0.0);
+  s += se + ((q >= 1e-280) ? (fms_exact(c, c, qs) / -qs) * sk : 0.0);
   const double lc = log_pos(c);
   const double n = static_cast<double>(static_cast<int>(v + 0.5));  // floor (v >= 0); vectorises
   const double mu = v - n;
@@ -93,7 +93,7 @@ KERNKIT_INLINE double series_fast(double v, double x, double scaled) {
       dd_mul(dh, dl, on ? v - static_cast<double>(j) : 1.0);
     }
     const double ph = nh / dh;  // (nh + nl) / (dh + dl) = ph + pl
-    const double pl = (std::fma(-ph, dh, nh) + (nl - ph * dl)) / dh;
+    const double pl = (fms_exact(ph, dh, nh) + (nl - ph * dl)) / dh;
     li = log_pos(ph * g * s) + (pl / ph + mu * lc);
   }
   return li - scaled * x;

@@ -154,14 +154,16 @@ KERNKIT_INLINE KMu temme_quad(double mu, double x) {
 
 // One step K_{j+1} = K_{j-1} + (2 (mu + j)/x) K_j of the recurrence on (kp, kc) = K_{j-1}, K_j
 // (relative to K_mu) with their compensation terms (kpl, kcl): kn + knl = K_{j+1}. muj = mu + j
-// is exact (v minus an integer); a_j = a + al and a kc + kp - kn = err exactly.
+// is exact (v minus an integer); a_j = a + al, and a kc + kp - kn = err (exact but for the last
+// rounding of err itself).
 KERNKIT_INLINE void krec_step(double muj, double x, double kp, double kpl, double kc, double kcl,
                               double& kn, double& knl) {
   const double aj = 2.0 * muj;
-  const double a = aj / x, al = std::fma(-a, x, aj) / x;
-  kn = std::fma(a, kc, kp);
-  const double p = a * kc, pe = std::fma(a, kc, -p), sm = kp + p, bp = sm - kp;
-  const double err = (sm - kn) + (((kp - (sm - bp)) + (p - bp)) + pe);
+  const double a = aj / x, al = fms_exact(a, x, aj) / x;
+  const double p = a * kc, pe = mul_err(a, kc, p);
+  kn = kp + p;
+  const double bp = kn - kp;
+  const double err = ((kp - (kn - bp)) + (p - bp)) + pe;
   knl = kpl + ((a * kcl + al * kc) + err);
 }
 
@@ -196,7 +198,7 @@ KERNKIT_INLINE void k_temme(double v, double x, double& lk, double& lks, double&
     // exact: v minus an integer) and of each step are carried in a second, compensating
     // recurrence (kpl, kcl) off the dependent chain: uncompensated, 25 steps left ~3 ulp.
     double kp = 1.0, kc = (2.0 * g) / x;
-    double kpl = 0.0, kcl = std::fma(-kc, x, 2.0 * g) / x;
+    double kpl = 0.0, kcl = fms_exact(kc, x, 2.0 * g) / x;
     for (int j = 1; j < nn; ++j) {
       double kn, knl;
       krec_step(mu + static_cast<double>(j), x, kp, kpl, kc, kcl, kn, knl);

@@ -78,7 +78,7 @@ KERNKIT_INLINE double temme_fast(double v, double x, double scaled) {
   }
   // K_{mu+j}/K_mu by the compensated recurrence of k_temme (steps j >= n leave the state as is)
   double kp = 1.0, kc = (2.0 * g) / x;
-  double kpl = 0.0, kcl = (n == 0.0) ? 0.0 : std::fma(-kc, x, 2.0 * g) / x;
+  double kpl = 0.0, kcl = (n == 0.0) ? 0.0 : fms_exact(kc, x, 2.0 * g) / x;
   kc = (n == 0.0) ? 1.0 : kc;  // n = 0: K_v = K_mu
   KERNKIT_UNROLL
   for (int j = 1; j < NREC; ++j) {
