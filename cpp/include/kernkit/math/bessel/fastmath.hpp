@@ -1,7 +1,8 @@
 // Branch-free log, exp, sinh(u)/u, sin(y)/y and exact product for the vectorised kernels
 // (bessel/debye_fast.hpp, series_fast.hpp, temme_fast.hpp) and the K quadrature
-// (bessel/temme.hpp). Only +, -, *, / and integer bit operations: no FMA, no table and no
-// libm call, so GCC vectorises a loop that calls them, and the result is bitwise
+// (bessel/temme.hpp). Only +, -, *, / and integer bit operations (mul_err: an FMA where there
+// is one, exact either way): no table and no libm call, so GCC vectorises a loop that calls
+// them, and the result is bitwise
 // the same scalar or vector, on every x86-64 level (the build uses -ffp-contract=off). Arguments
 // as stated per function; the callers guarantee them.
 //
