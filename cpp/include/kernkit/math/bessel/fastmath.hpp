@@ -2,9 +2,8 @@
 // (bessel/debye_fast.hpp, series_fast.hpp, temme_fast.hpp) and the K quadrature
 // (bessel/temme.hpp). Only +, -, *, / and integer bit operations (mul_err: an FMA where there
 // is one, exact either way): no table and no libm call, so GCC vectorises a loop that calls
-// them, and the result is bitwise
-// the same scalar or vector, on every x86-64 level (the build uses -ffp-contract=off). Arguments
-// as stated per function; the callers guarantee them.
+// them, and the result is bitwise the same scalar or vector, on every x86-64 level (the build
+// uses -ffp-contract=off). Arguments as stated per function; the callers guarantee them.
 //
 // log, method: x = 2^k m with m in [sqrt(1/2), sqrt(2)), f = m - 1 (exact), s = f / (2 + f), so
 //   log m = 2 atanh(s) = 2 s + s z R(z),  z = s^2 <= 0.0295,  and 2 s = f - s f, hence
