@@ -7,6 +7,7 @@
 
 #include "../config.hpp"
 #include "logspace.hpp"
+#include "series_fast.hpp"
 
 namespace kernkit {
 namespace bessel_detail {
@@ -32,20 +33,11 @@ KERNKIT_INLINE void series_i(double v, double x, double& li, double& ri) {
     // log I is small but v log(x/2) and log Gamma(v+1) are not (up to ~60 here): their rounding
     // errors would dominate the absolute error. Recompute the prefactor as
     //   (x/2)^v / Gamma(v+1) = [(x/2)^mu / Gamma(1+mu)] * prod_{k=1..n} (x/2)/(mu+k),  v = n + mu,
-    // with the product in double-double (mu + k and x/2 are exact).
+    // with the product in double-double (series_fast.hpp; v < 25.5 here, so n <= 25).
     const double n = std::floor(v + 0.5);
     const double mu = v - n;  // [-1/2, 1/2)
-    const double c = 0.5 * x;
-    double h = 1.0, l = 0.0;
-    const int nn = static_cast<int>(n);
-    for (int k = 1; k <= nn; ++k) {
-      const double p = h * c;
-      l = std::fma(h, c, -p) + l * c;
-      const double d = mu + static_cast<double>(k);
-      const double qd = p / d;
-      l = (std::fma(-qd, d, p) + l) / d;
-      h = qd;
-    }
+    double h, l;
+    prefactor_dd<25>(v, 0.5 * x, n, h, l);
     li = std::log(h) + (l / h + (mu * lx2 - lgamma1p(mu))) + std::log(sa);
   }
   ri = WD ? (0.5 * x / (v + 1.0)) * (sb / sa) : 0.0;

@@ -45,6 +45,21 @@ KERNKIT_INLINE void dd_mul(double& h, double& l, double f) {
   h = p;
 }
 
+// P = c^n / (v (v-1) ... (v-n+1)) as a double-double ph + pl (n <= NMAX, c = x/2): the
+// prefactor (x/2)^v/Gamma(v+1) divided by its mu part, from exact factors (also series_i's).
+template <int NMAX>
+KERNKIT_INLINE void prefactor_dd(double v, double c, double n, double& ph, double& pl) {
+  double nh = 1.0, nl = 0.0, dh = 1.0, dl = 0.0;
+  KERNKIT_UNROLL
+  for (int j = 0; j < NMAX; ++j) {
+    const bool on = static_cast<double>(j) < n;
+    dd_mul(nh, nl, on ? c : 1.0);
+    dd_mul(dh, dl, on ? v - static_cast<double>(j) : 1.0);
+  }
+  ph = nh / dh;  // (nh + nl) / (dh + dl) = ph + pl
+  pl = (fms_exact(ph, dh, nh) + (nl - ph * dl)) / dh;
+}
+
 // LOGSPACE: kind 0 (x < 1e-3); else kind 1. NT: series terms after the first (even).
 // NMAX: the most factors of D (n <= NMAX). scaled = 1: log I - x, 0: log I (a run-time value,
 // so that both share one instantiation; used in arithmetic, as in temme_fast).
@@ -85,15 +100,8 @@ KERNKIT_INLINE double series_fast(double v, double x, double scaled) {
     for (int j = 0; j < NMAX; ++j) d *= (static_cast<double>(j) < n) ? v - static_cast<double>(j) : 1.0;
     li = v * lc + log_pos((g * s) / d);
   } else {
-    double nh = 1.0, nl = 0.0, dh = 1.0, dl = 0.0;
-    KERNKIT_UNROLL
-    for (int j = 0; j < NMAX; ++j) {
-      const bool on = static_cast<double>(j) < n;
-      dd_mul(nh, nl, on ? c : 1.0);
-      dd_mul(dh, dl, on ? v - static_cast<double>(j) : 1.0);
-    }
-    const double ph = nh / dh;  // (nh + nl) / (dh + dl) = ph + pl
-    const double pl = (fms_exact(ph, dh, nh) + (nl - ph * dl)) / dh;
+    double ph, pl;
+    prefactor_dd<NMAX>(v, c, n, ph, pl);
     li = log_pos(ph * g * s) + (pl / ph + mu * lc);
   }
   return li - scaled * x;
