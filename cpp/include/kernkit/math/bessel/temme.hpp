@@ -31,6 +31,18 @@ struct KMu {
 //   p_0 = (x/2)^{-mu} Gamma(1+mu)/2, q_0 = (x/2)^{mu} Gamma(1-mu)/2,
 //   f_0 = (pi mu / sin(pi mu)) [Gamma_1(mu) cosh(sigma) + Gamma_2(mu) L sinh(sigma)/sigma],
 // sigma = mu L, L = log(2/x). All sums converge like (x^2/4)^k/k!^2: <= 24 terms at x = 2.
+// Term k of Temme's two sums from the recurrences below: f, p, q, c advanced to k, and
+// t = c_k f_k, t1 = c_k (p_k - k f_k) (d = x^2/4, m2 = mu^2). Also temme_fast's.
+KERNKIT_INLINE void temme_term(double dk, double mu, double m2, double d, double& f, double& p,
+                               double& q, double& c, double& t, double& t1) {
+  f = (dk * f + p + q) / (dk * dk - m2);
+  p /= (dk - mu);
+  q /= (dk + mu);
+  c *= d / dk;
+  t = c * f;
+  t1 = c * (p - dk * f);
+}
+
 KERNKIT_INLINE KMu temme_series(double mu, double x) {
   const double L = (x >= 1e-300) ? -std::log(0.5 * x) : kLn2 - std::log(x);
   const double m2 = mu * mu;
@@ -49,13 +61,8 @@ KERNKIT_INLINE KMu temme_series(double mu, double x) {
   double sum = f, sum1 = p, c = 1.0;
   const double d = 0.25 * x * x;
   for (int k = 1; k <= 40; ++k) {
-    const double dk = static_cast<double>(k);
-    f = (dk * f + p + q) / (dk * dk - m2);
-    p /= (dk - mu);
-    q /= (dk + mu);
-    c *= d / dk;
-    const double t = c * f;
-    const double t1 = c * (p - dk * f);
+    double t, t1;
+    temme_term(static_cast<double>(k), mu, m2, d, f, p, q, c, t, t1);
     sum += t;
     sum1 += t1;
     if (std::fabs(t) <= 1e-17 * std::fabs(sum) && std::fabs(t1) <= 1e-17 * std::fabs(sum1)) break;

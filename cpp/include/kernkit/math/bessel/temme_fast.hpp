@@ -59,13 +59,10 @@ KERNKIT_INLINE double temme_fast(double v, double x, double scaled) {
     const double d = 0.25 * x * x;
     KERNKIT_UNROLL
     for (int k = 1; k <= NT; ++k) {
-      const double dk = static_cast<double>(k);
-      f = (dk * f + p + q) / (dk * dk - m2);
-      p /= (dk - mu);
-      q /= (dk + mu);
-      c *= d / dk;
-      sum += c * f;
-      sum1 += c * (p - dk * f);
+      double t, t1;
+      temme_term(static_cast<double>(k), mu, m2, d, f, p, q, c, t, t1);
+      sum += t;
+      sum1 += t1;
     }
     k0 = sum;
     g = sum1 / sum;
