@@ -53,8 +53,11 @@ def ref_rational(x, a, b, form, axis=-1):
     return np.moveaxis(P / Q, -1, axis)
 
 
-def ref_backward(g, x, a, b, form, axis=-1):
+def ref_backward(g, x, a, b, form, axis=-1, absolute=False):
+    """dx, dnum, dden; with absolute=True the coefficient gradients sum |term| instead (the scale
+    of their rounding error: the sums cancel)."""
     xm, P, dP, Q, dQ, dQdb = ref_forward(x, a, b, form, axis)
+    f = np.abs if absolute else (lambda t: t)
     g = np.moveaxis(np.asarray(g, np.float64), axis, -1)
     D = xm.shape[-1]
     dx = g * (dP / Q - P * dQ / Q ** 2)
@@ -62,11 +65,11 @@ def ref_backward(g, x, a, b, form, axis=-1):
     lead = tuple(range(xm.ndim - 1))
     dnum = np.zeros(np.shape(a))
     for k in range(np.shape(a)[1]):
-        per_ch = (g * xm ** k / Q).sum(axis=lead)
+        per_ch = f(g * xm ** k / Q).sum(axis=lead)
         np.add.at(dnum[:, k], ga, per_ch)
     dden = np.zeros(np.shape(b))
     for k in range(np.shape(b)[1]):
-        per_ch = (-g * P / Q ** 2 * dQdb[k]).sum(axis=lead)
+        per_ch = f(-g * P / Q ** 2 * dQdb[k]).sum(axis=lead)
         np.add.at(dden[:, k], gb, per_ch)
     return np.moveaxis(dx, -1, axis), dnum, dden
 
@@ -154,7 +157,10 @@ def test_reference_gradients_match_finite_differences(form):
 
 # ---- exactness against the reference -----------------------------------------------------------
 
-def _check_all(x, a, b, g, form, tol, tol_coef):
+def _check_all(x, a, b, g, form, tol, tol_coef=64 * np.finfo(np.float64).eps):
+    """y and dx normwise; each coefficient gradient normwise and per coefficient: float32 within
+    tol of its own size (computed in double, rounded once), float64 within tol_coef of the sum of
+    its terms' magnitudes (a sum of thousands of terms that cancel can't do better)."""
     y = kernkit.rational(x, a, b, form)
     assert y.dtype == x.dtype and y.shape == x.shape
     y_ref = ref_rational(x, a, b, form)  # from the rounded inputs, in float64
@@ -164,11 +170,14 @@ def _check_all(x, a, b, g, form, tol, tol_coef):
     assert dnum.shape == a.shape and dden.shape == b.shape
     rdx, rdnum, rdden = ref_backward(g, x, a, b, form)
     assert rel(dx - rdx, rdx) <= tol
-    for got, want in ((dnum, rdnum), (dden, rdden)):
-        assert rel(got - want, want) <= tol  # normwise, as y and dx
-        # and per coefficient, relative to that coefficient (sums with cancellation)
-        scale = np.maximum(np.abs(want), 1e-3 * np.abs(want).max())
-        assert np.max(np.abs(got - want) / scale) <= tol_coef
+    _, anum, aden = ref_backward(g, x, a, b, form, absolute=True)
+    for got, want, mag in ((dnum, rdnum, anum), (dden, rdden, aden)):
+        assert rel(got - want, want) <= tol
+        err = np.abs(got - want)
+        if x.dtype == np.float32:
+            assert np.max(err / np.maximum(np.abs(want), 1e-3 * np.abs(want).max())) <= tol
+        else:
+            assert np.max(err / mag) <= tol_coef
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -182,8 +191,9 @@ def test_vit_regime_matches_reference(form, mode, dtype, tol):
     a = (a0 + 0.02 * rng.normal(size=(1, 6))).astype(dtype)
     b = (b0 + 0.02 * rng.normal(size=(8, b0.size))).astype(dtype)
     g = rng.normal(size=x.shape).astype(dtype)
-    # float32 is evaluated in double and rounded once: the issue's 1e-6, per coefficient too
-    _check_all(x, a, b, g, form, tol, 1e-6 if dtype == np.float32 else 1e-12)
+    # float32 is evaluated in double and rounded once: the issue's 1e-6, per coefficient too;
+    # float64 per coefficient: 6-14 roundings of the magnitude sum measured (SIMD levels differ)
+    _check_all(x, a, b, g, form, tol)
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -198,7 +208,9 @@ def test_random_coefficients_match_reference(form, dtype, tol, gn, gd, D):
     x.flat[:7] = [0.0, -0.0, 1e-30, -3.0, 3.0, 1e-3, -1e-3]
     a, b = coefs(rng, gn, gd, form=form, dtype=dtype)
     g = rng.normal(size=x.shape).astype(dtype)
-    _check_all(x, a, b, g, form, tol, tol if dtype == np.float32 else 1e-11)
+    # per coefficient: each term is itself ill-conditioned here (P, Q at |x| up to 9); 73-79
+    # roundings of the magnitude sum measured at every SIMD level
+    _check_all(x, a, b, g, form, tol, 256 * np.finfo(np.float64).eps)
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -220,7 +232,7 @@ def test_float32_ill_conditioned_denominator_matches_reference(form, coef, seed)
         a0, b0 = kernkit.rational_init(coef, (5, 4), form)
         a = (a0 + 0.02 * rng.normal(size=(2, 6))).astype(np.float32)
         b = (b0 + 0.02 * rng.normal(size=(8, b0.size))).astype(np.float32)
-    _check_all(x, a, b, g, form, 1e-6, 1e-6)
+    _check_all(x, a, b, g, form, 1e-6)
 
 
 @pytest.mark.parametrize("m,n", [(0, 0), (1, 0), (0, 3), (3, 2), (12, 12), (7, 1)])
