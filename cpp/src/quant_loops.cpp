@@ -376,10 +376,36 @@ inline void prefetch_codes(const std::uint8_t* bp) {
   for (int l = 0; l < LINES; ++l) _mm_prefetch(reinterpret_cast<const char*>(bp) + 2048 + 64 * l, _MM_HINT_T0);
 }
 
+// What a call's rows share: the block and scale layout, worked out once per call (per row, the
+// 16 divisions of the lane-to-group map cost as much as a quarter of a 4096-column row).
+template <int CB>
+struct LanePlan {
+  static constexpr std::int64_t K = lanes_k<CB>, P = 16 * K;
+  std::int64_t cols, group, rem, nblk, xs, last_bytes, bpg, gpb;
+  bool one_scale, two_scales;  // two_scales: lanes 0-7 and 8-15, two broadcasts and a blend
+  __mmask16 smask, smask_last;  // the scales of a block, of the partial last block
+  alignas(64) int sidx[16];     // lane i of a block belongs to group (K*i)/group of the block's first
+  LanePlan(std::int64_t cols_, std::int64_t group_) : cols(cols_), group(group_) {
+    // A row of cols codes: whole blocks, then a partial one of rem codes (whole groups) when P
+    // does not divide cols; x is zero-padded to whole blocks (xs floats per batch row).
+    rem = cols % P;
+    nblk = cols / P + (rem != 0);
+    xs = nblk * P;
+    last_bytes = (rem != 0 ? rem : P) * CB / 8;
+    one_scale = group % P == 0;
+    two_scales = P == 2 * group;
+    // group index without a division per block: blocks per group (one_scale) or groups per block
+    bpg = one_scale ? group / P : 1;
+    gpb = one_scale ? 0 : P / group;
+    for (int i = 0; i < 16; ++i) sidx[i] = one_scale ? 0 : static_cast<int>((K * i) / group);
+    smask = one_scale ? __mmask16(1) : static_cast<__mmask16>((1u << gpb) - 1u);
+    smask_last = rem != 0 ? static_cast<__mmask16>((1u << (rem / group)) - 1u) : smask;
+  }
+};
+
 template <int CB, int BITS, int NB>
-inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int64_t group,
-                             const float* lutr, std::int64_t l_sg, const float* dsr,
-                             const float* xp, float* out) {
+inline void row_lanes_avx512(const std::uint8_t* rp, const LanePlan<CB>& pl, const float* lutr,
+                             std::int64_t l_sg, const float* dsr, const float* xp, float* out) {
   constexpr int K = lanes_k<CB>, P = 16 * K;
   auto load_tab = [](const float* l) {
     alignas(64) float t[16];
@@ -387,13 +413,8 @@ inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int
     return _mm512_load_ps(t);
   };
   __m512 tab = load_tab(lutr);
-  const bool one_scale = group % P == 0;
-  const bool two_scales = P == 2 * group;  // lanes 0-7 and 8-15: two broadcasts and a blend
-  // lane i of a block belongs to group (K*i)/group of the block's first group
-  alignas(64) int sidx_v[16];
-  for (int i = 0; i < 16; ++i) sidx_v[i] = one_scale ? 0 : static_cast<int>((K * i) / group);
-  const __m512i sidx = _mm512_load_si512(sidx_v);
-  const __mmask16 smask = one_scale ? __mmask16(1) : static_cast<__mmask16>((1u << (P / group)) - 1u);
+  const bool one_scale = pl.one_scale, two_scales = pl.two_scales;
+  const __m512i sidx = _mm512_load_si512(pl.sidx);
   __m512 racc[NB];
   for (int n = 0; n < NB; ++n) racc[n] = _mm512_setzero_ps();
   // 3-bit blocks: register j takes dword e = 3i + j, from (a, b) where e < 32, else from c
@@ -408,12 +429,8 @@ inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int
       gather_hi[j] = _mm512_cmpge_epi32_mask(e, _mm512_set1_epi32(32));
     }
   }
-  // A row of cols codes: whole blocks, then a partial one of rem codes (whole groups) when P does
-  // not divide cols; x is zero-padded to whole blocks (xs floats per batch row).
-  const std::int64_t rem = cols % P, nblk = cols / P + (rem != 0), xs = nblk * P;
-  const std::int64_t last_bytes = (rem != 0 ? rem : P) * CB / 8;  // bytes of the last block
-  // group index without a division per block: blocks per group (one_scale) or groups per block
-  const std::int64_t bpg = one_scale ? group / P : 1, gpb = one_scale ? 0 : P / group;
+  const std::int64_t rem = pl.rem, nblk = pl.nblk, xs = pl.xs, last_bytes = pl.last_bytes;
+  const std::int64_t bpg = pl.bpg, gpb = pl.gpb;
   std::int64_t g = 0, left = bpg;
   for (std::int64_t blk = 0; blk < nblk; ++blk) {
     const std::int64_t c0 = blk * P;
@@ -468,9 +485,9 @@ inline void row_lanes_avx512(const std::uint8_t* rp, std::int64_t cols, std::int
     }
     for (int n = 0; n < NB; ++n) acc[n] = _mm512_add_ps(acc[n], acc2[n]);
     // (a partial block has rem / group scales: the masked load, and zeros for the padded lanes)
-    const __mmask16 sm = (last && rem != 0) ? static_cast<__mmask16>((1u << (rem / group)) - 1u) : smask;
-    const __m512 sc = one_scale                  ? _mm512_set1_ps(dsr[g])
-                      : two_scales && sm == smask ? _mm512_mask_blend_ps(__mmask16(0xFF00), _mm512_set1_ps(dsr[2 * blk]),
+    const __mmask16 sm = last ? pl.smask_last : pl.smask;
+    const __m512 sc = one_scale                     ? _mm512_set1_ps(dsr[g])
+                      : two_scales && sm == pl.smask ? _mm512_mask_blend_ps(__mmask16(0xFF00), _mm512_set1_ps(dsr[2 * blk]),
                                                                          _mm512_set1_ps(dsr[2 * blk + 1]))
                                                   : _mm512_permutexvar_ps(sidx, _mm512_maskz_loadu_ps(sm, dsr + blk * gpb));
     for (int n = 0; n < NB; ++n) racc[n] = _mm512_fmadd_ps(acc[n], sc, racc[n]);
@@ -484,7 +501,8 @@ void gemm_lanes_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::
                        std::int64_t l_sg, const float* dscale, const float* x, std::int64_t batch,
                        float* y, int nthreads) {
   constexpr std::int64_t K = lanes_k<CB>, P = 16 * K;
-  const std::int64_t xs = (cols + P - 1) / P * P;  // zero-padded to whole blocks
+  const LanePlan<CB> pl(cols, group);
+  const std::int64_t xs = pl.xs;  // zero-padded to whole blocks
   isa_vector<float> xp(static_cast<std::size_t>(batch * xs));
   for (std::int64_t b = 0; b < batch; ++b)
     for (std::int64_t c0 = 0; c0 < xs; c0 += P)
@@ -501,13 +519,13 @@ void gemm_lanes_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::
     float out[4];
     std::int64_t b = 0;
     for (; b + 4 <= batch; b += 4) {
-      row_lanes_avx512<CB, BITS, 4>(rp, cols, group, lutr, l_sg, dsr, xp.data() + b * xs, out);
+      row_lanes_avx512<CB, BITS, 4>(rp, pl, lutr, l_sg, dsr, xp.data() + b * xs, out);
       for (int n = 0; n < 4; ++n) y[(b + n) * rows + r] = out[n];
     }
     const std::int64_t rest = batch - b;
-    if (rest == 3) row_lanes_avx512<CB, BITS, 3>(rp, cols, group, lutr, l_sg, dsr, xp.data() + b * xs, out);
-    if (rest == 2) row_lanes_avx512<CB, BITS, 2>(rp, cols, group, lutr, l_sg, dsr, xp.data() + b * xs, out);
-    if (rest == 1) row_lanes_avx512<CB, BITS, 1>(rp, cols, group, lutr, l_sg, dsr, xp.data() + b * xs, out);
+    if (rest == 3) row_lanes_avx512<CB, BITS, 3>(rp, pl, lutr, l_sg, dsr, xp.data() + b * xs, out);
+    if (rest == 2) row_lanes_avx512<CB, BITS, 2>(rp, pl, lutr, l_sg, dsr, xp.data() + b * xs, out);
+    if (rest == 1) row_lanes_avx512<CB, BITS, 1>(rp, pl, lutr, l_sg, dsr, xp.data() + b * xs, out);
     for (std::int64_t n = 0; n < rest; ++n) y[(b + n) * rows + r] = out[n];
   });
 }
