@@ -1,12 +1,12 @@
-// Internal: the block loop for log I_v, log I_v e^-x, log K_v, log K_v e^x (included by
-// special_loops.cpp, so it is compiled once per ISA). Each block of kBlock elements is split by
-// bessel_detail::fast_class: the elements of one class (Debye, or in the box below it I's
-// series and K's Temme series) are gathered into contiguous buffers and run through that
-// class's branch-free kernel in a `#pragma omp simd` loop; the rest (x < 1e-3 in the box,
-// negative order for I, special values) call the scalar function. The scalar
-// function uses the same class test and the same kernel (hyp from a correctly rounded sqrt on
-// both paths), so every element gets the same bits whichever way it goes (contiguous or strided,
-// 1 or n threads, alone or in a large array).
+// Internal: the block loop for log I_v, log I_v e^-x, log K_v, log K_v e^x and the ratios
+// I_{v+1}/I_v, I_v'/I_v, K_v'/K_v (included by special_loops.cpp, so it is compiled once per
+// ISA). Each block of kBlock elements is split by bessel_detail::fast_class: the elements of one
+// class (Debye, or in the box below it I's series and K's Temme series) are gathered into
+// contiguous buffers and run through that class's branch-free kernel in a `#pragma omp simd`
+// loop; the rest (x < 1e-3 in the box, negative order for I, special values; for the ratios the
+// whole box) call the scalar function. The scalar function uses the same class test and the same
+// kernel (hyp from a correctly rounded sqrt on both paths), so every element gets the same bits
+// whichever way it goes (contiguous or strided, 1 or n threads, alone or in a large array).
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -99,6 +99,21 @@ struct ClassRunner {
   }
 };
 
+// The same for the ratios (Q: kRatioI, kDlogI, kDlogK), one instantiation per term count.
+template <int Q>
+struct RatioRunner {
+  int k;
+  const double* v;
+  const double* x;
+  const double* h;
+  double* o;
+  template <int NT>
+  KERNKIT_FLATTEN void operator()() const {
+#pragma omp simd
+    for (int i = 0; i < k; ++i) o[i] = bd::debye_ratio_fast<NT, Q>(v[i], x[i], h[i]);
+  }
+};
+
 // The same for a box series class (log I, log I e^-x only) and a box Temme class (log K,
 // log K e^x only). Not templated on Q, with the scaling a run-time flag: log I and log I e^-x
 // (K and K e^x) share these instantiations, which are large (unrolled terms and nodes).
@@ -133,7 +148,9 @@ struct TemmeRunner {
 // Class c's kernel over k gathered elements (h: their hyp, used by the Debye classes).
 template <int Q, bool LOWP>
 inline void run_class(int c, int k, const double* v, const double* x, const double* h, double* o) {
-  if (c > bd::kDebyeFastClasses) {
+  if constexpr (Q >= bd::kRatioI) {
+    return bd::debye_ratio_visit<LOWP>(c, RatioRunner<Q>{k, v, x, h, o});
+  } else if (c > bd::kDebyeFastClasses) {
     if constexpr (Q == bd::kLogI || Q == bd::kLogIs) {
       return bd::series_fast_visit<LOWP>(c - bd::kDebyeFastClasses, SeriesRunner{k, v, x, o, Q == bd::kLogIs ? 1.0 : 0.0});
     } else {
@@ -143,34 +160,33 @@ inline void run_class(int c, int k, const double* v, const double* x, const doub
   bd::debye_fast_visit<LOWP>(c, ClassRunner<Q>{k, v, x, h, o});
 }
 
-// op(v, x) with the whole scalar function inlined (flatten). The header functions are inline
-// with one mangled name in every ISA variant of this file; a call that is not inlined would bind
-// to whichever variant's copy the linker keeps (slow baseline code here, or AVX-512 code on a
-// CPU without it). Inlining keeps each variant's code its own.
-template <class T, class Op>
-KERNKIT_FLATTEN T scalar_call(Op op, T v, T x) {
-  return op(v, x);
-}
-
-// Q's scalar function for the elements outside every class: bd::log_iv_slow / log_kv_slow,
-// which is what log_iv_d / log_kv_d return there, inlined whole like scalar_call (and without
-// the branch-free kernels, which these elements never take).
+// Q's scalar function for the elements outside every class: bd::log_iv_slow, log_kv_slow,
+// iv_ratio_slow, dlog_kv_slow, which is what the scalar functions return there, inlined whole
+// (flatten; and without the branch-free kernels, which these elements never take). The header
+// functions are inline with one mangled name in every ISA variant of this file; a call that is
+// not inlined would bind to whichever variant's copy the linker keeps (slow baseline code here,
+// or AVX-512 code on a CPU without it). Inlining keeps each variant's code its own.
 template <int Q, class T>
 KERNKIT_FLATTEN T slow_call(T v, T x) {
   constexpr bool kScaled = Q == bd::kLogIs || Q == bd::kLogKs;
   const double a = static_cast<double>(v), b = static_cast<double>(x);
   if constexpr (Q == bd::kLogK || Q == bd::kLogKs) {
     return static_cast<T>(bd::log_kv_slow(a, b, kScaled));
+  } else if constexpr (Q == bd::kRatioI || Q == bd::kDlogI) {
+    return static_cast<T>(bd::iv_ratio_slow(a, b, Q == bd::kDlogI ? 1 : 0));
+  } else if constexpr (Q == bd::kDlogK) {
+    return static_cast<T>(bd::dlog_kv_slow(a, b));
   } else {
     return static_cast<T>(bd::log_iv_slow(a, b, kScaled));
   }
 }
 
-// Q: bd::kLogI / kLogIs / kLogK / kLogKs.
+// Q: a bd::DebyeQ (kLogI .. kDlogK).
 template <int Q, class T>
 void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t sx, T* out,
          std::int64_t so, int nthreads) {
-  constexpr bool kIsK = Q == bd::kLogK || Q == bd::kLogKs;
+  constexpr bool kIsK = Q == bd::kLogK || Q == bd::kLogKs || Q == bd::kDlogK;
+  constexpr bool kBox = Q < bd::kRatioI;  // the ratios have no box classes
   const std::int64_t nb = (n + kBlock - 1) / kBlock;
   detail::parallel_for(nb, nthreads, [&](std::int64_t b0, std::int64_t b1) {
     for (std::int64_t b = b0; b < b1; ++b) {
@@ -187,7 +203,7 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
       for (int i = 0; i < m; ++i) cls[i] = bd::debye_fast_class(nub[i], xb[i]);
       unsigned present = 0;  // bit c: class c occurs in the block
       for (int i = 0; i < m; ++i) present |= 1u << cls[i];
-      if (present & 1u) {  // the box classes (bd::fast_class), only for blocks that need them
+      if (kBox && (present & 1u)) {  // the box classes (bd::fast_class), only for blocks that need them
   #pragma omp simd
         for (int i = 0; i < m; ++i) cls[i] += static_cast<int>(cls[i] == 0) * bd::box_class<Q>(nub[i], xb[i]);
         present = 0;

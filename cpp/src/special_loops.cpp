@@ -1,29 +1,16 @@
 // Elementwise special-function loops. Compiled once per ISA (KERNKIT_ISA_NS) by CMake.
-#include <type_traits>
-
 #include "isa.hpp"
-#include "kernkit/detail/special_ops.hpp"
+#include "kernkit/special.hpp"
 #include "bessel_blocks.hpp"
 #include "parallel.hpp"
 
 namespace kernkit::KERNKIT_ISA_NS {
 
-// The other functions: the plain elementwise loop, with the scalar function inlined into this
-// ISA's code (bessel_blocks::scalar_call; see parallel.hpp on why).
-template <class T, class Op>
-void map_scalar(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t sx, T* out,
-                std::int64_t so, int nthreads, Op op) {
-  detail::parallel_for(n, nthreads, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i)
-      out[i * so] = bessel_blocks::scalar_call(op, v[i * sv], x[i * sx]);
-  });
-}
-
 template <class T>
 void special(SpecialFn fn, std::int64_t n, const T* v, std::int64_t sv, const T* x,
              std::int64_t sx, T* out, std::int64_t so, int nthreads) {
   namespace bd = ::kernkit::bessel_detail;
-  switch (fn) {  // the log functions: vectorised Debye blocks (bessel_blocks.hpp)
+  switch (fn) {  // vectorised blocks by class (bessel_blocks.hpp)
     case SpecialFn::log_iv:
       return bessel_blocks::run<bd::kLogI>(n, v, sv, x, sx, out, so, nthreads);
     case SpecialFn::log_ive:
@@ -32,13 +19,14 @@ void special(SpecialFn fn, std::int64_t n, const T* v, std::int64_t sv, const T*
       return bessel_blocks::run<bd::kLogK>(n, v, sv, x, sx, out, so, nthreads);
     case SpecialFn::log_kve:
       return bessel_blocks::run<bd::kLogKs>(n, v, sv, x, sx, out, so, nthreads);
-    default:  // the ratio and the derivatives (the log functions are not instantiated here)
-      detail::visit_special(fn, [&](auto op) {
-        using O = decltype(op);
-        constexpr bool kLog = std::is_same_v<O, detail::op_log_iv> || std::is_same_v<O, detail::op_log_ive> ||
-                              std::is_same_v<O, detail::op_log_kv> || std::is_same_v<O, detail::op_log_kve>;
-        if constexpr (!kLog) map_scalar(n, v, sv, x, sx, out, so, nthreads, op);
-      });
+    case SpecialFn::iv_ratio:
+      return bessel_blocks::run<bd::kRatioI>(n, v, sv, x, sx, out, so, nthreads);
+    case SpecialFn::dlog_iv:
+      return bessel_blocks::run<bd::kDlogI>(n, v, sv, x, sx, out, so, nthreads);
+    case SpecialFn::dlog_kv:
+      return bessel_blocks::run<bd::kDlogK>(n, v, sv, x, sx, out, so, nthreads);
+    default:  // unknown ids are refused by the caller
+      return;
   }
 }
 

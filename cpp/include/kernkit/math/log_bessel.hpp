@@ -8,9 +8,9 @@
 //   dlog_iv(v, x) = I_v'(x) / I_v(x)      dlog_kv(v, x) = K_v'(x) / K_v(x)
 //
 // Precision: all work is done in double; the float overloads convert to double, compute and
-// round once. For float, the branch-free kernels of log I / log K (and the scaled forms) use
-// fewer terms (truncation < 1e-9: bessel/debye_fast.hpp, series_fast.hpp, temme_fast.hpp);
-// otherwise float is the double result rounded.
+// round once. For float, the branch-free kernels use fewer terms (truncation < 1e-9:
+// bessel/debye_fast.hpp, series_fast.hpp, temme_fast.hpp); otherwise float is the double result
+// rounded.
 //
 // Method (v >= 0, x > 0; hyp = sqrt(v^2 + x^2)):
 //  * hyp >= 25.5: Debye/Olver uniform expansion (DLMF 10.41) written as a series in 1/hyp
@@ -21,9 +21,10 @@
 //    Near the zero of the Debye exponent eta (x/v in (0.45, 0.92)) v*eta is evaluated as
 //    v (z - z0) g(z) with z - z0 to ~1e-32 (bessel/eta.hpp), else it would lose ~v ulps; the
 //    same for v*eta + x near its zero (x/v ~ 0.448), which the reflected log I_{-v} - x needs.
-//    log_iv, log_ive (v >= 0), log_kv, log_kve take the branch-free form of this
-//    (bessel/debye_fast.hpp: fixed term count per class of hyp, own log) for
-//    1e-100 <= x, |v| <= 1e150; the CPU loops run it vectorised over blocks of such inputs.
+//    log_iv, log_ive, bessel_iv_ratio, dlog_iv (v >= 0), log_kv, log_kve, dlog_kv take the
+//    branch-free form of this (bessel/debye_fast.hpp: fixed term count per class of hyp, own
+//    log) for 1e-100 <= x, |v| <= 1e150; the CPU loops run it vectorised over blocks of such
+//    inputs.
 //  * hyp < 25.5, I: power series with positive terms; its prefactor (x/2)^v/Gamma(v+1) in
 //    double-double where log I can be small. log_iv and log_ive (v >= 0, x >= 1e-300) take the
 //    branch-free form (bessel/series_fast.hpp), vectorised by the CPU loops like Debye's; the
@@ -295,8 +296,9 @@ KERNKIT_INLINE double log_kv_d(double v, double x, bool scaled) {
   return log_kv_slow(v, x, scaled);
 }
 
-// which = 0: I_{v+1}/I_v, which = 1: I_v'/I_v.
-KERNKIT_INLINE double iv_ratio_d(double v, double x, int which) {
+// which = 0: I_{v+1}/I_v, which = 1: I_v'/I_v, outside the Debye classes (also what the CPU
+// block loop calls there).
+KERNKIT_INLINE double iv_ratio_slow(double v, double x, int which) {
   if (std::isnan(v) || std::isnan(x)) return qnan();
   double sign = 1.0;
   if (x < 0.0) {
@@ -350,7 +352,7 @@ KERNKIT_INLINE double iv_ratio_d(double v, double x, int which) {
   return ((a1 * ie) / x + a2 * ie + b) / (ie + 1.0);
 }
 
-KERNKIT_INLINE double dlog_kv_d(double v, double x) {
+KERNKIT_INLINE double dlog_kv_slow(double v, double x) {
   if (std::isnan(v) || std::isnan(x) || x < 0.0) return qnan();
   if (std::isinf(v)) return std::isinf(x) ? qnan() : -pinf();
   if (x == 0.0) return -pinf();
@@ -358,6 +360,25 @@ KERNKIT_INLINE double dlog_kv_d(double v, double x) {
   const double nu = std::fabs(v);
   const LogIK r = log_ik<false, true, true>(nu, x);
   return -(nu / x + r.sk);  // K_v' = -K_{v-1} - (v/x) K_v
+}
+
+// The bulk (v >= 0 for I, any v for K, in the Debye classes): the branch-free kernels, also used
+// in blocks.
+template <bool LOWP = false>
+KERNKIT_INLINE double iv_ratio_d(double v, double x, int which) {
+  if (v >= 0.0) {
+    const int c = debye_fast_class(v, x);
+    if (c != 0)
+      return which == 0 ? debye_fast_dispatch<kRatioI, LOWP>(c, v, x) : debye_fast_dispatch<kDlogI, LOWP>(c, v, x);
+  }
+  return iv_ratio_slow(v, x, which);
+}
+
+template <bool LOWP = false>
+KERNKIT_INLINE double dlog_kv_d(double v, double x) {
+  const double nu = std::fabs(v);
+  const int c = debye_fast_class(nu, x);
+  return c != 0 ? debye_fast_dispatch<kDlogK, LOWP>(c, nu, x) : dlog_kv_slow(v, x);
 }
 
 template <class T>
@@ -404,17 +425,17 @@ KERNKIT_INLINE T log_kve(T v, T x) {
 template <class T>
 KERNKIT_INLINE T bessel_iv_ratio(T v, T x) {
   static_assert(bessel_detail::is_fp<T>::value, "bessel_iv_ratio: T must be float or double");
-  return static_cast<T>(bessel_detail::iv_ratio_d(static_cast<double>(v), static_cast<double>(x), 0));
+  return static_cast<T>(bessel_detail::iv_ratio_d<bessel_detail::is_lowp<T>::value>(static_cast<double>(v), static_cast<double>(x), 0));
 }
 template <class T>
 KERNKIT_INLINE T dlog_iv(T v, T x) {
   static_assert(bessel_detail::is_fp<T>::value, "dlog_iv: T must be float or double");
-  return static_cast<T>(bessel_detail::iv_ratio_d(static_cast<double>(v), static_cast<double>(x), 1));
+  return static_cast<T>(bessel_detail::iv_ratio_d<bessel_detail::is_lowp<T>::value>(static_cast<double>(v), static_cast<double>(x), 1));
 }
 template <class T>
 KERNKIT_INLINE T dlog_kv(T v, T x) {
   static_assert(bessel_detail::is_fp<T>::value, "dlog_kv: T must be float or double");
-  return static_cast<T>(bessel_detail::dlog_kv_d(static_cast<double>(v), static_cast<double>(x)));
+  return static_cast<T>(bessel_detail::dlog_kv_d<bessel_detail::is_lowp<T>::value>(static_cast<double>(v), static_cast<double>(x)));
 }
 
 }  // namespace kernkit

@@ -1,5 +1,6 @@
-// Branch-free Debye evaluation of log I_v(x), log I_v(x) - x, log K_v(x), log K_v(x) + x for the
-// bulk of the (v, x) plane: v >= 0, hyp = sqrt(v^2 + x^2) >= 25.5, 1e-100 <= x, v <= 1e150.
+// Branch-free Debye evaluation of log I_v(x), log I_v(x) - x, log K_v(x), log K_v(x) + x (and
+// the ratios I_{v+1}/I_v, I_v'/I_v, K_v'/K_v) for the bulk of the (v, x) plane: v >= 0,
+// hyp = sqrt(v^2 + x^2) >= 25.5, 1e-100 <= x, v <= 1e150.
 // The same expansion as debye() in log_bessel.hpp, but
 //  * the term count is fixed per class of hyp (a few more terms than the minimum; the extra ones
 //    are below 1e-17 relative) and the form of the exponent is fixed per kind, so one
@@ -80,7 +81,9 @@ constexpr int debye_log1p_terms(int nt) {
   return (nt >= 14) ? 7 : (nt >= 10) ? 6 : (nt >= 8) ? 5 : (nt >= 5) ? 4 : 3;
 }
 
-enum DebyeQ : int { kLogI = 0, kLogIs = 1, kLogK = 2, kLogKs = 3 };  // I, I e^-x, K, K e^x
+// The quantities of the branch-free Debye kernels: log I, log I e^-x, log K, log K e^x
+// (debye_fast) and I_{v+1}/I_v, I_v'/I_v, K_v'/K_v (debye_ratio_fast).
+enum DebyeQ : int { kLogI = 0, kLogIs = 1, kLogK = 2, kLogKs = 3, kRatioI = 4, kDlogI = 5, kDlogK = 6 };
 enum DebyeKind : int { kKindF = 0, kKindG = 1, kKindE = 2 };
 
 constexpr int kDebyeFastClasses = 18;  // class ids 1..18; 0 = not handled here
@@ -160,14 +163,39 @@ KERNKIT_INLINE double debye_fast(double v, double x, double hyp) {
   return (Q == kLogK) ? c - e0 : c - e0s;
 }
 
+// The ratios for v >= 0 in the same classes (the kind does not matter: no exponent, no log).
+// With y = 1/hyp and s = (v y)^2, as in debye() of log_bessel.hpp,
+//   I_{v+1}/I_v = x/(hyp + v) + x y W/U,   K_{v-1}/K_v = x/(hyp + v) + x y Wbar/Ubar,
+// where W/U ~ -1/(2 hyp) is a small correction, so I_v'/I_v = v/x + I_{v+1}/I_v and
+// K_v'/K_v = -(v/x + K_{v-1}/K_v) are sums of positive terms (no cancellation for x << v).
+template <int NT, int Q>
+KERNKIT_INLINE double debye_ratio_fast(double v, double x, double hyp) {
+  static_assert(Q == kRatioI || Q == kDlogI || Q == kDlogK, "debye_ratio_fast: a ratio quantity");
+  const double y = 1.0 / hyp;
+  const double t = v * y;
+  constexpr bool WI = Q != kDlogK;
+  double pu, pk, qu, qk;
+  debye_sums<WI, !WI, true>(NT, t * t, y, pu, pk, qu, qk);
+  const double r = x / (hyp + v) + (x * y) * (WI ? qu / (1.0 + pu) : qk / (1.0 + pk));
+  if (Q == kRatioI) return r;
+  return (Q == kDlogI) ? v / x + r : -(v / x + r);
+}
+
+// Term count of hyp class hc (0..5). LOWP (the float functions): a truncation error < 1e-9
+// instead of 2e-17 (6 terms from hyp 20.9, 5 from 28.8, 4 from 46.9, 3 from 102.9, 2 from 418,
+// 1 from 8385: same hyp classes).
+template <bool LOWP>
+constexpr int debye_class_terms(int hc) {
+  constexpr int full[6] = {18, 14, 10, 8, 5, 3};
+  return LOWP ? 6 - hc : full[hc];
+}
+
 // Calls f.template operator()<NT, KIND>() for class c (1..kDebyeFastClasses): the one map from
-// class id to instantiation, shared by the scalar path and the CPU block loop. LOWP (the float
-// functions): term counts for a truncation error < 1e-9 instead of 2e-17 (6 terms from hyp
-// 20.9, 5 from 28.8, 4 from 46.9, 3 from 102.9, 2 from 418, 1 from 8385: same hyp classes).
+// class id to instantiation, shared by the scalar path and the CPU block loop.
 template <bool LOWP, class F>
 KERNKIT_INLINE auto debye_fast_visit(int c, F&& f) {
-  constexpr int n0 = LOWP ? 6 : 18, n1 = LOWP ? 5 : 14, n2 = LOWP ? 4 : 10;
-  constexpr int n3 = LOWP ? 3 : 8, n4 = LOWP ? 2 : 5, n5 = LOWP ? 1 : 3;
+  constexpr int n0 = debye_class_terms<LOWP>(0), n1 = debye_class_terms<LOWP>(1), n2 = debye_class_terms<LOWP>(2);
+  constexpr int n3 = debye_class_terms<LOWP>(3), n4 = debye_class_terms<LOWP>(4), n5 = debye_class_terms<LOWP>(5);
   switch (c) {
     case 1: return f.template operator()<n0, kKindF>();
     case 2: return f.template operator()<n1, kKindF>();
@@ -197,10 +225,36 @@ struct DebyeFastScalar {
   KERNKIT_INLINE double operator()() const { return debye_fast<NT, KIND, Q>(v, x, hyp); }
 };
 
-// Scalar entry for class c != 0.
+// Calls f.template operator()<NT>() with class c's term count (the ratios: one instantiation
+// per hyp class, c = 1 + hyp class + 6 kind).
+template <bool LOWP, class F>
+KERNKIT_INLINE auto debye_ratio_visit(int c, F&& f) {
+  switch ((c - 1) % 6) {
+    case 0: return f.template operator()<debye_class_terms<LOWP>(0)>();
+    case 1: return f.template operator()<debye_class_terms<LOWP>(1)>();
+    case 2: return f.template operator()<debye_class_terms<LOWP>(2)>();
+    case 3: return f.template operator()<debye_class_terms<LOWP>(3)>();
+    case 4: return f.template operator()<debye_class_terms<LOWP>(4)>();
+    default: return f.template operator()<debye_class_terms<LOWP>(5)>();
+  }
+}
+
+template <int Q>
+struct DebyeRatioScalar {
+  double v, x, hyp;
+  template <int NT>
+  KERNKIT_INLINE double operator()() const { return debye_ratio_fast<NT, Q>(v, x, hyp); }
+};
+
+// Scalar entry for class c != 0 (Q: a log quantity, or a ratio).
 template <int Q, bool LOWP>
 KERNKIT_INLINE double debye_fast_dispatch(int c, double v, double x) {
-  return debye_fast_visit<LOWP>(c, DebyeFastScalar<Q>{v, x, std::sqrt(v * v + x * x)});
+  const double hyp = std::sqrt(v * v + x * x);
+  if constexpr (Q >= kRatioI) {
+    return debye_ratio_visit<LOWP>(c, DebyeRatioScalar<Q>{v, x, hyp});
+  } else {
+    return debye_fast_visit<LOWP>(c, DebyeFastScalar<Q>{v, x, hyp});
+  }
 }
 
 }  // namespace bessel_detail
