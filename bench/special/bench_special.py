@@ -11,7 +11,9 @@ What it measures (all single-threaded unless said otherwise; scipy is single-thr
   and float32) against what a user writes today, ``np.log(scipy.special.ive(v, x)) + x`` and
   ``np.log(scipy.special.kve(v, x)) - x``, on an 8 x 8 grid of log-spaced (v, x) cells over
   v in [1e-2, 1e5], x in [1e-3, 1e6] (each cell an array of random points in the cell);
-  per-cell speedup, its median and maximum, and scipy's non-finite fraction per cell;
+  per-cell speedup, its median and maximum, and scipy's non-finite fraction per cell; the same
+  for ``kernkit.bessel_iv_ratio`` and ``kernkit.dlog_kv`` (float64) against
+  ``ive(v + 1, x) / ive(v, x)`` and ``-kve(v - 1, x) / kve(v, x) - v / x``;
 * failure rates (non-finite results) of the scipy formulas for v, x in [0, 1000] and for
   v in [100, 1e4], x in [1, 1e4];
 * thread scaling of kernkit (1 and 2 threads) on a large array;
@@ -142,6 +144,20 @@ def scipy_log_kv(v, x):
         return np.log(sc.kve(v, x)) - x
 
 
+def scipy_ratio(v, x):  # I_{v+1}/I_v as users write it (the e^-x scaling cancels)
+    import scipy.special as sc
+
+    with np.errstate(all="ignore"):
+        return sc.ive(v + 1, x) / sc.ive(v, x)
+
+
+def scipy_dlog_kv(v, x):  # K_v'/K_v = -K_{v-1}/K_v - v/x
+    import scipy.special as sc
+
+    with np.errstate(all="ignore"):
+        return -sc.kve(v - 1, x) / sc.kve(v, x) - v / x
+
+
 def best_time(f, repeats):
     best = math.inf
     for _ in range(repeats):
@@ -168,6 +184,7 @@ def bench_grid(kk, n7, npts, repeats, rng, cells=8):
         "kernkit_f64_log_iv": None, "kernkit_f64_log_kv": None,
         "kernkit_f32_log_iv": None, "kernkit_f32_log_kv": None,
         "scipy_log_iv": None, "scipy_log_kv": None,
+        "kernkit_f64_ratio": None, "kernkit_f64_dlog_kv": None, "scipy_ratio": None, "scipy_dlog_kv": None,
     }
     if n7 is not None:
         methods.update({"n7_log_iv": None, "n7_log_kv": None})
@@ -185,6 +202,10 @@ def bench_grid(kk, n7, npts, repeats, rng, cells=8):
                 "kernkit_f32_log_kv": lambda: kk.log_kv(v32, x32),
                 "scipy_log_iv": lambda: scipy_log_iv(v, x),
                 "scipy_log_kv": lambda: scipy_log_kv(v, x),
+                "kernkit_f64_ratio": lambda: kk.bessel_iv_ratio(v, x),
+                "kernkit_f64_dlog_kv": lambda: kk.dlog_kv(v, x),
+                "scipy_ratio": lambda: scipy_ratio(v, x),
+                "scipy_dlog_kv": lambda: scipy_dlog_kv(v, x),
             }
             if n7 is not None:
                 calls["n7_log_iv"] = lambda: n7.log_iv(v, x)
@@ -203,12 +224,14 @@ def summarize_grid(rates, nonfinite):
         out["rates_min"][m] = float(np.min(r))
         out["rates_max"][m] = float(np.max(r))
         out["nonfinite"][m] = float(np.mean(nonfinite[m]))
-    for fn in ("log_iv", "log_kv"):
+    for fn in ("log_iv", "log_kv", "ratio", "dlog_kv"):
         for base in ("scipy", "n7"):
             b = f"{base}_{fn}"
             if b not in rates:
                 continue
             for prec in ("f64", "f32"):
+                if f"kernkit_{prec}_{fn}" not in rates:
+                    continue
                 s = rates[f"kernkit_{prec}_{fn}"] / rates[b]
                 out["speedup"][f"kernkit_{prec}_vs_{base}_{fn}"] = {
                     "median": float(np.median(s)), "min": float(np.min(s)), "max": float(np.max(s)),
