@@ -3,10 +3,10 @@
 // ISA). Each block of kBlock elements is split by bessel_detail::fast_class: the elements of one
 // class (Debye, or in the box below it I's series and K's Temme series) are gathered into
 // contiguous buffers and run through that class's branch-free kernel in a `#pragma omp simd`
-// loop; the rest (x < 1e-3 in the box, negative order for I, special values; for the ratios the
-// whole box) call the scalar function. The scalar function uses the same class test and the same
-// kernel (hyp from a correctly rounded sqrt on both paths), so every element gets the same bits
-// whichever way it goes (contiguous or strided, 1 or n threads, alone or in a large array).
+// loop; the rest (x < 1e-3 in the box for K, negative order for I, special values) call the
+// scalar function. The scalar function uses the same class test and the same kernel (hyp from a
+// correctly rounded sqrt on both paths), so every element gets the same bits whichever way it
+// goes (contiguous or strided, 1 or n threads, alone or in a large array).
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -131,6 +131,7 @@ struct SeriesRunner {
   }
 };
 
+template <bool DLOG = false>  // DLOG: K_v'/K_v
 struct TemmeRunner {
   int k;
   const double* v;
@@ -141,23 +142,42 @@ struct TemmeRunner {
   KERNKIT_FLATTEN void operator()() const {
     const double sc = scaled;
 #pragma omp simd
-    for (int i = 0; i < k; ++i) o[i] = bd::temme_fast<NT, NQ, NREC>(v[i], x[i], sc);
+    for (int i = 0; i < k; ++i) o[i] = bd::temme_fast<NT, NQ, NREC, DLOG>(v[i], x[i], sc);
+  }
+};
+
+// The box classes of the ratios I_{v+1}/I_v (RATIO) and I_v'/I_v.
+template <bool RATIO>
+struct SeriesRatioRunner {
+  int k;
+  const double* v;
+  const double* x;
+  double* o;
+  template <int NT>
+  KERNKIT_FLATTEN void operator()() const {
+#pragma omp simd
+    for (int i = 0; i < k; ++i) o[i] = bd::series_ratio_fast<NT, RATIO>(v[i], x[i]);
   }
 };
 
 // Class c's kernel over k gathered elements (h: their hyp, used by the Debye classes).
 template <int Q, bool LOWP>
 inline void run_class(int c, int k, const double* v, const double* x, const double* h, double* o) {
-  if constexpr (Q >= bd::kRatioI) {
-    return bd::debye_ratio_visit<LOWP>(c, RatioRunner<Q>{k, v, x, h, o});
-  } else if (c > bd::kDebyeFastClasses) {
-    if constexpr (Q == bd::kLogI || Q == bd::kLogIs) {
-      return bd::series_fast_visit<LOWP>(c - bd::kDebyeFastClasses, SeriesRunner{k, v, x, o, Q == bd::kLogIs ? 1.0 : 0.0});
-    } else {
-      return bd::temme_fast_visit<LOWP>(c - bd::kDebyeFastClasses, TemmeRunner{k, v, x, o, Q == bd::kLogKs ? 1.0 : 0.0});
-    }
+  const int b = c - bd::kDebyeFastClasses;  // the box class, if positive
+  if constexpr (Q == bd::kLogI || Q == bd::kLogIs) {
+    if (b > 0) return bd::series_fast_visit<LOWP>(b, SeriesRunner{k, v, x, o, Q == bd::kLogIs ? 1.0 : 0.0});
+  } else if constexpr (Q == bd::kLogK || Q == bd::kLogKs) {
+    if (b > 0) return bd::temme_fast_visit<LOWP>(b, TemmeRunner<>{k, v, x, o, Q == bd::kLogKs ? 1.0 : 0.0});
+  } else if constexpr (Q == bd::kDlogK) {
+    if (b > 0) return bd::temme_fast_visit<LOWP>(b, TemmeRunner<true>{k, v, x, o, 0.0});
+  } else {
+    if (b > 0) return bd::series_ratio_visit<LOWP>(b, SeriesRatioRunner<Q == bd::kRatioI>{k, v, x, o});
   }
-  bd::debye_fast_visit<LOWP>(c, ClassRunner<Q>{k, v, x, h, o});
+  if constexpr (Q >= bd::kRatioI) {
+    bd::debye_ratio_visit<LOWP>(c, RatioRunner<Q>{k, v, x, h, o});
+  } else {
+    bd::debye_fast_visit<LOWP>(c, ClassRunner<Q>{k, v, x, h, o});
+  }
 }
 
 // Q's scalar function for the elements outside every class: bd::log_iv_slow, log_kv_slow,
@@ -186,7 +206,6 @@ template <int Q, class T>
 void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t sx, T* out,
          std::int64_t so, int nthreads) {
   constexpr bool kIsK = Q == bd::kLogK || Q == bd::kLogKs || Q == bd::kDlogK;
-  constexpr bool kBox = Q < bd::kRatioI;  // the ratios have no box classes
   const std::int64_t nb = (n + kBlock - 1) / kBlock;
   detail::parallel_for(nb, nthreads, [&](std::int64_t b0, std::int64_t b1) {
     for (std::int64_t b = b0; b < b1; ++b) {
@@ -203,7 +222,7 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
       for (int i = 0; i < m; ++i) cls[i] = bd::debye_fast_class(nub[i], xb[i]);
       unsigned present = 0;  // bit c: class c occurs in the block
       for (int i = 0; i < m; ++i) present |= 1u << cls[i];
-      if (kBox && (present & 1u)) {  // the box classes (bd::fast_class), only for blocks that need them
+      if (present & 1u) {  // the box classes (bd::fast_class), only for blocks that need them
   #pragma omp simd
         for (int i = 0; i < m; ++i) cls[i] += static_cast<int>(cls[i] == 0) * bd::box_class<Q>(nub[i], xb[i]);
         present = 0;

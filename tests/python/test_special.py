@@ -309,6 +309,35 @@ def test_float32_below_debye_against_arb():
         assert err.max() <= F32_TOL, f"{name}: {err.max():.3g} at v={v[err.argmax()]!r} x={x[err.argmax()]!r}"
 
 
+def test_ratios_below_debye_against_arb():
+    """The ratio and both log-derivatives in the small box, v >= 0 (branch-free series and Temme
+    kernels; K's below x = 1e-3 the looped code) against Arb: float64 within RAT_REL, float32
+    within F32_TOL, relative. (Negative orders: test_negative_orders_reflection; the ratio can
+    cross zero there.)"""
+    flint = pytest.importorskip("flint")
+    flint.ctx.prec = 200
+    rng = np.random.default_rng(23)
+    n = 400
+    v = np.concatenate([rng.uniform(0.0, 25.5, n), np.exp(rng.uniform(np.log(1e-6), np.log(25.5), n))])
+    x = np.concatenate([rng.uniform(0.0, 25.5, n), np.exp(rng.uniform(np.log(1e-30), np.log(25.5), n))])
+    x = rng.permutation(x)
+    keep = (v ** 2 + x ** 2 < 25.5 ** 2) & (x > 0)
+    for dt in (np.float64, np.float32):
+        vd, xd = v[keep].astype(dt).astype(np.float64), x[keep].astype(dt).astype(np.float64)
+        arb = flint.arb
+        A, B = [arb(a) for a in vd], [arb(b) for b in xd]
+        ri = np.array([float((b.bessel_i(a + 1) / b.bessel_i(a)).mid()) for a, b in zip(A, B)])
+        dk = np.array([float((-b.bessel_k(a - 1) / b.bessel_k(a) - a / b).mid()) for a, b in zip(A, B)])
+        tol = RAT_REL if dt == np.float64 else F32_TOL
+        for name, want in (("bessel_iv_ratio", ri), ("dlog_iv", ri + vd / xd), ("dlog_kv", dk)):
+            got = fn(name)(vd.astype(dt), xd.astype(dt))
+            assert got.dtype == dt
+            ok = np.isfinite(want) & (want != 0) & (np.abs(want) < (3e38 if dt == np.float32 else np.inf))
+            err = np.abs(got[ok].astype(np.float64) / want[ok] - 1)
+            assert err.max() <= tol, f"{name} {dt.__name__}: {err.max():.3g} at v={vd[ok][err.argmax()]!r} " \
+                f"x={xd[ok][err.argmax()]!r}"
+
+
 def test_wronskian():
     """I_v K_{v+1} + I_{v+1} K_v = 1/x, on the scaled logs (the e^{+-x} cancel)."""
     v, x = _box(3000, 1e-3, 1e4, 1e-3, 1e6, 1)

@@ -26,13 +26,13 @@
 //    log) for 1e-100 <= x, |v| <= 1e150; the CPU loops run it vectorised over blocks of such
 //    inputs.
 //  * hyp < 25.5, I: power series with positive terms; its prefactor (x/2)^v/Gamma(v+1) in
-//    double-double where log I can be small. log_iv and log_ive (v >= 0, x >= 1e-300) take the
-//    branch-free form (bessel/series_fast.hpp), vectorised by the CPU loops like Debye's; the
-//    ratio and negative orders the looped one (bessel/series.hpp).
+//    double-double where log I can be small. log_iv, log_ive, bessel_iv_ratio and dlog_iv
+//    (v >= 0, x >= 1e-300) take the branch-free form (bessel/series_fast.hpp), vectorised by the
+//    CPU loops like Debye's; negative orders the looped one (bessel/series.hpp).
 //  * hyp < 25.5, K: at |mu| <= 1/2, Temme's series (x <= 1) or a trapezoid rule on the integral
 //    of K_mu(x) e^x (x > 1, which gives log K + x directly), then the forward recurrence up to v
-//    (bessel/temme.hpp). log_kv and log_kve at x >= 1e-3 take the branch-free form of this
-//    (bessel/temme_fast.hpp), vectorised by the CPU loops.
+//    (bessel/temme.hpp). log_kv, log_kve and dlog_kv at x >= 1e-3 take the branch-free form of
+//    this (bessel/temme_fast.hpp), vectorised by the CPU loops.
 // Negative order: K_{-v} = K_v; I_{-n} = I_n; -1 < v < 0 in the small box: the same positive
 // series; otherwise I_{-v} = I_v + (2/pi) sin(pi v) K_v combined in log space.
 //
@@ -214,7 +214,7 @@ constexpr int kFastClasses = kDebyeFastClasses + (kSeriesFastClasses > kTemmeFas
 
 template <int Q>
 KERNKIT_INLINE int box_class(double nu, double x) {  // 0 or kDebyeFastClasses + (1..)
-  const int s = (Q == kLogK || Q == kLogKs) ? temme_fast_class(nu, x) : series_fast_class(nu, x);
+  const int s = (Q == kLogK || Q == kLogKs || Q == kDlogK) ? temme_fast_class(nu, x) : series_fast_class(nu, x);
   return static_cast<int>(s != 0) * (kDebyeFastClasses + s);
 }
 
@@ -292,7 +292,7 @@ KERNKIT_INLINE double log_kv_d(double v, double x, bool scaled) {
     return scaled ? debye_fast_dispatch<kLogKs, LOWP>(c, nu, x) : debye_fast_dispatch<kLogK, LOWP>(c, nu, x);
   const int t = temme_fast_class(nu, x);
   if (t != 0)
-    return temme_fast_visit<LOWP>(t, TemmeFastScalar{nu, x, scaled ? 1.0 : 0.0});
+    return temme_fast_visit<LOWP>(t, TemmeFastScalar<>{nu, x, scaled ? 1.0 : 0.0});
   return log_kv_slow(v, x, scaled);
 }
 
@@ -362,14 +362,18 @@ KERNKIT_INLINE double dlog_kv_slow(double v, double x) {
   return -(nu / x + r.sk);  // K_v' = -K_{v-1} - (v/x) K_v
 }
 
-// The bulk (v >= 0 for I, any v for K, in the Debye classes): the branch-free kernels, also used
-// in blocks.
+// The bulk (v >= 0 for I, any v for K; Debye and the box's series / Temme classes): the
+// branch-free kernels, also used in blocks.
 template <bool LOWP = false>
 KERNKIT_INLINE double iv_ratio_d(double v, double x, int which) {
   if (v >= 0.0) {
     const int c = debye_fast_class(v, x);
     if (c != 0)
       return which == 0 ? debye_fast_dispatch<kRatioI, LOWP>(c, v, x) : debye_fast_dispatch<kDlogI, LOWP>(c, v, x);
+    const int b = series_fast_class(v, x);
+    if (b != 0)
+      return which == 0 ? series_ratio_visit<LOWP>(b, SeriesRatioScalar<true>{v, x})
+                        : series_ratio_visit<LOWP>(b, SeriesRatioScalar<false>{v, x});
   }
   return iv_ratio_slow(v, x, which);
 }
@@ -378,7 +382,10 @@ template <bool LOWP = false>
 KERNKIT_INLINE double dlog_kv_d(double v, double x) {
   const double nu = std::fabs(v);
   const int c = debye_fast_class(nu, x);
-  return c != 0 ? debye_fast_dispatch<kDlogK, LOWP>(c, nu, x) : dlog_kv_slow(v, x);
+  if (c != 0) return debye_fast_dispatch<kDlogK, LOWP>(c, nu, x);
+  const int t = temme_fast_class(nu, x);
+  if (t != 0) return temme_fast_visit<LOWP>(t, TemmeFastScalar<true>{nu, x, 0.0});
+  return dlog_kv_slow(v, x);
 }
 
 template <class T>

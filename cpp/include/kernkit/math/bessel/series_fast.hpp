@@ -107,24 +107,78 @@ KERNKIT_INLINE double series_fast(double v, double x, double scaled) {
   return li - scaled * x;
 }
 
+// Term count of x class xc (0..4). LOWP (the float functions): a truncation below 1e-10.
+template <bool LOWP>
+constexpr int series_class_terms(int xc) {
+  constexpr int full[5] = {4, 10, 16, 26, 42}, lowp[5] = {2, 8, 12, 20, 32};
+  return LOWP ? lowp[xc] : full[xc];
+}
+
 // Calls f.template operator()<NT, LOGSPACE, NMAX>() for class c (1..kSeriesFastClasses).
-// LOWP (the float functions): term counts for a truncation below 1e-10 (2, 8, 12, 20, 32) and
-// the prefactor in log space everywhere (its ~1e-14 absolute error is far below float's).
+// LOWP: also the prefactor in log space everywhere (its ~1e-14 absolute error is far below
+// float's).
 template <bool LOWP, class F>
 KERNKIT_INLINE auto series_fast_visit(int c, F&& f) {
+  constexpr int n0 = series_class_terms<LOWP>(0), n1 = series_class_terms<LOWP>(1), n2 = series_class_terms<LOWP>(2);
+  constexpr int n3 = series_class_terms<LOWP>(3), n4 = series_class_terms<LOWP>(4);
   switch (c) {
-    case 1: return f.template operator()<LOWP ? 2 : 4, true, 4>();
-    case 2: return f.template operator()<LOWP ? 8 : 10, LOWP, 4>();
-    case 3: return f.template operator()<LOWP ? 12 : 16, LOWP, 4>();
-    case 4: return f.template operator()<LOWP ? 20 : 26, LOWP, 4>();
-    case 5: return f.template operator()<LOWP ? 32 : 42, LOWP, 4>();
-    case 6: return f.template operator()<LOWP ? 2 : 4, true, 25>();
-    case 7: return f.template operator()<LOWP ? 8 : 10, LOWP, 25>();
-    case 8: return f.template operator()<LOWP ? 12 : 16, LOWP, 25>();
-    case 9: return f.template operator()<LOWP ? 20 : 26, LOWP, 25>();
-    default: return f.template operator()<LOWP ? 32 : 42, LOWP, 25>();
+    case 1: return f.template operator()<n0, true, 4>();
+    case 2: return f.template operator()<n1, LOWP, 4>();
+    case 3: return f.template operator()<n2, LOWP, 4>();
+    case 4: return f.template operator()<n3, LOWP, 4>();
+    case 5: return f.template operator()<n4, LOWP, 4>();
+    case 6: return f.template operator()<n0, true, 25>();
+    case 7: return f.template operator()<n1, LOWP, 25>();
+    case 8: return f.template operator()<n2, LOWP, 25>();
+    case 9: return f.template operator()<n3, LOWP, 25>();
+    default: return f.template operator()<n4, LOWP, 25>();
   }
 }
+
+// I_{v+1}/I_v (RATIO) or I_v'/I_v = v/x + I_{v+1}/I_v in the same domain, from series_i's two
+// positive sums: I_{v+1}/I_v = (x/2)/(v+1) S_{v+1}/S_v, S_u = sum_k q^k / (k! (u+1)_k), each
+// with NT terms after the first (series_fast's counts, enough for S_v; S_{v+1} falls off faster)
+// in pairs with one division, as series_fast. No prefactor: one instantiation per x class.
+template <int NT, bool RATIO>
+KERNKIT_INLINE double series_ratio_fast(double v, double x) {
+  const double c = 0.5 * x;
+  const double q = c * c;
+  const double w = v + 1.0;
+  double ta = 1.0, sa = 1.0, tb = 1.0, sb = 1.0;
+  KERNKIT_UNROLL
+  for (int k = 1; k < NT; k += 2) {
+    const double dk = static_cast<double>(k);
+    const double a1 = dk * (dk + v), a2 = (dk + 1.0) * ((dk + 1.0) + v);
+    const double b1 = dk * (dk + w), b2 = (dk + 1.0) * ((dk + 1.0) + w);
+    const double ra = q / (a1 * a2), rb = q / (b1 * b2);
+    const double ta1 = ta * (a2 * ra), tb1 = tb * (b2 * rb);
+    ta = ta1 * (a1 * ra);
+    tb = tb1 * (b1 * rb);
+    sa = (sa + ta1) + ta;
+    sb = (sb + tb1) + tb;
+  }
+  const double r = (c / w) * (sb / sa);
+  return RATIO ? r : v / x + r;
+}
+
+// Calls f.template operator()<NT>() with the term count of class c's x class.
+template <bool LOWP, class F>
+KERNKIT_INLINE auto series_ratio_visit(int c, F&& f) {
+  switch ((c - 1) % 5) {
+    case 0: return f.template operator()<series_class_terms<LOWP>(0)>();
+    case 1: return f.template operator()<series_class_terms<LOWP>(1)>();
+    case 2: return f.template operator()<series_class_terms<LOWP>(2)>();
+    case 3: return f.template operator()<series_class_terms<LOWP>(3)>();
+    default: return f.template operator()<series_class_terms<LOWP>(4)>();
+  }
+}
+
+template <bool RATIO>
+struct SeriesRatioScalar {
+  double v, x;
+  template <int NT>
+  KERNKIT_INLINE double operator()() const { return series_ratio_fast<NT, RATIO>(v, x); }
+};
 
 struct SeriesFastScalar {
   double v, x, scaled;

@@ -33,7 +33,9 @@ KERNKIT_INLINE int temme_fast_class(double nu, double x) {
 // most recurrence steps (v < NREC + 1/2).
 // scaled = 1: log K + x, 0: log K (a run-time value, so that log K and log K e^x share one
 // instantiation; used in arithmetic, as GCC does not vectorise a select on a scalar bool).
-template <int NT, int NQ, int NREC>
+// DLOG: K_v'/K_v = -(v/x + K_{v-1}/K_v) instead (scaled unused), the ratio from the last two
+// steps of the recurrence (n = 0: K_{v-1} = K_{1-v} = K_{mu+1}).
+template <int NT, int NQ, int NREC, bool DLOG = false>
 KERNKIT_INLINE double temme_fast(double v, double x, double scaled) {
   // mu in (-1/2, 1/2] as k_temme: n = 0, mu = -v for v <= 1/2, else n = ceil(v - 1/2), mu = v - n
   // (arithmetic rather than ?: on v: GCC left those as branches, and the loop unvectorised)
@@ -87,6 +89,10 @@ KERNKIT_INLINE double temme_fast(double v, double x, double scaled) {
     kc = on ? kn : kc;
     kcl = on ? knl : kcl;
   }
+  if constexpr (DLOG) {
+    const double sk = (n == 0.0) ? (2.0 * g) / x : (kp + kpl) / (kc + kcl);
+    return -(v / x + sk);
+  }
   const double kv = k0 * kc + k0 * kcl;  // K_v, or K_v e^x (quadrature)
   if (NQ == 0) {
     const double lk = log_pos(kv);
@@ -113,10 +119,11 @@ KERNKIT_INLINE auto temme_fast_visit(int c, F&& f) {
   }
 }
 
+template <bool DLOG = false>
 struct TemmeFastScalar {
   double v, x, scaled;
   template <int NT, int NQ, int NREC>
-  KERNKIT_INLINE double operator()() const { return temme_fast<NT, NQ, NREC>(v, x, scaled); }
+  KERNKIT_INLINE double operator()() const { return temme_fast<NT, NQ, NREC, DLOG>(v, x, scaled); }
 };
 
 }  // namespace bessel_detail
