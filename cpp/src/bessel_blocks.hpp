@@ -95,22 +95,7 @@ struct ClassRunner {
   template <int NT, int KIND>
   KERNKIT_FLATTEN void operator()() const {
 #pragma omp simd
-    for (int i = 0; i < k; ++i) o[i] = bd::debye_fast<NT, KIND, Q>(v[i], x[i], h[i]);
-  }
-};
-
-// The same for the ratios (Q: kRatioI, kDlogI, kDlogK), one instantiation per term count.
-template <int Q>
-struct RatioRunner {
-  int k;
-  const double* v;
-  const double* x;
-  const double* h;
-  double* o;
-  template <int NT>
-  KERNKIT_FLATTEN void operator()() const {
-#pragma omp simd
-    for (int i = 0; i < k; ++i) o[i] = bd::debye_ratio_fast<NT, Q>(v[i], x[i], h[i]);
+    for (int i = 0; i < k; ++i) o[i] = bd::debye_kernel<NT, KIND, Q>(v[i], x[i], h[i]);
   }
 };
 
@@ -173,11 +158,7 @@ inline void run_class(int c, int k, const double* v, const double* x, const doub
   } else {
     if (b > 0) return bd::series_ratio_visit<LOWP>(b, SeriesRatioRunner<Q == bd::kRatioI>{k, v, x, o});
   }
-  if constexpr (Q >= bd::kRatioI) {
-    bd::debye_ratio_visit<LOWP>(c, RatioRunner<Q>{k, v, x, h, o});
-  } else {
-    bd::debye_fast_visit<LOWP>(c, ClassRunner<Q>{k, v, x, h, o});
-  }
+  bd::debye_visit<Q, LOWP>(c, ClassRunner<Q>{k, v, x, h, o});
 }
 
 // Q's scalar function for the elements outside every class: bd::log_iv_slow, log_kv_slow,

@@ -218,43 +218,51 @@ KERNKIT_INLINE auto debye_fast_visit(int c, F&& f) {
   }
 }
 
-template <int Q>
-struct DebyeFastScalar {
-  double v, x, hyp;
-  template <int NT, int KIND>
-  KERNKIT_INLINE double operator()() const { return debye_fast<NT, KIND, Q>(v, x, hyp); }
-};
-
-// Calls f.template operator()<NT>() with class c's term count (the ratios: one instantiation
-// per hyp class, c = 1 + hyp class + 6 kind).
-template <bool LOWP, class F>
-KERNKIT_INLINE auto debye_ratio_visit(int c, F&& f) {
-  switch ((c - 1) % 6) {
-    case 0: return f.template operator()<debye_class_terms<LOWP>(0)>();
-    case 1: return f.template operator()<debye_class_terms<LOWP>(1)>();
-    case 2: return f.template operator()<debye_class_terms<LOWP>(2)>();
-    case 3: return f.template operator()<debye_class_terms<LOWP>(3)>();
-    case 4: return f.template operator()<debye_class_terms<LOWP>(4)>();
-    default: return f.template operator()<debye_class_terms<LOWP>(5)>();
+// Q's kernel for one class: the logs by term count and kind, the ratios by term count (KIND unused).
+template <int NT, int KIND, int Q>
+KERNKIT_INLINE double debye_kernel(double v, double x, double hyp) {
+  if constexpr (Q >= kRatioI) {
+    return debye_ratio_fast<NT, Q>(v, x, hyp);
+  } else {
+    return debye_fast<NT, KIND, Q>(v, x, hyp);
   }
 }
 
 template <int Q>
-struct DebyeRatioScalar {
+struct DebyeFastScalar {
   double v, x, hyp;
-  template <int NT>
-  KERNKIT_INLINE double operator()() const { return debye_ratio_fast<NT, Q>(v, x, hyp); }
+  template <int NT, int KIND>
+  KERNKIT_INLINE double operator()() const { return debye_kernel<NT, KIND, Q>(v, x, hyp); }
 };
+
+// Calls f.template operator()<NT, kKindF>() with class c's term count: for the ratios, which do
+// not depend on the kind (one instantiation per hyp class, c = 1 + hyp class + 6 kind).
+template <bool LOWP, class F>
+KERNKIT_INLINE auto debye_ratio_visit(int c, F&& f) {
+  switch ((c - 1) % 6) {
+    case 0: return f.template operator()<debye_class_terms<LOWP>(0), kKindF>();
+    case 1: return f.template operator()<debye_class_terms<LOWP>(1), kKindF>();
+    case 2: return f.template operator()<debye_class_terms<LOWP>(2), kKindF>();
+    case 3: return f.template operator()<debye_class_terms<LOWP>(3), kKindF>();
+    case 4: return f.template operator()<debye_class_terms<LOWP>(4), kKindF>();
+    default: return f.template operator()<debye_class_terms<LOWP>(5), kKindF>();
+  }
+}
+
+// Q's class visit: by term count and kind for the logs, by term count for the ratios.
+template <int Q, bool LOWP, class F>
+KERNKIT_INLINE auto debye_visit(int c, F&& f) {
+  if constexpr (Q >= kRatioI) {
+    return debye_ratio_visit<LOWP>(c, f);
+  } else {
+    return debye_fast_visit<LOWP>(c, f);
+  }
+}
 
 // Scalar entry for class c != 0 (Q: a log quantity, or a ratio).
 template <int Q, bool LOWP>
 KERNKIT_INLINE double debye_fast_dispatch(int c, double v, double x) {
-  const double hyp = std::sqrt(v * v + x * x);
-  if constexpr (Q >= kRatioI) {
-    return debye_ratio_visit<LOWP>(c, DebyeRatioScalar<Q>{v, x, hyp});
-  } else {
-    return debye_fast_visit<LOWP>(c, DebyeFastScalar<Q>{v, x, hyp});
-  }
+  return debye_visit<Q, LOWP>(c, DebyeFastScalar<Q>{v, x, std::sqrt(v * v + x * x)});
 }
 
 }  // namespace bessel_detail
