@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -231,7 +231,7 @@ def rational_backward(grad_out: Any, x: Any, num: Any, den: Any, form: str = "A"
 # Initialization: least-squares fits in the same form that is evaluated.
 
 def _erf(x: np.ndarray) -> np.ndarray:
-    return np.vectorize(math.erf, otypes=[np.float64])(x)
+    return cast(np.ndarray, np.vectorize(math.erf, otypes=[np.float64])(x))
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -258,7 +258,7 @@ def _eval_np(form: int, a: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarr
         q = 1.0 + np.abs(sum(b[i - 1] * x ** i for i in range(1, len(b) + 1)) + 0.0 * x)
     else:
         q = 0.1 + np.abs(np.polynomial.polynomial.polyval(x, b))
-    return p / q
+    return cast(np.ndarray, p / q)
 
 
 def _fit(f: np.ndarray, x: np.ndarray, m: int, n: int, form: int) -> tuple[np.ndarray, np.ndarray]:
@@ -267,7 +267,7 @@ def _fit(f: np.ndarray, x: np.ndarray, m: int, n: int, form: int) -> tuple[np.nd
     V = np.vander(x, m + 1, increasing=True)
 
     def resid(theta: np.ndarray) -> np.ndarray:
-        return _eval_np(form, theta[:m + 1], theta[m + 1:], x) - f
+        return cast(np.ndarray, _eval_np(form, theta[:m + 1], theta[m + 1:], x) - f)
 
     def jac(theta: np.ndarray) -> np.ndarray:
         a, b = theta[:m + 1], theta[m + 1:]

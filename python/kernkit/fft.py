@@ -100,14 +100,16 @@ def irfft(X: Any, n: int | None = None) -> np.ndarray:
         m = X.shape[0]
         n = 2 * (m - 1) if n is None else int(n)
         if n >= 1:
-            rdt = _F64 if X.dtype == _C128 else _F32
-            out = np.empty(n, dtype=rdt)
-            _core.fft_irfft(np.ascontiguousarray(X).view(rdt).reshape(1, -1), n, out.reshape(1, n))
+            fdt = _F64 if X.dtype == _C128 else _F32
+            out = np.empty(n, dtype=fdt)
+            _core.fft_irfft(np.ascontiguousarray(X).view(fdt).reshape(1, -1), n, out.reshape(1, n))
             return out
     _check_cpu("X", X)
     X = np.asarray(X)
     if X.ndim == 0:
         raise ValueError("argument 'X' must be at least 1-d")
+    rdt: type[np.floating[Any]]
+    cdt: type[np.complexfloating[Any, Any]]
     if X.dtype in (np.complex64, np.float32):
         rdt, cdt = np.float32, np.complex64
     elif X.dtype in (np.complex128, np.float64):

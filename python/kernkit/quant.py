@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Callable, Literal, cast
 
 import numpy as np
 
@@ -118,8 +118,8 @@ class PowerQuantized:
     group_size: int
     granularity: str
     full_range: bool = False
-    info: dict = field(default_factory=dict)
-    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+    info: dict[str, Any] = field(default_factory=dict)
+    _cache: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False, compare=False)
 
     # -- views -----------------------------------------------------------------------------------
     @property
@@ -224,7 +224,7 @@ class PowerQuantized:
         key = ("cpu", np.dtype(dtype).name)
         if key not in self._cache:
             self._cache[key] = (self._lut(dtype), self._dscale(dtype))
-        return self._cache[key]
+        return cast("tuple[np.ndarray, np.ndarray]", self._cache[key])
 
     def to(self, like: Any) -> "PowerQuantized":
         """A copy whose kernel buffers live where ``like`` (a CuPy/PyTorch CUDA array) lives.
@@ -232,7 +232,8 @@ class PowerQuantized:
         The one explicit host-to-device copy; :func:`matmul` then runs on the GPU for inputs of
         that device and library.
         """
-        if _dispatch.device_of(like) is None or _dispatch.device_of(like).kind != "cuda":
+        target = _dispatch.device_of(like)
+        if target is None or target.kind != "cuda":
             return self
         xp = _dispatch.array_namespace(like)
         new = PowerQuantized(self.packed, self.scales, self.a, self.bits, self.shape, self.group_size,
@@ -244,7 +245,7 @@ class PowerQuantized:
         return new
 
     # -- persistence -----------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Save to a ``.npz`` (packed codes, scales, exponents and the metadata)."""
         np.savez(
             path, packed=self.packed, scales=self.scales, a=self.a,
@@ -253,7 +254,7 @@ class PowerQuantized:
         )
 
 
-def load(path: str | os.PathLike) -> PowerQuantized:
+def load(path: str | os.PathLike[str]) -> PowerQuantized:
     """Load a :class:`PowerQuantized` written by :meth:`PowerQuantized.save`."""
     with np.load(path, allow_pickle=False) as f:
         bits, rows, cols, g, full = (int(v) for v in f["meta"])
@@ -353,9 +354,9 @@ def _encode(w: np.ndarray, bits: int, a: np.ndarray, granularity: str, g: int, f
 def _unit_sum(err: np.ndarray, a_granularity: str) -> np.ndarray:
     """(rows, ng, K) -> per exponent unit (R, G, K)."""
     if a_granularity == "tensor":
-        return err.sum(axis=(0, 1), keepdims=True)
+        return cast(np.ndarray, err.sum(axis=(0, 1), keepdims=True))
     if a_granularity == "channel":
-        return err.sum(axis=1, keepdims=True)
+        return cast(np.ndarray, err.sum(axis=1, keepdims=True))
     return err
 
 
@@ -376,6 +377,10 @@ def _weight_errors(w32: np.ndarray, bits: int, full: bool, granularity: str, g: 
 class _OutputLoss:
     """||X (W - W_hat)^T||^2 per row, from calibration inputs X (n, cols) or their Gram matrix."""
 
+    X: np.ndarray | None
+    H: np.ndarray | None
+    n: int
+
     def __init__(self, calib: np.ndarray | None, cols: int, gram: np.ndarray | None = None):
         if gram is not None:
             H = np.asarray(gram, dtype=np.float64)
@@ -395,14 +400,17 @@ class _OutputLoss:
         self.H = X.T @ X if self.X is None else None
 
     def gram(self) -> np.ndarray:
-        return self.H if self.H is not None else self.X.T @ self.X
+        if self.H is not None:
+            return self.H
+        X = cast(np.ndarray, self.X)  # kept whenever H is not
+        return cast(np.ndarray, X.T @ X)
 
     def rows(self, E: np.ndarray) -> np.ndarray:
         E = E.astype(np.float64, copy=False)
         if self.X is not None:
             P = E @ self.X.T
-            return np.einsum("ij,ij->i", P, P)
-        return np.einsum("ij,ij->i", E @ self.H, E)
+            return cast(np.ndarray, np.einsum("ij,ij->i", P, P))
+        return cast(np.ndarray, np.einsum("ij,ij->i", E @ self.H, E))
 
 
 def _output_errors(w: np.ndarray, bits: int, full: bool, granularity: str, g: int, a_gran: str,
@@ -472,14 +480,14 @@ def search_exponent(
         if a_gran == "group":
             d = np.sqrt(np.maximum(np.diag(loss.gram()), 0.0)).astype(np.float32)
 
-            def errors(cand):  # diagonal-weighted MSE: exact per group
+            def errors(cand: np.ndarray) -> np.ndarray:  # diagonal-weighted MSE: exact per group
                 return _diag_weighted(w32, d, bits, full_range, granularity, g, cand)
 
         else:
-            def errors(cand):
+            def errors(cand: np.ndarray) -> np.ndarray:
                 return _output_errors(w, bits, full_range, granularity, g, a_gran, cand, loss)
     else:
-        def errors(cand):
+        def errors(cand: np.ndarray) -> np.ndarray:
             return _weight_errors(w32, bits, full_range, granularity, g, a_gran, cand)
 
     base = np.linspace(lo, hi, int(grid))
@@ -503,10 +511,11 @@ def search_exponent(
         a_best = np.where(better, np.take_along_axis(c, k[..., None], -1)[..., 0], a_best)
         e_best = np.where(better, ek, e_best)
         half = half * 2.0 / (refine_points + 1)
-    return a_best.astype(w.dtype)
+    return cast(np.ndarray, a_best.astype(w.dtype))
 
 
-def _diag_weighted(w32, d, bits, full, granularity, g, cand):
+def _diag_weighted(w32: np.ndarray, d: np.ndarray, bits: int, full: bool, granularity: str, g: int,
+                   cand: np.ndarray) -> np.ndarray:
     """sum_j d_j^2 (w_j - w_hat_j)^2 per group for candidates (rows, ng, K) (exact per group)."""
     rows, cols = w32.shape
     K = cand.shape[-1]
@@ -715,18 +724,18 @@ def refine(
     logl = np.log(np.abs(levels), where=levels != 0, out=np.zeros_like(levels))
     logq_mask = levels != 0
 
-    def basis(a_):  # sign(l)|l|^(1/a) per row: (rows, L)
+    def basis(a_: np.ndarray) -> np.ndarray:  # sign(l)|l|^(1/a) per row: (rows, L)
         return np.where(logq_mask[None, :], np.sign(levels)[None, :] * np.exp(logl[None, :] / a_), 0.0)
 
-    def index(qv):
+    def index(qv: np.ndarray) -> np.ndarray:
         return (qv - qlo).astype(np.int64)
 
-    def what(q_, a_, t_):
+    def what(q_: np.ndarray, a_: np.ndarray, t_: np.ndarray) -> np.ndarray:
         B = basis(a_)
         vals = np.take_along_axis(B, index(q_), axis=1)
-        return vals * np.repeat(t_, G, axis=1)
+        return cast(np.ndarray, vals * np.repeat(t_, G, axis=1))
 
-    def total(E):
+    def total(E: np.ndarray) -> float:
         return float(np.einsum("ij,ij->", E @ H, E))
 
     bar = None
@@ -816,14 +825,15 @@ def refine(
     return new
 
 
-def _gptq_pass(W, H, a, t, G, basis, qlo, qhi):
+def _gptq_pass(W: np.ndarray, H: np.ndarray, a: np.ndarray, t: np.ndarray, G: int,
+               basis: Callable[[np.ndarray], np.ndarray], qlo: int, qhi: int) -> np.ndarray:
     """Column-by-column rounding to the nearest power-grid level with error feedback (GPTQ)."""
     rows, cols = W.shape
     try:
         Hinv = np.linalg.inv(H)
         U = np.linalg.cholesky(Hinv).T  # upper: Hinv = U^T U
     except np.linalg.LinAlgError:
-        return np.rint(np.zeros_like(W))
+        return cast(np.ndarray, np.rint(np.zeros_like(W)))
     Wc = W.copy()
     q = np.zeros_like(W)
     B = basis(a)  # (rows, levels)
@@ -847,7 +857,10 @@ def _gptq_pass(W, H, a, t, G, basis, qlo, qhi):
     return q
 
 
-def _a_step(W, H, q, a, t, G, qlo, logl, logq_mask, levels, a_min, what, cur, per_row):
+def _a_step(W: np.ndarray, H: np.ndarray, q: np.ndarray, a: np.ndarray, t: np.ndarray, G: int, qlo: int,
+            logl: np.ndarray, logq_mask: np.ndarray, levels: np.ndarray, a_min: float,
+            what: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray], cur: float,
+            per_row: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """One Gauss-Newton step on the exponent with codes and scales fixed (then a half step if
     that does not help); accepted per row (per-channel a) or as a whole, only if the loss drops."""
     rows = W.shape[0]

@@ -47,7 +47,7 @@ def _find_cufft() -> None:
     if os.environ.get("KERNKIT_CUFFT_LIB"):
         return
     try:
-        import nvidia  # type: ignore[import-not-found]
+        import nvidia
     except ImportError:
         return
     import glob
@@ -76,7 +76,7 @@ def _result_dtype(args: dict[str, Any]) -> str:
 
 def _as_array(name: str, a: Any, like: Any, dtype: str) -> Any:
     """a as an array of `like`'s library and device with the given dtype (same device only)."""
-    if isinstance(like, np.ndarray) or _dispatch.device_of(like) is None or _dispatch.device_of(like).kind == "cpu":
+    if isinstance(like, np.ndarray) or (dev := _dispatch.device_of(like)) is None or dev.kind == "cpu":
         out = np.asarray(a)
         if out.dtype != dtype:
             _dispatch.check_float_dtype(name, out)

@@ -13,7 +13,7 @@ module needs it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ class RationalFunction(torch.autograd.Function):
         ctx.save_for_backward(x, num, den)
         ctx.form = form
         ctx.channel_axis = channel_axis
-        return kernkit.rational(x, num, den, form, channel_axis=channel_axis)
+        return cast(torch.Tensor, kernkit.rational(x, num, den, form, channel_axis=channel_axis))
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
@@ -270,7 +270,8 @@ class HashedAttentionFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, zq: torch.Tensor, zk: torch.Tensor, v: torch.Tensor, causal: bool,
-                offset: float | None, mode: str, key_lengths: Any = None) -> torch.Tensor:
+                offset: float | None, mode: Literal["consistent", "ecoformer"],
+                key_lengths: Any = None) -> torch.Tensor:
         bits = int(zq.shape[-1])
         c = float(bits + 1) if offset is None else float(offset)
         hq, hk = pack_codes(zq.detach()), pack_codes(zk.detach())
@@ -346,7 +347,10 @@ def kernel_hash_project(kh: Any, x: torch.Tensor, role: str = "query") -> torch.
     kh._check_fitted()
     A = kh.A_ if (role == "query" or kh.A_key_ is None) else kh.A_key_
     dt, dev = x.dtype, x.device
-    as_t = lambda a: torch.as_tensor(a, dtype=dt, device=dev)  # noqa: E731
+
+    def as_t(a: Any) -> torch.Tensor:
+        return torch.as_tensor(a, dtype=dt, device=dev)
+
     sigma = None if kh.sigma == "batch" else as_t(kh.sigma_)
     return _project(x, as_t(kh.anchors_), as_t(kh.mvec_), as_t(A), sigma, kh.normalize)
 
@@ -357,6 +361,12 @@ class HashedAttention(torch.nn.Module):
     `hashed_attention` attends with them (straight-through gradients to q and k, exact ones to
     v). ``forward(q, k, v)`` takes (..., heads, n, d) tensors. The hash itself stays fixed, as
     in the reference (refit with ``KernelHash.fit`` and build a new module to relearn it)."""
+
+    anchors: torch.Tensor  # buffers (registered in __init__)
+    mvec: torch.Tensor
+    sigma: torch.Tensor
+    A_query: torch.Tensor
+    A_key: torch.Tensor
 
     def __init__(self, kernel_hash: Any, causal: bool = False, offset: float | None = None,
                  mode: str = "consistent") -> None:
