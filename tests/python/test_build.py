@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import shutil
 import site
@@ -89,6 +90,18 @@ def test_mypy_strict_on_a_user_script() -> None:
     res = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
                           str(ROOT / "tests/typing/user_script.py")], capture_output=True, text=True,
                          cwd=str(ROOT / "tests"))
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_mypy_strict_on_the_package() -> None:
+    """The package ships py.typed: its own sources type-check under --strict (pyproject.toml
+    lists the optional third-party modules that may be absent or untyped); kernkit.torch, whose
+    classes subclass torch's, only where torch is installed."""
+    pytest.importorskip("mypy")
+    cmd = [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "python/kernkit"]
+    if importlib.util.find_spec("torch") is None:
+        cmd += ["--exclude", "python/kernkit/torch[.]py"]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=str(ROOT))
     assert res.returncode == 0, res.stdout + res.stderr
 
 
