@@ -1,5 +1,5 @@
 // Host emulation of the CUDA execution model, to run kernel source on a machine without a GPU
-// (tests/python/test_hashattn.py::test_cuda_kernels_in_host_emulation). Not a simulator of
+// (tests/python/test_cuda_emulation.py). Not a simulator of
 // timing, memory spaces or alignment: it checks indexing, reductions and synchronisation logic.
 // Every block runs its threads as std::threads with a block barrier (__syncthreads) and
 // per-warp barriers (shuffles).
@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include <algorithm>
+#include <atomic>
 #include <barrier>
 #include <functional>
 #include <thread>
@@ -69,6 +70,11 @@ T exchange(T v, unsigned src) {
 template <class T> T shfl_xor(unsigned, T v, int off) { return exchange(v, lane() ^ off); }
 template <class T> T shfl_down(unsigned, T v, int off) { return exchange(v, lane() + off); }
 template <class T> T shfl_idx(unsigned, T v, int src) { return exchange(v, unsigned(src) & 31u); }
+// lanes below off keep their own value, as on the GPU
+template <class T> T shfl_up(unsigned, T v, int off) {
+  return exchange(v, lane() >= unsigned(off) ? lane() - unsigned(off) : 32u);
+}
+template <class T> T atomic_add(T* p, T v) { return std::atomic_ref<T>(*p).fetch_add(v); }
 }  // namespace emu
 
 #define threadIdx emu::ctx.tid
@@ -79,6 +85,8 @@ template <class T> T shfl_idx(unsigned, T v, int src) { return exchange(v, unsig
 #define __shfl_xor_sync(m, v, o) emu::shfl_xor(m, v, o)
 #define __shfl_down_sync(m, v, o) emu::shfl_down(m, v, o)
 #define __shfl_sync(m, v, s) emu::shfl_idx(m, v, s)
+#define __shfl_up_sync(m, v, o) emu::shfl_up(m, v, o)
+#define atomicAdd(p, v) emu::atomic_add(p, v)
 #define __ldg(p) (*(p))
 #define __popcll(x) __builtin_popcountll(x)
 #undef __shared__

@@ -18,7 +18,7 @@ def convert(s: str) -> str:
     ns = re.search(r"namespace (kernkit::cuda(?:::\w+)?) \{", s).group(1)
     name = ns.split("::")[-1]
     extra = {"hashattn": "\nusing kernkit::cuda::hashattn::Dtype;",
-             "cuda": "\nusing kernkit::cuda::RationalDtype;"}.get(name, "")
+             "cuda": "\nusing kernkit::cuda::RationalDtype;" if "RationalDtype" in s else ""}.get(name, "")
     s = s.replace(f"namespace {ns} {{", "namespace emu_cuda {\nusing namespace kernkit;\nusing std::min;" + extra)
     s = s.replace(f"}}  // namespace {ns}", "}  // namespace emu_cuda")
     if name == "hashattn":

@@ -1,7 +1,8 @@
 """The CUDA kernels' source run on the host (no GPU): tests/cuda_emu converts cuda/hashattn.cu,
-cuda/quant.cu, cuda/toeplitz_fused.cu and cuda/rational.cu for an emulator that runs every block's threads as
-std::threads with real barriers for __syncthreads and warp shuffles, and checks the results against
-dense formulas in double.
+cuda/quant.cu, cuda/toeplitz_fused.cu, cuda/rational.cu and cuda/special.cu for an emulator that
+runs every block's threads as std::threads with real barriers for __syncthreads and warp shuffles
+(shared-memory atomics as std::atomic_ref), and checks the results against dense formulas in
+double (special.cu: bit for bit against the header's scalar functions).
 It checks indexing, reductions, synchronisation and every dtype / mode path; not timing,
 memory spaces or alignment (those need the GPU run, bench/gpu)."""
 
@@ -31,7 +32,7 @@ def _cuda_include() -> Path | None:
     return None
 
 
-@pytest.mark.parametrize("name", ["hashattn", "quant", "toeplitz_fused", "rational"])
+@pytest.mark.parametrize("name", ["hashattn", "quant", "toeplitz_fused", "rational", "special"])
 def test_kernels_in_host_emulation(name: str, tmp_path: Path) -> None:
     cxx = shutil.which("g++") or shutil.which("clang++")
     inc = _cuda_include()
