@@ -1,8 +1,7 @@
 // Host emulation of the CUDA execution model, to run kernel source on a machine without a GPU
-// (tests/python/test_cuda_emulation.py). Not a simulator of
-// timing, memory spaces or alignment: it checks indexing, reductions and synchronisation logic.
-// Every block runs its threads as std::threads with a block barrier (__syncthreads) and
-// per-warp barriers (shuffles).
+// (tests/python/test_cuda_emulation.py). Not a simulator of timing, memory spaces or alignment:
+// it checks indexing, reductions and synchronisation logic. Every block runs its threads as
+// std::threads with a block barrier (__syncthreads) and per-warp barriers (shuffles).
 #pragma once
 #include <cuda_runtime.h>
 #include <cuda_fp16.h>
