@@ -221,7 +221,7 @@ class PowerQuantized:
 
     def kernel_tables(self, dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray]:
         """(lut, dscale) in ``dtype`` for :func:`matmul` (cached)."""
-        key = ("cpu", np.dtype(dtype).name)
+        key = ("cpu", _dispatch.name_of(np.dtype(dtype)))  # (dtype.name is slow Python code)
         if key not in self._cache:
             self._cache[key] = (self._lut(dtype), self._dscale(dtype))
         return cast("tuple[np.ndarray, np.ndarray]", self._cache[key])
