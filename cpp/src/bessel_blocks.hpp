@@ -116,32 +116,33 @@ struct SeriesRunner {
   }
 };
 
-template <bool DLOG = false>  // DLOG: K_v'/K_v
 struct TemmeRunner {
   int k;
   const double* v;
   const double* x;
   double* o;
   double scaled;  // 1: log K e^x
+  double dlog;    // 1: K_v'/K_v
   template <int NT, int NQ, int NREC>
   KERNKIT_FLATTEN void operator()() const {
-    const double sc = scaled;
+    const double sc = scaled, dl = dlog;
 #pragma omp simd
-    for (int i = 0; i < k; ++i) o[i] = bd::temme_fast<NT, NQ, NREC, DLOG>(v[i], x[i], sc);
+    for (int i = 0; i < k; ++i) o[i] = bd::temme_fast<NT, NQ, NREC>(v[i], x[i], sc, dl);
   }
 };
 
-// The box classes of the ratios I_{v+1}/I_v (RATIO) and I_v'/I_v.
-template <bool RATIO>
+// The box classes of the ratio I_{v+1}/I_v (dlog = 0) and of I_v'/I_v (dlog = 1).
 struct SeriesRatioRunner {
   int k;
   const double* v;
   const double* x;
   double* o;
+  double dlog;
   template <int NT>
   KERNKIT_FLATTEN void operator()() const {
+    const double dl = dlog;
 #pragma omp simd
-    for (int i = 0; i < k; ++i) o[i] = bd::series_ratio_fast<NT, RATIO>(v[i], x[i]);
+    for (int i = 0; i < k; ++i) o[i] = bd::series_ratio_fast<NT>(v[i], x[i], dl);
   }
 };
 
@@ -151,12 +152,11 @@ inline void run_class(int c, int k, const double* v, const double* x, const doub
   const int b = c - bd::kDebyeFastClasses;  // the box class, if positive
   if constexpr (Q == bd::kLogI || Q == bd::kLogIs) {
     if (b > 0) return bd::series_fast_visit<LOWP>(b, SeriesRunner{k, v, x, o, Q == bd::kLogIs ? 1.0 : 0.0});
-  } else if constexpr (Q == bd::kLogK || Q == bd::kLogKs) {
-    if (b > 0) return bd::temme_fast_visit<LOWP>(b, TemmeRunner<>{k, v, x, o, Q == bd::kLogKs ? 1.0 : 0.0});
-  } else if constexpr (Q == bd::kDlogK) {
-    if (b > 0) return bd::temme_fast_visit<LOWP>(b, TemmeRunner<true>{k, v, x, o, 0.0});
+  } else if constexpr (Q == bd::kLogK || Q == bd::kLogKs || Q == bd::kDlogK) {
+    if (b > 0)
+      return bd::temme_fast_visit<LOWP>(b, TemmeRunner{k, v, x, o, Q == bd::kLogKs ? 1.0 : 0.0, Q == bd::kDlogK ? 1.0 : 0.0});
   } else {
-    if (b > 0) return bd::series_ratio_visit<LOWP>(b, SeriesRatioRunner<Q == bd::kRatioI>{k, v, x, o});
+    if (b > 0) return bd::series_ratio_visit<LOWP>(b, SeriesRatioRunner{k, v, x, o, Q == bd::kDlogI ? 1.0 : 0.0});
   }
   bd::debye_visit<Q, LOWP>(c, ClassRunner<Q>{k, v, x, h, o});
 }

@@ -135,12 +135,13 @@ KERNKIT_INLINE auto series_fast_visit(int c, F&& f) {
   }
 }
 
-// I_{v+1}/I_v (RATIO) or I_v'/I_v = v/x + I_{v+1}/I_v in the same domain, from series_i's two
-// positive sums: I_{v+1}/I_v = (x/2)/(v+1) S_{v+1}/S_v, S_u = sum_k q^k / (k! (u+1)_k), each
-// with NT terms after the first (series_fast's counts, enough for S_v; S_{v+1} falls off faster)
-// in pairs with one division, as series_fast. No prefactor: one instantiation per x class.
-template <int NT, bool RATIO>
-KERNKIT_INLINE double series_ratio_fast(double v, double x) {
+// I_{v+1}/I_v (dlog = 0) or I_v'/I_v = v/x + I_{v+1}/I_v (dlog = 1) in the same domain, from
+// series_i's two positive sums: I_{v+1}/I_v = (x/2)/(v+1) S_{v+1}/S_v, S_u = sum_k q^k / (k! (u+1)_k),
+// each with NT terms after the first (series_fast's counts, enough for S_v; S_{v+1} falls off
+// faster) in pairs with one division, as series_fast. No prefactor, and dlog a run-time value
+// (v/x is finite here, so adding 0 (v/x) is exact): one instantiation per x class.
+template <int NT>
+KERNKIT_INLINE double series_ratio_fast(double v, double x, double dlog) {
   const double c = 0.5 * x;
   const double q = c * c;
   const double w = v + 1.0;
@@ -158,7 +159,7 @@ KERNKIT_INLINE double series_ratio_fast(double v, double x) {
     sb = (sb + tb1) + tb;
   }
   const double r = (c / w) * (sb / sa);
-  return RATIO ? r : v / x + r;
+  return (dlog * v) / x + r;
 }
 
 // Calls f.template operator()<NT>() with the term count of class c's x class.
@@ -173,11 +174,10 @@ KERNKIT_INLINE auto series_ratio_visit(int c, F&& f) {
   }
 }
 
-template <bool RATIO>
 struct SeriesRatioScalar {
-  double v, x;
+  double v, x, dlog;
   template <int NT>
-  KERNKIT_INLINE double operator()() const { return series_ratio_fast<NT, RATIO>(v, x); }
+  KERNKIT_INLINE double operator()() const { return series_ratio_fast<NT>(v, x, dlog); }
 };
 
 struct SeriesFastScalar {

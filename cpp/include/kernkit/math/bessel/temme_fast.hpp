@@ -31,12 +31,13 @@ KERNKIT_INLINE int temme_fast_class(double nu, double x) {
 
 // NT: series terms after the first (x <= 1), or 0 and NQ quadrature nodes (x > 1); NREC: the
 // most recurrence steps (v < NREC + 1/2).
-// scaled = 1: log K + x, 0: log K (a run-time value, so that log K and log K e^x share one
-// instantiation; used in arithmetic, as GCC does not vectorise a select on a scalar bool).
-// DLOG: K_v'/K_v = -(v/x + K_{v-1}/K_v) instead (scaled unused), the ratio from the last two
-// steps of the recurrence (n = 0: K_{v-1} = K_{1-v} = K_{mu+1}).
-template <int NT, int NQ, int NREC, bool DLOG = false>
-KERNKIT_INLINE double temme_fast(double v, double x, double scaled) {
+// scaled = 1: log K + x, 0: log K; dlog = 1: K_v'/K_v = -(v/x + K_{v-1}/K_v) instead, the ratio
+// from the last two steps of the recurrence (n = 0: K_{v-1} = K_{1-v} = K_{mu+1}). Run-time
+// values, so that log K, log K e^x and K'/K share one instantiation (these are large: unrolled
+// terms, nodes and steps); used in arithmetic, as GCC does not vectorise a select on a scalar
+// bool. Both results are finite in this domain, so the blend by dlog = 0 or 1 is exact.
+template <int NT, int NQ, int NREC>
+KERNKIT_INLINE double temme_fast(double v, double x, double scaled, double dlog) {
   // mu in (-1/2, 1/2] as k_temme: n = 0, mu = -v for v <= 1/2, else n = ceil(v - 1/2), mu = v - n
   // (arithmetic rather than ?: on v: GCC left those as branches, and the loop unvectorised)
   const double w = v - 0.5;
@@ -89,16 +90,11 @@ KERNKIT_INLINE double temme_fast(double v, double x, double scaled) {
     kc = on ? kn : kc;
     kcl = on ? knl : kcl;
   }
-  if constexpr (DLOG) {
-    const double sk = (n == 0.0) ? (2.0 * g) / x : (kp + kpl) / (kc + kcl);
-    return -(v / x + sk);
-  }
+  const double sk = (n == 0.0) ? (2.0 * g) / x : (kp + kpl) / (kc + kcl);
   const double kv = k0 * kc + k0 * kcl;  // K_v, or K_v e^x (quadrature)
-  if (NQ == 0) {
-    const double lk = log_pos(kv);
-    return lk + scaled * x;
-  }
-  return log_pos(kv * exp_clamped((scaled - 1.0) * x));  // exp_clamped(+-0) = 1 exactly
+  const double lk = (NQ == 0) ? log_pos(kv) + scaled * x
+                              : log_pos(kv * exp_clamped((scaled - 1.0) * x));  // exp_clamped(+-0) = 1 exactly
+  return lk * (1.0 - dlog) + (-(v / x + sk)) * dlog;
 }
 
 // Calls f.template operator()<NT, NQ, NREC>() for class c (1..kTemmeFastClasses). LOWP (the
@@ -119,11 +115,10 @@ KERNKIT_INLINE auto temme_fast_visit(int c, F&& f) {
   }
 }
 
-template <bool DLOG = false>
 struct TemmeFastScalar {
-  double v, x, scaled;
+  double v, x, scaled, dlog;
   template <int NT, int NQ, int NREC>
-  KERNKIT_INLINE double operator()() const { return temme_fast<NT, NQ, NREC, DLOG>(v, x, scaled); }
+  KERNKIT_INLINE double operator()() const { return temme_fast<NT, NQ, NREC>(v, x, scaled, dlog); }
 };
 
 }  // namespace bessel_detail
