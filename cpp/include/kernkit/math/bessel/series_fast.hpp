@@ -1,5 +1,6 @@
-// Branch-free power series for log I_v(x) and log I_v(x) - x in the small box below the Debye
-// region: v >= 0, 1e-300 <= x, v^2 + x^2 < 25.5^2 (where debye_fast_class is 0). The same sum as
+// Branch-free power series for log I_v(x) and log I_v(x) - x (and, without the prefactor, the
+// ratio I_{v+1}/I_v: series_ratio_fast) in the small box below the Debye region: v >= 0,
+// 1e-300 <= x, v^2 + x^2 < 25.5^2 (where debye_fast_class is 0). The same sum as
 // series_i (bessel/series.hpp), I_v(x) = (x/2)^v / Gamma(v+1) * S, S = sum_k q^k / (k! (v+1)_k),
 // q = x^2/4, but with a term count fixed per class of x and no data-dependent control flow, so
 // the CPU block loop (cpp/src/bessel_blocks.hpp) runs it with #pragma omp simd, and the scalar
@@ -136,10 +137,11 @@ KERNKIT_INLINE auto series_fast_visit(int c, F&& f) {
 }
 
 // I_{v+1}/I_v (dlog = 0) or I_v'/I_v = v/x + I_{v+1}/I_v (dlog = 1) in the same domain, from
-// series_i's two positive sums: I_{v+1}/I_v = (x/2)/(v+1) S_{v+1}/S_v, S_u = sum_k q^k / (k! (u+1)_k),
-// each with NT terms after the first (series_fast's counts, enough for S_v; S_{v+1} falls off
-// faster) in pairs with one division, as series_fast. No prefactor, and dlog a run-time value
-// (v/x is finite here, so adding 0 (v/x) is exact): one instantiation per x class.
+// series_i's two positive sums: I_{v+1}/I_v = (x/2)/(v+1) S_{v+1}/S_v with
+// S_u = sum_k q^k / (k! (u+1)_k), each with NT terms after the first (series_fast's counts,
+// enough for S_v; S_{v+1} falls off faster) in pairs with one division, as series_fast. No
+// prefactor, and dlog a run-time value (v/x is finite here, so adding 0 (v/x) is exact): one
+// instantiation per x class.
 template <int NT>
 KERNKIT_INLINE double series_ratio_fast(double v, double x, double dlog) {
   const double c = 0.5 * x;

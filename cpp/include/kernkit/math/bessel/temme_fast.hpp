@@ -1,11 +1,11 @@
-// Branch-free log K_v(x) and log K_v(x) + x below the Debye region (v >= 0, v^2 + x^2 < 25.5^2)
-// for x >= 1e-3: the method of k_temme (bessel/temme.hpp) -- Temme's series (x <= 1) or the
-// trapezoid rule (x > 1) for K_mu and K_{mu+1}, |mu| <= 1/2, then the compensated forward
-// recurrence up to v -- with the term or node count fixed per class of x, the recurrence run to
-// a fixed length with the steps past v masked off, and fastmath.hpp's log, exp, sinh(u)/u and
-// sin(y)/y in place of libm calls. No data-dependent control flow, so the CPU block loop
-// (cpp/src/bessel_blocks.hpp) runs it with #pragma omp simd, and the scalar log_kv calls the
-// very same function for these inputs (same bits on either path).
+// Branch-free log K_v(x), log K_v(x) + x and K_v'(x)/K_v(x) below the Debye region (v >= 0,
+// v^2 + x^2 < 25.5^2) for x >= 1e-3: the method of k_temme (bessel/temme.hpp) -- Temme's series
+// (x <= 1) or the trapezoid rule (x > 1) for K_mu and K_{mu+1}, |mu| <= 1/2, then the compensated
+// forward recurrence up to v -- with the term or node count fixed per class of x, the recurrence
+// run to a fixed length with the steps past v masked off, and fastmath.hpp's log, exp, sinh(u)/u
+// and sin(y)/y in place of libm calls. No data-dependent control flow, so the CPU block loop
+// (cpp/src/bessel_blocks.hpp) runs it with #pragma omp simd, and the scalar log_kv / dlog_kv
+// call the very same function for these inputs (same bits on either path).
 // Series terms: Temme's sums fall off like (x^2/4)^k / k!^2; 6 terms leave < 1e-17 below
 // x = 0.1, 11 up to x = 1. Quadrature nodes: 24 below x = 3, 16 above (temme_quad).
 #pragma once
@@ -92,8 +92,8 @@ KERNKIT_INLINE double temme_fast(double v, double x, double scaled, double dlog)
   }
   const double sk = (n == 0.0) ? (2.0 * g) / x : (kp + kpl) / (kc + kcl);
   const double kv = k0 * kc + k0 * kcl;  // K_v, or K_v e^x (quadrature)
-  const double lk = (NQ == 0) ? log_pos(kv) + scaled * x
-                              : log_pos(kv * exp_clamped((scaled - 1.0) * x));  // exp_clamped(+-0) = 1 exactly
+  // (exp_clamped(+-0) = 1 exactly)
+  const double lk = (NQ == 0) ? log_pos(kv) + scaled * x : log_pos(kv * exp_clamped((scaled - 1.0) * x));
   return lk * (1.0 - dlog) + (-(v / x + sk)) * dlog;
 }
 
