@@ -253,7 +253,7 @@ def test_kernel_class_edges_against_arb():
     """Points on and next to the edges between the branch-free kernels (the Debye circle
     v^2 + x^2 = 25.5^2, the box series' x classes 1e-3, 1, 4, 10 and v = 4.5, K's x = 0.1, 1, 3
     and v = 1/2) agree with Arb, in one array call (block loop) and one by one (scalar); log I,
-    log K, and the ratio and d/dx log K (Debye kernels outside the circle only)."""
+    log K, the ratio and d/dx log K."""
     flint = pytest.importorskip("flint")
     flint.ctx.prec = 256
     rng = np.random.default_rng(21)
@@ -269,7 +269,7 @@ def test_kernel_class_edges_against_arb():
     A, B = [arb(a) for a in v], [arb(b) for b in x]
     ref = {"log_iv": np.array([float(b.bessel_i(a).log().mid()) for a, b in zip(A, B)]),
            "log_kv": np.array([float(b.bessel_k(a).log().mid()) for a, b in zip(A, B)]),
-           # the ratios take the Debye kernels outside the circle, the looped code inside
+           # the ratios: Debye kernels outside the circle, the box's series / Temme kernels inside
            "bessel_iv_ratio": np.array([float((b.bessel_i(a + 1) / b.bessel_i(a)).mid()) for a, b in zip(A, B)]),
            "dlog_kv": np.array([float((-b.bessel_k(a - 1) / b.bessel_k(a) - a / b).mid()) for a, b in zip(A, B)])}
     for name, want in ref.items():
