@@ -99,9 +99,9 @@ struct ClassRunner {
   }
 };
 
-// The same for a box series class (log I, log I e^-x only) and a box Temme class (log K,
-// log K e^x only). Not templated on Q, with the scaling a run-time flag: log I and log I e^-x
-// (K and K e^x) share these instantiations, which are large (unrolled terms and nodes).
+// The same for a box series class (log I, log I e^-x) and a box Temme class (log K, log K e^x,
+// K'/K). Not templated on Q, with the scaling (and K'/K) a run-time flag: these share their
+// instantiations, which are large (unrolled terms and nodes).
 struct SeriesRunner {
   int k;
   const double* v;
@@ -152,7 +152,7 @@ inline void run_class(int c, int k, const double* v, const double* x, const doub
   const int b = c - bd::kDebyeFastClasses;  // the box class, if positive
   if constexpr (Q == bd::kLogI || Q == bd::kLogIs) {
     if (b > 0) return bd::series_fast_visit<LOWP>(b, SeriesRunner{k, v, x, o, Q == bd::kLogIs ? 1.0 : 0.0});
-  } else if constexpr (Q == bd::kLogK || Q == bd::kLogKs || Q == bd::kDlogK) {
+  } else if constexpr (bd::is_k_quantity(Q)) {
     if (b > 0)
       return bd::temme_fast_visit<LOWP>(b, TemmeRunner{k, v, x, o, Q == bd::kLogKs ? 1.0 : 0.0, Q == bd::kDlogK ? 1.0 : 0.0});
   } else {
@@ -186,7 +186,6 @@ KERNKIT_FLATTEN T slow_call(T v, T x) {
 template <int Q, class T>
 void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t sx, T* out,
          std::int64_t so, int nthreads) {
-  constexpr bool kIsK = Q == bd::kLogK || Q == bd::kLogKs || Q == bd::kDlogK;
   const std::int64_t nb = (n + kBlock - 1) / kBlock;
   detail::parallel_for(nb, nthreads, [&](std::int64_t b0, std::int64_t b1) {
     for (std::int64_t b = b0; b < b1; ++b) {
@@ -196,7 +195,7 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
       int cls[kBlock];
       for (int i = 0; i < m; ++i) {
         const double vi = static_cast<double>(v[(i0 + i) * sv]);
-        nub[i] = kIsK ? std::fabs(vi) : vi;  // I: negative order is not in the fast set
+        nub[i] = bd::is_k_quantity(Q) ? std::fabs(vi) : vi;  // I: negative order is not in the fast set
         xb[i] = static_cast<double>(x[(i0 + i) * sx]);
       }
   #pragma omp simd
@@ -211,7 +210,7 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
       }
       double gh[kBlock], go[kBlock];
       if ((present & (present - 1)) == 0 && present != 1) {
-        // one Debye class only (the common case for smooth inputs): no sorting
+        // one class only (the common case for smooth inputs): no sorting
         int c = 1;
         while (present != (1u << c)) ++c;
         hyp_block(m, nub, xb, gh);

@@ -207,14 +207,14 @@ KERNKIT_INLINE double reflect_logweight(const LogIK& r, double c, double x) {
 
 // The class of (|v|, x) for the branch-free kernels of Q (the CPU block loop and the CUDA
 // binning sort by it): 1..kDebyeFastClasses Debye (bessel/debye_fast.hpp), then in the box
-// below it the series classes for log I and log I e^-x (bessel/series_fast.hpp) or the Temme
-// classes for log K and log K e^x (bessel/temme_fast.hpp); 0 for everything else. The Debye
-// and box domains are disjoint (hyp >= 25.5 and < 25.5).
+// below it the series classes for I's quantities (bessel/series_fast.hpp) or the Temme classes
+// for K's (bessel/temme_fast.hpp); 0 for everything else. The Debye and box domains are
+// disjoint (hyp >= 25.5 and < 25.5).
 constexpr int kFastClasses = kDebyeFastClasses + (kSeriesFastClasses > kTemmeFastClasses ? kSeriesFastClasses : kTemmeFastClasses);
 
 template <int Q>
 KERNKIT_INLINE int box_class(double nu, double x) {  // 0 or kDebyeFastClasses + (1..)
-  const int s = (Q == kLogK || Q == kLogKs || Q == kDlogK) ? temme_fast_class(nu, x) : series_fast_class(nu, x);
+  const int s = is_k_quantity(Q) ? temme_fast_class(nu, x) : series_fast_class(nu, x);
   return static_cast<int>(s != 0) * (kDebyeFastClasses + s);
 }
 
@@ -296,8 +296,8 @@ KERNKIT_INLINE double log_kv_d(double v, double x, bool scaled) {
   return log_kv_slow(v, x, scaled);
 }
 
-// which = 0: I_{v+1}/I_v, which = 1: I_v'/I_v, outside the Debye classes (also what the CPU
-// block loop calls there).
+// which = 0: I_{v+1}/I_v, which = 1: I_v'/I_v, outside the classes of fast_class<kRatioI> (also
+// what the CPU block loop calls there).
 KERNKIT_INLINE double iv_ratio_slow(double v, double x, int which) {
   if (std::isnan(v) || std::isnan(x)) return qnan();
   double sign = 1.0;
@@ -352,6 +352,7 @@ KERNKIT_INLINE double iv_ratio_slow(double v, double x, int which) {
   return ((a1 * ie) / x + a2 * ie + b) / (ie + 1.0);
 }
 
+// K_v'/K_v outside the classes of fast_class<kDlogK> (also what the CPU block loop calls there).
 KERNKIT_INLINE double dlog_kv_slow(double v, double x) {
   if (std::isnan(v) || std::isnan(x) || x < 0.0) return qnan();
   if (std::isinf(v)) return std::isinf(x) ? qnan() : -pinf();

@@ -84,6 +84,8 @@ constexpr int debye_log1p_terms(int nt) {
 // The quantities of the branch-free Debye kernels: log I, log I e^-x, log K, log K e^x
 // (debye_fast) and I_{v+1}/I_v, I_v'/I_v, K_v'/K_v (debye_ratio_fast).
 enum DebyeQ : int { kLogI = 0, kLogIs = 1, kLogK = 2, kLogKs = 3, kRatioI = 4, kDlogI = 5, kDlogK = 6 };
+// K's quantities (any order via K_{-v} = K_v; Temme's classes in the box), the others are I's.
+constexpr bool is_k_quantity(int q) { return q == kLogK || q == kLogKs || q == kDlogK; }
 enum DebyeKind : int { kKindF = 0, kKindG = 1, kKindE = 2 };
 
 constexpr int kDebyeFastClasses = 18;  // class ids 1..18; 0 = not handled here
