@@ -383,11 +383,11 @@ inline void prefetch_codes(const std::uint8_t* bp) {
 template <int CB>
 struct LanePlan {
   static constexpr std::int64_t K = lanes_k<CB>, P = 16 * K;
-  std::int64_t cols, group, rem, nblk, xs, last_bytes, bpg, gpb;
+  std::int64_t rem, nblk, xs, last_bytes, bpg, gpb;
   bool one_scale, two_scales;  // two_scales: lanes 0-7 and 8-15, two broadcasts and a blend
   __mmask16 smask, smask_last;  // the scales of a block, of the partial last block
   alignas(64) int sidx[16];     // lane i of a block belongs to group (K*i)/group of the block's first
-  LanePlan(std::int64_t cols_, std::int64_t group_) : cols(cols_), group(group_) {
+  LanePlan(std::int64_t cols, std::int64_t group) {
     // A row of cols codes: whole blocks, then a partial one of rem codes (whole groups) when P
     // does not divide cols; x is zero-padded to whole blocks (xs floats per batch row).
     rem = cols % P;
