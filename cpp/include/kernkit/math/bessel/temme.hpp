@@ -117,8 +117,7 @@ KERNKIT_INLINE void quad_node(int j, double h, double mu, double x, double& f0, 
   f1 = a * (e * e) + b * (ie * ie);
 }
 
-// The trapezoid sums s0 = f0_0/2 + f0_1 + ... (s1 likewise) as running sums (branch-free
-// kernels, GPU).
+// The trapezoid sums s0 = f0_0/2 + f0_1 + ... (s1 likewise) as running sums.
 template <int N>
 KERNKIT_INLINE void temme_quad_sums(double h, double mu, double x, double& s0, double& s1) {
   KERNKIT_UNROLL
@@ -133,23 +132,8 @@ KERNKIT_INLINE void temme_quad_sums(double h, double mu, double x, double& s0, d
 template <int N>
 KERNKIT_INLINE KMu temme_quad(double mu, double x) {
   const double h = quad_step<N>(x);
-  // The node terms are computed in a loop with no control flow and no libm call (fastmath.hpp),
-  // which GCC vectorises; they are summed afterwards in a fixed order (the order of
-  // temme_quad_sums' running sums: the same bits). On the GPU the sum runs inside the loop to
-  // keep the arrays out of local memory.
   double s0 = 0.0, s1 = 0.0;
-#ifndef __CUDA_ARCH__
-  double f0[N], f1[N];
-  for (int j = 0; j < N; ++j) quad_node(j, h, mu, x, f0[j], f1[j]);
-  s0 = 0.5 * f0[0];
-  s1 = 0.5 * f1[0];
-  for (int j = 1; j < N; ++j) {
-    s0 += f0[j];
-    s1 += f1[j];
-  }
-#else
   temme_quad_sums<N>(h, mu, x, s0, s1);
-#endif
   KMu r;
   r.lin = 0.5 * h * s0;  // K_mu e^x; k_temme takes the logs it needs (lk, lks, lg unset)
   r.lk = r.lks = r.lg = 0.0;
