@@ -32,6 +32,9 @@ namespace bd = ::kernkit::bessel_detail;
 constexpr int kBlock = 512;
 constexpr int kClasses = bd::kFastClasses + 1;  // 0: scalar path
 static_assert(kClasses <= 32, "the block loop keeps the classes present in a 32-bit mask");
+constexpr int kLanes = 8;  // class runs are padded to a multiple of this (any ISA's lane count)
+// gathered slots: the block, each class's padding, and the 8 slots a compaction may store past its end
+constexpr int kGather = kBlock + kLanes * kClasses + 8;
 
 // h = sqrt(v*v + x*x) with the ISA's sqrt instruction (std::sqrt would not vectorise: errno).
 // Same operations and rounding as the scalar path's std::sqrt(v * v + x * x).
@@ -208,7 +211,7 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
         present = 0;
         for (int i = 0; i < m; ++i) present |= 1u << cls[i];
       }
-      double gh[kBlock], go[kBlock];
+      double gh[kGather], go[kGather];
       if ((present & (present - 1)) == 0 && present != 1) {
         // one class only (the common case for smooth inputs): no sorting
         int c = 1;
@@ -218,18 +221,28 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
         for (int i = 0; i < m; ++i) out[(i0 + i) * so] = static_cast<T>(go[i]);
         continue;
       }
+      double rb[kBlock + 1];  // the block's results by position; rb[kBlock] takes the padding
       if (present & 1u) {
         for (int i = 0; i < m; ++i)
-          if (cls[i] == 0) out[(i0 + i) * so] = slow_call<Q>(v[(i0 + i) * sv], x[(i0 + i) * sx]);
+          if (cls[i] == 0) rb[i] = static_cast<double>(slow_call<Q>(v[(i0 + i) * sv], x[(i0 + i) * sx]));
       }
-      // gather each class's operands into contiguous slots
-      int perm[kBlock + 8];  // +8: the compactions store up to 8 slots past the last match
-      double gv[kBlock + 8], gx[kBlock + 8];
+      // gather each class's operands into a contiguous run, padded to a multiple of kLanes with
+      // copies of its first element: a kernel's loop then never reaches its scalar tail, which
+      // costs as much as a few hundred vector lanes per class and block
+      int perm[kGather];
+      double gv[kGather], gx[kGather];
       int start[kClasses + 1];
       int p = 0;
       for (int c = 1; c < kClasses; ++c) {
         start[c] = p;
-        if (present & (1u << c)) p = compact(c, m, cls, nub, xb, perm + p, gv + p, gx + p) + p;
+        if (present & (1u << c)) {
+          p = compact(c, m, cls, nub, xb, perm + p, gv + p, gx + p) + p;
+          for (; p % kLanes != 0; ++p) {
+            perm[p] = kBlock;
+            gv[p] = gv[start[c]];
+            gx[p] = gx[start[c]];
+          }
+        }
       }
       start[kClasses] = p;
       hyp_block(p, gv, gx, gh);
@@ -238,7 +251,8 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
         if (k != 0)
           run_class<Q, bd::is_lowp<T>::value>(c, k, gv + start[c], gx + start[c], gh + start[c], go + start[c]);
       }
-      for (int j = 0; j < p; ++j) out[(i0 + perm[j]) * so] = static_cast<T>(go[j]);
+      for (int j = 0; j < p; ++j) rb[perm[j]] = go[j];
+      for (int i = 0; i < m; ++i) out[(i0 + i) * so] = static_cast<T>(rb[i]);
     }
   });
 }
