@@ -10,3 +10,4 @@ void def_rational(nb::module_& m);
 void def_quant(nb::module_& m);
 void def_toeplitz(nb::module_& m);
 void def_hashattn(nb::module_& m);
+void def_vmf(nb::module_& m);

@@ -8,4 +8,5 @@ NB_MODULE(_core, m) {
   def_quant(m);
   def_toeplitz(m);
   def_hashattn(m);
+  def_vmf(m);
 }

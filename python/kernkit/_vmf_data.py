@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import _core
+
 #: A row whose Euclidean norm differs from 1 by more than this is "not a unit vector".
 UNIT_TOL = 1e-6
 
@@ -84,23 +86,15 @@ def check_weights(weights: Any, n: int, X: Any) -> Any:
     return w
 
 
-def prep_block(
-    Xb: np.ndarray, wb: np.ndarray | None, offset: int, normalize: bool
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Cast a block to float64, validate its rows and return unit rows, weights and a report.
+def check_norms(
+    nrm2: np.ndarray, wb: np.ndarray, offset: int, normalize: bool
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any], np.ndarray]:
+    """Validate rows from their squared norms and weights.
 
-    Rows are divided by their norms unless they are unit to ~1e-14 already, so that the
-    statistics are those of exactly unit vectors. Invalid rows get weight 0 and are counted
-    in the report (keys ``bad_*``: count and first global row index), which the caller turns
-    into an exception after the reduction.
+    Returns the norms (1 for invalid rows), the weights (0 for invalid rows), the report
+    (keys ``bad_*``: count and first global row index, which the caller turns into an
+    exception after the reduction) and the mask of invalid rows.
     """
-    Xb = np.asarray(Xb, dtype=np.float64)
-    if wb is None:
-        wb = np.ones(Xb.shape[0])
-    else:
-        wb = np.asarray(wb, dtype=np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        nrm2 = np.einsum("ij,ij->i", Xb, Xb)
     nonfinite = ~np.isfinite(nrm2)
     zero = nrm2 == 0
     nrm = np.sqrt(np.where(nonfinite | zero, 1.0, nrm2))
@@ -117,12 +111,71 @@ def prep_block(
         report["bad_nonunit"] = (int(nonunit.sum()), offset + i, float(nrm[i]))
     bad = nonfinite | zero | badw
     if bad.any():
-        Xb = np.where(bad[:, None], 0.0, Xb)
         wb = np.where(bad, 0.0, wb)
         nrm = np.where(bad, 1.0, nrm)
+    return nrm, wb, report, bad
+
+
+def _block_weights(Xb: np.ndarray, wb: np.ndarray | None) -> np.ndarray:
+    return np.ones(Xb.shape[0]) if wb is None else np.asarray(wb, dtype=np.float64)
+
+
+def prep_block(
+    Xb: np.ndarray, wb: np.ndarray | None, offset: int, normalize: bool
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Cast a block to float64, validate its rows and return unit rows, weights and a report.
+
+    Rows are divided by their norms unless they are unit to ~1e-14 already, so that the
+    statistics are those of exactly unit vectors. Invalid rows get weight 0 (and zero values),
+    see :func:`check_norms`.
+    """
+    Xb = np.asarray(Xb, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        nrm2 = np.einsum("ij,ij->i", Xb, Xb)
+    nrm, wb, report, bad = check_norms(nrm2, _block_weights(Xb, wb), offset, normalize)
+    if bad.any():
+        Xb = np.where(bad[:, None], 0.0, Xb)
     if np.any(np.abs(nrm - 1.0) > 1e-14):
         Xb = Xb / nrm[:, None]
     return Xb, wb, report
+
+
+def row_stats(Xb: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """|x|^2, mu^T x and |x - mu|^2 of each row x, in one pass (kernkit::vmf::row_stats)."""
+    Xb = np.ascontiguousarray(Xb, dtype=np.float64)
+    n = Xb.shape[0]
+    nrm2, dot, dist2 = np.empty(n), np.empty(n), np.empty(n)
+    _core.vmf_row_stats(Xb, np.ascontiguousarray(mu, dtype=np.float64), nrm2, dot, dist2)
+    return nrm2, dot, dist2
+
+
+def one_minus_dot(dot: np.ndarray, dist2: np.ndarray) -> np.ndarray:
+    """1 - mu^T u for unit rows u, as |u - mu|^2 / 2 where mu^T u > 1/2 (no cancellation)."""
+    return np.where(dot > 0.5, 0.5 * dist2, 1.0 - dot)
+
+
+def unit_row_stats(
+    Xb: np.ndarray, wb: np.ndarray | None, offset: int, normalize: bool, mu: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """mu^T u and |u - mu|^2 for the rows u of a block scaled to unit length, in one pass.
+
+    The same validation and scaling as :func:`prep_block`, without the scaled copy: for a row
+    x of norm n = 1 + d, mu^T u = mu^T x / n and |u - mu|^2 = (|x - mu|^2 - d^2) / n (exact
+    for unit mu), with d = (|x|^2 - 1)/(n + 1) free of cancellation. Invalid rows get zeros.
+    Returns (dot, dist2, weights, report).
+    """
+    Xb = np.asarray(Xb, dtype=np.float64)
+    nrm2, dot, dist2 = row_stats(Xb, mu)
+    nrm, wb, report, bad = check_norms(nrm2, _block_weights(Xb, wb), offset, normalize)
+    scale = np.abs(nrm - 1.0) > 1e-14
+    if scale.any():
+        d = (nrm2 - 1.0) / (nrm + 1.0)
+        dot = np.where(scale, dot / nrm, dot)
+        dist2 = np.where(scale, (dist2 - d * d) / nrm, dist2)
+    if bad.any():
+        dot = np.where(bad, 0.0, dot)
+        dist2 = np.where(bad, 0.0, dist2)
+    return dot, dist2, wb, report
 
 
 def _merge_bad(a: tuple[int, int, float], b: tuple[int, int, float]) -> tuple[int, int, float]:

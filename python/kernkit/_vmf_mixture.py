@@ -68,8 +68,8 @@ def _em_block(
         # sum_i w_i r_ik (1 - mu_k^T x_i) with the difference form near mu_k
         sel = np.flatnonzero(wr[:, k] > 0)
         if sel.size:
-            om = _vmf._one_minus_dot(xb[sel], mus[k], dots[sel, k])
-            D[k] = wr[sel, k] @ om
+            _, _, dist2 = _data.row_stats(xb[sel], mus[k])
+            D[k] = wr[sel, k] @ _data.one_minus_dot(dots[sel, k], dist2)
     out = {
         "S": wr.T @ xb,
         "W": wr.sum(axis=0),

@@ -368,39 +368,14 @@ def _rng(rng: Any) -> np.random.Generator:
     raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator; got {type(rng).__name__}")
 
 
-def _points(x: ArrayLike, p: int, normalize: bool, name: str = "x") -> tuple[np.ndarray, tuple[int, ...]]:
-    """Validate points of shape (..., p); return unit rows (m, p) float64 and the batch shape."""
+def _point_rows(x: ArrayLike, p: int, name: str = "x") -> tuple[np.ndarray, tuple[int, ...]]:
+    """Check points of shape (..., p); return them as rows (m, p) and the batch shape."""
     a = np.asarray(x)
     if a.dtype == object or not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
         raise TypeError(f"{name} must hold real numbers; got dtype {a.dtype}")
     if a.ndim == 0 or a.shape[-1] != p:
         raise ValueError(f"{name} must have shape (..., {p}) to match the distribution's dim p = {p}; got {a.shape}")
-    batch = a.shape[:-1]
-    rows = a.reshape(-1, p)
-    if rows.shape[0] == 0:
-        return np.zeros((0, p)), batch
-    xb, _, report = _data.prep_block(rows, None, 0, normalize)
-    _data.raise_if_bad(report, name)
-    return xb, batch
-
-
-def _one_minus_dot(xb: np.ndarray, mu: np.ndarray, dots: np.ndarray) -> np.ndarray:
-    """1 - mu^T x for unit rows, as ||x - mu||^2 / 2 where mu^T x > 1/2 (no cancellation)."""
-    om = 1.0 - dots
-    close = np.flatnonzero(dots > 0.5)
-    if close.size == 0:
-        return om
-    step = max(1, (1 << 16) // xb.shape[1])  # ~0.5 MB temporaries, cache-resident
-    if close.size > xb.shape[0] // 2:  # most rows: contiguous chunks, no gather
-        for s in range(0, xb.shape[0], step):
-            diff = xb[s:s + step] - mu
-            om[s:s + step] = 0.5 * np.einsum("ij,ij->i", diff, diff)
-        return np.where(dots > 0.5, om, 1.0 - dots)
-    for s in range(0, close.size, step):
-        sel = close[s:s + step]
-        diff = xb[sel] - mu
-        om[sel] = 0.5 * np.einsum("ij,ij->i", diff, diff)
-    return om
+    return a.reshape(-1, p), a.shape[:-1]
 
 
 def _stats_block(Xb: Any, wb: Any, offset: int, normalize: bool) -> dict[str, Any]:
@@ -411,9 +386,8 @@ def _stats_block(Xb: Any, wb: Any, offset: int, normalize: bool) -> dict[str, An
 
 
 def _dev_block(Xb: Any, wb: Any, offset: int, normalize: bool, mu: np.ndarray) -> dict[str, Any]:
-    xb, w, _ = _data.prep_block(Xb, wb, offset, normalize)
-    diff = xb - mu
-    return {"D": float(w @ (0.5 * np.einsum("ij,ij->i", diff, diff)))}
+    _, dist2, w, _ = _data.unit_row_stats(Xb, wb, offset, normalize, mu)
+    return {"D": float(w @ (0.5 * dist2))}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,13 +544,14 @@ class VonMisesFisher:
         -------
         float or ndarray of shape x.shape[:-1]
         """
-        xb, batch = _points(x, self.dim, normalize)
+        rows, batch = _point_rows(x, self.dim)
+        dots, dist2, _, report = _data.unit_row_stats(rows, None, 0, normalize, self.mu)
+        _data.raise_if_bad(report, "x")
         ell = self._log_norm_plus_kappa()
         if self.kappa == 0.0:
-            out = np.full(xb.shape[0], ell)
+            out = np.full(rows.shape[0], ell)
         else:
-            dots = xb @ self.mu
-            om = _one_minus_dot(xb, self.mu, dots) if self.kappa > 1.0 else 1.0 - dots
+            om = _data.one_minus_dot(dots, dist2) if self.kappa > 1.0 else 1.0 - dots
             out = ell - self.kappa * om
         out = out.reshape(batch)
         return float(out) if out.ndim == 0 else out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from fractions import Fraction
 
 import numpy as np
@@ -328,6 +329,76 @@ def test_logpdf_matches_arb_and_is_finite_in_high_dim(arb):
     assert d.pdf(np.eye(3)[2]) == pytest.approx(math.exp(d.logpdf(np.eye(3)[2])))
     assert d.logpdf(np.ones((2, 4, 3)) / math.sqrt(3)).shape == (2, 4)
     assert isinstance(d.logpdf(np.eye(3)[0]), float)
+
+
+def test_row_stats_one_pass_against_exact_sums():
+    """|x|^2, mu^T x and |x - mu|^2 from the one-pass C++ loop against exact rational sums,
+    with rows next to mu (where 1 - mu^T x cancels) and a tail shorter than 8 columns."""
+    from kernkit import _vmf_data
+
+    rng = np.random.default_rng(3)
+    for n, p in [(0, 5), (1, 1), (3, 8), (5, 203)]:
+        mu = _unit(rng, p)
+        for A in (rng.standard_normal((n, p)), mu + 1e-9 * rng.standard_normal((n, p))):
+            n2, dot, d2 = _vmf_data.row_stats(A, mu)
+            assert n2.shape == dot.shape == d2.shape == (n,)
+            tol = (p / 8 + 4) * 2.0**-52  # 8 partial sums of p/8 terms, then 3 additions
+            for i in range(n):
+                fx, fm = [Fraction(a) for a in A[i]], [Fraction(m) for m in mu]
+                ref_n2 = sum(a * a for a in fx)
+                ref_dot = sum(a * m for a, m in zip(fx, fm))
+                ref_d2 = sum((a - m) ** 2 for a, m in zip(fx, fm))
+                size_dot = sum(abs(a * m) for a, m in zip(fx, fm))
+                assert abs(Fraction(n2[i]) - ref_n2) <= tol * ref_n2
+                assert abs(Fraction(dot[i]) - ref_dot) <= tol * size_dot
+                assert abs(Fraction(d2[i]) - ref_d2) <= tol * ref_d2, (n, p, float(ref_d2))
+    with pytest.raises(ValueError, match="mu"):
+        vmf._data.row_stats(np.zeros((2, 3)), np.zeros(4))
+
+
+def test_row_stats_same_bits_on_every_instruction_set():
+    """The partial sums are the same on every vector width: the ISA variants agree bitwise."""
+    import subprocess
+    import sys
+
+    import kernkit
+
+    order = ["baseline", "avx2", "avx512"]
+    facts = kernkit.info()
+    isas = [i for i in order[: order.index(facts["simd"]) + 1] if i in facts["simd_built"].split(",")]
+    code = (
+        "import numpy as np, hashlib; from kernkit import _vmf_data as d\n"
+        "r = np.random.default_rng(1); X = r.standard_normal((300, 1001)); mu = r.standard_normal(1001)\n"
+        "print(hashlib.sha1(np.concatenate(d.row_stats(X, mu)).tobytes()).hexdigest())"
+    )
+    out = {
+        isa: subprocess.run([sys.executable, "-c", code], env={**os.environ, "KERNKIT_SIMD": isa},
+                            capture_output=True, text=True, check=True).stdout
+        for isa in isas
+    }
+    assert len(set(out.values())) == 1, out
+
+
+def test_logpdf_of_rows_off_unit_length_near_the_mode(arb):
+    """Rows within the unit tolerance but not unit are scaled in the closed form
+    |u - mu|^2 = (|x - mu|^2 - d^2)/(1 + d): at large kappa near the mode the result is that
+    of the exactly scaled row."""
+    p, kappa = 64, 1e7
+    mu = np.zeros(p)
+    mu[0] = 1.0
+    t = np.array([1e-5, 3e-4, 1e-3])
+    X = np.zeros((t.size, p))
+    X[:, 0], X[:, 1] = np.cos(t), np.sin(t)
+    d = vmf.VonMisesFisher(mu, kappa)
+    lc = _ref_log_c(arb, p, kappa)
+    for scale in (1.0, 1 + 3e-7, 1 - 5e-8):
+        got = d.logpdf(X * scale)
+        for ti, g in zip(t, got):
+            ref = float((lc + _arb_of(arb, kappa) * (1 - 2 * _arb_of(arb, math.sin(ti / 2)) ** 2)).mid())
+            assert abs(g - ref) <= 1e-12 * max(abs(ref), 1.0), (scale, ti, g, ref)
+    with pytest.raises(ValueError, match="unit"):
+        d.logpdf(X * 1.01)
+    np.testing.assert_allclose(d.logpdf(X * 1.01, normalize=True), d.logpdf(X), rtol=1e-13)
 
 
 def test_entropy_mean_kl(arb):

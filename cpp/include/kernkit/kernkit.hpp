@@ -12,3 +12,4 @@
 #include "kernkit/toeplitz.hpp"
 #include "kernkit/math/hashattn.hpp"
 #include "kernkit/hashattn.hpp"
+#include "kernkit/vmf.hpp"
