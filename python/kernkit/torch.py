@@ -21,6 +21,8 @@ import torch
 import kernkit
 from kernkit._rational import rational_init, variance_gain
 
+HashMode = Literal["consistent", "ecoformer"]  # as kernkit.hashed_attention's `mode`
+
 __all__ = ["HashedAttention", "HashedAttentionFunction", "Rational", "RationalFunction",
            "RPEAttentionFunction", "RPEDecayAttentionFunction", "hashed_attention",
            "kernel_hash_project", "pack_codes", "rational", "rpe_attention", "rpe_attention_decay"]
@@ -237,7 +239,7 @@ def _signs(z: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 def _linear_form(sq: torch.Tensor, sk: torch.Tensor, v: torch.Tensor, c: float, causal: bool,
-                 mode: str, kmask: torch.Tensor | None = None) -> torch.Tensor:
+                 mode: HashMode, kmask: torch.Tensor | None = None) -> torch.Tensor:
     """Float reference of hashed attention in its O(n b d) form (differentiable by autograd);
     kmask (..., n_k) 1/0 marks the valid keys (non-causal)."""
     if kmask is not None:
@@ -270,7 +272,7 @@ class HashedAttentionFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, zq: torch.Tensor, zk: torch.Tensor, v: torch.Tensor, causal: bool,
-                offset: float | None, mode: Literal["consistent", "ecoformer"],
+                offset: float | None, mode: HashMode,
                 key_lengths: Any = None) -> torch.Tensor:
         bits = int(zq.shape[-1])
         c = float(bits + 1) if offset is None else float(offset)
@@ -317,7 +319,7 @@ class HashedAttentionFunction(torch.autograd.Function):
 
 
 def hashed_attention(zq: torch.Tensor, zk: torch.Tensor, v: torch.Tensor, causal: bool = False,
-                     offset: float | None = None, mode: str = "consistent",
+                     offset: float | None = None, mode: HashMode = "consistent",
                      key_lengths: Any = None) -> torch.Tensor:
     """Trainable EcoFormer attention on real-valued pre-sign codes ``zq`` (..., n_q, bits) and
     ``zk`` (..., n_k, bits) and values ``v`` (..., n_k, d); see `kernkit.hashed_attention` for
@@ -369,7 +371,7 @@ class HashedAttention(torch.nn.Module):
     A_key: torch.Tensor
 
     def __init__(self, kernel_hash: Any, causal: bool = False, offset: float | None = None,
-                 mode: str = "consistent") -> None:
+                 mode: HashMode = "consistent") -> None:
         super().__init__()
         kernel_hash._check_fitted()
         self.bits = int(kernel_hash.bits)
