@@ -259,6 +259,7 @@ def _newton_kappa(p: int, r: np.ndarray, d: np.ndarray) -> np.ndarray:
     kap = np.clip(r * (p - r * r) / one_m_r2, lo, hi)  # Banerjee et al. (2005)
     log_r, log_d = np.log(r), np.log(d)
     active = np.ones(r.shape, dtype=bool)
+    last_ds = np.zeros(r.shape)
     for _ in range(100):
         idx = np.flatnonzero(active)
         if idx.size == 0:
@@ -276,7 +277,16 @@ def _newton_kappa(p: int, r: np.ndarray, d: np.ndarray) -> np.ndarray:
             ds = -f / fp  # Newton step in log kappa
             # kappa * exp(ds) keeps kappa's relative precision (exp(log kappa) would lose |log kappa| ulps)
             knew = ki * np.exp(ds)
-        small = np.abs(ds) <= 1e-15
+        # converged: a step below 1e-15, or a tiny step back that is not much shorter than the
+        # last one (no quadratic convergence left: Newton has reached the rounding noise of f,
+        # ~|log u| eps plus 1 - A's cancellation, and would cycle between neighbours of the root)
+        prev = last_ds[idx]
+        cycle = (np.abs(prev) <= 1e-12) & (ds * prev < 0) & (np.abs(ds) >= 0.1 * np.abs(prev))
+        last_ds[idx] = ds
+        if cycle.any():  # the last two iterates bracket the root: take their geometric mean
+            lo_c, hi_c = lo[idx[cycle]], hi[idx[cycle]]
+            knew[cycle] = lo_c * np.sqrt(hi_c / lo_c)
+        small = (np.abs(ds) <= 1e-15) | cycle
         bad = ~small & ~((knew >= lo[idx]) & (knew <= hi[idx]))
         if bad.any():  # bisection in log kappa
             knew[bad] = np.exp(0.5 * (np.log(lo[idx[bad]]) + np.log(hi[idx[bad]])))
