@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 #include <vector>
 
 int main() {
@@ -53,6 +54,24 @@ int main() {
   std::printf("hashed attention: %g %g %g\n", att[0], att[1], att[2]);
   if (kernkit::hash_code_dot(codes[0], codes[1], 2) != 0 || kernkit::hash_code_dot(3, 3, 2) != 2) ++bad;
   if (std::fabs(att[0] - 31.0f / 13.0f) > 1e-6f) ++bad;
+  // vMF row statistics on rows padded to a stride of 4: x = (0.6, 0.8, 0), mu = (1, 0, 0).
+  {
+    const std::vector<double> xs = {0.6, 0.8, 0.0, -1.0, 0.0, 0.0, 1.0, -1.0};
+    const std::vector<double> mu = {1.0, 0.0, 0.0};
+    double n2[2], dot[2], d2[2];
+    kernkit::vmf::row_stats(2, 3, xs.data(), 4, mu.data(), n2, dot, d2);
+    std::printf("vmf row stats: %g %g %g | %g %g %g\n", n2[0], dot[0], d2[0], n2[1], dot[1], d2[1]);
+    if (std::fabs(n2[0] - 1.0) > 1e-15 || std::fabs(dot[0] - 0.6) > 1e-15 ||
+        std::fabs(d2[0] - 0.8) > 1e-15 || n2[1] != 1.0 || dot[1] != 0.0 || d2[1] != 2.0)
+      ++bad;
+    bool threw = false;
+    try {
+      kernkit::vmf::row_stats(2, 3, xs.data(), 2, mu.data(), n2, dot, d2);  // stride < row length
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    if (!threw) ++bad;
+  }
   std::printf("version %s, simd %s, threads %d\n", kernkit::version().c_str(),
               kernkit::simd_level().c_str(), kernkit::get_num_threads());
   return bad;
