@@ -167,14 +167,18 @@ def blas_info():
         return []
 
 
-def interleaved(fns, rounds=8, min_time=0.02):
+def interleaved(fns, rounds=8, min_time=0.02, pause=0.0):
     """Best seconds per call of each callable, measured in alternating rounds (a shared, noisy
-    machine: every contender sees the same background load)."""
+    machine: every contender sees the same background load). pause: seconds of idle before each
+    sample, for multi-threaded runs: OpenBLAS's worker threads spin for ~0.1 s after a call (and
+    OpenMP's briefly), holding the other core through the next contender's sample (kernkit's
+    2-thread GEMV measured 1.1-1.4 ms right after numpy's calls, 0.46-0.52 ms after a pause)."""
     best = {k: float("inf") for k in fns}
     for f in fns.values():
         f()
     for _ in range(rounds):
         for k, f in fns.items():
+            time.sleep(pause)
             best[k] = min(best[k], best_time(f, repeat=1, min_time=min_time))
     return best
 
@@ -212,7 +216,7 @@ def speed(quick):
                 fns = {"numpy": (lambda: W @ x1) if B == 1 else (lambda: x @ W.T)}
                 for bits, qw in qws.items():
                     fns[f"W{bits}"] = (lambda qw=qw: Q.matmul(x1, qw)) if B == 1 else (lambda qw=qw: Q.matmul(x, qw))
-                t = interleaved(fns, rounds=3 if quick else 8)
+                t = interleaved(fns, rounds=3 if quick else 8, pause=0.2 if threads > 1 else 0.0)
                 row = {"shape": f"{rows}x{cols}", "batch": B, "threads": threads, "numpy_fp32_ms": t["numpy"] * 1e3,
                        "numpy_GBps": W.nbytes / t["numpy"] / 1e9}
                 for bits in qws:
@@ -260,7 +264,9 @@ def markdown(res):
           "| exponent search + quantize | seconds |", "|---|---:|"]
     for r in sp["search"]:
         L.append(f"| {r['case']} | {r['seconds']:.3f} |")
-    L += ["", "LUT matmul on packed codes (g64) vs numpy float32 BLAS (`W @ x` at batch 1, `x @ W.T` otherwise):", "",
+    L += ["", "LUT matmul on packed codes (g64) vs numpy float32 BLAS (`W @ x` at batch 1, `x @ W.T` otherwise), "
+          "best per call of 8 alternating rounds; with 2 threads each sample follows 0.2 s of idle (OpenBLAS's "
+          "threads spin ~0.1 s after a call and would hold the second core through the other's sample):", "",
           "| W (out x in) | threads | batch | numpy fp32 ms | W4 ms | W4 speedup | W3 ms | W3 speedup | W2 ms | W2 speedup |",
           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sp["matmul"]:
