@@ -19,14 +19,17 @@
 namespace kernkit {
 namespace bessel_detail {
 
-constexpr int kTemmeFastClasses = 8;  // class ids 1..8; 0 = not handled here
+constexpr int kTemmeFastClasses = 12;  // class ids 1..12; 0 = not handled here
 
 // Class of (nu, x): 0 outside the domain above (also NaN), else 1 + (x kind: 0 series, x < 0.1;
-// 1 series; 2 quadrature, x < 3; 3 quadrature) + 4 (v > 1/2: the recurrence, up to 25 steps).
+// 1 series; 2 quadrature, x < 3; 3 quadrature) + 4 (recurrence: 0 none, v <= 1/2; 1 short,
+// v <= 4.5; 2 long, v < 25.5). Its steps are unrolled and masked past v, each with two
+// divisions: the 24 of the long one cost orders 1-4 about as much as their series or quadrature.
 KERNKIT_INLINE int temme_fast_class(double nu, double x) {
   const bool ok = (nu >= 0.0) & (nu * nu + x * x < 650.25) & (x >= 1e-3);  // below Debye
   const int xk = static_cast<int>(x >= 0.1) + static_cast<int>(x > kQuadXMin) + static_cast<int>(x >= 3.0);
-  return static_cast<int>(ok) * (1 + xk + 4 * static_cast<int>(nu > 0.5));
+  const int rk = static_cast<int>(nu > 0.5) + static_cast<int>(nu > 4.5);
+  return static_cast<int>(ok) * (1 + xk + 4 * rk);
 }
 
 // NT: series terms after the first (x <= 1), or 0 and NQ quadrature nodes (x > 1); NREC: the
@@ -108,9 +111,13 @@ KERNKIT_INLINE auto temme_fast_visit(int c, F&& f) {
     case 2: return f.template operator()<s1, 0, 1>();
     case 3: return f.template operator()<0, q0, 1>();
     case 4: return f.template operator()<0, q1, 1>();
-    case 5: return f.template operator()<s0, 0, 25>();
-    case 6: return f.template operator()<s1, 0, 25>();
-    case 7: return f.template operator()<0, q0, 25>();
+    case 5: return f.template operator()<s0, 0, 5>();
+    case 6: return f.template operator()<s1, 0, 5>();
+    case 7: return f.template operator()<0, q0, 5>();
+    case 8: return f.template operator()<0, q1, 5>();
+    case 9: return f.template operator()<s0, 0, 25>();
+    case 10: return f.template operator()<s1, 0, 25>();
+    case 11: return f.template operator()<0, q0, 25>();
     default: return f.template operator()<0, q1, 25>();
   }
 }
