@@ -159,10 +159,12 @@ def unit_row_stats(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """mu^T u and |u - mu|^2 for the rows u of a block scaled to unit length, in one pass.
 
-    The same validation and scaling as :func:`prep_block`, without the scaled copy: for a row
-    x of norm n = 1 + d, mu^T u = mu^T x / n and |u - mu|^2 = (|x - mu|^2 - d^2) / n (exact
-    for unit mu), with d = (|x|^2 - 1)/(n + 1) free of cancellation. Invalid rows get zeros.
-    Returns (dot, dist2, weights, report).
+    The same validation and scaling as :func:`prep_block`, without the scaled copy for rows
+    within the unit tolerance: for a row x of norm n = 1 + d, mu^T u = mu^T x / n and
+    |u - mu|^2 = (|x - mu|^2 - d^2) / n (exact for unit mu), with d = (|x|^2 - 1)/(n + 1) free
+    of cancellation; d^2 <= 1e-12 adds nothing there. Rows further from unit length (accepted
+    with normalize=True), where d^2 could cancel against |x - mu|^2, are scaled and summed
+    again. Invalid rows get zeros. Returns (dot, dist2, weights, report).
     """
     Xb = np.asarray(Xb, dtype=np.float64)
     nrm2, dot, dist2 = row_stats(Xb, mu)
@@ -172,6 +174,9 @@ def unit_row_stats(
         d = (nrm2 - 1.0) / (nrm + 1.0)
         dot = np.where(scale, dot / nrm, dot)
         dist2 = np.where(scale, (dist2 - d * d) / nrm, dist2)
+        far = np.flatnonzero(scale & (np.abs(d) > UNIT_TOL) & ~bad)
+        if far.size:
+            _, dot[far], dist2[far] = row_stats(Xb[far] / nrm[far, None], mu)
     if bad.any():
         dot = np.where(bad, 0.0, dot)
         dist2 = np.where(bad, 0.0, dist2)

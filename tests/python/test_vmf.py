@@ -416,6 +416,13 @@ def test_logpdf_of_rows_off_unit_length_near_the_mode(arb):
     with pytest.raises(ValueError, match="unit"):
         d.logpdf(X * 1.01)
     np.testing.assert_allclose(d.logpdf(X * 1.01, normalize=True), d.logpdf(X), rtol=1e-13)
+    # far from unit length (normalize=True) and very concentrated: |x - mu|^2 - d^2 would cancel
+    d12 = vmf.VonMisesFisher(mu, 1e12)
+    lc12 = _ref_log_c(arb, p, 1e12)
+    got = d12.logpdf(np.vstack([X * 3.0, X * 0.2]), normalize=True)
+    for ti, g in zip(np.concatenate([t, t]), got):
+        ref = float((lc12 + _arb_of(arb, 1e12) * (1 - 2 * _arb_of(arb, math.sin(ti / 2)) ** 2)).mid())
+        assert abs(g - ref) <= 1e-12 * max(abs(ref), 1.0), (ti, g, ref)
 
 
 def test_entropy_mean_kl(arb):
