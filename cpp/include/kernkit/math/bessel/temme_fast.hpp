@@ -77,7 +77,7 @@ KERNKIT_INLINE double temme_fast(double v, double x, double scaled, double dlog)
     double s0 = 0.0, s1 = 0.0;
     temme_quad_sums<NQ>(h, mu, x, s0, s1);
     k0 = 0.5 * h * s0;
-    g = 0.5 * x * (s1 / s0);
+    g = 0.5 * x * quad_ratio(mu, x, s0, s1);
   }
   // K_{mu+j}/K_mu by the compensated recurrence of k_temme (steps j >= n leave the state as is)
   double kp = 1.0, kc = (2.0 * g) / x;
