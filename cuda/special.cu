@@ -23,7 +23,7 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kPer = 4;  // elements per thread and tile
 constexpr int kTile = kThreads * kPer;
-constexpr int kKeys = 32;  // region keys: fast_class is 0..kFastClasses
+constexpr int kKeys = 64;  // region keys: fast_class is 0..kFastClasses (two per lane of a warp)
 static_assert(bessel_detail::kFastClasses < kKeys, "region keys: one per fast class");
 
 // The K functions sort by K's classes (Temme's in the box), the others by I's.
@@ -65,14 +65,15 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
     __syncthreads();
-    if (threadIdx.x < kKeys) {  // exclusive scan of the counts by the first warp
-      const int c = count[threadIdx.x];
+    if (threadIdx.x < 32) {  // exclusive scan of the counts by the first warp, keys 2i and 2i+1 in lane i
+      const int c0 = count[2 * threadIdx.x], c = c0 + count[2 * threadIdx.x + 1];
       int incl = c;
-      for (int o = 1; o < kKeys; o <<= 1) {
+      for (int o = 1; o < 32; o <<= 1) {
         const int y = __shfl_up_sync(0xffffffffu, incl, o);
         if (static_cast<int>(threadIdx.x) >= o) incl += y;
       }
-      start[threadIdx.x] = incl - c;
+      start[2 * threadIdx.x] = incl - c;
+      start[2 * threadIdx.x + 1] = incl - c + c0;
     }
     __syncthreads();
 #pragma unroll

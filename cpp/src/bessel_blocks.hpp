@@ -31,7 +31,7 @@ namespace bessel_blocks {
 namespace bd = ::kernkit::bessel_detail;
 constexpr int kBlock = 512;
 constexpr int kClasses = bd::kFastClasses + 1;  // 0: scalar path
-static_assert(kClasses <= 32, "the block loop keeps the classes present in a 32-bit mask");
+static_assert(kClasses <= 64, "the block loop keeps the classes present in a 64-bit mask");
 constexpr int kLanes = 8;  // class runs are padded to a multiple of this (any ISA's lane count)
 // gathered slots: the block, each class's padding, and the 8 slots a compaction may store past its end
 constexpr int kGather = kBlock + kLanes * kClasses + 8;
@@ -203,19 +203,19 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
       }
   #pragma omp simd
       for (int i = 0; i < m; ++i) cls[i] = bd::debye_fast_class(nub[i], xb[i]);
-      unsigned present = 0;  // bit c: class c occurs in the block
-      for (int i = 0; i < m; ++i) present |= 1u << cls[i];
+      std::uint64_t present = 0;  // bit c: class c occurs in the block
+      for (int i = 0; i < m; ++i) present |= std::uint64_t{1} << cls[i];
       if (present & 1u) {  // the box classes (bd::fast_class), only for blocks that need them
   #pragma omp simd
         for (int i = 0; i < m; ++i) cls[i] += static_cast<int>(cls[i] == 0) * bd::box_class<Q>(nub[i], xb[i]);
         present = 0;
-        for (int i = 0; i < m; ++i) present |= 1u << cls[i];
+        for (int i = 0; i < m; ++i) present |= std::uint64_t{1} << cls[i];
       }
       double gh[kGather], go[kGather];
       if ((present & (present - 1)) == 0 && present != 1) {
         // one class only (the common case for smooth inputs): no sorting
         int c = 1;
-        while (present != (1u << c)) ++c;
+        while (present != (std::uint64_t{1} << c)) ++c;
         hyp_block(m, nub, xb, gh);
         run_class<Q, bd::is_lowp<T>::value>(c, m, nub, xb, gh, go);
         for (int i = 0; i < m; ++i) out[(i0 + i) * so] = static_cast<T>(go[i]);
@@ -235,7 +235,7 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
       int p = 0;
       for (int c = 1; c < kClasses; ++c) {
         start[c] = p;
-        if (present & (1u << c)) {
+        if (present & (std::uint64_t{1} << c)) {
           p = compact(c, m, cls, nub, xb, perm + p, gv + p, gx + p) + p;
           for (; p % kLanes != 0; ++p) {
             perm[p] = kBlock;

@@ -84,15 +84,27 @@ KERNKIT_INLINE KMu temme_series(double mu, double x) {
 // |mu| <= 1/2, 1 <= x < 26, for nu = mu and (through K_mu', quad_ratio) mu + 1 at once. The integrand is analytic in a strip
 // around the real axis and decays double-exponentially, so the trapezoid rule converges
 // exponentially in 1/h. Cut at t_max = acosh(1 + 47/x) (integrand < e^-40 of its peak beyond)
-// with N nodes, h = t_max/(N-1): N = 24 for x < 3 and 16 from x = 3 (h <= 0.20 and 0.24), which
-// measured (scratch script, Arb reference) <= 8e-16 absolute in log(K e^x) over x in [1, 25.5],
-// nu in [-1/2, 3/2]; with K_{mu+1} from quad_ratio, 6000 random points of the box (orders up to
-// 25) gave <= 3 ulp for log K and log K e^x and <= 2 ulp for K'/K against Arb (was 5 ulp).
-// 16 and 24 are whole numbers of SIMD vectors. Every term is positive and K e^x comes out directly (the
+// with N nodes, h = t_max/(N-1), N per class of x (quad_nodes). The integrand is analytic and
+// bounded by ~e^x in the strip |Im t| < pi/2, so the trapezoid error is ~e^(x - pi^2/h) of the
+// integral; N = 16 from x = 3 (e^-39 there) measured (scratch script, Arb reference) <= 8e-16
+// absolute in log(K e^x) over x in [3, 25.5], nu in [-1/2, 3/2], and the other classes take
+// the N that keeps e^-39 or less over their x range (before: 24 nodes below x = 3, e^-49 to
+// e^-62, and 16 above, e^-39 to e^-61). With K_{mu+1} from quad_ratio and these N, random points
+// of the box (orders up to 25) gave <= 3 ulp for log K and log K e^x and <= 2 ulp for K'/K
+// against Arb. Every term is positive and K e^x comes out directly (the
 // exponent -x (cosh t - 1) is small where the terms matter), which is what makes log K + x
 // accurate to ~1e-16 absolute; Temme's series and CF2 (used before) left ~1e-15 there.
 // cosh t - 1 = 2 sinh^2(t/2) avoids the cancellation of cosh t - 1 for small t.
 constexpr double kQuadXMin = 1.0;  // below this Temme's series is used (fewer than 20 terms)
+constexpr double kQuadX[3] = {1.7, 3.0, 8.0};  // quadrature classes: (1, 1.7), [1.7, 3), [3, 8), [8, 26)
+
+// Nodes of quadrature class q (0..3): the least N with x - pi^2 (N-1)/t_max(x) <= -39 over the
+// class (e^-39 = 1e-17); LOWP (the float functions): about -23 (1e-10), as before the split.
+template <bool LOWP>
+constexpr int quad_nodes(int q) {
+  constexpr int full[4] = {20, 18, 16, 14}, lowp[4] = {12, 12, 10, 10};
+  return LOWP ? lowp[q] : full[q];
+}
 
 // The step h = acosh(1 + 47/x) / (N - 1), acosh by fastmath.hpp's log and exp (any h near it is
 // as good a trapezoid step; this one is the same bits in scalar and vector code).
@@ -176,7 +188,11 @@ KERNKIT_INLINE void k_temme(double v, double x, double& lk, double& lks, double&
   const double n = (v <= 0.5) ? 0.0 : std::ceil(v - 0.5);
   const double mu = (n == 0.0) ? -v : v - n;
   const bool quad = x > kQuadXMin;  // km.lin is K_mu e^x (quadrature) rather than K_mu (series)
-  const KMu km = !quad ? temme_series(mu, x) : (x < 3.0) ? temme_quad<24>(mu, x) : temme_quad<16>(mu, x);
+  const KMu km = !quad               ? temme_series(mu, x)
+                 : (x < kQuadX[0]) ? temme_quad<quad_nodes<false>(0)>(mu, x)
+                 : (x < kQuadX[1]) ? temme_quad<quad_nodes<false>(1)>(mu, x)
+                 : (x < kQuadX[2]) ? temme_quad<quad_nodes<false>(2)>(mu, x)
+                                   : temme_quad<quad_nodes<false>(3)>(mu, x);
   // For x >= 1e-3 K is assembled in linear space and logged once: log K can be O(1) while its
   // pieces (x, log of the recurrence product) are ~25, whose separate roundings would cost
   // ~2e-15 absolute. exp(-x) (x < 26) and the product stay far from over/underflow.

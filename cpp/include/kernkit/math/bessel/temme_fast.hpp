@@ -7,7 +7,7 @@
 // (cpp/src/bessel_blocks.hpp) runs it with #pragma omp simd, and the scalar log_kv / dlog_kv
 // call the very same function for these inputs (same bits on either path).
 // Series terms: Temme's sums fall off like (x^2/4)^k / k!^2; 6 terms leave < 1e-17 below
-// x = 0.1, 11 up to x = 1. Quadrature nodes: 24 below x = 3, 16 above (temme_quad).
+// x = 0.1, 11 up to x = 1. Quadrature nodes: 20, 18, 16 and 14 from x = 1, 1.7, 3 and 8 (quad_nodes).
 #pragma once
 #include <cmath>
 
@@ -19,17 +19,18 @@
 namespace kernkit {
 namespace bessel_detail {
 
-constexpr int kTemmeFastClasses = 12;  // class ids 1..12; 0 = not handled here
+constexpr int kTemmeFastClasses = 18;  // class ids 1..18; 0 = not handled here
 
 // Class of (nu, x): 0 outside the domain above (also NaN), else 1 + (x kind: 0 series, x < 0.1;
-// 1 series; 2 quadrature, x < 3; 3 quadrature) + 4 (recurrence: 0 none, v <= 1/2; 1 short,
-// v <= 4.5; 2 long, v < 25.5). Its steps are unrolled and masked past v, each with two
+// 1 series; 2-5 quadrature from x = 1, 1.7, 3, 8: quad_nodes) + 6 (recurrence: 0 none, v <= 1/2;
+// 1 short, v <= 4.5; 2 long, v < 25.5). Its steps are unrolled and masked past v, each with two
 // divisions: the 24 of the long one cost orders 1-4 about as much as their series or quadrature.
 KERNKIT_INLINE int temme_fast_class(double nu, double x) {
   const bool ok = (nu >= 0.0) & (nu * nu + x * x < 650.25) & (x >= 1e-3);  // below Debye
-  const int xk = static_cast<int>(x >= 0.1) + static_cast<int>(x > kQuadXMin) + static_cast<int>(x >= 3.0);
+  const int xk = static_cast<int>(x >= 0.1) + static_cast<int>(x > kQuadXMin) + static_cast<int>(x >= kQuadX[0]) +
+                 static_cast<int>(x >= kQuadX[1]) + static_cast<int>(x >= kQuadX[2]);
   const int rk = static_cast<int>(nu > 0.5) + static_cast<int>(nu > 4.5);
-  return static_cast<int>(ok) * (1 + xk + 4 * rk);
+  return static_cast<int>(ok) * (1 + xk + 6 * rk);
 }
 
 // NT: series terms after the first (x <= 1), or 0 and NQ quadrature nodes (x > 1); NREC: the
@@ -101,24 +102,31 @@ KERNKIT_INLINE double temme_fast(double v, double x, double scaled, double dlog)
 }
 
 // Calls f.template operator()<NT, NQ, NREC>() for class c (1..kTemmeFastClasses). LOWP (the
-// float functions): counts for a truncation below 1e-10 (series 4 and 7 terms; 12 and 10 nodes,
-// step <= 0.43).
+// float functions): counts for a truncation below 1e-10 (series 4 and 7 terms; 12, 12, 10 and 10
+// nodes, quad_nodes).
 template <bool LOWP, class F>
 KERNKIT_INLINE auto temme_fast_visit(int c, F&& f) {
-  constexpr int s0 = LOWP ? 4 : 6, s1 = LOWP ? 7 : 11, q0 = LOWP ? 12 : 24, q1 = LOWP ? 10 : 16;
+  constexpr int s0 = LOWP ? 4 : 6, s1 = LOWP ? 7 : 11;
+  constexpr int q0 = quad_nodes<LOWP>(0), q1 = quad_nodes<LOWP>(1), q2 = quad_nodes<LOWP>(2), q3 = quad_nodes<LOWP>(3);
   switch (c) {
     case 1: return f.template operator()<s0, 0, 1>();
     case 2: return f.template operator()<s1, 0, 1>();
     case 3: return f.template operator()<0, q0, 1>();
     case 4: return f.template operator()<0, q1, 1>();
-    case 5: return f.template operator()<s0, 0, 5>();
-    case 6: return f.template operator()<s1, 0, 5>();
-    case 7: return f.template operator()<0, q0, 5>();
-    case 8: return f.template operator()<0, q1, 5>();
-    case 9: return f.template operator()<s0, 0, 25>();
-    case 10: return f.template operator()<s1, 0, 25>();
-    case 11: return f.template operator()<0, q0, 25>();
-    default: return f.template operator()<0, q1, 25>();
+    case 5: return f.template operator()<0, q2, 1>();
+    case 6: return f.template operator()<0, q3, 1>();
+    case 7: return f.template operator()<s0, 0, 5>();
+    case 8: return f.template operator()<s1, 0, 5>();
+    case 9: return f.template operator()<0, q0, 5>();
+    case 10: return f.template operator()<0, q1, 5>();
+    case 11: return f.template operator()<0, q2, 5>();
+    case 12: return f.template operator()<0, q3, 5>();
+    case 13: return f.template operator()<s0, 0, 25>();
+    case 14: return f.template operator()<s1, 0, 25>();
+    case 15: return f.template operator()<0, q0, 25>();
+    case 16: return f.template operator()<0, q1, 25>();
+    case 17: return f.template operator()<0, q2, 25>();
+    default: return f.template operator()<0, q3, 25>();
   }
 }
 
