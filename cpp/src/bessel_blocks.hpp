@@ -59,6 +59,20 @@ inline void hyp_block(int k, const double* v, const double* x, double* h) {
   for (; i < k; ++i) h[i] = std::sqrt(v[i] * v[i] + x[i] * x[i]);
 }
 
+// Bit c set for each class c (0..63) in cls[0..m). In two 32-bit halves: GCC vectorises that
+// (variable 32-bit shifts), not a 64-bit shift by a 32-bit count, which ran as a scalar loop
+// (~2 cycles per element, 6-10% of the cheaper box classes' time).
+inline std::uint64_t class_mask(int m, const int* cls) {
+  std::uint32_t lo = 0, hi = 0;
+  for (int i = 0; i < m; ++i) {
+    const auto c = static_cast<std::uint32_t>(cls[i]);
+    const std::uint32_t bit = 1u << (c & 31u);
+    lo |= bit & (0u - static_cast<std::uint32_t>(c < 32u));
+    hi |= bit & (0u - static_cast<std::uint32_t>(c >= 32u));
+  }
+  return (static_cast<std::uint64_t>(hi) << 32) | lo;
+}
+
 // Appends the indices and operands of the elements of class c to perm/gv/gx; returns their number.
 inline int compact(int c, int m, const int* cls, const double* v, const double* x, int* perm,
                    double* gv, double* gx) {
@@ -203,13 +217,11 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
       }
   #pragma omp simd
       for (int i = 0; i < m; ++i) cls[i] = bd::debye_fast_class(nub[i], xb[i]);
-      std::uint64_t present = 0;  // bit c: class c occurs in the block
-      for (int i = 0; i < m; ++i) present |= std::uint64_t{1} << cls[i];
+      std::uint64_t present = class_mask(m, cls);  // bit c: class c occurs in the block
       if (present & 1u) {  // the box classes (bd::fast_class), only for blocks that need them
   #pragma omp simd
         for (int i = 0; i < m; ++i) cls[i] += static_cast<int>(cls[i] == 0) * bd::box_class<Q>(nub[i], xb[i]);
-        present = 0;
-        for (int i = 0; i < m; ++i) present |= std::uint64_t{1} << cls[i];
+        present = class_mask(m, cls);
       }
       double gh[kGather], go[kGather];
       if ((present & (present - 1)) == 0 && present != 1) {

@@ -27,16 +27,16 @@
 namespace kernkit {
 namespace bessel_detail {
 
-constexpr int kSeriesFastClasses = 10;  // class ids 1..10; 0 = not handled here
+constexpr int kSeriesFastClasses = 15;  // class ids 1..15; 0 = not handled here
 
 // Class of (v, x): 0 outside the domain above (also NaN, inf, negative v or x), else
-// 1 + (x class 0..4: x < 1e-3, 1, 4, 10, 25.5) + 5 (v >= 4.5: up to 25 prefactor factors rather
-// than 4). Branch-free like debye_fast_class.
+// 1 + (x class 0..4: x < 1e-3, 1, 4, 10, 25.5) + 5 (prefactor factors, masked past v: up to 4
+// below v = 4.5, 12 below 12.5, else 25). Branch-free like debye_fast_class.
 KERNKIT_INLINE int series_fast_class(double v, double x) {
   const bool ok = (v >= 0.0) & (x >= 1e-300) & (v * v + x * x < 650.25);
   const int xc = static_cast<int>(x >= 1e-3) + static_cast<int>(x >= 1.0) + static_cast<int>(x >= 4.0) +
                  static_cast<int>(x >= 10.0);
-  return static_cast<int>(ok) * (1 + xc + 5 * static_cast<int>(v >= 4.5));
+  return static_cast<int>(ok) * (1 + xc + 5 * (static_cast<int>(v >= 4.5) + static_cast<int>(v >= 12.5)));
 }
 
 // (h, l) * f as a double-double, f a double (relative error ~1e-32).
@@ -128,10 +128,15 @@ KERNKIT_INLINE auto series_fast_visit(int c, F&& f) {
     case 3: return f.template operator()<n2, LOWP, 4>();
     case 4: return f.template operator()<n3, LOWP, 4>();
     case 5: return f.template operator()<n4, LOWP, 4>();
-    case 6: return f.template operator()<n0, true, 25>();
-    case 7: return f.template operator()<n1, LOWP, 25>();
-    case 8: return f.template operator()<n2, LOWP, 25>();
-    case 9: return f.template operator()<n3, LOWP, 25>();
+    case 6: return f.template operator()<n0, true, 12>();
+    case 7: return f.template operator()<n1, LOWP, 12>();
+    case 8: return f.template operator()<n2, LOWP, 12>();
+    case 9: return f.template operator()<n3, LOWP, 12>();
+    case 10: return f.template operator()<n4, LOWP, 12>();
+    case 11: return f.template operator()<n0, true, 25>();
+    case 12: return f.template operator()<n1, LOWP, 25>();
+    case 13: return f.template operator()<n2, LOWP, 25>();
+    case 14: return f.template operator()<n3, LOWP, 25>();
     default: return f.template operator()<n4, LOWP, 25>();
   }
 }
