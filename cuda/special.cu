@@ -25,6 +25,7 @@ constexpr int kPer = 4;  // elements per thread and tile
 constexpr int kTile = kThreads * kPer;
 constexpr int kKeys = 64;  // region keys: fast_class is 0..kFastClasses (two per lane of a warp)
 static_assert(bessel_detail::kFastClasses < kKeys, "region keys: one per fast class");
+static_assert(kKeys == 2 * 32, "the counts' scan takes two keys per lane of one warp");
 
 // The K functions sort by K's classes (Temme's in the box), the others by I's.
 template <class F>
