@@ -168,12 +168,14 @@ KERNKIT_INLINE KMu temme_quad(double mu, double x) {
 
 // One step K_{j+1} = K_{j-1} + (2 (mu + j)/x) K_j of the recurrence on (kp, kc) = K_{j-1}, K_j
 // (relative to K_mu) with their compensation terms (kpl, kcl): kn + knl = K_{j+1}. muj = mu + j
-// is exact (v minus an integer); a_j = a + al, and a kc + kp - kn = err (exact but for the last
-// rounding of err itself).
-KERNKIT_INLINE void krec_step(double muj, double x, double kp, double kpl, double kc, double kcl,
+// is exact (v minus an integer); a_j = a + al to ~1e-32 relative, from ix = 1/x (the pair
+// carries a_j whether or not a is the rounded quotient: al takes the exact residual; a division
+// per step cost the long recurrence ~10% of its time), and a kc + kp - kn = err (exact but for
+// the last rounding of err itself).
+KERNKIT_INLINE void krec_step(double muj, double x, double ix, double kp, double kpl, double kc, double kcl,
                               double& kn, double& knl) {
   const double aj = 2.0 * muj;
-  const double a = aj / x, al = fms_exact(a, x, aj) / x;
+  const double a = aj * ix, al = fms_exact(a, x, aj) * ix;
   const double p = a * kc, pe = mul_err(a, kc, p);
   kn = kp + p;
   const double bp = kn - kp;
@@ -215,11 +217,12 @@ KERNKIT_INLINE void k_temme(double v, double x, double& lk, double& lks, double&
     // stay below ~1e120 here. The rounding errors of the factors a_j = 2 (mu + j)/x (mu + j is
     // exact: v minus an integer) and of each step are carried in a second, compensating
     // recurrence (kpl, kcl) off the dependent chain: uncompensated, 25 steps left ~3 ulp.
-    double kp = 1.0, kc = (2.0 * g) / x;
-    double kpl = 0.0, kcl = fms_exact(kc, x, 2.0 * g) / x;
+    const double ix = 1.0 / x;
+    double kp = 1.0, kc = (2.0 * g) * ix;
+    double kpl = 0.0, kcl = fms_exact(kc, x, 2.0 * g) * ix;
     for (int j = 1; j < nn; ++j) {
       double kn, knl;
-      krec_step(mu + static_cast<double>(j), x, kp, kpl, kc, kcl, kn, knl);
+      krec_step(mu + static_cast<double>(j), x, ix, kp, kpl, kc, kcl, kn, knl);
       kp = kc;
       kpl = kcl;
       kc = kn;

@@ -81,14 +81,15 @@ KERNKIT_INLINE double temme_fast(double v, double x, double scaled, double dlog)
     g = 0.5 * x * quad_ratio(mu, x, s0, s1);
   }
   // K_{mu+j}/K_mu by the compensated recurrence of k_temme (steps j >= n leave the state as is)
-  double kp = 1.0, kc = (2.0 * g) / x;
-  double kpl = 0.0, kcl = (n == 0.0) ? 0.0 : fms_exact(kc, x, 2.0 * g) / x;
+  const double ix = 1.0 / x;
+  double kp = 1.0, kc = (2.0 * g) * ix;
+  double kpl = 0.0, kcl = (n == 0.0) ? 0.0 : fms_exact(kc, x, 2.0 * g) * ix;
   kc = (n == 0.0) ? 1.0 : kc;  // n = 0: K_v = K_mu
   KERNKIT_UNROLL
   for (int j = 1; j < NREC; ++j) {
     const bool on = static_cast<double>(j) < n;
     double kn, knl;
-    krec_step(mu + static_cast<double>(j), x, kp, kpl, kc, kcl, kn, knl);
+    krec_step(mu + static_cast<double>(j), x, ix, kp, kpl, kc, kcl, kn, knl);
     kp = on ? kc : kp;
     kpl = on ? kcl : kpl;
     kc = on ? kn : kc;
