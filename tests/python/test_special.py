@@ -251,9 +251,9 @@ def _box(n, vlo, vhi, xlo, xhi, seed):
 
 def test_kernel_class_edges_against_arb():
     """Points on and next to the edges between the branch-free kernels (the Debye circle
-    v^2 + x^2 = 25.5^2, the box series' x classes 1e-3, 1, 4, 10 and v = 4.5, K's x = 0.1, 1, 3
-    and v = 1/2) agree with Arb, in one array call (block loop) and one by one (scalar); log I,
-    log K, the ratio and d/dx log K."""
+    v^2 + x^2 = 25.5^2, the box series' x classes 1e-3, 1, 4, 10 and v = 4.5, 12.5, K's x = 0.1,
+    1, 1.7, 3, 8 and v = 1/2, 4.5) agree with Arb, in one array call (block loop) and one by one
+    (scalar); log I, log K, the ratio and d/dx log K."""
     flint = pytest.importorskip("flint")
     flint.ctx.prec = 256
     rng = np.random.default_rng(21)
@@ -261,10 +261,11 @@ def test_kernel_class_edges_against_arb():
     r = 25.5 * (1.0 + rng.choice([-1.0, 1.0], t.size) * 10.0 ** rng.uniform(-15, -3, t.size))
     v = np.concatenate([r * np.cos(t), [25.49, 25.499999, 25.4, 25.5, 25.45]])
     x = np.concatenate([r * np.sin(t), [1.0, 0.999, 1.0, 1e-3, 0.9]])
-    for e in (1e-3, 0.1, 1.0, 3.0, 4.0, 10.0):
+    for e in (1e-3, 0.1, 1.0, 1.7, 3.0, 4.0, 8.0, 10.0):
         xs = e * (1.0 + np.array([-1e-15, 0.0, 1e-15, -1e-9, 1e-9]))
-        v = np.concatenate([v, rng.uniform(0.0, 20.0, xs.size), [0.5, 4.5, 4.5 - 1e-15, 0.5 + 1e-16, 25.0]])
-        x = np.concatenate([x, xs, np.full(5, e)])
+        ve = [0.5, 4.5, 4.5 - 1e-15, 0.5 + 1e-16, 12.5, 12.5 - 1e-15, 4.5 + 1e-15, 25.0]
+        v = np.concatenate([v, rng.uniform(0.0, 20.0, xs.size), ve])
+        x = np.concatenate([x, xs, np.full(len(ve), e)])
     arb = flint.arb
     A, B = [arb(a) for a in v], [arb(b) for b in x]
     ref = {"log_iv": np.array([float(b.bessel_i(a).log().mid()) for a, b in zip(A, B)]),
