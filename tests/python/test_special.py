@@ -286,16 +286,21 @@ def test_kernel_class_edges_against_arb():
                                    f"got {got[bad][:3]!r} want {want[bad][:3]!r}")
 
 
+def _box_sample(rng, n):
+    """2n points over the small box's square [0, 25.5]^2, half uniform, half log-uniform (v down
+    to 1e-6, x to 1e-30), x shuffled against v; the caller keeps those inside the circle."""
+    v = np.concatenate([rng.uniform(0.0, 25.5, n), np.exp(rng.uniform(np.log(1e-6), np.log(25.5), n))])
+    x = np.concatenate([rng.uniform(0.0, 25.5, n), np.exp(rng.uniform(np.log(1e-30), np.log(25.5), n))])
+    return v, rng.permutation(x)
+
+
 def test_float32_below_debye_against_arb():
     """float32 takes shorter branch-free kernels below the Debye region (fewer terms and nodes,
     log-space prefactor): still within F32_TOL of Arb, relative to max(1, |log|)."""
     flint = pytest.importorskip("flint")
     flint.ctx.prec = 128
-    rng = np.random.default_rng(22)
-    n = 600
-    v = np.concatenate([rng.uniform(0.0, 25.5, n), np.exp(rng.uniform(np.log(1e-6), np.log(25.5), n))])
-    x = np.concatenate([rng.uniform(0.0, 25.5, n), np.exp(rng.uniform(np.log(1e-30), np.log(25.5), n))])
-    v, x = v.astype(np.float32), rng.permutation(x).astype(np.float32)
+    v, x = _box_sample(np.random.default_rng(22), 600)
+    v, x = v.astype(np.float32), x.astype(np.float32)
     keep = (v.astype(np.float64) ** 2 + x.astype(np.float64) ** 2 < 25.5 ** 2) & (x > 0)
     v, x = v[keep], x[keep]
     arb = flint.arb
@@ -317,11 +322,7 @@ def test_ratios_below_debye_against_arb():
     cross zero there.)"""
     flint = pytest.importorskip("flint")
     flint.ctx.prec = 200
-    rng = np.random.default_rng(23)
-    n = 400
-    v = np.concatenate([rng.uniform(0.0, 25.5, n), np.exp(rng.uniform(np.log(1e-6), np.log(25.5), n))])
-    x = np.concatenate([rng.uniform(0.0, 25.5, n), np.exp(rng.uniform(np.log(1e-30), np.log(25.5), n))])
-    x = rng.permutation(x)
+    v, x = _box_sample(np.random.default_rng(23), 400)
     keep = (v ** 2 + x ** 2 < 25.5 ** 2) & (x > 0)
     for dt in (np.float64, np.float32):
         vd, xd = v[keep].astype(dt).astype(np.float64), x[keep].astype(dt).astype(np.float64)
