@@ -757,3 +757,22 @@ def test_large_array_and_threads(restore_threads):
         kernkit.set_num_threads(2)
         r32_2 = f(v[: 1 << 18].astype(np.float32), x[: 1 << 18].astype(np.float32))
         np.testing.assert_array_equal(r32_1, r32_2)
+
+
+def test_cuda_compact_kernels_match_the_per_class_ones(tmp_path: Path) -> None:
+    """The CUDA build evaluates each class by one compact instantiation with run-time term counts
+    (kernel size: the instruction cache); tests/cpp/special_compact_main.cpp checks it against the
+    CPU's per-class instantiations bit for bit, on the host without FMA contraction."""
+    import shutil
+
+    cxx = shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
+    if cxx is None:
+        pytest.skip("needs a C++17 compiler")
+    root = Path(__file__).resolve().parents[2]
+    exe = tmp_path / "special_compact"
+    build = subprocess.run([cxx, "-std=c++17", "-O1", "-ffp-contract=off", f"-I{root / 'cpp' / 'include'}",
+                            str(root / "tests" / "cpp" / "special_compact_main.cpp"), "-o", str(exe)],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-4000:]
+    res = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "all ok" in res.stdout, res.stdout[-4000:] + res.stderr[-2000:]

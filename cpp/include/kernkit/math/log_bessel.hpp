@@ -269,7 +269,7 @@ KERNKIT_INLINE double log_iv_d(double v, double x, bool scaled) {
       return scaled ? debye_fast_dispatch<kLogIs, LOWP>(c, v, x) : debye_fast_dispatch<kLogI, LOWP>(c, v, x);
     const int b = series_fast_class(v, x);
     if (b != 0)
-      return series_fast_visit<LOWP>(b, SeriesFastScalar{v, x, scaled ? 1.0 : 0.0});
+      return series_fast_dispatch<LOWP>(b, v, x, scaled ? 1.0 : 0.0);
   }
   return log_iv_slow(v, x, scaled);
 }
@@ -292,7 +292,7 @@ KERNKIT_INLINE double log_kv_d(double v, double x, bool scaled) {
     return scaled ? debye_fast_dispatch<kLogKs, LOWP>(c, nu, x) : debye_fast_dispatch<kLogK, LOWP>(c, nu, x);
   const int t = temme_fast_class(nu, x);
   if (t != 0)
-    return temme_fast_visit<LOWP>(t, TemmeFastScalar{nu, x, scaled ? 1.0 : 0.0, 0.0});
+    return temme_fast_dispatch<LOWP>(t, nu, x, scaled ? 1.0 : 0.0, 0.0);
   return log_kv_slow(v, x, scaled);
 }
 
@@ -373,7 +373,7 @@ KERNKIT_INLINE double iv_ratio_d(double v, double x, int which) {
       return which == 0 ? debye_fast_dispatch<kRatioI, LOWP>(c, v, x) : debye_fast_dispatch<kDlogI, LOWP>(c, v, x);
     const int b = series_fast_class(v, x);
     if (b != 0)
-      return series_ratio_visit<LOWP>(b, SeriesRatioScalar{v, x, static_cast<double>(which)});
+      return series_ratio_dispatch<LOWP>(b, v, x, static_cast<double>(which));
   }
   return iv_ratio_slow(v, x, which);
 }
@@ -384,7 +384,7 @@ KERNKIT_INLINE double dlog_kv_d(double v, double x) {
   const int c = debye_fast_class(nu, x);
   if (c != 0) return debye_fast_dispatch<kDlogK, LOWP>(c, nu, x);
   const int t = temme_fast_class(nu, x);
-  if (t != 0) return temme_fast_visit<LOWP>(t, TemmeFastScalar{nu, x, 0.0, 1.0});
+  if (t != 0) return temme_fast_dispatch<LOWP>(t, nu, x, 0.0, 1.0);
   return dlog_kv_slow(v, x);
 }
 

@@ -80,6 +80,21 @@ KERNKIT_INLINE double log1p_series(double p) {
 constexpr int debye_log1p_terms(int nt) {
   return (nt >= 14) ? 7 : (nt >= 10) ? 6 : (nt >= 8) ? 5 : (nt >= 5) ? 4 : 3;
 }
+// log1p_series with debye_log1p_terms(nt) terms: fixed by NT > 0, else by the run-time nt.
+template <int NT>
+KERNKIT_INLINE double debye_log1p(int nt, double p) {
+  if constexpr (NT > 0) {
+    return log1p_series<debye_log1p_terms(NT)>(p);
+  } else {
+    switch (debye_log1p_terms(nt)) {
+      case 7: return log1p_series<7>(p);
+      case 6: return log1p_series<6>(p);
+      case 5: return log1p_series<5>(p);
+      case 4: return log1p_series<4>(p);
+      default: return log1p_series<3>(p);
+    }
+  }
+}
 
 // The quantities of the branch-free Debye kernels: log I, log I e^-x, log K, log K e^x
 // (debye_fast) and I_{v+1}/I_v, I_v'/I_v, K_v'/K_v (debye_ratio_fast).
@@ -131,16 +146,20 @@ KERNKIT_INLINE double debye_kve_f(double v, double x, double hyp, double log1p_p
 }
 
 // v >= 0, x > 0 in the class's domain, hyp = sqrt(v*v + x*x) correctly rounded.
+// NT = 0: the term count and kind are the run-time nt_rt and kind_rt instead (the CUDA build's
+// one instantiation for every class: debye_fast_compact).
 template <int NT, int KIND, int Q>
-KERNKIT_INLINE double debye_fast(double v, double x, double hyp) {
+KERNKIT_INLINE double debye_fast(double v, double x, double hyp, int nt_rt = 0, int kind_rt = 0) {
+  const int nt = (NT > 0) ? NT : nt_rt;
+  const int kind = (NT > 0) ? KIND : kind_rt;
   const double y = 1.0 / hyp;
   const double t = v * y;
   const double s = t * t;  // t^2 = v^2/hyp^2
   double e0, e0s;          // v eta, v eta - x
-  if (KIND == kKindF) {
+  if (kind == kKindF) {
     e0s = v * debye_f_unit(v / x);
     e0 = x + e0s;
-  } else if (KIND == kKindE) {
+  } else if (kind == kKindE) {
     const double z = x / v;
     double p, pe;
     two_prod(z, v, p, pe);
@@ -155,13 +174,13 @@ KERNKIT_INLINE double debye_fast(double v, double x, double hyp) {
   const double hl = 0.5 * log_pos(hyp);
   constexpr bool WI = Q == kLogI || Q == kLogIs;
   double pu, pk, qu, qk;
-  debye_sums<WI, !WI, false>(NT, s, y, pu, pk, qu, qk);
+  debye_sums<WI, !WI, false>(nt, s, y, pu, pk, qu, qk);
   if (WI) {
-    const double c = log1p_series<debye_log1p_terms(NT)>(pu) - kHalfLog2Pi - hl;
+    const double c = debye_log1p<NT>(nt, pu) - kHalfLog2Pi - hl;
     return (Q == kLogI) ? e0 + c : e0s + c;
   }
-  if (KIND == kKindF && Q == kLogKs) return debye_kve_f(v, x, hyp, log1p_series<debye_log1p_terms(NT)>(pk));
-  const double c = log1p_series<debye_log1p_terms(NT)>(pk) + kHalfLogPiOver2 - hl;
+  if (kind == kKindF && Q == kLogKs) return debye_kve_f(v, x, hyp, debye_log1p<NT>(nt, pk));
+  const double c = debye_log1p<NT>(nt, pk) + kHalfLogPiOver2 - hl;
   return (Q == kLogK) ? c - e0 : c - e0s;
 }
 
@@ -170,14 +189,15 @@ KERNKIT_INLINE double debye_fast(double v, double x, double hyp) {
 //   I_{v+1}/I_v = x/(hyp + v) + x y W/U,   K_{v-1}/K_v = x/(hyp + v) + x y Wbar/Ubar,
 // where W/U ~ -1/(2 hyp) is a small correction, so I_v'/I_v = v/x + I_{v+1}/I_v and
 // K_v'/K_v = -(v/x + K_{v-1}/K_v) are sums of positive terms (no cancellation for x << v).
+// NT = 0: the run-time term count nt_rt, as debye_fast.
 template <int NT, int Q>
-KERNKIT_INLINE double debye_ratio_fast(double v, double x, double hyp) {
+KERNKIT_INLINE double debye_ratio_fast(double v, double x, double hyp, int nt_rt = 0) {
   static_assert(Q == kRatioI || Q == kDlogI || Q == kDlogK, "debye_ratio_fast: a ratio quantity");
   const double y = 1.0 / hyp;
   const double t = v * y;
   constexpr bool WI = Q != kDlogK;
   double pu, pk, qu, qk;
-  debye_sums<WI, !WI, true>(NT, t * t, y, pu, pk, qu, qk);
+  debye_sums<WI, !WI, true>((NT > 0) ? NT : nt_rt, t * t, y, pu, pk, qu, qk);
   const double r = x / (hyp + v) + (x * y) * (WI ? qu / (1.0 + pu) : qk / (1.0 + pk));
   if (Q == kRatioI) return r;
   return (Q == kDlogI) ? v / x + r : -(v / x + r);
@@ -187,9 +207,9 @@ KERNKIT_INLINE double debye_ratio_fast(double v, double x, double hyp) {
 // instead of 2e-17 (6 terms from hyp 20.9, 5 from 28.8, 4 from 46.9, 3 from 102.9, 2 from 418,
 // 1 from 8385: same hyp classes).
 template <bool LOWP>
-constexpr int debye_class_terms(int hc) {
-  constexpr int full[6] = {18, 14, 10, 8, 5, 3};
-  return LOWP ? 6 - hc : full[hc];
+constexpr int debye_class_terms(int hc) {  // full: 18, 14, 10, 8, 5, 3 (a select chain, not an
+  // array: the CUDA build indexes it at run time, debye_fast_compact)
+  return LOWP ? 6 - hc : (hc == 0) ? 18 : (hc == 1) ? 14 : (hc == 2) ? 10 : (hc == 3) ? 8 : (hc == 4) ? 5 : 3;
 }
 
 // Calls f.template operator()<NT, KIND>() for class c (1..kDebyeFastClasses): the one map from
@@ -221,12 +241,13 @@ KERNKIT_INLINE auto debye_fast_visit(int c, F&& f) {
 }
 
 // Q's kernel for one class: the logs by term count and kind, the ratios by term count (KIND unused).
+// NT = 0: nt_rt and kind_rt at run time.
 template <int NT, int KIND, int Q>
-KERNKIT_INLINE double debye_kernel(double v, double x, double hyp) {
+KERNKIT_INLINE double debye_kernel(double v, double x, double hyp, int nt_rt = 0, int kind_rt = 0) {
   if constexpr (Q >= kRatioI) {
-    return debye_ratio_fast<NT, Q>(v, x, hyp);
+    return debye_ratio_fast<NT, Q>(v, x, hyp, nt_rt);
   } else {
-    return debye_fast<NT, KIND, Q>(v, x, hyp);
+    return debye_fast<NT, KIND, Q>(v, x, hyp, nt_rt, kind_rt);
   }
 }
 
@@ -261,10 +282,26 @@ KERNKIT_INLINE auto debye_visit(int c, F&& f) {
   }
 }
 
-// Scalar entry for class c != 0 (Q: a log quantity, or a ratio).
+// Class c's kernel as one instantiation with the term count and kind as run-time values: the same
+// operations as debye_visit's instantiation for c (so the same bits where nothing is contracted).
+template <int Q, bool LOWP>
+KERNKIT_INLINE double debye_fast_compact(int c, double v, double x, double hyp) {
+  return debye_kernel<0, 0, Q>(v, x, hyp, debye_class_terms<LOWP>((c - 1) % 6), (c - 1) / 6);
+}
+
+// Scalar entry for class c != 0 (Q: a log quantity, or a ratio). The CUDA build takes the compact
+// kernel: with one instantiation per class (here and in the box's series and Temme classes) the
+// CUDA kernels were 24-53k instructions, and random inputs ran 9x slower than the same inputs
+// sorted by v on an H200 (warps of many classes on one SM: their code exceeds the instruction
+// cache).
 template <int Q, bool LOWP>
 KERNKIT_INLINE double debye_fast_dispatch(int c, double v, double x) {
-  return debye_visit<Q, LOWP>(c, DebyeFastScalar<Q>{v, x, std::sqrt(v * v + x * x)});
+  const double hyp = std::sqrt(v * v + x * x);
+#ifdef __CUDA_ARCH__
+  return debye_fast_compact<Q, LOWP>(c, v, x, hyp);
+#else
+  return debye_visit<Q, LOWP>(c, DebyeFastScalar<Q>{v, x, hyp});
+#endif
 }
 
 }  // namespace bessel_detail

@@ -48,11 +48,13 @@ KERNKIT_INLINE void dd_mul(double& h, double& l, double f) {
 
 // P = c^n / (v (v-1) ... (v-n+1)) as a double-double ph + pl (n <= NMAX, c = x/2): the
 // prefactor (x/2)^v/Gamma(v+1) divided by its mu part, from exact factors (also series_i's).
+// NMAX = 0: nmax_rt at run time (the steps past n multiply by 1: exact).
 template <int NMAX>
-KERNKIT_INLINE void prefactor_dd(double v, double c, double n, double& ph, double& pl) {
+KERNKIT_INLINE void prefactor_dd(double v, double c, double n, double& ph, double& pl, int nmax_rt = 0) {
+  const int nmax = (NMAX > 0) ? NMAX : nmax_rt;
   double nh = 1.0, nl = 0.0, dh = 1.0, dl = 0.0;
   KERNKIT_UNROLL
-  for (int j = 0; j < NMAX; ++j) {
+  for (int j = 0; j < nmax; ++j) {
     const bool on = static_cast<double>(j) < n;
     dd_mul(nh, nl, on ? c : 1.0);
     dd_mul(dh, dl, on ? v - static_cast<double>(j) : 1.0);
@@ -64,8 +66,13 @@ KERNKIT_INLINE void prefactor_dd(double v, double c, double n, double& ph, doubl
 // LOGSPACE: kind 0 (x < 1e-3); else kind 1. NT: series terms after the first (even).
 // NMAX: the most factors of D (n <= NMAX). scaled = 1: log I - x, 0: log I (a run-time value,
 // so that both share one instantiation; used in arithmetic, as in temme_fast).
+// NT = 0: NT, LOGSPACE and NMAX are the run-time nt_rt, logspace_rt, nmax_rt (series_fast_compact).
 template <int NT, bool LOGSPACE, int NMAX>
-KERNKIT_INLINE double series_fast(double v, double x, double scaled) {
+KERNKIT_INLINE double series_fast(double v, double x, double scaled, int nt_rt = 0, bool logspace_rt = false,
+                                  int nmax_rt = 0) {
+  const int nt = (NT > 0) ? NT : nt_rt;
+  const bool logspace = (NT > 0) ? LOGSPACE : logspace_rt;
+  const int nmax = (NT > 0) ? NMAX : nmax_rt;
   const double c = 0.5 * x;
   const double q = c * c;
   // S summed with TwoSum (the rounding of the running sum cost up to ~4 ulp of S; the terms
@@ -75,7 +82,7 @@ KERNKIT_INLINE double series_fast(double v, double x, double scaled) {
   // d_k = k (k + v) and r = q / (d_k d_{k+1}).
   double t = 1.0, s = 1.0, se = 0.0, sk = 0.0;  // S = s + se; sk = sum k t_k = q dS/dq
   KERNKIT_UNROLL
-  for (int k = 1; k < NT; k += 2) {
+  for (int k = 1; k < nt; k += 2) {
     const double dk = static_cast<double>(k);
     const double d1 = dk * (dk + v), d2 = (dk + 1.0) * ((dk + 1.0) + v);
     const double r = q / (d1 * d2);
@@ -95,14 +102,14 @@ KERNKIT_INLINE double series_fast(double v, double x, double scaled) {
   const double m2 = mu * mu;
   const double g = 1.0 + (rgamma_even_m1(m2) - mu * rgamma_odd(m2));  // 1/Gamma(1+mu)
   double li;
-  if (LOGSPACE) {
+  if (logspace) {
     double d = 1.0;
     KERNKIT_UNROLL
-    for (int j = 0; j < NMAX; ++j) d *= (static_cast<double>(j) < n) ? v - static_cast<double>(j) : 1.0;
+    for (int j = 0; j < nmax; ++j) d *= (static_cast<double>(j) < n) ? v - static_cast<double>(j) : 1.0;
     li = v * lc + log_pos((g * s) / d);
   } else {
     double ph, pl;
-    prefactor_dd<NMAX>(v, c, n, ph, pl);
+    prefactor_dd<NMAX>(v, c, n, ph, pl, nmax);
     li = log_pos(ph * g * s) + (pl / ph + mu * lc);
   }
   return li - scaled * x;
@@ -110,10 +117,13 @@ KERNKIT_INLINE double series_fast(double v, double x, double scaled) {
 
 // Term count of x class xc (0..4). LOWP (the float functions): a truncation below 1e-10.
 template <bool LOWP>
-constexpr int series_class_terms(int xc) {
-  constexpr int full[5] = {4, 10, 16, 26, 42}, lowp[5] = {2, 8, 12, 20, 32};
-  return LOWP ? lowp[xc] : full[xc];
+constexpr int series_class_terms(int xc) {  // full 4, 10, 16, 26, 42; LOWP 2, 8, 12, 20, 32 (a
+  // select chain, not an array: the CUDA build indexes it at run time, series_fast_compact)
+  return LOWP ? ((xc == 0) ? 2 : (xc == 1) ? 8 : (xc == 2) ? 12 : (xc == 3) ? 20 : 32)
+              : ((xc == 0) ? 4 : (xc == 1) ? 10 : (xc == 2) ? 16 : (xc == 3) ? 26 : 42);
 }
+// The most prefactor factors of class c's order class (v < 4.5, 12.5, 25.5).
+constexpr int series_class_nmax(int c) { return ((c - 1) / 5 == 0) ? 4 : ((c - 1) / 5 == 1) ? 12 : 25; }
 
 // Calls f.template operator()<NT, LOGSPACE, NMAX>() for class c (1..kSeriesFastClasses).
 // LOWP: also the prefactor in log space everywhere (its ~1e-14 absolute error is far below
@@ -123,22 +133,31 @@ KERNKIT_INLINE auto series_fast_visit(int c, F&& f) {
   constexpr int n0 = series_class_terms<LOWP>(0), n1 = series_class_terms<LOWP>(1), n2 = series_class_terms<LOWP>(2);
   constexpr int n3 = series_class_terms<LOWP>(3), n4 = series_class_terms<LOWP>(4);
   switch (c) {
-    case 1: return f.template operator()<n0, true, 4>();
-    case 2: return f.template operator()<n1, LOWP, 4>();
-    case 3: return f.template operator()<n2, LOWP, 4>();
-    case 4: return f.template operator()<n3, LOWP, 4>();
-    case 5: return f.template operator()<n4, LOWP, 4>();
-    case 6: return f.template operator()<n0, true, 12>();
-    case 7: return f.template operator()<n1, LOWP, 12>();
-    case 8: return f.template operator()<n2, LOWP, 12>();
-    case 9: return f.template operator()<n3, LOWP, 12>();
-    case 10: return f.template operator()<n4, LOWP, 12>();
-    case 11: return f.template operator()<n0, true, 25>();
-    case 12: return f.template operator()<n1, LOWP, 25>();
-    case 13: return f.template operator()<n2, LOWP, 25>();
-    case 14: return f.template operator()<n3, LOWP, 25>();
-    default: return f.template operator()<n4, LOWP, 25>();
+    case 1: return f.template operator()<n0, true, series_class_nmax(1)>();
+    case 2: return f.template operator()<n1, LOWP, series_class_nmax(2)>();
+    case 3: return f.template operator()<n2, LOWP, series_class_nmax(3)>();
+    case 4: return f.template operator()<n3, LOWP, series_class_nmax(4)>();
+    case 5: return f.template operator()<n4, LOWP, series_class_nmax(5)>();
+    case 6: return f.template operator()<n0, true, series_class_nmax(6)>();
+    case 7: return f.template operator()<n1, LOWP, series_class_nmax(7)>();
+    case 8: return f.template operator()<n2, LOWP, series_class_nmax(8)>();
+    case 9: return f.template operator()<n3, LOWP, series_class_nmax(9)>();
+    case 10: return f.template operator()<n4, LOWP, series_class_nmax(10)>();
+    case 11: return f.template operator()<n0, true, series_class_nmax(11)>();
+    case 12: return f.template operator()<n1, LOWP, series_class_nmax(12)>();
+    case 13: return f.template operator()<n2, LOWP, series_class_nmax(13)>();
+    case 14: return f.template operator()<n3, LOWP, series_class_nmax(14)>();
+    default: return f.template operator()<n4, LOWP, series_class_nmax(15)>();
   }
+}
+
+// Class c's series_fast as one instantiation with run-time counts (the CUDA build: see
+// debye_fast_dispatch); the same operations as series_fast_visit's instantiation for c.
+template <bool LOWP>
+KERNKIT_INLINE double series_fast_compact(int c, double v, double x, double scaled) {
+  const int xc = (c - 1) % 5;
+  return series_fast<0, false, 0>(v, x, scaled, series_class_terms<LOWP>(xc), LOWP || xc == 0,
+                                  series_class_nmax(c));
 }
 
 // I_{v+1}/I_v (dlog = 0) or I_v'/I_v = v/x + I_{v+1}/I_v (dlog = 1) in the same domain, from
@@ -147,14 +166,16 @@ KERNKIT_INLINE auto series_fast_visit(int c, F&& f) {
 // enough for S_v; S_{v+1} falls off faster) in pairs with one division, as series_fast. No
 // prefactor, and dlog a run-time value (v/x is finite here, so adding 0 (v/x) is exact): one
 // instantiation per x class.
+// NT = 0: the run-time term count nt_rt (series_ratio_compact).
 template <int NT>
-KERNKIT_INLINE double series_ratio_fast(double v, double x, double dlog) {
+KERNKIT_INLINE double series_ratio_fast(double v, double x, double dlog, int nt_rt = 0) {
+  const int nt = (NT > 0) ? NT : nt_rt;
   const double c = 0.5 * x;
   const double q = c * c;
   const double w = v + 1.0;
   double ta = 1.0, sa = 1.0, tb = 1.0, sb = 1.0;
   KERNKIT_UNROLL
-  for (int k = 1; k < NT; k += 2) {
+  for (int k = 1; k < nt; k += 2) {
     const double dk = static_cast<double>(k);
     const double a1 = dk * (dk + v), a2 = (dk + 1.0) * ((dk + 1.0) + v);
     const double b1 = dk * (dk + w), b2 = (dk + 1.0) * ((dk + 1.0) + w);
@@ -192,6 +213,29 @@ struct SeriesFastScalar {
   template <int NT, bool LOGSPACE, int NMAX>
   KERNKIT_INLINE double operator()() const { return series_fast<NT, LOGSPACE, NMAX>(v, x, scaled); }
 };
+
+// Scalar entries for class c != 0: the per-class instantiations on the CPU, the compact kernels
+// in the CUDA build (debye_fast_dispatch says why).
+template <bool LOWP>
+KERNKIT_INLINE double series_fast_dispatch(int c, double v, double x, double scaled) {
+#ifdef __CUDA_ARCH__
+  return series_fast_compact<LOWP>(c, v, x, scaled);
+#else
+  return series_fast_visit<LOWP>(c, SeriesFastScalar{v, x, scaled});
+#endif
+}
+template <bool LOWP>
+KERNKIT_INLINE double series_ratio_compact(int c, double v, double x, double dlog) {
+  return series_ratio_fast<0>(v, x, dlog, series_class_terms<LOWP>((c - 1) % 5));
+}
+template <bool LOWP>
+KERNKIT_INLINE double series_ratio_dispatch(int c, double v, double x, double dlog) {
+#ifdef __CUDA_ARCH__
+  return series_ratio_compact<LOWP>(c, v, x, dlog);
+#else
+  return series_ratio_visit<LOWP>(c, SeriesRatioScalar{v, x, dlog});
+#endif
+}
 
 }  // namespace bessel_detail
 }  // namespace kernkit

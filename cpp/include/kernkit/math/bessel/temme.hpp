@@ -101,17 +101,19 @@ constexpr double kQuadX[3] = {1.7, 3.0, 8.0};  // quadrature classes: (1, 1.7), 
 // Nodes of quadrature class q (0..3): the least N with x - pi^2 (N-1)/t_max(x) <= -39 over the
 // class (e^-39 = 1e-17); LOWP (the float functions): about -23 (1e-10), as before the split.
 template <bool LOWP>
-constexpr int quad_nodes(int q) {
-  constexpr int full[4] = {20, 18, 16, 14}, lowp[4] = {12, 12, 10, 10};
-  return LOWP ? lowp[q] : full[q];
+constexpr int quad_nodes(int q) {  // full 20, 18, 16, 14; LOWP 12, 12, 10, 10 (a select chain: the
+  // CUDA build indexes it at run time, temme_fast_compact)
+  return LOWP ? ((q < 2) ? 12 : 10) : (q == 0) ? 20 : (q == 1) ? 18 : (q == 2) ? 16 : 14;
 }
 
 // The step h = acosh(1 + 47/x) / (N - 1), acosh by fastmath.hpp's log and exp (any h near it is
-// as good a trapezoid step; this one is the same bits in scalar and vector code).
+// as good a trapezoid step; this one is the same bits in scalar and vector code). N = 0: n_rt
+// nodes at run time (1/(n-1) is then divided out at run time, the same correctly rounded value).
 template <int N>
-KERNKIT_INLINE double quad_step(double x) {
+KERNKIT_INLINE double quad_step(double x, int n_rt = 0) {
+  const int n = (N > 0) ? N : n_rt;
   const double y = 1.0 + 47.0 / x;  // >= 2.8
-  return log_pos(y + exp_clamped(0.5 * log_pos((y - 1.0) * (y + 1.0)))) * (1.0 / (N - 1));
+  return log_pos(y + exp_clamped(0.5 * log_pos((y - 1.0) * (y + 1.0)))) * (1.0 / (n - 1));
 }
 
 // Node j's terms of two integrals (before the weights): f0 = 2 e^{-x (cosh t - 1)} cosh(mu t) for
@@ -140,11 +142,12 @@ KERNKIT_INLINE double quad_ratio(double mu, double x, double s0, double s1) {
   return (1.0 + mu / x) + s1 / s0;
 }
 
-// The trapezoid sums s0 = f0_0/2 + f0_1 + ... (s1 likewise) as running sums.
+// The trapezoid sums s0 = f0_0/2 + f0_1 + ... (s1 likewise) as running sums (N = 0: n_rt nodes).
 template <int N>
-KERNKIT_INLINE void temme_quad_sums(double h, double mu, double x, double& s0, double& s1) {
+KERNKIT_INLINE void temme_quad_sums(double h, double mu, double x, double& s0, double& s1, int n_rt = 0) {
+  const int n = (N > 0) ? N : n_rt;
   KERNKIT_UNROLL
-  for (int j = 0; j < N; ++j) {
+  for (int j = 0; j < n; ++j) {
     double f0, f1;
     quad_node(j, h, mu, x, f0, f1);
     s0 = (j == 0) ? 0.5 * f0 : s0 + f0;

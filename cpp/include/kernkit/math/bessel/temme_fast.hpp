@@ -40,8 +40,13 @@ KERNKIT_INLINE int temme_fast_class(double nu, double x) {
 // values, so that log K, log K e^x and K'/K share one instantiation (these are large: unrolled
 // terms, nodes and steps); used in arithmetic, as GCC does not vectorise a select on a scalar
 // bool. Both results are finite in this domain, so the blend by dlog = 0 or 1 is exact.
+// NREC = 0: NT, NQ and NREC are the run-time nt_rt, nq_rt and nrec_rt (temme_fast_compact).
 template <int NT, int NQ, int NREC>
-KERNKIT_INLINE double temme_fast(double v, double x, double scaled, double dlog) {
+KERNKIT_INLINE double temme_fast(double v, double x, double scaled, double dlog, int nt_rt = 0, int nq_rt = 0,
+                                 int nrec_rt = 0) {
+  const int nt = (NREC > 0) ? NT : nt_rt;
+  const int nq = (NREC > 0) ? NQ : nq_rt;
+  const int nrec = (NREC > 0) ? NREC : nrec_rt;
   // mu in (-1/2, 1/2] as k_temme: n = 0, mu = -v for v <= 1/2, else n = ceil(v - 1/2), mu = v - n
   // (arithmetic rather than ?: on v: GCC left those as branches, and the loop unvectorised)
   const double w = v - 0.5;
@@ -50,7 +55,7 @@ KERNKIT_INLINE double temme_fast(double v, double x, double scaled, double dlog)
   const double n = above * (fl + static_cast<double>(w > fl));
   const double mu = (2.0 * above - 1.0) * v - n;  // exact
   double k0, g;  // K_mu (series) or K_mu e^x (quadrature); g = K_{mu+1}/K_mu * x/2
-  if (NQ == 0) {  // Temme's series (see temme_series): f_0 from Gamma_1, Gamma_2, cosh, sinh
+  if (nq == 0) {  // Temme's series (see temme_series): f_0 from Gamma_1, Gamma_2, cosh, sinh
     const double L = -log_pos(0.5 * x);
     const double m2 = mu * mu;
     const double g1 = rgamma_odd(m2);
@@ -65,7 +70,7 @@ KERNKIT_INLINE double temme_fast(double v, double x, double scaled, double dlog)
     double sum = f, sum1 = p, c = 1.0;
     const double d = 0.25 * x * x;
     KERNKIT_UNROLL
-    for (int k = 1; k <= NT; ++k) {
+    for (int k = 1; k <= nt; ++k) {
       double t, t1;
       temme_term(static_cast<double>(k), mu, m2, d, f, p, q, c, t, t1);
       sum += t;
@@ -74,9 +79,9 @@ KERNKIT_INLINE double temme_fast(double v, double x, double scaled, double dlog)
     k0 = sum;
     g = sum1 / sum;
   } else {  // trapezoid rule on K e^x (see temme_quad)
-    const double h = quad_step<NQ>(x);
+    const double h = quad_step<NQ>(x, nq);
     double s0 = 0.0, s1 = 0.0;
-    temme_quad_sums<NQ>(h, mu, x, s0, s1);
+    temme_quad_sums<NQ>(h, mu, x, s0, s1, nq);
     k0 = 0.5 * h * s0;
     g = 0.5 * x * quad_ratio(mu, x, s0, s1);
   }
@@ -86,7 +91,7 @@ KERNKIT_INLINE double temme_fast(double v, double x, double scaled, double dlog)
   double kpl = 0.0, kcl = (n == 0.0) ? 0.0 : fms_exact(kc, x, 2.0 * g) * ix;
   kc = (n == 0.0) ? 1.0 : kc;  // n = 0: K_v = K_mu
   KERNKIT_UNROLL
-  for (int j = 1; j < NREC; ++j) {
+  for (int j = 1; j < nrec; ++j) {
     const bool on = static_cast<double>(j) < n;
     double kn, knl;
     krec_step(mu + static_cast<double>(j), x, ix, kp, kpl, kc, kcl, kn, knl);
@@ -98,37 +103,59 @@ KERNKIT_INLINE double temme_fast(double v, double x, double scaled, double dlog)
   const double sk = (n == 0.0) ? (2.0 * g) / x : (kp + kpl) / (kc + kcl);
   const double kv = k0 * kc + k0 * kcl;  // K_v, or K_v e^x (quadrature)
   // (exp_clamped(+-0) = 1 exactly)
-  const double lk = (NQ == 0) ? log_pos(kv) + scaled * x : log_pos(kv * exp_clamped((scaled - 1.0) * x));
+  const double lk = (nq == 0) ? log_pos(kv) + scaled * x : log_pos(kv * exp_clamped((scaled - 1.0) * x));
   return lk * (1.0 - dlog) + (-(v / x + sk)) * dlog;
 }
 
-// Calls f.template operator()<NT, NQ, NREC>() for class c (1..kTemmeFastClasses). LOWP (the
+// Class c's counts (1..kTemmeFastClasses; x kind (c - 1) % 6, recurrence (c - 1) / 6). LOWP (the
 // float functions): counts for a truncation below 1e-10 (series 4 and 7 terms; 12, 12, 10 and 10
 // nodes, quad_nodes).
+template <bool LOWP>
+constexpr int temme_class_nt(int c) {
+  return ((c - 1) % 6 == 0) ? (LOWP ? 4 : 6) : ((c - 1) % 6 == 1) ? (LOWP ? 7 : 11) : 0;
+}
+template <bool LOWP>
+constexpr int temme_class_nq(int c) {
+  return ((c - 1) % 6 >= 2) ? quad_nodes<LOWP>((c - 1) % 6 - 2) : 0;
+}
+constexpr int temme_class_nrec(int c) { return ((c - 1) / 6 == 0) ? 1 : ((c - 1) / 6 == 1) ? 5 : 25; }
+
+template <bool LOWP, int C, class F>
+KERNKIT_INLINE auto temme_call(F&& f) {
+  return f.template operator()<temme_class_nt<LOWP>(C), temme_class_nq<LOWP>(C), temme_class_nrec(C)>();
+}
+
+// Calls f.template operator()<NT, NQ, NREC>() with class c's counts.
 template <bool LOWP, class F>
 KERNKIT_INLINE auto temme_fast_visit(int c, F&& f) {
-  constexpr int s0 = LOWP ? 4 : 6, s1 = LOWP ? 7 : 11;
-  constexpr int q0 = quad_nodes<LOWP>(0), q1 = quad_nodes<LOWP>(1), q2 = quad_nodes<LOWP>(2), q3 = quad_nodes<LOWP>(3);
   switch (c) {
-    case 1: return f.template operator()<s0, 0, 1>();
-    case 2: return f.template operator()<s1, 0, 1>();
-    case 3: return f.template operator()<0, q0, 1>();
-    case 4: return f.template operator()<0, q1, 1>();
-    case 5: return f.template operator()<0, q2, 1>();
-    case 6: return f.template operator()<0, q3, 1>();
-    case 7: return f.template operator()<s0, 0, 5>();
-    case 8: return f.template operator()<s1, 0, 5>();
-    case 9: return f.template operator()<0, q0, 5>();
-    case 10: return f.template operator()<0, q1, 5>();
-    case 11: return f.template operator()<0, q2, 5>();
-    case 12: return f.template operator()<0, q3, 5>();
-    case 13: return f.template operator()<s0, 0, 25>();
-    case 14: return f.template operator()<s1, 0, 25>();
-    case 15: return f.template operator()<0, q0, 25>();
-    case 16: return f.template operator()<0, q1, 25>();
-    case 17: return f.template operator()<0, q2, 25>();
-    default: return f.template operator()<0, q3, 25>();
+    case 1: return temme_call<LOWP, 1>(f);
+    case 2: return temme_call<LOWP, 2>(f);
+    case 3: return temme_call<LOWP, 3>(f);
+    case 4: return temme_call<LOWP, 4>(f);
+    case 5: return temme_call<LOWP, 5>(f);
+    case 6: return temme_call<LOWP, 6>(f);
+    case 7: return temme_call<LOWP, 7>(f);
+    case 8: return temme_call<LOWP, 8>(f);
+    case 9: return temme_call<LOWP, 9>(f);
+    case 10: return temme_call<LOWP, 10>(f);
+    case 11: return temme_call<LOWP, 11>(f);
+    case 12: return temme_call<LOWP, 12>(f);
+    case 13: return temme_call<LOWP, 13>(f);
+    case 14: return temme_call<LOWP, 14>(f);
+    case 15: return temme_call<LOWP, 15>(f);
+    case 16: return temme_call<LOWP, 16>(f);
+    case 17: return temme_call<LOWP, 17>(f);
+    default: return temme_call<LOWP, 18>(f);
   }
+}
+
+// Class c's temme_fast as one instantiation with run-time counts (the CUDA build: see
+// debye_fast_dispatch); the same operations as temme_fast_visit's instantiation for c.
+template <bool LOWP>
+KERNKIT_INLINE double temme_fast_compact(int c, double v, double x, double scaled, double dlog) {
+  return temme_fast<0, 0, 0>(v, x, scaled, dlog, temme_class_nt<LOWP>(c), temme_class_nq<LOWP>(c),
+                             temme_class_nrec(c));
 }
 
 struct TemmeFastScalar {
@@ -136,6 +163,17 @@ struct TemmeFastScalar {
   template <int NT, int NQ, int NREC>
   KERNKIT_INLINE double operator()() const { return temme_fast<NT, NQ, NREC>(v, x, scaled, dlog); }
 };
+
+// Scalar entry for class c != 0: the per-class instantiations on the CPU, the compact kernel in
+// the CUDA build (debye_fast_dispatch says why).
+template <bool LOWP>
+KERNKIT_INLINE double temme_fast_dispatch(int c, double v, double x, double scaled, double dlog) {
+#ifdef __CUDA_ARCH__
+  return temme_fast_compact<LOWP>(c, v, x, scaled, dlog);
+#else
+  return temme_fast_visit<LOWP>(c, TemmeFastScalar{v, x, scaled, dlog});
+#endif
+}
 
 }  // namespace bessel_detail
 }  // namespace kernkit
