@@ -1,7 +1,8 @@
 """One call of each family's main GPU kernel path at its benchmark shape, for a profiler.
 
 Run by ``bench/gpu/run.sh OUTDIR profile`` under Nsight Compute (ncu), which records only the
-kernels inside the NVTX range "profile/<name>" (the warm-up calls before it are not profiled).
+kernels between cudaProfilerStart and cudaProfilerStop (ncu --profile-from-start off), i.e. one
+call per target after its warm-up call; the targets run in the order printed.
 Without ncu it just runs the calls. What the profile answers: per kernel, the time, DRAM
 throughput as a share of peak, achieved occupancy and registers per thread, i.e. whether a kernel
 that misses its bandwidth target is latency-bound (few bytes in flight), instruction-bound or
@@ -45,6 +46,10 @@ def targets(dev: str = "cuda"):
     vv = torch.rand(1 << 24, device=dev) * 1000
     xx = torch.rand(1 << 24, device=dev) * 1000
     yield "special_log_iv_f32", lambda: kernkit.log_iv(vv, xx)
+    vb = torch.rand(1 << 24, device=dev, dtype=torch.float64) * 25  # the box below Debye
+    xb = torch.rand(1 << 24, device=dev, dtype=torch.float64) * 25
+    yield "special_log_iv_box_f64", lambda: kernkit.log_iv(vb, xb)
+    yield "special_log_kv_box_f64", lambda: kernkit.log_kv(vb, xb)
 
 
 def main() -> None:
@@ -52,10 +57,10 @@ def main() -> None:
         try:
             fn()  # warm-up: plans, tables, first-call costs
             torch.cuda.synchronize()
-            torch.cuda.nvtx.range_push(f"profile/{name}")
+            torch.cuda.profiler.start()
             fn()
             torch.cuda.synchronize()
-            torch.cuda.nvtx.range_pop()
+            torch.cuda.profiler.stop()
             print(f"{name}: ok", flush=True)
         except Exception as e:  # one family's failure must not hide the others' profiles
             print(f"{name}: {type(e).__name__}: {e}", flush=True)
