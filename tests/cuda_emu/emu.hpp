@@ -87,6 +87,7 @@ template <class T> T atomic_add(T* p, T v) { return std::atomic_ref<T>(*p).fetch
 #define __shfl_up_sync(m, v, o) emu::shfl_up(m, v, o)
 #define atomicAdd(p, v) emu::atomic_add(p, v)
 #define __ldg(p) (*(p))
+#define __umulhi(a, b) static_cast<unsigned>((static_cast<unsigned long long>(a) * (b)) >> 32)
 #define __popcll(x) __builtin_popcountll(x)
 #undef __shared__
 #define __shared__ static

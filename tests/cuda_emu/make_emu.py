@@ -30,7 +30,7 @@ def convert(s: str) -> str:
     s = re.sub(r"extern __shared__ (?:__align__\(\d+\) )?unsigned char (\w+)\[\];",
                r"unsigned char* \1 = emu::dyn_smem.data();", s)
     s = s.replace("if (ws_bytes < workspace_bytes(", "if (ws_bytes < emu_cuda::workspace_bytes(")
-    pat = re.compile(r"([A-Za-z_][\w<>, :]*?)<<<(.*?)>>>\((.*?)\);", re.S)
+    pat = re.compile(r"([A-Za-z_][\w<>, :-]*?)<<<(.*?)>>>\((.*?)\);", re.S)
 
     def rep(m: re.Match) -> str:
         name, cfg, args = m.group(1).strip(), m.group(2), m.group(3)
