@@ -1,15 +1,18 @@
 // CUDA LUT matmul of power-quantized weights: y (batch x rows) = x (batch x cols) @ W_hat^T,
 // W_hat[r, c] = dscale[r, g] * lut[r, g][u(r, c)] decoded on the fly from the packed codes
-// (layout of kernkit::quant::lut_matmul). One warp per output row, up to 8 batch accumulators per
-// lane in registers, a shuffle reduction at the end.
-// Word path (2-, 4- and 8-bit codes, groups a multiple of a word's codes): each lane reads
-// chunks of W words; a GEMV takes W = 4 (16 bytes: 32 4-bit codes of one group) where rows are
-// 16-byte aligned and groups hold whole chunks, else W = 1. A warp reads 32*4*W contiguous
-// bytes per step and issues kUnroll steps before using any, so with W = 4 a 4096-column 4-bit
-// row (2 KB) is in flight at once (a GEMV is bound by the bytes in flight, not by the few
-// instructions per code). x is read 16 bytes at a time; a LUT shared by every row and group is
-// staged in shared memory (2^b <= 256 entries); the group's scale multiplies each word's
-// partial sum once. Other layouts (3-bit codes, odd row lengths) take the code-at-a-time kernel.
+// (layout of kernkit::quant::lut_matmul). A LUT shared by every row and group is staged in shared
+// memory (2^b <= 256 entries); a group's scale multiplies its partial sum once.
+// GEMV (batch 1; 2-, 4- and 8-bit codes, two words of codes per lane within one group): a block
+// of kGemvWarps warps takes kGemvRows rows and splits their columns between its warps, in units
+// of two code words per lane (CPL columns). A warp loads a unit's x once (coalesced) and applies
+// it to every row of the block, whose codes it loads first (all rows in flight); the rows' sums
+// are reduced over lanes by shuffles and over warps through shared memory in a fixed order. (One
+// warp per row, as before, read each lane's x at a 128-byte stride: 32 cache lines per load
+// instruction, and ncu on an H200 had the GEMV at 87% of L1 throughput and 6% of DRAM's.)
+// Batched word path (2-, 4- and 8-bit codes, groups a multiple of a word's codes): one warp per
+// output row, up to 8 batch accumulators per lane in registers, a shuffle reduction at the end;
+// each lane reads one word per step and issues kUnroll steps before using any.
+// Other layouts (3-bit codes, odd row lengths) take the code-at-a-time kernel.
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -26,6 +29,8 @@ constexpr int kWarps = 4;  // rows per block
 constexpr int kBatchTile = 8;
 constexpr int kWordWarps = 8;  // rows per block, word path
 constexpr int kUnroll = 4;     // chunks in flight per lane
+constexpr int kGemvWarps = 8;  // GEMV: warps per block, splitting the columns
+constexpr int kGemvRows = 8;   // GEMV: rows per block
 
 template <class T>
 __global__ void lut_matmul_kernel(const std::uint8_t* __restrict__ packed, std::int64_t row_bytes,
@@ -66,7 +71,7 @@ struct alignas(sizeof(T) * VEC) Vec {
   T v[VEC];
 };
 
-template <class T, int CB, int W, int BT>
+template <class T, int CB, int BT>
 __global__ void __launch_bounds__(kWordWarps * 32)
     lut_matmul_words(const std::uint32_t* __restrict__ packed, std::int64_t row_words, int nlut,
                      std::int64_t rows, std::int64_t cols, std::int64_t group,
@@ -85,9 +90,9 @@ __global__ void __launch_bounds__(kWordWarps * 32)
   const int lane = threadIdx.x & 31;
   const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * kWordWarps + (threadIdx.x >> 5);
   if (r >= rows) return;
-  const auto* rp = reinterpret_cast<const Vec<std::uint32_t, W>*>(packed + r * row_words);
-  const unsigned nchunks = static_cast<unsigned>(cols / (K * W));
-  const unsigned chunks_per_group = static_cast<unsigned>(group / (K * W));
+  const std::uint32_t* rp = packed + r * row_words;
+  const unsigned nchunks = static_cast<unsigned>(cols / K);
+  const unsigned chunks_per_group = static_cast<unsigned>(group / K);
   const std::int64_t ng = cols / group;
   const T* ds_row = dscale + r * ng;
   const T* lut_row = lut + r * l_sr;
@@ -98,7 +103,7 @@ __global__ void __launch_bounds__(kWordWarps * 32)
 #pragma unroll
     for (int i = 0; i < BT; ++i) acc[i] = T(0);
     for (unsigned c0 = lane; c0 < nchunks; c0 += 32 * kUnroll) {
-      Vec<std::uint32_t, W> chunk[kUnroll];  // issue kUnroll independent loads before using any
+      std::uint32_t chunk[kUnroll];  // issue kUnroll independent loads before using any
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const unsigned c = c0 + 32u * u;
@@ -111,27 +116,24 @@ __global__ void __launch_bounds__(kWordWarps * 32)
         const unsigned g = c / chunks_per_group;  // a chunk lies in one group
         const T* L = shared_lut ? slut : lut_row + g * l_sg;
         const T ds = __ldg(ds_row + g);
+        const std::uint32_t word = chunk[u];
+        const std::int64_t col = static_cast<std::int64_t>(c) * K;
+        T wv[K];
 #pragma unroll
-        for (int e = 0; e < W; ++e) {
-          const std::uint32_t word = chunk[u].v[e];
-          const std::int64_t col = (static_cast<std::int64_t>(c) * W + e) * K;
-          T wv[K];
+        for (int k = 0; k < K; ++k) wv[k] = L[(word >> (k * CB)) & kMask];
 #pragma unroll
-          for (int k = 0; k < K; ++k) wv[k] = L[(word >> (k * CB)) & kMask];
+        for (int i = 0; i < BT; ++i)
+          if (i < nb) {
+            const T* xp = xb + i * cols + col;
+            T s = T(0);
 #pragma unroll
-          for (int i = 0; i < BT; ++i)
-            if (i < nb) {
-              const T* xp = xb + i * cols + col;
-              T s = T(0);
+            for (int k = 0; k < K; k += V) {
+              const Vec<T, V> xv = *reinterpret_cast<const Vec<T, V>*>(xp + k);
 #pragma unroll
-              for (int k = 0; k < K; k += V) {
-                const Vec<T, V> xv = *reinterpret_cast<const Vec<T, V>*>(xp + k);
-#pragma unroll
-                for (int q = 0; q < V; ++q) s += wv[k + q] * xv.v[q];
-              }
-              acc[i] += ds * s;
+              for (int q = 0; q < V; ++q) s += wv[k + q] * xv.v[q];
             }
-        }
+            acc[i] += ds * s;
+          }
       }
     }
 #pragma unroll
@@ -140,6 +142,73 @@ __global__ void __launch_bounds__(kWordWarps * 32)
       for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
       if (lane == 0 && i < nb) y[(b0 + i) * rows + r] = v;
     }
+  }
+}
+
+// y = W_hat x for batch 1 (see the header comment). Unit u of a row = code words 2u, 2u + 1 =
+// columns [u CPL, (u + 1) CPL), in one group (group % CPL == 0); units go to lanes and warps in
+// turn. Needs cols % CPL == 0, even row_words, 8-byte aligned codes and 16-byte aligned x.
+// Blocks per SM that ptxas must allow: 3 where that costs no spills (float, 4- and 8-bit codes:
+// 80 registers against 107 unbounded), else the most without spills.
+template <class T, int CB>
+constexpr int kGemvMinBlocks = sizeof(T) == 4 ? (CB == 2 ? 2 : 3) : (CB == 2 ? 1 : 2);
+
+template <class T, int CB>
+__global__ void __launch_bounds__(kGemvWarps * 32, (kGemvMinBlocks<T, CB>))
+    lut_gemv_split(const std::uint32_t* __restrict__ packed, std::int64_t row_words, int nlut,
+                   std::int64_t rows, std::int64_t cols, std::int64_t group, const T* __restrict__ lut,
+                   std::int64_t l_sr, std::int64_t l_sg, const T* __restrict__ dscale,
+                   const T* __restrict__ x, T* __restrict__ y) {
+  constexpr int K = 32 / CB;  // codes per word
+  constexpr int CPL = 2 * K;  // columns per unit
+  constexpr unsigned kMask = (1u << CB) - 1u;
+  constexpr int V = 16 / sizeof(T);  // x elements per 16-byte load; CPL is a multiple of V
+  __shared__ T slut[256];
+  __shared__ T part[kGemvWarps][kGemvRows];
+  const bool shared_lut = l_sr == 0 && l_sg == 0;
+  if (shared_lut)
+    for (int i = threadIdx.x; i < nlut; i += blockDim.x) slut[i] = lut[i];
+  __syncthreads();
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const std::int64_t r0 = static_cast<std::int64_t>(blockIdx.x) * kGemvRows;
+  const int nr = static_cast<int>(rows - r0 < kGemvRows ? rows - r0 : kGemvRows);
+  const std::int64_t units = cols / CPL, ng = cols / group;
+  T acc[kGemvRows];
+#pragma unroll
+  for (int r = 0; r < kGemvRows; ++r) acc[r] = T(0);
+  for (std::int64_t u = static_cast<std::int64_t>(warp) * 32 + lane; u < units; u += kGemvWarps * 32) {
+    uint2 code[kGemvRows];  // every row's codes in flight before any is used
+#pragma unroll
+    for (int r = 0; r < kGemvRows; ++r)
+      if (r < nr) code[r] = *reinterpret_cast<const uint2*>(packed + (r0 + r) * row_words + 2 * u);
+    Vec<T, V> xv[CPL / V];
+#pragma unroll
+    for (int j = 0; j < CPL / V; ++j) xv[j] = *reinterpret_cast<const Vec<T, V>*>(x + u * CPL + j * V);
+    const std::int64_t g = u * CPL / group;
+#pragma unroll
+    for (int r = 0; r < kGemvRows; ++r)
+      if (r < nr) {
+        const T* L = shared_lut ? slut : lut + (r0 + r) * l_sr + g * l_sg;
+        T s = T(0);
+#pragma unroll
+        for (int k = 0; k < CPL; ++k) {
+          const std::uint32_t word = k < K ? code[r].x : code[r].y;
+          s += L[(word >> ((k % K) * CB)) & kMask] * xv[k / V].v[k % V];
+        }
+        acc[r] += __ldg(dscale + (r0 + r) * ng + g) * s;
+      }
+  }
+#pragma unroll
+  for (int r = 0; r < kGemvRows; ++r) {
+    T v = acc[r];
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
+    if (lane == 0) part[warp][r] = v;
+  }
+  __syncthreads();
+  if (threadIdx.x < nr) {
+    T v = T(0);
+    for (int w = 0; w < kGemvWarps; ++w) v += part[w][threadIdx.x];
+    y[r0 + threadIdx.x] = v;
   }
 }
 
@@ -171,19 +240,18 @@ void lut_matmul(const std::uint8_t* packed, std::int64_t row_bytes, int code_bit
   const unsigned wgrid = static_cast<unsigned>((rows + kWordWarps - 1) / kWordWarps);
   const auto* pw = reinterpret_cast<const std::uint32_t*>(packed);
   const int nlut = 1 << bits;
-  // 16-byte chunks where every row starts 16-byte aligned and a group holds whole chunks
-  const bool wide = row_bytes % 16 == 0 && reinterpret_cast<std::uintptr_t>(packed) % 16 == 0 &&
-                    group % (4 * per_word) == 0;
-  // Wide chunks for a GEMV (batch 1) only: with eight batch accumulators they take 164
-  // registers (ptxas, sm_90) and one block per SM, against 64 registers for batch 1.
+  // GEMV: units of two words per lane, in one group, every row 8-byte aligned
+  const bool split = batch == 1 && row_bytes % 8 == 0 && reinterpret_cast<std::uintptr_t>(packed) % 8 == 0 &&
+                     cols % (2 * per_word) == 0 && group % (2 * per_word) == 0;
+  const unsigned ggrid = static_cast<unsigned>((rows + kGemvRows - 1) / kGemvRows);
   auto launch = [&](auto cb) {
     constexpr int CB = decltype(cb)::value;
-    if (wide && batch == 1)
-      lut_matmul_words<T, CB, 4, 1><<<wgrid, kWordWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group,
-                                                                    lut, l_sr, l_sg, dscale, x, batch, y);
+    if (split)
+      lut_gemv_split<T, CB><<<ggrid, kGemvWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group, lut, l_sr,
+                                                             l_sg, dscale, x, y);
     else
-      lut_matmul_words<T, CB, 1, kBatchTile><<<wgrid, kWordWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols,
-                                                                             group, lut, l_sr, l_sg, dscale, x, batch, y);
+      lut_matmul_words<T, CB, kBatchTile><<<wgrid, kWordWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols,
+                                                                          group, lut, l_sr, l_sg, dscale, x, batch, y);
   };
   if (words && code_bits == 4)
     launch(std::integral_constant<int, 4>{});

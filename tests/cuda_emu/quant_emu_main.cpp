@@ -1,8 +1,8 @@
 // Runs cuda/quant.cu's LUT matmul kernels on the host emulator (emu.hpp; the source converted
 // by make_emu.py) against a double reference built from the unpacked codes: every kernel path
-// (code-at-a-time, word chunks of 1 and 4 words, batch tiles), 2/3/4/8-bit codes, a LUT shared by
-// the tensor, per row and per group, and row lengths off the 16-byte chunk. Exits non-zero on a
-// mismatch.
+// (code-at-a-time, one word per step with batch tiles, the GEMV split over warps), 2/3/4/8-bit
+// codes, a LUT shared by the tensor, per row and per group, and row lengths off the 8- and 16-byte
+// alignments. Exits non-zero on a mismatch.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -74,14 +74,20 @@ int main() {
   int bad = 0;
   for (int cb : {2, 4, 8}) {
     const std::int64_t cols = cb == 2 ? 1024 : 512;
-    for (std::int64_t batch : {1, 3, 9}) {  // batch 1 takes the 16-byte chunks where it can
+    for (std::int64_t batch : {1, 3, 9}) {  // batch 1 takes the GEMV split over warps
       bad += run<float>(cb, 5, cols, 128, 0, batch, 0);
       bad += run<float>(cb, 3, cols, cols, 1, batch, 0);
       bad += run<double>(cb, 3, cols, 256, 2, batch, 0);
     }
-    bad += run<float>(cb, 3, cols, 32 / cb * 2, 2, 1, 0);  // groups of 2 words: 1-word chunks
-    bad += run<float>(cb, 3, cols, 128, 0, 1, 4);          // rows 4-byte aligned only
+    bad += run<float>(cb, 3, cols, 32 / cb, 2, 1, 0);  // groups of 1 word: one word per step
+    bad += run<float>(cb, 3, cols, 128, 0, 1, 4);      // rows 4-byte aligned only: likewise
   }
+  // GEMV split over warps: rows off the block's 8, units off a warp's 32, groups of one unit, a
+  // row longer than one pass of the block's warps
+  bad += run<float>(4, 13, 16 * 45, 16, 2, 1, 0);
+  bad += run<float>(2, 9, 32 * 37, 32, 1, 1, 0);
+  bad += run<double>(8, 17, 8 * 300, 24, 0, 1, 0);
+  bad += run<float>(4, 8, 16 * 600, 64, 0, 1, 8);
   bad += run<float>(3, 3, 200, 40, 2, 1, 0);  // 3-bit: the code-at-a-time kernel
   bad += run<double>(3, 2, 200, 200, 0, 4, 1);
   bad += run<float>(4, 2, 0 + 48, 16, 0, 1, 1);  // odd row bytes: the code-at-a-time kernel
