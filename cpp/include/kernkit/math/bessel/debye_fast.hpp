@@ -282,38 +282,20 @@ KERNKIT_INLINE auto debye_visit(int c, F&& f) {
   }
 }
 
-// Class C's own instantiation (the ratios do not depend on the kind: one per hyp class).
-template <int Q, bool LOWP, int C>
-KERNKIT_INLINE double debye_class_kernel(double v, double x, double hyp) {
-  constexpr int hc = (C - 1) % 6;
-  return debye_kernel<debye_class_terms<LOWP>(hc), (Q >= kRatioI) ? kKindF : (C - 1) / 6, Q>(v, x, hyp);
-}
-
-// Class c's kernel for the CUDA build: the same operations as debye_visit's instantiation for c
-// (so the same bits where nothing is contracted), but one instantiation with the term count and
-// kind as run-time values for hyp < 650, whose classes take 8-18 terms. The classes from
-// hyp = 650 (3-5 terms, float 1-2) keep their own straight-line code: it interleaves the
-// exponent's polynomial with the log and the sums, which the run-time kind's branches keep
-// apart (such inputs ran 25-35% slower on an H200 with every class compact).
+// Class c's kernel as one instantiation with the term count and kind as run-time values: the same
+// operations as debye_visit's instantiation for c (so the same bits where nothing is contracted).
 template <int Q, bool LOWP>
 KERNKIT_INLINE double debye_fast_compact(int c, double v, double x, double hyp) {
-  constexpr bool R = Q >= kRatioI;
-  switch (c) {
-    case 5: return debye_class_kernel<Q, LOWP, 5>(v, x, hyp);
-    case 6: return debye_class_kernel<Q, LOWP, 6>(v, x, hyp);
-    case 11: return debye_class_kernel<Q, LOWP, R ? 5 : 11>(v, x, hyp);
-    case 12: return debye_class_kernel<Q, LOWP, R ? 6 : 12>(v, x, hyp);
-    case 17: return debye_class_kernel<Q, LOWP, R ? 5 : 17>(v, x, hyp);
-    case 18: return debye_class_kernel<Q, LOWP, R ? 6 : 18>(v, x, hyp);
-    default: return debye_kernel<0, 0, Q>(v, x, hyp, debye_class_terms<LOWP>((c - 1) % 6), (c - 1) / 6);
-  }
+  return debye_kernel<0, 0, Q>(v, x, hyp, debye_class_terms<LOWP>((c - 1) % 6), (c - 1) / 6);
 }
 
 // Scalar entry for class c != 0 (Q: a log quantity, or a ratio). The CUDA build takes the compact
 // kernel: with one instantiation per class (here and in the box's series and Temme classes) the
 // CUDA kernels were 24-53k instructions, and random inputs ran 9x slower than the same inputs
 // sorted by v on an H200 (warps of many classes on one SM: the code they run exceeds the
-// instruction cache); with the compact kernels, 1.1-2.3x.
+// instruction cache); compact, log_iv float32 went from 2.8 to 24.7 G evals/s there. Inputs of a
+// few Debye classes pay 20-35% for the run-time counts; keeping the six classes from hyp = 650
+// per class won that back but cost random inputs 1.8x (H200, bench/gpu/bench_special_gpu.py).
 template <int Q, bool LOWP>
 KERNKIT_INLINE double debye_fast_dispatch(int c, double v, double x) {
   const double hyp = std::sqrt(v * v + x * x);
