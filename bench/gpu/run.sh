@@ -41,7 +41,9 @@ for step in $STEPS; do
              timeout "${KERNKIT_GPU_STEP_TIMEOUT:-240}" ncu --profile-from-start off --csv \
                --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats \
                python bench/gpu/profile_targets.py > "$OUTDIR/profile.csv" 2> "$OUTDIR/profile.err"
-             tail -5 "$OUTDIR/profile.err"; grep -c '"' "$OUTDIR/profile.csv"
+             tail -5 "$OUTDIR/profile.err"
+             python bench/gpu/profile_summary.py "$OUTDIR/profile.csv" --out "$OUTDIR" > /dev/null \
+               && cat "$OUTDIR/profile_gpu.md"
            else
              echo "no ncu on this machine"; python bench/gpu/profile_targets.py
            fi ;;

@@ -139,3 +139,39 @@ def test_kernels_read_nothing_past_their_inputs(family, dtype):
     script = os.path.join(os.path.dirname(__file__), "guarded_run.py")
     r = subprocess.run([sys.executable, script, family, dtype], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, f"exit {r.returncode}: {r.stdout[-1000:]} {r.stderr[-2000:]}"
+
+
+def test_gpu_profile_summary_reads_ncu_csv(tmp_path: object) -> None:
+    """bench/gpu/profile_summary.py on lines in the format ncu --csv writes (the GPU run's profile
+    step): one row per kernel ID, nanoseconds to microseconds, thousands separators, PyTorch's own
+    kernels left out."""
+    import json
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    k = ('"{id}","1","python3.12","127.0.0.1","void quant::<unnamed>::lut_gemv_split<float, 4>(const unsigned int *)",'
+         '"1","7","(256, 1, 1)","(512, 1, 1)","0","9.0","{sec}","{metric}","{unit}","{value}",')
+    lines = ['"ID","Process ID","Process Name","Host Name","Kernel Name","Context","Stream","Block Size",'
+             '"Grid Size","Device","CC","Section Name","Metric Name","Metric Unit","Metric Value","Rule Name"',
+             "==PROF== Connected to process 1",
+             k.format(id=0, sec="GPU Speed Of Light Throughput", metric="Duration", unit="ns", value="17,568"),
+             k.format(id=0, sec="GPU Speed Of Light Throughput", metric="DRAM Throughput", unit="%", value="11.23"),
+             k.format(id=0, sec="Launch Statistics", metric="Registers Per Thread", unit="register/thread", value="80"),
+             k.format(id=0, sec="Occupancy", metric="Achieved Occupancy", unit="%", value="29.86"),
+             k.replace("quant::<unnamed>::lut_gemv_split<float, 4>", "at::vectorized_elementwise_kernel<4>").format(
+                 id=1, sec="GPU Speed Of Light Throughput", metric="Duration", unit="ns", value="2,368"),
+             k.replace("lut_gemv_split<float, 4>", "lut_gemv_split<double, 8>").format(
+                 id=2, sec="GPU Speed Of Light Throughput", metric="Duration", unit="us", value="1,250.5")]
+    src = os.path.join(str(tmp_path), "profile.csv")
+    with open(src, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    res = subprocess.run([sys.executable, os.path.join(root, "bench", "gpu", "profile_summary.py"),
+                          f"run A={src}", "--out", str(tmp_path)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    with open(os.path.join(str(tmp_path), "profile_gpu.json")) as fh:
+        rows = json.load(fh)
+    assert [r["kernel"] for r in rows] == ["lut_gemv_split<float, 4>", "lut_gemv_split<double, 8>"]
+    assert rows[0] == {"run": "run A", "kernel": "lut_gemv_split<float, 4>", "grid": "(512, 1, 1)",
+                       "block": "(256, 1, 1)", "us": 17.568, "DRAM %": 11.23, "regs": 80.0,
+                       "occupancy %": 29.86}
+    assert rows[1]["us"] == 1250.5
+    assert "| run A | `lut_gemv_split<float, 4>` |" in open(os.path.join(str(tmp_path), "profile_gpu.md")).read()
