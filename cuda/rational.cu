@@ -21,7 +21,9 @@
 // divisions (by the row, the run and the group sizes) as multiply-highs (FastDiv): a division by
 // a run-time value is a long instruction sequence on the GPU, and the float32 forward (double
 // math) was bound by its instructions (ncu on an H200: 78% of SM throughput, 23% of DRAM's).
-// The usual degrees (5, 4) are compile-time constants there (Horner unrolled, no loop counters).
+// The usual degrees (5, 4) are compile-time constants there (Horner unrolled, no loop counters),
+// and in the backward (its float32 kernel: 1.2k SASS instructions and 96 registers, was 2.3k and
+// 113 with every coefficient slot up to degree 12 behind a run-time predicate; not yet timed).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -185,22 +187,27 @@ __device__ inline C block_sum(C v, C* scratch) {
   return s;
 }
 
-template <class X>
+// MD, ND >= 0: the degrees as compile-time constants (equal to g.m, g.n): Horner unrolled and
+// max(MD + 1, ND + 1) accumulators per thread instead of kMaxCoef + 1 behind run-time predicates.
+template <class X, int MD, int ND>
 __global__ void __launch_bounds__(kThreads)
     backward_kernel(Geo g, const X* __restrict__ grad, const X* __restrict__ x,
                     const typename Coef<X>::type* __restrict__ num,
                     const typename Coef<X>::type* __restrict__ den, X* __restrict__ dx,
                     typename Math<X>::type* __restrict__ partial) {
   using C = typename Math<X>::type;  // arithmetic type (the sums' too)
+  constexpr int KA = MD >= 0 ? MD + 1 : kMaxCoef;      // numerator coefficient slots
+  constexpr int KB = ND >= 0 ? ND + 1 : kMaxCoef + 1;  // denominator slots (form C: n + 1)
+  const int m = MD >= 0 ? MD : g.m, n = ND >= 0 ? ND : g.n;
   __shared__ C sa[kMaxCoef], sb[kMaxCoef + 1];
   __shared__ C scratch[kThreads / 32];
   const std::int64_t j = blockIdx.x / g.nchunk, c = blockIdx.x % g.nchunk;
   load_coef(g, j, num, den, sa, sb);
-  C acc_a[kMaxCoef], acc_b[kMaxCoef + 1];
+  C acc_a[KA], acc_b[KB];
 #pragma unroll
-  for (int k = 0; k < kMaxCoef; ++k) acc_a[k] = C(0);
+  for (int k = 0; k < KA; ++k) acc_a[k] = C(0);
 #pragma unroll
-  for (int k = 0; k < kMaxCoef + 1; ++k) acc_b[k] = C(0);
+  for (int k = 0; k < KB; ++k) acc_b[k] = C(0);
   const std::int64_t total = g.outer * g.seg;
   const std::int64_t t0 = c * g.per_block + threadIdx.x;
   const std::int64_t t1 = min(total, (c + 1) * g.per_block);
@@ -210,14 +217,14 @@ __global__ void __launch_bounds__(kThreads)
     const std::int64_t idx = row * g.row + base + off;
     const C xv = to_math(x[idx]), gv = to_math(grad[idx]);
     C p, dp, q, dq, w;
-    math::rational_p_dp(sa, g.m, xv, p, dp);
-    math::rational_q_dq(g.form, sb, g.n, xv, q, dq, w);
+    math::rational_p_dp(sa, m, xv, p, dp);
+    math::rational_q_dq(g.form, sb, n, xv, q, dq, w);
     const C yv = p / q, u = gv / q;
     dx[idx] = from_math<X>(u * (dp - yv * dq));
     C pw = u;
 #pragma unroll
-    for (int k = 0; k < kMaxCoef; ++k)
-      if (k <= g.m) {
+    for (int k = 0; k < KA; ++k)
+      if (k <= m) {
         acc_a[k] += pw;
         pw *= xv;
       }
@@ -226,7 +233,7 @@ __global__ void __launch_bounds__(kThreads)
       const C tv = xv < C(0) ? -xv : xv;
       pw = v;
 #pragma unroll
-      for (int k = 0; k < kMaxCoef; ++k)
+      for (int k = 0; k < KB; ++k)
         if (k < g.nb) {
           pw *= tv;
           acc_b[k] += pw;  // sign(b_k) applied in the final pass
@@ -234,7 +241,7 @@ __global__ void __launch_bounds__(kThreads)
     } else {
       pw = g.form == RationalForm::B ? v * w * xv : v * w;
 #pragma unroll
-      for (int k = 0; k < kMaxCoef + 1; ++k)
+      for (int k = 0; k < KB; ++k)
         if (k < g.nb) {
           acc_b[k] += pw;
           pw *= xv;
@@ -248,13 +255,13 @@ __global__ void __launch_bounds__(kThreads)
   }
   C* out = partial + static_cast<std::int64_t>(blockIdx.x) * (g.na + g.nb);
 #pragma unroll
-  for (int k = 0; k < kMaxCoef; ++k)
+  for (int k = 0; k < KA; ++k)
     if (k < g.na) {
       const C s = block_sum(acc_a[k], scratch);
       if (threadIdx.x == 0) out[k] = s;
     }
 #pragma unroll
-  for (int k = 0; k < kMaxCoef + 1; ++k)
+  for (int k = 0; k < KB; ++k)
     if (k < g.nb) {
       const C s = block_sum(acc_b[k], scratch);
       if (threadIdx.x == 0) out[g.na + k] = s;
@@ -397,9 +404,14 @@ void backward_t(const RationalShape& s, const void* grad, const void* x, const v
   }
   void* ws = nullptr;
   KERNKIT_CUDA_CHECK(cudaMallocAsync(&ws, static_cast<std::size_t>(nb) * (g.na + g.nb) * sizeof(M), st));
-  backward_kernel<X><<<static_cast<unsigned>(nb), kThreads, 0, st>>>(
-      g, static_cast<const X*>(grad), static_cast<const X*>(x), static_cast<const C*>(num),
-      static_cast<const C*>(den), static_cast<X*>(dx), static_cast<M*>(ws));
+  const auto *gc = static_cast<const X*>(grad), *xc = static_cast<const X*>(x);
+  const auto *nc = static_cast<const C*>(num), *dc = static_cast<const C*>(den);
+  if (g.m == 5 && g.n == 4)  // the defaults of KAT and PAU
+    backward_kernel<X, 5, 4><<<static_cast<unsigned>(nb), kThreads, 0, st>>>(g, gc, xc, nc, dc, static_cast<X*>(dx),
+                                                                          static_cast<M*>(ws));
+  else
+    backward_kernel<X, -1, -1><<<static_cast<unsigned>(nb), kThreads, 0, st>>>(g, gc, xc, nc, dc, static_cast<X*>(dx),
+                                                                            static_cast<M*>(ws));
   cudaError_t err = cudaGetLastError();
   if (err == cudaSuccess)
     finalize_kernel<M, C><<<static_cast<unsigned>(ncoef), kThreads, 0, st>>>(
