@@ -124,30 +124,36 @@ constexpr int series_class_terms(int xc) {  // full 4, 10, 16, 26, 42; LOWP 2, 8
 }
 // The most prefactor factors of class c's order class (v < 4.5, 12.5, 25.5).
 constexpr int series_class_nmax(int c) { return ((c - 1) / 5 == 0) ? 4 : ((c - 1) / 5 == 1) ? 12 : 25; }
+// Whether class c forms the prefactor in log space: x < 1e-3 (kind 0), or everywhere for LOWP
+// (its ~1e-14 absolute error is far below float's).
+template <bool LOWP>
+constexpr bool series_class_logspace(int c) { return LOWP || (c - 1) % 5 == 0; }
 
-// Calls f.template operator()<NT, LOGSPACE, NMAX>() for class c (1..kSeriesFastClasses).
-// LOWP: also the prefactor in log space everywhere (its ~1e-14 absolute error is far below
-// float's).
+template <bool LOWP, int C, class F>
+KERNKIT_INLINE auto series_call(F&& f) {
+  return f.template operator()<series_class_terms<LOWP>((C - 1) % 5), series_class_logspace<LOWP>(C),
+                               series_class_nmax(C)>();
+}
+
+// Calls f.template operator()<NT, LOGSPACE, NMAX>() with class c's counts (1..kSeriesFastClasses).
 template <bool LOWP, class F>
 KERNKIT_INLINE auto series_fast_visit(int c, F&& f) {
-  constexpr int n0 = series_class_terms<LOWP>(0), n1 = series_class_terms<LOWP>(1), n2 = series_class_terms<LOWP>(2);
-  constexpr int n3 = series_class_terms<LOWP>(3), n4 = series_class_terms<LOWP>(4);
   switch (c) {
-    case 1: return f.template operator()<n0, true, series_class_nmax(1)>();
-    case 2: return f.template operator()<n1, LOWP, series_class_nmax(2)>();
-    case 3: return f.template operator()<n2, LOWP, series_class_nmax(3)>();
-    case 4: return f.template operator()<n3, LOWP, series_class_nmax(4)>();
-    case 5: return f.template operator()<n4, LOWP, series_class_nmax(5)>();
-    case 6: return f.template operator()<n0, true, series_class_nmax(6)>();
-    case 7: return f.template operator()<n1, LOWP, series_class_nmax(7)>();
-    case 8: return f.template operator()<n2, LOWP, series_class_nmax(8)>();
-    case 9: return f.template operator()<n3, LOWP, series_class_nmax(9)>();
-    case 10: return f.template operator()<n4, LOWP, series_class_nmax(10)>();
-    case 11: return f.template operator()<n0, true, series_class_nmax(11)>();
-    case 12: return f.template operator()<n1, LOWP, series_class_nmax(12)>();
-    case 13: return f.template operator()<n2, LOWP, series_class_nmax(13)>();
-    case 14: return f.template operator()<n3, LOWP, series_class_nmax(14)>();
-    default: return f.template operator()<n4, LOWP, series_class_nmax(15)>();
+    case 1: return series_call<LOWP, 1>(f);
+    case 2: return series_call<LOWP, 2>(f);
+    case 3: return series_call<LOWP, 3>(f);
+    case 4: return series_call<LOWP, 4>(f);
+    case 5: return series_call<LOWP, 5>(f);
+    case 6: return series_call<LOWP, 6>(f);
+    case 7: return series_call<LOWP, 7>(f);
+    case 8: return series_call<LOWP, 8>(f);
+    case 9: return series_call<LOWP, 9>(f);
+    case 10: return series_call<LOWP, 10>(f);
+    case 11: return series_call<LOWP, 11>(f);
+    case 12: return series_call<LOWP, 12>(f);
+    case 13: return series_call<LOWP, 13>(f);
+    case 14: return series_call<LOWP, 14>(f);
+    default: return series_call<LOWP, 15>(f);
   }
 }
 
@@ -155,9 +161,8 @@ KERNKIT_INLINE auto series_fast_visit(int c, F&& f) {
 // debye_fast_dispatch); the same operations as series_fast_visit's instantiation for c.
 template <bool LOWP>
 KERNKIT_INLINE double series_fast_compact(int c, double v, double x, double scaled) {
-  const int xc = (c - 1) % 5;
-  return series_fast<0, false, 0>(v, x, scaled, series_class_terms<LOWP>(xc), LOWP || xc == 0,
-                                  series_class_nmax(c));
+  return series_fast<0, false, 0>(v, x, scaled, series_class_terms<LOWP>((c - 1) % 5),
+                                  series_class_logspace<LOWP>(c), series_class_nmax(c));
 }
 
 // I_{v+1}/I_v (dlog = 0) or I_v'/I_v = v/x + I_{v+1}/I_v (dlog = 1) in the same domain, from
