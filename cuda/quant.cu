@@ -28,7 +28,7 @@ namespace {
 constexpr int kWarps = 4;  // rows per block
 constexpr int kBatchTile = 8;
 constexpr int kWordWarps = 8;  // rows per block, word path
-constexpr int kUnroll = 4;     // chunks in flight per lane
+constexpr int kUnroll = 4;     // words in flight per lane, batched word path
 constexpr int kGemvWarps = 8;  // GEMV: warps per block, splitting the columns
 constexpr int kGemvRows = 8;   // GEMV: rows per block
 
@@ -91,8 +91,8 @@ __global__ void __launch_bounds__(kWordWarps * 32)
   const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * kWordWarps + (threadIdx.x >> 5);
   if (r >= rows) return;
   const std::uint32_t* rp = packed + r * row_words;
-  const unsigned nchunks = static_cast<unsigned>(cols / K);
-  const unsigned chunks_per_group = static_cast<unsigned>(group / K);
+  const unsigned nwords = static_cast<unsigned>(cols / K);
+  const unsigned words_per_group = static_cast<unsigned>(group / K);
   const std::int64_t ng = cols / group;
   const T* ds_row = dscale + r * ng;
   const T* lut_row = lut + r * l_sr;
@@ -102,21 +102,21 @@ __global__ void __launch_bounds__(kWordWarps * 32)
     T acc[BT];
 #pragma unroll
     for (int i = 0; i < BT; ++i) acc[i] = T(0);
-    for (unsigned c0 = lane; c0 < nchunks; c0 += 32 * kUnroll) {
-      std::uint32_t chunk[kUnroll];  // issue kUnroll independent loads before using any
+    for (unsigned c0 = lane; c0 < nwords; c0 += 32 * kUnroll) {
+      std::uint32_t wd[kUnroll];  // issue kUnroll independent loads before using any
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const unsigned c = c0 + 32u * u;
-        if (c < nchunks) chunk[u] = rp[c];
+        if (c < nwords) wd[u] = rp[c];
       }
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const unsigned c = c0 + 32u * u;
-        if (c >= nchunks) break;
-        const unsigned g = c / chunks_per_group;  // a chunk lies in one group
+        if (c >= nwords) break;
+        const unsigned g = c / words_per_group;  // a word lies in one group
         const T* L = shared_lut ? slut : lut_row + g * l_sg;
         const T ds = __ldg(ds_row + g);
-        const std::uint32_t word = chunk[u];
+        const std::uint32_t word = wd[u];
         const std::int64_t col = static_cast<std::int64_t>(c) * K;
         T wv[K];
 #pragma unroll
