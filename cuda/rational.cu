@@ -188,7 +188,8 @@ __device__ inline C block_sum(C v, C* scratch) {
 }
 
 // MD, ND >= 0: the degrees as compile-time constants (equal to g.m, g.n): Horner unrolled and
-// max(MD + 1, ND + 1) accumulators per thread instead of kMaxCoef + 1 behind run-time predicates.
+// MD + 1 numerator and ND + 1 denominator accumulators per thread instead of kMaxCoef and
+// kMaxCoef + 1 behind run-time predicates.
 template <class X, int MD, int ND>
 __global__ void __launch_bounds__(kThreads)
     backward_kernel(Geo g, const X* __restrict__ grad, const X* __restrict__ x,
