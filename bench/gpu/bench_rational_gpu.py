@@ -114,6 +114,8 @@ def main() -> None:
                                                                 kernkit.rational_backward(g, x, a, b)), repeat=20)
             row["kernkit_fwd_bw"] = 2 * esize * n / row["kernkit_fwd_s"] / bw
             row["kernkit_fwdbwd_bw"] = 5 * esize * n / row["kernkit_fwdbwd_s"] / bw
+            row["kernkit_fwd_graph_bw"] = 2 * esize * n / row["kernkit_fwd_graph_s"] / bw
+            row["kernkit_fwdbwd_graph_bw"] = 5 * esize * n / row["kernkit_fwdbwd_graph_s"] / bw
             xe = x.clone().requires_grad_()
             ae, be = a.clone().requires_grad_(), b.clone().requires_grad_()
 
@@ -152,14 +154,15 @@ def main() -> None:
              "Form A, (5, 4), G_num = 1, G_den = 8; times in ms (median of 20); BW = fraction of "
              "the device copy bandwidth (fwd 2, fwd+bwd 5 element sizes moved per element).", "",
              "Graph columns: device time per call from CUDA-graph replay (no Python overhead); the "
-             "BW columns use the per-call times.", "",
-             "| (B·L, D) | dtype | kernkit fwd | kernkit fwd+bwd | kernkit fwd (graph) | kernkit fwd+bwd (graph) | FlashKAT fwd (graph) | BW fwd | BW fwd+bwd | eager fwd | eager fwd+bwd | KAT Triton fwd | KAT fwd+bwd | FlashKAT fwd | FlashKAT fwd+bwd | deterministic | max rel err f32 (y, dx, da, db) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+             "BW columns use the per-call times, the BW (graph) columns the graph times.", "",
+             "| (B·L, D) | dtype | kernkit fwd | kernkit fwd+bwd | kernkit fwd (graph) | kernkit fwd+bwd (graph) | FlashKAT fwd (graph) | BW fwd | BW fwd+bwd | BW fwd (graph) | BW fwd+bwd (graph) | eager fwd | eager fwd+bwd | KAT Triton fwd | KAT fwd+bwd | FlashKAT fwd | FlashKAT fwd+bwd | deterministic | max rel err f32 (y, dx, da, db) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in results:
         lines.append(
             f"| ({r['shape'][0]}, {r['shape'][1]}) | {r['dtype']} | {ms(r, 'kernkit_fwd_s')} | "
             f"{ms(r, 'kernkit_fwdbwd_s')} | {ms(r, 'kernkit_fwd_graph_s')} | {ms(r, 'kernkit_fwdbwd_graph_s')} | "
             f"{ms(r, 'flashkat_fwd_graph_s')} | {100 * r['kernkit_fwd_bw']:.0f}% | {100 * r['kernkit_fwdbwd_bw']:.0f}% | "
+            f"{100 * r['kernkit_fwd_graph_bw']:.0f}% | {100 * r['kernkit_fwdbwd_graph_bw']:.0f}% | "
             f"{ms(r, 'eager_fwd_s')} | {ms(r, 'eager_fwdbwd_s')} | {ms(r, 'kat_triton_fwd_s')} | "
             f"{ms(r, 'kat_triton_fwdbwd_s')} | {ms(r, 'flashkat_fwd_s')} | {ms(r, 'flashkat_fwdbwd_s')} | "
             f"{r['deterministic']} | {r['err_y_f32']:.1e}, " + ", ".join(f"{e:.1e}" for e in r["err_grads_f32"]) + " |")
