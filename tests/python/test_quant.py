@@ -405,7 +405,7 @@ def test_exported():
 
 
 @pytest.mark.skipif(not kernkit.cuda_available(), reason="needs a CUDA build and a GPU")
-@pytest.mark.parametrize("group,batch", [(32, 3), (32, 1), (64, 1)])  # batch 1: 16-byte chunks
+@pytest.mark.parametrize("group,batch", [(32, 3), (32, 1), (64, 1)])  # batch 1: the GEMV split over warps
 def test_cuda_matmul_matches_cpu(group, batch):
     torch = pytest.importorskip("torch")
     W = bell((70, 128), "t3", np.float32)
