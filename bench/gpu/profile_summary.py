@@ -32,7 +32,7 @@ def short_name(kernel: str) -> str:
     """'void ns::<unnamed>::name<args>(params)' -> 'name<args>'."""
     head = kernel.split("(")[0].removeprefix("void ").strip()
     name = re.sub(r"^(?:[\w]+::|<unnamed>::)+", "", head)
-    return re.sub(r"\b(?:kernkit::)?(?:detail::)?", "", name)
+    return re.sub(r"\b(?:kernkit|detail)::", "", name)
 
 
 def read(path: str, label: str) -> list[dict]:
