@@ -1,7 +1,8 @@
 // CUDA group-rational activations: forward, and a deterministic two-pass backward.
 //
 // Forward: a grid-stride elementwise kernel; every group's coefficients sit in shared memory and
-// each thread handles VEC contiguous elements (16-byte loads and stores) that share one group.
+// each thread handles VEC contiguous elements (16-byte loads and stores) that share one group,
+// kForwardLoads such vectors per step, all loaded before any is computed.
 // Backward: the input is (outer, channels, inner); channels come in runs of `seg_channels` that
 // share one numerator and one denominator group, so a run is `seg` = seg_channels * inner
 // contiguous elements per outer index. Block b handles run j = b / nchunk and the elements
@@ -17,13 +18,17 @@
 // denominator's inner sum loses up to its condition number when it cancels (form C), and the
 // coefficient gradients sum terms up to ~30x larger than the result (measured on the CPU; see
 // cpp/src/rational_loops.cpp). f16/bf16 keep float32 math: their own rounding dominates.
-// Forward index arithmetic is 32-bit when the tensor has fewer than 2^31 elements, with its four
+// Index arithmetic is 32-bit when the tensor has fewer than 2^31 elements, the forward's four
 // divisions (by the row, the run and the group sizes) as multiply-highs (FastDiv): a division by
 // a run-time value is a long instruction sequence on the GPU, and the float32 forward (double
 // math) was bound by its instructions (ncu on an H200: 78% of SM throughput, 23% of DRAM's).
-// The usual degrees (5, 4) are compile-time constants there (Horner unrolled, no loop counters),
-// and in the backward (its float32 kernel: 1.2k SASS instructions and 96 registers, was 2.3k and
-// 113 with every coefficient slot up to degree 12 behind a run-time predicate; not yet timed).
+// The usual degrees (5, 4) in form A (KAT's and PAU's default) are compile-time constants in a
+// fast kernel each way (Horner unrolled, no loop counters, one form: with the form a run-time
+// value, every element paid for all three denominators, merged by selects). sm_90 SASS of the
+// float32 kernels, instructions (FP64 ones) per element in the main loop: forward 134 (57) ->
+// 53 (18); backward 266 (96) -> 124 (50) and 96 -> 76 registers, the backward also with one
+// division instead of two, 32-bit indices and the next element's loads issued before this one's
+// math; the forward with two 16-byte loads in flight per thread (none of this timed on a GPU yet).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -41,6 +46,9 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kMaxCoef = math::rational_max_degree + 1;
+constexpr int kForwardMaxBlocks = 132 * 32;  // the forward's grid-stride grid, at most
+constexpr int kForwardLoads = 2;  // vectors in flight per thread in the forward loop
+constexpr int kFormA = static_cast<int>(RationalForm::A);  // the fast kernels' form template argument
 
 struct Geo {
   std::int64_t outer, row, seg, seg_channels, num_per, den_per, nchunk, per_block;
@@ -116,35 +124,49 @@ __device__ inline void load_coef(const Geo& g, std::int64_t j, const C* num, con
 }
 
 // The forward's grid-stride loop over coefficients A, B of element type P (the arithmetic type
-// in shared memory, or the stored type read through the read-only cache). MD, ND >= 0: the
-// degrees as compile-time constants (equal to g.m, g.n).
-template <class X, int VEC, class I, int MD, int ND, class P>
+// in shared memory, or the stored type read through the read-only cache). MD, ND, FORM >= 0: the
+// degrees and the form as compile-time constants (equal to g.m, g.n, g.form).
+template <class X, int VEC, class I, int MD, int ND, int FORM, class P>
 __device__ inline void forward_loop(const Geo& g, const ForwardDiv& dv, I total, const X* __restrict__ x,
                                     const P* A, const P* B, X* __restrict__ y) {
   constexpr bool k32 = std::is_same<I, std::uint32_t>::value;
   const int m = MD >= 0 ? MD : g.m, n = ND >= 0 ? ND : g.n;
+  const RationalForm form = FORM >= 0 ? static_cast<RationalForm>(FORM) : g.form;
   const I row = static_cast<I>(g.row), seg = static_cast<I>(g.seg);
   const I segc = static_cast<I>(g.seg_channels);
   const I num_per = static_cast<I>(g.num_per), den_per = static_cast<I>(g.den_per);
   const I stride = static_cast<I>(blockDim.x) * gridDim.x * VEC;
-  for (I i = (static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x) * VEC; i < total; i += stride) {
-    I run, ga, gb;  // run of channels within the row; its numerator and denominator groups
-    if constexpr (k32) {
-      run = dv.seg.div(i - dv.row.div(i) * row);
-      ga = dv.num_per.div(run * segc);
-      gb = dv.den_per.div(run * segc);
-    } else {
-      run = (i - (i / row) * row) / seg;
-      ga = run * segc / num_per;
-      gb = run * segc / den_per;
-    }
-    const P* a = A + ga * g.na;
-    const P* b = B + gb * g.nb;
-    Vec<X, VEC> in = *reinterpret_cast<const Vec<X, VEC>*>(x + i), out;
+  // kForwardLoads vectors per thread and step, all loaded before any is computed (bytes in flight
+  // per thread: what keeps a memory-bound loop at bandwidth once the math is short)
+  for (I i0 = (static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x) * VEC; i0 < total; i0 += kForwardLoads * stride) {
+    Vec<X, VEC> in[kForwardLoads];
 #pragma unroll
-    for (int k = 0; k < VEC; ++k)
-      out.v[k] = from_math<X>(math::rational_value(g.form, a, m, b, n, to_math(in.v[k])));
-    *reinterpret_cast<Vec<X, VEC>*>(y + i) = out;
+    for (int u = 0; u < kForwardLoads; ++u) {
+      const I i = i0 + u * stride;
+      if (i < total) in[u] = *reinterpret_cast<const Vec<X, VEC>*>(x + i);
+    }
+#pragma unroll
+    for (int u = 0; u < kForwardLoads; ++u) {
+      const I i = i0 + u * stride;
+      if (i >= total) break;
+      I run, ga, gb;  // run of channels within the row; its numerator and denominator groups
+      if constexpr (k32) {
+        run = dv.seg.div(i - dv.row.div(i) * row);
+        ga = dv.num_per.div(run * segc);
+        gb = dv.den_per.div(run * segc);
+      } else {
+        run = (i - (i / row) * row) / seg;
+        ga = run * segc / num_per;
+        gb = run * segc / den_per;
+      }
+      const P* a = A + ga * g.na;
+      const P* b = B + gb * g.nb;
+      Vec<X, VEC> out;
+#pragma unroll
+      for (int k = 0; k < VEC; ++k)
+        out.v[k] = from_math<X>(math::rational_value(form, a, m, b, n, to_math(in[u].v[k])));
+      *reinterpret_cast<Vec<X, VEC>*>(y + i) = out;
+    }
   }
 }
 
@@ -152,7 +174,7 @@ __device__ inline void forward_loop(const Geo& g, const ForwardDiv& dv, I total,
 // (the launcher checks seg % VEC == 0 and 16-byte alignment). Coefficients: every group's, in
 // shared memory (converted to the arithmetic type) when they fit (`smem`), else read through the
 // read-only cache.
-template <class X, int VEC, class I, int MD, int ND>
+template <class X, int VEC, class I, int MD, int ND, int FORM>
 __global__ void __launch_bounds__(kThreads)
     forward_kernel(Geo g, ForwardDiv dv, I total, bool smem, const X* __restrict__ x,
                    const typename Coef<X>::type* __restrict__ num,
@@ -167,9 +189,9 @@ __global__ void __launch_bounds__(kThreads)
     for (int i = threadIdx.x; i < g.den_groups * g.nb; i += blockDim.x)
       sb[i] = static_cast<M>(den[i]);
     __syncthreads();
-    forward_loop<X, VEC, I, MD, ND>(g, dv, total, x, sa, sb, y);
+    forward_loop<X, VEC, I, MD, ND, FORM>(g, dv, total, x, sa, sb, y);
   } else {
-    forward_loop<X, VEC, I, MD, ND>(g, dv, total, x, num, den, y);
+    forward_loop<X, VEC, I, MD, ND, FORM>(g, dv, total, x, num, den, y);
   }
 }
 
@@ -189,8 +211,10 @@ __device__ inline C block_sum(C v, C* scratch) {
 
 // MD, ND >= 0: the degrees as compile-time constants (equal to g.m, g.n): Horner unrolled and
 // MD + 1 numerator and ND + 1 denominator accumulators per thread instead of kMaxCoef and
-// kMaxCoef + 1 behind run-time predicates.
-template <class X, int MD, int ND>
+// kMaxCoef + 1 behind run-time predicates. FORM >= 0: the form as a constant too (with a run-time
+// form, every element paid for both denominator-gradient paths, merged by selects). I: the index
+// type (32-bit below 2^31 elements, as the forward).
+template <class X, class I, int MD, int ND, int FORM>
 __global__ void __launch_bounds__(kThreads)
     backward_kernel(Geo g, const X* __restrict__ grad, const X* __restrict__ x,
                     const typename Coef<X>::type* __restrict__ num,
@@ -200,6 +224,7 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int KA = MD >= 0 ? MD + 1 : kMaxCoef;      // numerator coefficient slots
   constexpr int KB = ND >= 0 ? ND + 1 : kMaxCoef + 1;  // denominator slots (form C: n + 1)
   const int m = MD >= 0 ? MD : g.m, n = ND >= 0 ? ND : g.n;
+  const RationalForm form = FORM >= 0 ? static_cast<RationalForm>(FORM) : g.form;
   __shared__ C sa[kMaxCoef], sb[kMaxCoef + 1];
   __shared__ C scratch[kThreads / 32];
   const std::int64_t j = blockIdx.x / g.nchunk, c = blockIdx.x % g.nchunk;
@@ -209,19 +234,43 @@ __global__ void __launch_bounds__(kThreads)
   for (int k = 0; k < KA; ++k) acc_a[k] = C(0);
 #pragma unroll
   for (int k = 0; k < KB; ++k) acc_b[k] = C(0);
-  const std::int64_t total = g.outer * g.seg;
-  const std::int64_t t0 = c * g.per_block + threadIdx.x;
-  const std::int64_t t1 = min(total, (c + 1) * g.per_block);
-  std::int64_t row = t0 / g.seg, off = t0 - row * g.seg;
-  const std::int64_t base = j * g.seg;
-  for (std::int64_t t = t0; t < t1; t += blockDim.x) {  // no early return: barriers follow
-    const std::int64_t idx = row * g.row + base + off;
-    const C xv = to_math(x[idx]), gv = to_math(grad[idx]);
+  const I seg = static_cast<I>(g.seg), rowlen = static_cast<I>(g.row);
+  const I total = static_cast<I>(g.outer * g.seg);
+  const I t0 = static_cast<I>(c * g.per_block) + threadIdx.x;
+  const I t1 = min(total, static_cast<I>((c + 1) * g.per_block));
+  // position (row, off) of element t of the run; a step of blockDim.x elements moves it by
+  // (step_rows, step_off): one compare per step instead of a loop over the rows it crosses
+  const I step = blockDim.x, step_rows = step / seg, step_off = step - step_rows * seg;
+  I row = t0 / seg, off = t0 - row * seg;
+  const I base = static_cast<I>(j) * seg;
+  // The next element's x and gradient are loaded before this one's math: two loads in flight per
+  // thread through the math, not none (the loop is otherwise one load round trip per element).
+  I idx = row * rowlen + base + off;
+  X xn = X(0), gn = X(0);
+  if (t0 < t1) {
+    xn = x[idx];
+    gn = grad[idx];
+  }
+  for (I t = t0; t < t1; t += step) {  // no early return: barriers follow
+    const I cur = idx;
+    const C xv = to_math(xn), gv = to_math(gn);
+    off += step_off;
+    row += step_rows;
+    if (off >= seg) {
+      off -= seg;
+      ++row;
+    }
+    idx = row * rowlen + base + off;
+    if (t + step < t1) {
+      xn = x[idx];
+      gn = grad[idx];
+    }
     C p, dp, q, dq, w;
     math::rational_p_dp(sa, m, xv, p, dp);
-    math::rational_q_dq(g.form, sb, n, xv, q, dq, w);
-    const C yv = p / q, u = gv / q;
-    dx[idx] = from_math<X>(u * (dp - yv * dq));
+    math::rational_q_dq(form, sb, n, xv, q, dq, w);
+    const C r = C(1) / q;  // one division for F = P/Q and G/Q
+    const C yv = p * r, u = gv * r;
+    dx[cur] = from_math<X>(u * (dp - yv * dq));
     C pw = u;
 #pragma unroll
     for (int k = 0; k < KA; ++k)
@@ -230,7 +279,7 @@ __global__ void __launch_bounds__(kThreads)
         pw *= xv;
       }
     const C v = -(yv * u);
-    if (g.form == RationalForm::A) {
+    if (form == RationalForm::A) {
       const C tv = xv < C(0) ? -xv : xv;
       pw = v;
 #pragma unroll
@@ -240,18 +289,13 @@ __global__ void __launch_bounds__(kThreads)
           acc_b[k] += pw;  // sign(b_k) applied in the final pass
         }
     } else {
-      pw = g.form == RationalForm::B ? v * w * xv : v * w;
+      pw = form == RationalForm::B ? v * w * xv : v * w;
 #pragma unroll
       for (int k = 0; k < KB; ++k)
         if (k < g.nb) {
           acc_b[k] += pw;
           pw *= xv;
         }
-    }
-    off += blockDim.x;
-    while (off >= g.seg) {
-      off -= g.seg;
-      ++row;
     }
   }
   C* out = partial + static_cast<std::int64_t>(blockIdx.x) * (g.na + g.nb);
@@ -360,7 +404,7 @@ void forward_launch(const Geo& g, std::int64_t total, const void* x, const void*
   const bool smem = coef_bytes <= 32 * 1024;
   const std::int64_t steps = (total + VEC - 1) / VEC;
   const std::int64_t want = (steps + kThreads - 1) / kThreads;
-  const int blocks = static_cast<int>(want < 132 * 32 ? want : 132 * 32);
+  const int blocks = static_cast<int>(want < kForwardMaxBlocks ? want : kForwardMaxBlocks);
   ForwardDiv dv;
   if (std::is_same<I, std::uint32_t>::value)
     dv = ForwardDiv{FastDiv(g.row), FastDiv(g.seg), FastDiv(g.num_per), FastDiv(g.den_per)};
@@ -368,10 +412,10 @@ void forward_launch(const Geo& g, std::int64_t total, const void* x, const void*
   const auto* xc = static_cast<const X*>(x);
   const auto *nc = static_cast<const C*>(num), *dc = static_cast<const C*>(den);
   auto* yc = static_cast<X*>(y);
-  if (g.m == 5 && g.n == 4)  // the defaults of KAT and PAU
-    forward_kernel<X, VEC, I, 5, 4><<<blocks, kThreads, sm, st>>>(g, dv, static_cast<I>(total), smem, xc, nc, dc, yc);
+  if (g.m == 5 && g.n == 4 && g.form == RationalForm::A)  // the defaults of KAT and PAU
+    forward_kernel<X, VEC, I, 5, 4, kFormA><<<blocks, kThreads, sm, st>>>(g, dv, static_cast<I>(total), smem, xc, nc, dc, yc);
   else
-    forward_kernel<X, VEC, I, -1, -1><<<blocks, kThreads, sm, st>>>(g, dv, static_cast<I>(total), smem, xc, nc, dc, yc);
+    forward_kernel<X, VEC, I, -1, -1, -1><<<blocks, kThreads, sm, st>>>(g, dv, static_cast<I>(total), smem, xc, nc, dc, yc);
   KERNKIT_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -407,12 +451,21 @@ void backward_t(const RationalShape& s, const void* grad, const void* x, const v
   KERNKIT_CUDA_CHECK(cudaMallocAsync(&ws, static_cast<std::size_t>(nb) * (g.na + g.nb) * sizeof(M), st));
   const auto *gc = static_cast<const X*>(grad), *xc = static_cast<const X*>(x);
   const auto *nc = static_cast<const C*>(num), *dc = static_cast<const C*>(den);
-  if (g.m == 5 && g.n == 4)  // the defaults of KAT and PAU
-    backward_kernel<X, 5, 4><<<static_cast<unsigned>(nb), kThreads, 0, st>>>(g, gc, xc, nc, dc, static_cast<X*>(dx),
-                                                                          static_cast<M*>(ws));
+  const bool small = s.outer * s.channels * s.inner < (std::int64_t{1} << 31);
+  auto launch = [&](auto index, auto md, auto nd, auto form) {
+    using I = decltype(index);
+    constexpr int MD = decltype(md)::value, ND = decltype(nd)::value, F = decltype(form)::value;
+    backward_kernel<X, I, MD, ND, F><<<static_cast<unsigned>(nb), kThreads, 0, st>>>(g, gc, xc, nc, dc, static_cast<X*>(dx),
+                                                                                static_cast<M*>(ws));
+  };
+  using Any = std::integral_constant<int, -1>;
+  if (small && g.m == 5 && g.n == 4 && g.form == RationalForm::A)  // the defaults of KAT and PAU
+    launch(std::uint32_t{}, std::integral_constant<int, 5>{}, std::integral_constant<int, 4>{},
+           std::integral_constant<int, kFormA>{});
+  else if (small)
+    launch(std::uint32_t{}, Any{}, Any{}, Any{});
   else
-    backward_kernel<X, -1, -1><<<static_cast<unsigned>(nb), kThreads, 0, st>>>(g, gc, xc, nc, dc, static_cast<X*>(dx),
-                                                                            static_cast<M*>(ws));
+    launch(std::int64_t{}, Any{}, Any{}, Any{});
   cudaError_t err = cudaGetLastError();
   if (err == cudaSuccess)
     finalize_kernel<M, C><<<static_cast<unsigned>(ncoef), kThreads, 0, st>>>(

@@ -6,7 +6,9 @@ become ``emu::launch(dim3(g), dim3(b), smem, [&] { k(args); });``, the file's na
 kernkit::cuda::NAME becomes emu_cuda (so the real CPU library can be linked beside it) and
 the dynamic shared memory declaration points at the emulator's buffer. In hashattn.cu the
 grid-size target kTargetBlocks becomes a variable (emu_cuda::set_target_blocks) so that small
-test problems can also run with few, long blocks (many rows per warp).
+test problems can also run with few, long blocks (many rows per warp); in rational.cu the
+forward's grid cap kForwardMaxBlocks likewise (emu_cuda::set_forward_max_blocks: several
+grid-stride steps per thread).
 """
 
 import re
@@ -27,6 +29,12 @@ def convert(s: str) -> str:
         if "constexpr int kTargetBlocks =" not in s:
             raise SystemExit("make_emu.py: kTargetBlocks not found")
         s = s.replace("constexpr int kTargetBlocks =", "int kTargetBlocks =")
+    if name == "cuda" and "RationalDtype" in s:  # rational.cu: the forward's grid cap, for grid-stride steps
+        if "constexpr int kForwardMaxBlocks =" not in s:
+            raise SystemExit("make_emu.py: kForwardMaxBlocks not found")
+        s = s.replace("constexpr int kForwardMaxBlocks =", "int kForwardMaxBlocks =")
+        s = s.replace("}  // namespace emu_cuda",
+                      "void set_forward_max_blocks(int n) { kForwardMaxBlocks = n; }\n}  // namespace emu_cuda")
     s = re.sub(r"extern __shared__ (?:__align__\(\d+\) )?unsigned char (\w+)\[\];",
                r"unsigned char* \1 = emu::dyn_smem.data();", s)
     s = s.replace("if (ws_bytes < workspace_bytes(", "if (ws_bytes < emu_cuda::workspace_bytes(")

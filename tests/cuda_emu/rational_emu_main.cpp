@@ -25,6 +25,7 @@ void rational_forward(const kernkit::RationalShape& s, kernkit::cuda::RationalDt
 void rational_backward(const kernkit::RationalShape& s, kernkit::cuda::RationalDtype dtype,
                        const void* grad, const void* x, const void* num, const void* den,
                        void* dx, void* dnum, void* dden, void* stream);
+void set_forward_max_blocks(int n);
 }  // namespace emu_cuda
 
 // The launcher's stream-ordered allocations, answered on the host (no cudart is linked).
@@ -180,6 +181,20 @@ int main() {
   // 512 + 1024 groups: 56 KB of double coefficients, past the forward's 32 KB shared-memory copy
   RationalShape many{6, 2048, 1, 512, 1024, 5, 4, RationalForm::B};
   bad += run<float, float>(RationalDtype::f32, many, 2e-7, false, "f32", false);
+  // channels-first, runs of 4 x 300 = 1200 elements, longer than a block's step of 256 (the
+  // backward's step then stays within a row), degrees (5, 4) in form A (the fast kernels)
+  RationalShape wide{5, 8, 300, 1, 2, 5, 4, RationalForm::A};
+  bad += run<float, float>(RationalDtype::f32, wide, 2e-7, false, "f32");
+  bad += run<double, double>(RationalDtype::f64, wide, 1e-13, false, "f64");
+  // a grid of 3 forward blocks: several grid-stride steps per thread, with the step's second
+  // vector past the end in the last one
+  emu_cuda::set_forward_max_blocks(3);
+  for (RationalForm f : {RationalForm::A, RationalForm::C}) {
+    RationalShape grid{401, 48, 1, 1, 4, 5, 4, f};
+    bad += run<float, float>(RationalDtype::f32, grid, 2e-7, false, "f32");
+    bad += run<__half, float>(RationalDtype::f16, grid, 4e-3, false, "f16");
+  }
+  emu_cuda::set_forward_max_blocks(132 * 32);
   RationalShape c{500, 32, 1, 2, 4, 5, 4, RationalForm::C};
   bad += run<float, float>(RationalDtype::f32, c, 2e-7, true, "f32");  // the case float32 math failed
   if (bad == 0) std::printf("all ok\n");

@@ -141,6 +141,31 @@ def test_kernels_read_nothing_past_their_inputs(family, dtype):
     assert r.returncode == 0, f"exit {r.returncode}: {r.stdout[-1000:]} {r.stderr[-2000:]}"
 
 
+def test_sass_loops_counts_the_main_loop(tmp_path: object) -> None:
+    """bench/gpu/sass_loops.py on text in cuobjdump -sass's format: per kernel all instructions and
+    the FP64 ones, and those of the longest backward branch's span (predicated and suffixed
+    opcodes counted by their base name; a forward branch is not a loop)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    ins = ["MOV R1, c[0x0][0x28]", "@P0 BRA 0x0050", "LDG.E R2, desc[UR4][R4.64]",   # 0x00-0x20
+           "DFMA R6, R2, R2, R6", "@!P1 DADD R8, R6, R8", "DMUL.RP R8, R8, R2",         # 0x30-0x50
+           "IADD3 R4, R4, 0x4, RZ", "@P2 BRA 0x0030", "EXIT"]                            # 0x60-0x80
+    body = "\n".join(f"        /*{16 * i:04x}*/                   {t} ;   /* 0x0 */" for i, t in enumerate(ins))
+    sass = ("\tcode for sm_90\n\t\tFunction : _Z4loopPf\n\t.headerflags @\"EF_CUDA_SM90\"\n" + body +
+            "\n\t\tFunction : _Z4flatPf\n        /*0000*/   DADD R2, R2, R2 ;\n        /*0010*/   EXIT ;\n")
+    src = os.path.join(str(tmp_path), "k.sass")
+    with open(src, "w") as fh:
+        fh.write(sass)
+    res = subprocess.run([sys.executable, os.path.join(root, "bench", "gpu", "sass_loops.py"), "--sass", src],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[2] == "| `_Z4loopPf` | 9 | 3 | 5 | 3 |"  # the loop: 0x30..0x70
+    assert lines[3] == "| `_Z4flatPf` | 2 | 1 | 0 | 0 |"
+    res = subprocess.run([sys.executable, os.path.join(root, "bench", "gpu", "sass_loops.py"), "--sass", src,
+                          "--match", "flat"], capture_output=True, text=True)
+    assert res.stdout.splitlines()[2:] == ["| `_Z4flatPf` | 2 | 1 | 0 | 0 |"]
+
+
 def test_gpu_profile_summary_reads_ncu_csv(tmp_path: object) -> None:
     """bench/gpu/profile_summary.py on lines in the format ncu --csv writes (the GPU run's profile
     step): one row per kernel ID, nanoseconds to microseconds, thousands separators, PyTorch's own
