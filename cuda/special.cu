@@ -4,8 +4,9 @@
 // box's series and Temme paths), so a warp whose lanes fall in different regions runs every
 // branch one after the other: random inputs ran 5x slower than the same inputs sorted by v on
 // an H100. Each block therefore sorts its tile of 1024 elements by region in shared memory
-// (a counting sort on the class of the branch-free kernels, bessel_detail::fast_class: Debye
-// classes, and in the small box I's series or K's Temme classes by x and v) and its warps
+// (a counting sort on the class of the branch-free kernels, bessel_detail::fast_class_p: Debye
+// classes, float32's float-arithmetic ones among them, and in the small box I's series or K's
+// Temme classes by x and v) and its warps
 // evaluate the sorted elements, writing each result to its own index. Every element's value is
 // computed alone, so the order within a region (shared-memory atomics) does not change any result.
 #include <cstdint>
@@ -23,21 +24,24 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kPer = 4;  // elements per thread and tile
 constexpr int kTile = kThreads * kPer;
-constexpr int kKeys = 64;  // region keys: fast_class is 0..kFastClasses (two per lane of a warp)
-static_assert(bessel_detail::kFastClasses < kKeys, "region keys: one per fast class");
+constexpr int kKeys = 64;  // region keys: fast_class_p is 0..kFastClassesLowp (two per lane of a warp)
+static_assert(bessel_detail::kFastClassesLowp < kKeys, "region keys: one per fast class");
 static_assert(kKeys == 2 * 32, "the counts' scan takes two keys per lane of one warp");
 
-// The K functions sort by K's classes (Temme's in the box), the others by I's.
-template <class F>
-constexpr int kKeyQ = (std::is_same<F, detail::op_log_kv>::value || std::is_same<F, detail::op_log_kve>::value ||
-                       std::is_same<F, detail::op_dlog_kv>::value)
-                          ? bessel_detail::kLogK
-                          : bessel_detail::kLogI;
+// Each function sorts by its own quantity's classes (K's: Temme's in the box; the float kernels
+// of log K e^x leave out kind F, and the ratios have none).
+template <class F> constexpr int kKeyQ = bessel_detail::kLogI;
+template <> constexpr int kKeyQ<detail::op_log_ive> = bessel_detail::kLogIs;
+template <> constexpr int kKeyQ<detail::op_log_kv> = bessel_detail::kLogK;
+template <> constexpr int kKeyQ<detail::op_log_kve> = bessel_detail::kLogKs;
+template <> constexpr int kKeyQ<detail::op_dlog_kv> = bessel_detail::kDlogK;
+template <> constexpr int kKeyQ<detail::op_iv_ratio> = bessel_detail::kRatioI;
+template <> constexpr int kKeyQ<detail::op_dlog_iv> = bessel_detail::kDlogI;
 
 template <int Q, class T>
 __device__ inline int region_key(T v, T x) {
   const double nu = fabs(static_cast<double>(v));
-  return bessel_detail::fast_class<Q>(nu, static_cast<double>(x));
+  return bessel_detail::fast_class_p<Q, bessel_detail::is_lowp<T>::value>(nu, static_cast<double>(x));
 }
 
 template <class T, class F>

@@ -1,7 +1,8 @@
 // Internal: the block loop for log I_v, log I_v e^-x, log K_v, log K_v e^x and the ratios
 // I_{v+1}/I_v, I_v'/I_v, K_v'/K_v (included by special_loops.cpp, so it is compiled once per
 // ISA). Each block of kBlock elements is split by bessel_detail::fast_class: the elements of one
-// class (Debye, or in the box below it I's series and K's Temme series) are gathered into
+// class (Debye, or in the box below it I's series and K's Temme series; for the float32 logs
+// also the float kernels' Debye classes, bessel_detail::fast_class_p) are gathered into
 // contiguous buffers and run through that class's branch-free kernel in a `#pragma omp simd`
 // loop; the rest (x < 1e-3 in the box for K, negative order for I, special values) call the
 // scalar function. The scalar function uses the same class test and the same kernel (hyp from a
@@ -30,7 +31,7 @@ namespace bessel_blocks {
 
 namespace bd = ::kernkit::bessel_detail;
 constexpr int kBlock = 512;
-constexpr int kClasses = bd::kFastClasses + 1;  // 0: scalar path
+constexpr int kClasses = bd::kFastClassesLowp + 1;  // 0: scalar path; float kernels above kFastClasses
 static_assert(kClasses <= 64, "the block loop keeps the classes present in a 64-bit mask");
 constexpr int kLanes = 8;  // class runs are padded to a multiple of this (any ISA's lane count)
 // gathered slots: the block, each class's padding, and the 8 slots a compaction may store past its end
@@ -54,6 +55,28 @@ inline void hyp_block(int k, const double* v, const double* x, double* h) {
   for (; i + 2 <= k; i += 2) {
     const __m128d a = _mm_loadu_pd(v + i), b = _mm_loadu_pd(x + i);
     _mm_storeu_pd(h + i, _mm_sqrt_pd(_mm_add_pd(_mm_mul_pd(a, a), _mm_mul_pd(b, b))));
+  }
+#endif
+  for (; i < k; ++i) h[i] = std::sqrt(v[i] * v[i] + x[i] * x[i]);
+}
+
+// The same in float, for the float kernels (bessel/debye_float.hpp), as std::sqrt(float).
+inline void hyp_block_f(int k, const float* v, const float* x, float* h) {
+  int i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= k; i += 16) {
+    const __m512 a = _mm512_loadu_ps(v + i), b = _mm512_loadu_ps(x + i);
+    _mm512_storeu_ps(h + i, _mm512_sqrt_ps(_mm512_add_ps(_mm512_mul_ps(a, a), _mm512_mul_ps(b, b))));
+  }
+#elif defined(__AVX__)
+  for (; i + 8 <= k; i += 8) {
+    const __m256 a = _mm256_loadu_ps(v + i), b = _mm256_loadu_ps(x + i);
+    _mm256_storeu_ps(h + i, _mm256_sqrt_ps(_mm256_add_ps(_mm256_mul_ps(a, a), _mm256_mul_ps(b, b))));
+  }
+#elif defined(__SSE2__)
+  for (; i + 4 <= k; i += 4) {
+    const __m128 a = _mm_loadu_ps(v + i), b = _mm_loadu_ps(x + i);
+    _mm_storeu_ps(h + i, _mm_sqrt_ps(_mm_add_ps(_mm_mul_ps(a, a), _mm_mul_ps(b, b))));
   }
 #endif
   for (; i < k; ++i) h[i] = std::sqrt(v[i] * v[i] + x[i] * x[i]);
@@ -116,6 +139,28 @@ struct ClassRunner {
   }
 };
 
+// A float class's kernel (bessel/debye_float.hpp) over k gathered elements: the operands are
+// float values held in double, converted to float buffers so the loop runs on float lanes.
+template <int Q>
+struct FloatRunner {
+  int k;
+  const double* v;
+  const double* x;
+  double* o;
+  template <int NT, int KIND>
+  KERNKIT_FLATTEN void operator()() const {
+    alignas(64) float fv[kGather], fx[kGather], fh[kGather], fo[kGather];
+    for (int i = 0; i < k; ++i) {
+      fv[i] = static_cast<float>(v[i]);
+      fx[i] = static_cast<float>(x[i]);
+    }
+    hyp_block_f(k, fv, fx, fh);
+#pragma omp simd
+    for (int i = 0; i < k; ++i) fo[i] = bd::debye_float<NT, KIND, Q>(fv[i], fx[i], fh[i]);
+    for (int i = 0; i < k; ++i) o[i] = static_cast<double>(fo[i]);
+  }
+};
+
 // The same for a box series class (log I, log I e^-x) and a box Temme class (log K, log K e^x,
 // K'/K). Not templated on Q, with the scaling (and K'/K) a run-time flag: these share their
 // instantiations, which are large (unrolled terms and nodes).
@@ -166,6 +211,9 @@ struct SeriesRatioRunner {
 // Class c's kernel over k gathered elements (h: their hyp, used by the Debye classes).
 template <int Q, bool LOWP>
 inline void run_class(int c, int k, const double* v, const double* x, const double* h, double* o) {
+  if constexpr (LOWP && bd::has_float_kernel(Q)) {
+    if (c > bd::kFastClasses) return bd::debye_float_visit(c - bd::kFastClasses, FloatRunner<Q>{k, v, x, o});
+  }
   const int b = c - bd::kDebyeFastClasses;  // the box class, if positive
   if constexpr (Q == bd::kLogI || Q == bd::kLogIs) {
     if (b > 0) return bd::series_fast_visit<LOWP>(b, SeriesRunner{k, v, x, o, Q == bd::kLogIs ? 1.0 : 0.0});
@@ -217,6 +265,13 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
       }
   #pragma omp simd
       for (int i = 0; i < m; ++i) cls[i] = bd::debye_fast_class(nub[i], xb[i]);
+      if constexpr (bd::is_lowp<T>::value && bd::has_float_kernel(Q)) {  // the float kernels' classes
+  #pragma omp simd
+        for (int i = 0; i < m; ++i) {
+          const int f = bd::debye_float_class<Q>(cls[i], nub[i], xb[i]);
+          cls[i] += static_cast<int>(f != 0) * (bd::kFastClasses + f - cls[i]);
+        }
+      }
       std::uint64_t present = class_mask(m, cls);  // bit c: class c occurs in the block
       if (present & 1u) {  // the box classes (bd::fast_class), only for blocks that need them
   #pragma omp simd

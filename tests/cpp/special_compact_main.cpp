@@ -2,8 +2,9 @@
 // kinds at run time: debye_fast_compact, series_fast_compact, series_ratio_compact,
 // temme_fast_compact) against the per-class instantiations that the CPU calls (the *_visit
 // maps), bit for bit, on random points of every class of every quantity, float counts (LOWP) and
-// double. Built without FMA contraction (tests/python/test_special.py), so the same operations
-// must give the same bits. Exits non-zero on a mismatch or a class no point reached.
+// double, and the float kernels of the float32 functions (debye_float_compact). Built without FMA
+// contraction (tests/python/test_special.py), so the same operations must give the same bits.
+// Exits non-zero on a mismatch or a class no point reached.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -56,6 +57,28 @@ static int check(const std::vector<double>& vs, const std::vector<double>& xs) {
   return bad;
 }
 
+// The float kernels (bessel/debye_float.hpp) of the float32 functions: debye_float_compact against
+// debye_float_visit on the float classes (kind F for all but log K e^x, kind G below x = 0.3 v).
+template <int Q>
+static int check_float(const std::vector<double>& vs, const std::vector<double>& xs) {
+  std::vector<long> hits(bd::kDebyeFloatClasses + 1, 0);
+  int bad = 0;
+  for (std::size_t i = 0; i < vs.size(); ++i) {
+    const float fv = static_cast<float>(vs[i]), fx = static_cast<float>(xs[i]);
+    const int c = bd::debye_float_class<Q>(bd::debye_fast_class(fv, fx), fv, fx);
+    if (c == 0) continue;
+    ++hits[c];
+    const float hyp = std::sqrt(fv * fv + fx * fx);
+    const float got = bd::debye_float_compact<Q>(c, fv, fx, hyp);
+    const float want = bd::debye_float_visit(c, bd::DebyeFloatScalar<Q>{fv, fx, hyp});
+    if (std::memcmp(&got, &want, sizeof got) != 0 && bad++ < 5)
+      std::printf("float Q %d class %d v %.9g x %.9g: compact %.9g, per class %.9g\n", Q, c, fv, fx, got, want);
+  }
+  for (int c = (Q == bd::kLogKs ? 7 : 1); c <= bd::kDebyeFloatClasses; ++c)
+    if (hits[c] == 0 && bad++ < 10) std::printf("float Q %d: no point in class %d\n", Q, c);
+  return bad;
+}
+
 template <bool LOWP>
 static int check_all(const std::vector<double>& v, const std::vector<double>& x) {
   return check<bd::kLogI, LOWP>(v, x) + check<bd::kLogIs, LOWP>(v, x) + check<bd::kLogK, LOWP>(v, x) +
@@ -78,7 +101,8 @@ int main() {
       x.push_back(25.5 * std::exp(u(rng) * std::log(1e-5)));
     }
   }
-  const int bad = check_all<false>(v, x) + check_all<true>(v, x);
+  const int bad = check_all<false>(v, x) + check_all<true>(v, x) + check_float<bd::kLogI>(v, x) +
+                  check_float<bd::kLogIs>(v, x) + check_float<bd::kLogK>(v, x) + check_float<bd::kLogKs>(v, x);
   if (bad != 0) {
     std::printf("%d mismatches or empty classes\n", bad);
     return 1;

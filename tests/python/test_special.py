@@ -315,6 +315,88 @@ def test_float32_below_debye_against_arb():
         assert err.max() <= F32_TOL, f"{name}: {err.max():.3g} at v={v[err.argmax()]!r} x={x[err.argmax()]!r}"
 
 
+def _float_class_sample(rng, n):
+    """float32 points of the float kernels' classes (bessel/debye_float.hpp) and next to their
+    edges: kind F (v <= x) and G (x <= 0.3 v) over hyp in [25.5, 1e19], the edges x = 0.3 v and
+    x = v, the Debye circle hyp = 25.5, v or x near 1e19 and x down to v / 1e36."""
+    h = np.exp(rng.uniform(np.log(25.5), np.log(1e19), n))
+    zf = np.exp(rng.uniform(0.0, np.log(1e8), n))          # x / v for kind F
+    zg = np.exp(rng.uniform(np.log(1e-35), np.log(0.3), n))  # x / v for kind G
+    parts = [(h / np.hypot(1, zf), h * zf / np.hypot(1, zf)), (h / np.hypot(1, zg), h * zg / np.hypot(1, zg))]
+    vv = np.exp(rng.uniform(np.log(30.0), np.log(1e6), n))
+    for z in (0.3, 1.0):
+        parts.append((vv, vv * z * (1 + rng.uniform(-1e-3, 1e-3, n))))
+    t = rng.uniform(0, np.pi / 2, n)
+    parts.append((25.5 * np.cos(t) * (1 + 1e-6), 25.5 * np.sin(t) * (1 + 1e-6)))
+    big = np.exp(rng.uniform(np.log(1e17), np.log(1e19), n))
+    parts += [(big, big * np.exp(rng.uniform(0, 2, n))), (big, big * 10.0 ** rng.uniform(-30, -1, n))]
+    v = np.concatenate([a for a, _ in parts]).astype(np.float32)
+    x = np.concatenate([b for _, b in parts]).astype(np.float32)
+    return v, x
+
+
+def test_float32_debye_kernels_in_float():
+    """The float32 functions evaluate log I, log K and their scaled forms in float arithmetic on
+    part of the Debye region (bessel/debye_float.hpp). There: within F32_TOL of Arb on a sample
+    (relative to max(1, |log|)), within F32_TOL of the float64 functions at the same inputs on
+    10^5 points (the float64 ones are within 1e-14 of Arb, test_accuracy_float64), and the block
+    loop gives the scalar function's bits."""
+    flint = pytest.importorskip("flint")
+    flint.ctx.prec = 128
+    rng = np.random.default_rng(31)
+    v, x = _float_class_sample(rng, 15000)
+    vd, xd = v.astype(np.float64), x.astype(np.float64)
+    for name in ("log_iv", "log_ive", "log_kv", "log_kve"):
+        f = fn(name)
+        got, want = f(v, x), f(vd, xd)
+        assert got.dtype == np.float32
+        err = np.abs(got.astype(np.float64) - want) / np.maximum(1.0, np.abs(want))
+        assert err.max() <= F32_TOL, f"{name}: {err.max():.3g} at v={v[err.argmax()]!r} x={x[err.argmax()]!r}"
+        pick = rng.choice(v.size, 400, replace=False)
+        single = np.array([f(v[i], x[i]) for i in pick], dtype=np.float32)
+        np.testing.assert_array_equal(got[pick], single, err_msg=f"{name}: array vs per-element")
+    def arb_log(kind, a, b):  # log I_a(b) or log K_a(b), the precision raised until the ball is tight
+        for prec in (128, 512, 2048):
+            flint.ctx.prec = prec
+            r = getattr(flint.arb(b), kind)(flint.arb(a)).log()
+            if r.is_finite() and r.rad() <= 1e-20 * max(1.0, abs(float(r.mid()))):
+                return float(r.mid())
+        raise AssertionError(f"Arb: no tight {kind} at v={a!r} x={b!r}")
+
+    # (Arb's Bessel functions do not converge at orders and arguments ~1e18, nor for K at large
+    # orders and tiny arguments: the sample for Arb stays in v, x <= 1e5, x >= 1e-10; the
+    # comparison with float64 above covers the rest)
+    pick = rng.choice(np.flatnonzero((np.maximum(vd, xd) <= 1e5) & (xd >= 1e-10)), 300, replace=False)
+    pairs = [(float(vd[i]), float(xd[i])) for i in pick]
+    li = np.array([arb_log("bessel_i", a, b) for a, b in pairs])
+    lk = np.array([arb_log("bessel_k", a, b) for a, b in pairs])
+    for name, want in (("log_iv", li), ("log_ive", li - xd[pick]), ("log_kv", lk), ("log_kve", lk + xd[pick])):
+        got = fn(name)(v[pick], x[pick]).astype(np.float64)
+        err = np.abs(got - want) / np.maximum(1.0, np.abs(want))
+        assert err.max() <= F32_TOL, f"{name} vs Arb: {err.max():.3g} at v={v[pick][err.argmax()]!r}"
+
+
+def test_float32_simd_levels_agree():
+    """The float32 functions (float kernels included) give the same bits on every x86 SIMD level
+    this machine and build have (KERNKIT_SIMD caps the level)."""
+    order = ["baseline", "avx2", "avx512"]
+    facts = kernkit.info()
+    isas = [i for i in order[: order.index(facts["simd"]) + 1] if i in facts["simd_built"].split(",")]
+    code = ("import hashlib, numpy as np, kernkit\n"
+            "rng = np.random.default_rng(5)\n"
+            "v = np.exp(rng.uniform(np.log(1e-2), np.log(1e7), 200000)).astype(np.float32)\n"
+            "x = np.exp(rng.uniform(np.log(1e-3), np.log(1e8), 200000)).astype(np.float32)\n"
+            "r = [getattr(kernkit, n)(v, x) for n in ('log_iv', 'log_ive', 'log_kv', 'log_kve')]\n"
+            "print(kernkit.info()['simd'], hashlib.sha1(np.concatenate(r).tobytes()).hexdigest())")
+    out = {}
+    for isa in isas:
+        level, digest = subprocess.run([sys.executable, "-c", code], env={**os.environ, "KERNKIT_SIMD": isa},
+                                       capture_output=True, text=True, check=True).stdout.split()
+        assert level == isa
+        out[isa] = digest
+    assert len(set(out.values())) == 1, out
+
+
 def test_ratios_below_debye_against_arb():
     """The ratio and both log-derivatives in the small box, v >= 0 (branch-free series and Temme
     kernels; K's below x = 1e-3 the looped code) against Arb: float64 within RAT_REL, float32

@@ -7,10 +7,10 @@
 //   bessel_iv_ratio(v, x) = I_{v+1}(x) / I_v(x)
 //   dlog_iv(v, x) = I_v'(x) / I_v(x)      dlog_kv(v, x) = K_v'(x) / K_v(x)
 //
-// Precision: all work is done in double; the float overloads convert to double, compute and
-// round once. For float, the branch-free kernels use fewer terms (truncation < 1e-9:
-// bessel/debye_fast.hpp, series_fast.hpp, temme_fast.hpp); otherwise float is the double result
-// rounded.
+// Precision: the double overloads work in double. The float overloads convert to double,
+// compute and round once, with fewer terms in the branch-free kernels (truncation < 1e-9:
+// bessel/debye_fast.hpp, series_fast.hpp, temme_fast.hpp), except on the Debye classes where
+// float arithmetic is enough (log I, log K and their scaled forms: bessel/debye_float.hpp).
 //
 // Method (v >= 0, x > 0; hyp = sqrt(v^2 + x^2)):
 //  * hyp >= 25.5: Debye/Olver uniform expansion (DLMF 10.41) written as a series in 1/hyp
@@ -58,6 +58,7 @@
 #include "config.hpp"
 #include "bessel/debye.hpp"
 #include "bessel/debye_fast.hpp"
+#include "bessel/debye_float.hpp"
 #include "bessel/eta.hpp"
 #include "bessel/logspace.hpp"
 #include "bessel/series.hpp"
@@ -213,15 +214,30 @@ KERNKIT_INLINE double reflect_logweight(const LogIK& r, double c, double x) {
 constexpr int kFastClasses = kDebyeFastClasses + (kSeriesFastClasses > kTemmeFastClasses ? kSeriesFastClasses : kTemmeFastClasses);
 
 template <int Q>
-KERNKIT_INLINE int box_class(double nu, double x) {  // 0 or kDebyeFastClasses + (1..)
+KERNKIT_INLINE_ALWAYS int box_class(double nu, double x) {  // 0 or kDebyeFastClasses + (1..)
   const int s = is_k_quantity(Q) ? temme_fast_class(nu, x) : series_fast_class(nu, x);
   return static_cast<int>(s != 0) * (kDebyeFastClasses + s);
 }
 
 template <int Q>
-KERNKIT_INLINE int fast_class(double nu, double x) {
+KERNKIT_INLINE_ALWAYS int fast_class(double nu, double x) {
   const int d = debye_fast_class(nu, x);
   return d + static_cast<int>(d == 0) * box_class<Q>(nu, x);  // never a sum
+}
+
+// The classes of the float functions (LOWP): fast_class's, and kFastClasses + (1..12) for the
+// Debye classes whose float kernel applies (bessel/debye_float.hpp).
+constexpr int kFastClassesLowp = kFastClasses + kDebyeFloatClasses;
+
+template <int Q, bool LOWP>
+KERNKIT_INLINE_ALWAYS int fast_class_p(double nu, double x) {
+  const int c = fast_class<Q>(nu, x);
+  if constexpr (!LOWP) {
+    return c;
+  } else {
+    const int f = debye_float_class<Q>(c * static_cast<int>(c <= kDebyeFastClasses), nu, x);
+    return c + static_cast<int>(f != 0) * (kFastClasses + f - c);
+  }
 }
 
 // log I outside the classes of fast_class<kLogI> (also what the CPU block loop calls there).
@@ -265,8 +281,14 @@ template <bool LOWP = false>
 KERNKIT_INLINE double log_iv_d(double v, double x, bool scaled) {
   if (v >= 0.0) {  // the bulk: branch-free Debye and box series, also used in blocks
     const int c = debye_fast_class(v, x);
-    if (c != 0)
+    if (c != 0) {
+      if constexpr (LOWP) {  // (the float class does not depend on the scaling for I)
+        const int f = debye_float_class<kLogI>(c, v, x);
+        if (f != 0)
+          return scaled ? debye_float_dispatch<kLogIs>(f, v, x) : debye_float_dispatch<kLogI>(f, v, x);
+      }
       return scaled ? debye_fast_dispatch<kLogIs, LOWP>(c, v, x) : debye_fast_dispatch<kLogI, LOWP>(c, v, x);
+    }
     const int b = series_fast_class(v, x);
     if (b != 0)
       return series_fast_dispatch<LOWP>(b, v, x, scaled ? 1.0 : 0.0);
@@ -288,8 +310,14 @@ template <bool LOWP = false>
 KERNKIT_INLINE double log_kv_d(double v, double x, bool scaled) {
   const double nu = std::fabs(v);
   const int c = debye_fast_class(nu, x);
-  if (c != 0)
+  if (c != 0) {
+    if constexpr (LOWP) {
+      const int f = scaled ? debye_float_class<kLogKs>(c, nu, x) : debye_float_class<kLogK>(c, nu, x);
+      if (f != 0)
+        return scaled ? debye_float_dispatch<kLogKs>(f, nu, x) : debye_float_dispatch<kLogK>(f, nu, x);
+    }
     return scaled ? debye_fast_dispatch<kLogKs, LOWP>(c, nu, x) : debye_fast_dispatch<kLogK, LOWP>(c, nu, x);
+  }
   const int t = temme_fast_class(nu, x);
   if (t != 0)
     return temme_fast_dispatch<LOWP>(t, nu, x, scaled ? 1.0 : 0.0, 0.0);

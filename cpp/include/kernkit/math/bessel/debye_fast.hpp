@@ -109,7 +109,7 @@ constexpr int kDebyeFastClasses = 18;  // class ids 1..18; 0 = not handled here
 // 1 + (hyp class 0..5) + 6 kind. Hyp classes by hyp^2 with term counts 18, 14, 10, 8, 5, 3
 // (minimum needed: 18 at hyp 25.5, 14 at 34.8, 10 at 64.5, 8 at 115, 5 at 650, 3 at 13300).
 // Branch-free (bools combined arithmetically), so the block loop vectorises it too.
-KERNKIT_INLINE int debye_fast_class(double nu, double x) {
+KERNKIT_INLINE_ALWAYS int debye_fast_class(double nu, double x) {
   const double h2 = nu * nu + x * x;
   const bool ok = (x >= 1e-100) & (x <= 1e150) & (nu >= 0.0) & (nu <= 1e150) & (h2 >= 650.25);
   const int hc = static_cast<int>(h2 >= 34.8 * 34.8) + static_cast<int>(h2 >= 64.5 * 64.5) +

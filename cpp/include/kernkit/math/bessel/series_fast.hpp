@@ -32,7 +32,7 @@ constexpr int kSeriesFastClasses = 15;  // class ids 1..15; 0 = not handled here
 // Class of (v, x): 0 outside the domain above (also NaN, inf, negative v or x), else
 // 1 + (x class 0..4: x < 1e-3, 1, 4, 10, 25.5) + 5 (prefactor factors, masked past v: up to 4
 // below v = 4.5, 12 below 12.5, else 25). Branch-free like debye_fast_class.
-KERNKIT_INLINE int series_fast_class(double v, double x) {
+KERNKIT_INLINE_ALWAYS int series_fast_class(double v, double x) {
   const bool ok = (v >= 0.0) & (x >= 1e-300) & (v * v + x * x < 650.25);
   const int xc = static_cast<int>(x >= 1e-3) + static_cast<int>(x >= 1.0) + static_cast<int>(x >= 4.0) +
                  static_cast<int>(x >= 10.0);

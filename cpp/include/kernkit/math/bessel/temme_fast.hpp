@@ -25,7 +25,7 @@ constexpr int kTemmeFastClasses = 18;  // class ids 1..18; 0 = not handled here
 // 1 series; 2-5 quadrature from x = 1, 1.7, 3, 8: quad_nodes) + 6 (recurrence: 0 none, v <= 1/2;
 // 1 short, v <= 4.5; 2 long, v < 25.5). Its steps are unrolled and masked past v, each with two
 // divisions: the 24 of the long one cost orders 1-4 about as much as their series or quadrature.
-KERNKIT_INLINE int temme_fast_class(double nu, double x) {
+KERNKIT_INLINE_ALWAYS int temme_fast_class(double nu, double x) {
   const bool ok = (nu >= 0.0) & (nu * nu + x * x < 650.25) & (x >= 1e-3);  // below Debye
   const int xk = static_cast<int>(x >= 0.1) + static_cast<int>(x > kQuadXMin) + static_cast<int>(x >= kQuadX[0]) +
                  static_cast<int>(x >= kQuadX[1]) + static_cast<int>(x >= kQuadX[2]);
