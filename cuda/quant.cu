@@ -2,14 +2,16 @@
 // W_hat[r, c] = dscale[r, g] * lut[r, g][u(r, c)] decoded on the fly from the packed codes
 // (layout of kernkit::quant::lut_matmul). A LUT shared by every row and group is staged in shared
 // memory (2^b <= 256 entries); a group's scale multiplies its partial sum once.
-// GEMV (batch 1; 2-, 4- and 8-bit codes, two words of codes per lane within one group): a block
-// of kGemvWarps warps takes kGemvRows rows and splits their columns between its warps, in units
-// of two code words per lane (CPL columns). A warp loads a unit's x once (coalesced) and applies
-// it to every row of the block, whose codes it loads first (all rows in flight); the rows' sums
+// GEMV and batches up to 4 (2-, 4- and 8-bit codes, two words of codes per lane within one
+// group): a block of kGemvWarps warps takes kGemvRows rows and splits their columns between its
+// warps, in units of two code words per lane (CPL columns). A warp loads a unit's x once
+// (coalesced, each batch row's) and applies it to every row of the block, whose codes it loads
+// first (all rows in flight), each decoded weight to every batch row; the rows' sums
 // are reduced over lanes by shuffles and over warps through shared memory in a fixed order. (One
 // warp per row, as before, read each lane's x at a 128-byte stride: 32 cache lines per load
 // instruction, and ncu on an H200 had the GEMV at 87% of L1 throughput and 6% of DRAM's.)
-// Batched word path (2-, 4- and 8-bit codes, groups a multiple of a word's codes): one warp per
+// Batched word path (batches above 4; 2-, 4- and 8-bit codes, groups a multiple of a word's
+// codes; batch 2 took 2.4x the GEMV's time here on an H200, batch 4 3.2x): one warp per
 // output row, up to 8 batch accumulators per lane in registers, a shuffle reduction at the end;
 // each lane reads one word per step and issues kUnroll steps before using any.
 // Other layouts (3-bit codes, odd row lengths) take the code-at-a-time kernel.
@@ -145,70 +147,90 @@ __global__ void __launch_bounds__(kWordWarps * 32)
   }
 }
 
-// y = W_hat x for batch 1 (see the header comment). Unit u of a row = code words 2u, 2u + 1 =
-// columns [u CPL, (u + 1) CPL), in one group (group % CPL == 0); units go to lanes and warps in
-// turn. Needs cols % CPL == 0, even row_words, 8-byte aligned codes and 16-byte aligned x.
-// Blocks per SM that ptxas must allow: 3 where that costs no spills (float, 4- and 8-bit codes:
-// 80 registers against 107 unbounded), else the most without spills.
+// y = W_hat x for batches of 1 to 4 (see the header comment). Unit u of a row = code words 2u,
+// 2u + 1 = columns [u CPL, (u + 1) CPL), in one group (group % CPL == 0); units go to lanes and
+// warps in turn. Needs cols % CPL == 0, even row_words, 8-byte aligned codes and 16-byte aligned x
+// rows. BT: the batch tile (batch <= BT); each decoded weight serves the BT rows of x, whose unit
+// a lane holds in registers, and a block takes kGemvRows rows (half as many for BT = 4: the x
+// registers). Blocks per SM that ptxas must allow at batch 1: 3 where that costs no spills (float,
+// 4- and 8-bit codes: 80 registers against 107 unbounded), else the most without spills.
 template <class T, int CB>
 constexpr int kGemvMinBlocks = sizeof(T) == 4 ? (CB == 2 ? 2 : 3) : (CB == 2 ? 1 : 2);
 
-template <class T, int CB>
-__global__ void __launch_bounds__(kGemvWarps * 32, (kGemvMinBlocks<T, CB>))
+template <class T, int CB, int BT>
+__global__ void __launch_bounds__(kGemvWarps * 32, (BT == 1 ? kGemvMinBlocks<T, CB> : 2))
     lut_gemv_split(const std::uint32_t* __restrict__ packed, std::int64_t row_words, int nlut,
                    std::int64_t rows, std::int64_t cols, std::int64_t group, const T* __restrict__ lut,
                    std::int64_t l_sr, std::int64_t l_sg, const T* __restrict__ dscale,
-                   const T* __restrict__ x, T* __restrict__ y) {
+                   const T* __restrict__ x, std::int64_t batch, T* __restrict__ y) {
   constexpr int K = 32 / CB;  // codes per word
   constexpr int CPL = 2 * K;  // columns per unit
   constexpr unsigned kMask = (1u << CB) - 1u;
   constexpr int V = 16 / sizeof(T);  // x elements per 16-byte load; CPL is a multiple of V
+  constexpr int R = BT == 4 ? kGemvRows / 2 : kGemvRows;  // rows per block
   __shared__ T slut[256];
-  __shared__ T part[kGemvWarps][kGemvRows];
+  __shared__ T part[kGemvWarps][R * BT];
   const bool shared_lut = l_sr == 0 && l_sg == 0;
   if (shared_lut)
     for (int i = threadIdx.x; i < nlut; i += blockDim.x) slut[i] = lut[i];
   __syncthreads();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const std::int64_t r0 = static_cast<std::int64_t>(blockIdx.x) * kGemvRows;
-  const int nr = static_cast<int>(rows - r0 < kGemvRows ? rows - r0 : kGemvRows);
+  const std::int64_t r0 = static_cast<std::int64_t>(blockIdx.x) * R;
+  const int nr = static_cast<int>(rows - r0 < R ? rows - r0 : R);
+  const int nb = static_cast<int>(batch < BT ? batch : BT);
   const std::int64_t units = cols / CPL, ng = cols / group;
-  T acc[kGemvRows];
+  T acc[R][BT];
 #pragma unroll
-  for (int r = 0; r < kGemvRows; ++r) acc[r] = T(0);
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int b = 0; b < BT; ++b) acc[r][b] = T(0);
   for (std::int64_t u = static_cast<std::int64_t>(warp) * 32 + lane; u < units; u += kGemvWarps * 32) {
-    uint2 code[kGemvRows];  // every row's codes in flight before any is used
+    uint2 code[R];  // every row's codes in flight before any is used
 #pragma unroll
-    for (int r = 0; r < kGemvRows; ++r)
+    for (int r = 0; r < R; ++r)
       if (r < nr) code[r] = *reinterpret_cast<const uint2*>(packed + (r0 + r) * row_words + 2 * u);
-    Vec<T, V> xv[CPL / V];
+    Vec<T, V> xv[BT][CPL / V];
 #pragma unroll
-    for (int j = 0; j < CPL / V; ++j) xv[j] = *reinterpret_cast<const Vec<T, V>*>(x + u * CPL + j * V);
+    for (int b = 0; b < BT; ++b)
+      if (b < nb)
+#pragma unroll
+        for (int j = 0; j < CPL / V; ++j) xv[b][j] = *reinterpret_cast<const Vec<T, V>*>(x + b * cols + u * CPL + j * V);
     const std::int64_t g = u * CPL / group;
 #pragma unroll
-    for (int r = 0; r < kGemvRows; ++r)
+    for (int r = 0; r < R; ++r)
       if (r < nr) {
         const T* L = shared_lut ? slut : lut + (r0 + r) * l_sr + g * l_sg;
-        T s = T(0);
+        T s[BT];
+#pragma unroll
+        for (int b = 0; b < BT; ++b) s[b] = T(0);
 #pragma unroll
         for (int k = 0; k < CPL; ++k) {
           const std::uint32_t word = k < K ? code[r].x : code[r].y;
-          s += L[(word >> ((k % K) * CB)) & kMask] * xv[k / V].v[k % V];
+          const T w = L[(word >> ((k % K) * CB)) & kMask];
+#pragma unroll
+          for (int b = 0; b < BT; ++b) s[b] += w * xv[b][k / V].v[k % V];
         }
-        acc[r] += __ldg(dscale + (r0 + r) * ng + g) * s;
+        const T ds = __ldg(dscale + (r0 + r) * ng + g);
+#pragma unroll
+        for (int b = 0; b < BT; ++b) acc[r][b] += ds * s[b];
       }
   }
 #pragma unroll
-  for (int r = 0; r < kGemvRows; ++r) {
-    T v = acc[r];
-    for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
-    if (lane == 0) part[warp][r] = v;
-  }
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int b = 0; b < BT; ++b) {
+      T v = acc[r][b];
+      for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
+      if (lane == 0) part[warp][r * BT + b] = v;
+    }
   __syncthreads();
-  if (threadIdx.x < nr) {
-    T v = T(0);
-    for (int w = 0; w < kGemvWarps; ++w) v += part[w][threadIdx.x];
-    y[r0 + threadIdx.x] = v;
+  if (threadIdx.x < R * BT) {
+    const int r = threadIdx.x / BT, b = threadIdx.x % BT;
+    if (r < nr && b < nb) {
+      T v = T(0);
+      for (int w = 0; w < kGemvWarps; ++w) v += part[w][threadIdx.x];
+      y[b * rows + r0 + r] = v;
+    }
   }
 }
 
@@ -240,18 +262,34 @@ void lut_matmul(const std::uint8_t* packed, std::int64_t row_bytes, int code_bit
   const unsigned wgrid = static_cast<unsigned>((rows + kWordWarps - 1) / kWordWarps);
   const auto* pw = reinterpret_cast<const std::uint32_t*>(packed);
   const int nlut = 1 << bits;
-  // GEMV: units of two words per lane, in one group, every row 8-byte aligned
-  const bool split = batch == 1 && row_bytes % 8 == 0 && reinterpret_cast<std::uintptr_t>(packed) % 8 == 0 &&
+  // GEMV, and batches up to 4 for float weights with 4- or 8-bit codes (elsewhere the x and sum
+  // registers of a batch tile spill): units of two words per lane, in one group, every row 8-byte
+  // aligned
+  const bool units = row_bytes % 8 == 0 && reinterpret_cast<std::uintptr_t>(packed) % 8 == 0 &&
                      cols % (2 * per_word) == 0 && group % (2 * per_word) == 0;
-  const unsigned ggrid = static_cast<unsigned>((rows + kGemvRows - 1) / kGemvRows);
+  const std::int64_t grows = batch <= 2 ? kGemvRows : kGemvRows / 2;  // lut_gemv_split's rows per block
+  const unsigned ggrid = static_cast<unsigned>((rows + grows - 1) / grows);
   auto launch = [&](auto cb) {
     constexpr int CB = decltype(cb)::value;
-    if (split)
-      lut_gemv_split<T, CB><<<ggrid, kGemvWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group, lut, l_sr,
-                                                             l_sg, dscale, x, y);
-    else
-      lut_matmul_words<T, CB, kBatchTile><<<wgrid, kWordWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols,
-                                                                          group, lut, l_sr, l_sg, dscale, x, batch, y);
+    if (units && batch == 1) {
+      lut_gemv_split<T, CB, 1><<<ggrid, kGemvWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group, lut,
+                                                                l_sr, l_sg, dscale, x, batch, y);
+      return;
+    }
+    if constexpr (std::is_same<T, float>::value && CB >= 4) {
+      if (units && batch == 2) {
+        lut_gemv_split<T, CB, 2><<<ggrid, kGemvWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group, lut,
+                                                                  l_sr, l_sg, dscale, x, batch, y);
+        return;
+      }
+      if (units && batch <= 4) {
+        lut_gemv_split<T, CB, 4><<<ggrid, kGemvWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group, lut,
+                                                                  l_sr, l_sg, dscale, x, batch, y);
+        return;
+      }
+    }
+    lut_matmul_words<T, CB, kBatchTile><<<wgrid, kWordWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols,
+                                                                        group, lut, l_sr, l_sg, dscale, x, batch, y);
   };
   if (words && code_bits == 4)
     launch(std::integral_constant<int, 4>{});

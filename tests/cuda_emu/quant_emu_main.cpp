@@ -74,7 +74,7 @@ int main() {
   int bad = 0;
   for (int cb : {2, 4, 8}) {
     const std::int64_t cols = cb == 2 ? 1024 : 512;
-    for (std::int64_t batch : {1, 3, 9}) {  // batch 1 takes the GEMV split over warps
+    for (std::int64_t batch : {1, 2, 3, 4, 9}) {  // up to 4: the split kernel (float, 4-/8-bit codes)
       bad += run<float>(cb, 5, cols, 128, 0, batch, 0);
       bad += run<float>(cb, 3, cols, cols, 1, batch, 0);
       bad += run<double>(cb, 3, cols, 256, 2, batch, 0);
@@ -88,6 +88,13 @@ int main() {
   bad += run<float>(2, 9, 32 * 37, 32, 1, 1, 0);
   bad += run<double>(8, 17, 8 * 300, 24, 0, 1, 0);
   bad += run<float>(4, 8, 16 * 600, 64, 0, 1, 8);
+  // batch tiles of 2 and 4 in the split kernel: rows off the block's 8 (4 for batch 3 and 4),
+  // per-group tables, a row longer than one pass, rows 8-byte aligned after padding
+  for (std::int64_t batch : {2, 3, 4}) {
+    bad += run<float>(4, 13, 16 * 45, 16, 2, batch, 0);
+    bad += run<float>(8, 7, 8 * 300, 24, 1, batch, 0);
+    bad += run<float>(4, 6, 16 * 600, 64, 0, batch, 8);
+  }
   bad += run<float>(3, 3, 200, 40, 2, 1, 0);  // 3-bit: the code-at-a-time kernel
   bad += run<double>(3, 2, 200, 200, 0, 4, 1);
   bad += run<float>(4, 2, 0 + 48, 16, 0, 1, 1);  // odd row bytes: the code-at-a-time kernel
