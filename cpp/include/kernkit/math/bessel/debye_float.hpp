@@ -20,26 +20,16 @@
 // Measured against the double kernels on these classes: see tests/python/test_special.py
 // (test_float32_debye_kernels_in_float).
 #pragma once
+#include <cmath>
 #include <cstdint>
-#include <cstring>
 
 #include "../config.hpp"
 #include "debye.hpp"
 #include "debye_fast.hpp"
+#include "fastmath.hpp"
 
 namespace kernkit {
 namespace bessel_detail {
-
-KERNKIT_INLINE std::uint32_t f32_bits(float x) {
-  std::uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return u;
-}
-KERNKIT_INLINE float f32_from_bits(std::uint32_t u) {
-  float x;
-  std::memcpy(&x, &u, sizeof x);
-  return x;
-}
 
 // log 2 = kLn2HiF + kLn2LoF, kLn2HiF with its low 8 bits zero: k * kLn2HiF is exact for |k| < 256.
 constexpr float kLn2HiF = 0.693145751953125f;
@@ -50,9 +40,9 @@ constexpr float kLn2LoF = 1.428606765330187e-06f;
 // Taylor series of (2 atanh(s) - 2 s)/(s z) to z^3: truncation 2 z^4/11 < 2e-7 relative in r,
 // which enters log m scaled by s z < 0.006).
 KERNKIT_INLINE float log_pos_f(float x) {
-  const std::uint32_t t = f32_bits(x) + 0x004AFB0Du;  // 0x3F800000 - bits(sqrt(1/2)): k in t's exponent
+  const std::uint32_t t = bits_as<std::uint32_t>(x) + 0x004AFB0Du;  // 0x3F800000 - bits(sqrt(1/2)): k in t's exponent
   const float k = static_cast<float>(static_cast<std::int32_t>(t >> 23) - 127);
-  const float m = f32_from_bits((t & 0x007FFFFFu) + 0x3F3504F3u);
+  const float m = bits_as<float>((t & 0x007FFFFFu) + 0x3F3504F3u);
   const float f = m - 1.0f;
   const float s = f / (2.0f + f);
   const float z = s * s;

@@ -26,16 +26,17 @@ namespace bessel_detail {
 constexpr double kLn2Hi = 0.6931471803691238;
 constexpr double kLn2Lo = 1.9082149292705877e-10;
 
-KERNKIT_INLINE std::uint64_t f64_bits(double x) {
-  std::uint64_t u;
+// The bits of x as a U of the same size (U = std::uint64_t for double, std::uint32_t for float),
+// or back.
+template <class U, class T>
+KERNKIT_INLINE U bits_as(T x) {
+  static_assert(sizeof(U) == sizeof(T), "bits_as: the same size");
+  U u;
   std::memcpy(&u, &x, sizeof u);
   return u;
 }
-KERNKIT_INLINE double f64_from_bits(std::uint64_t u) {
-  double x;
-  std::memcpy(&x, &u, sizeof x);
-  return x;
-}
+KERNKIT_INLINE std::uint64_t f64_bits(double x) { return bits_as<std::uint64_t>(x); }
+KERNKIT_INLINE double f64_from_bits(std::uint64_t u) { return bits_as<double>(u); }
 
 // The shared reduction of log_pos / log_pos_parts: x = 2^k (1 + f), s = f / (2 + f),
 // and r(z) with log(1 + f) = f - s (f - z r), z = s^2.
