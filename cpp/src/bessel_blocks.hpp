@@ -208,9 +208,10 @@ struct SeriesRatioRunner {
   }
 };
 
-// Class c's kernel over k gathered elements (h: their hyp, used by the Debye classes).
+// Class c's kernel over k gathered elements; h: room for their hyp, which only the double Debye
+// classes compute and use (a double sqrt per element that the others skipped).
 template <int Q, bool LOWP>
-inline void run_class(int c, int k, const double* v, const double* x, const double* h, double* o) {
+inline void run_class(int c, int k, const double* v, const double* x, double* h, double* o) {
   if constexpr (LOWP && bd::has_float_kernel(Q)) {
     if (c > bd::kFastClasses) return bd::debye_float_visit(c - bd::kFastClasses, FloatRunner<Q>{k, v, x, o});
   }
@@ -223,6 +224,7 @@ inline void run_class(int c, int k, const double* v, const double* x, const doub
   } else {
     if (b > 0) return bd::series_ratio_visit<LOWP>(b, SeriesRatioRunner{k, v, x, o, Q == bd::kDlogI ? 1.0 : 0.0});
   }
+  hyp_block(k, v, x, h);
   bd::debye_visit<Q, LOWP>(c, ClassRunner<Q>{k, v, x, h, o});
 }
 
@@ -283,7 +285,6 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
         // one class only (the common case for smooth inputs): no sorting
         int c = 1;
         while (present != (std::uint64_t{1} << c)) ++c;
-        hyp_block(m, nub, xb, gh);
         run_class<Q, bd::is_lowp<T>::value>(c, m, nub, xb, gh, go);
         for (int i = 0; i < m; ++i) out[(i0 + i) * so] = static_cast<T>(go[i]);
         continue;
@@ -312,7 +313,6 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
         }
       }
       start[kClasses] = p;
-      hyp_block(p, gv, gx, gh);
       for (int c = 1; c < kClasses; ++c) {
         const int k = start[c + 1] - start[c];
         if (k != 0)
