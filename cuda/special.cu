@@ -28,8 +28,8 @@ constexpr int kKeys = 64;  // region keys: fast_class_p is 0..kFastClassesLowp (
 static_assert(bessel_detail::kFastClassesLowp < kKeys, "region keys: one per fast class");
 static_assert(kKeys == 2 * 32, "the counts' scan takes two keys per lane of one warp");
 
-// Each function sorts by its own quantity's classes (K's: Temme's in the box; the float kernels
-// of log K e^x leave out kind F, and the ratios have none).
+// Each function sorts by its own quantity's classes (K's: Temme's in the box; the float32 float
+// kernels' classes differ by quantity).
 template <class F> constexpr int kKeyQ = bessel_detail::kLogI;
 template <> constexpr int kKeyQ<detail::op_log_ive> = bessel_detail::kLogIs;
 template <> constexpr int kKeyQ<detail::op_log_kv> = bessel_detail::kLogK;

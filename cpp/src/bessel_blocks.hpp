@@ -1,7 +1,7 @@
 // Internal: the block loop for log I_v, log I_v e^-x, log K_v, log K_v e^x and the ratios
 // I_{v+1}/I_v, I_v'/I_v, K_v'/K_v (included by special_loops.cpp, so it is compiled once per
 // ISA). Each block of kBlock elements is split by bessel_detail::fast_class: the elements of one
-// class (Debye, or in the box below it I's series and K's Temme series; for the float32 logs
+// class (Debye, or in the box below it I's series and K's Temme series; for float32
 // also the float kernels' Debye classes, bessel_detail::fast_class_p) are gathered into
 // contiguous buffers and run through that class's branch-free kernel in a `#pragma omp simd`
 // loop; the rest (x < 1e-3 in the box for K, negative order for I, special values) call the
@@ -156,7 +156,7 @@ struct FloatRunner {
     }
     hyp_block_f(k, fv, fx, fh);
 #pragma omp simd
-    for (int i = 0; i < k; ++i) fo[i] = bd::debye_float<NT, KIND, Q>(fv[i], fx[i], fh[i]);
+    for (int i = 0; i < k; ++i) fo[i] = bd::debye_float_kernel<NT, KIND, Q>(fv[i], fx[i], fh[i]);
     for (int i = 0; i < k; ++i) o[i] = static_cast<double>(fo[i]);
   }
 };
@@ -212,7 +212,7 @@ struct SeriesRatioRunner {
 // classes compute and use (a double sqrt per element that the others skipped).
 template <int Q, bool LOWP>
 inline void run_class(int c, int k, const double* v, const double* x, double* h, double* o) {
-  if constexpr (LOWP && bd::has_float_kernel(Q)) {
+  if constexpr (LOWP) {
     if (c > bd::kFastClasses) return bd::debye_float_visit(c - bd::kFastClasses, FloatRunner<Q>{k, v, x, o});
   }
   const int b = c - bd::kDebyeFastClasses;  // the box class, if positive
@@ -267,7 +267,7 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
       }
   #pragma omp simd
       for (int i = 0; i < m; ++i) cls[i] = bd::debye_fast_class(nub[i], xb[i]);
-      if constexpr (bd::is_lowp<T>::value && bd::has_float_kernel(Q)) {  // the float kernels' classes
+      if constexpr (bd::is_lowp<T>::value) {  // the float kernels' classes
   #pragma omp simd
         for (int i = 0; i < m; ++i) {
           const int f = bd::debye_float_class<Q>(cls[i], nub[i], xb[i]);

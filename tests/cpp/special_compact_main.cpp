@@ -58,7 +58,8 @@ static int check(const std::vector<double>& vs, const std::vector<double>& xs) {
 }
 
 // The float kernels (bessel/debye_float.hpp) of the float32 functions: debye_float_compact against
-// debye_float_visit on the float classes (kind F for all but log K e^x, kind G below x = 0.3 v).
+// debye_float_visit on the float classes (logs: kind F for all but log K e^x, kind G below
+// x = 0.3 v; ratios: every kind, classes 1..6).
 template <int Q>
 static int check_float(const std::vector<double>& vs, const std::vector<double>& xs) {
   std::vector<long> hits(bd::kDebyeFloatClasses + 1, 0);
@@ -74,7 +75,7 @@ static int check_float(const std::vector<double>& vs, const std::vector<double>&
     if (std::memcmp(&got, &want, sizeof got) != 0 && bad++ < 5)
       std::printf("float Q %d class %d v %.9g x %.9g: compact %.9g, per class %.9g\n", Q, c, fv, fx, got, want);
   }
-  for (int c = (Q == bd::kLogKs ? 7 : 1); c <= bd::kDebyeFloatClasses; ++c)
+  for (int c = (Q == bd::kLogKs ? 7 : 1); c <= (Q >= bd::kRatioI ? 6 : bd::kDebyeFloatClasses); ++c)
     if (hits[c] == 0 && bad++ < 10) std::printf("float Q %d: no point in class %d\n", Q, c);
   return bad;
 }
@@ -102,7 +103,8 @@ int main() {
     }
   }
   const int bad = check_all<false>(v, x) + check_all<true>(v, x) + check_float<bd::kLogI>(v, x) +
-                  check_float<bd::kLogIs>(v, x) + check_float<bd::kLogK>(v, x) + check_float<bd::kLogKs>(v, x);
+                  check_float<bd::kLogIs>(v, x) + check_float<bd::kLogK>(v, x) + check_float<bd::kLogKs>(v, x) +
+                  check_float<bd::kRatioI>(v, x) + check_float<bd::kDlogI>(v, x) + check_float<bd::kDlogK>(v, x);
   if (bad != 0) {
     std::printf("%d mismatches or empty classes\n", bad);
     return 1;

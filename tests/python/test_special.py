@@ -318,7 +318,8 @@ def test_float32_below_debye_against_arb():
 def _float_class_sample(rng, n):
     """float32 points of the float kernels' classes (bessel/debye_float.hpp) and next to their
     edges: kind F (v <= x) and G (x <= 0.3 v) over hyp in [25.5, 1e19], the edges x = 0.3 v and
-    x = v, the Debye circle hyp = 25.5, v or x near 1e19 and x down to v / 1e36."""
+    x = v and the band between (the ratios' float classes), the Debye circle hyp = 25.5, v or x
+    near 1e19 and x down to v / 1e36."""
     h = np.exp(rng.uniform(np.log(25.5), np.log(1e19), n))
     zf = np.exp(rng.uniform(0.0, np.log(1e8), n))          # x / v for kind F
     zg = np.exp(rng.uniform(np.log(1e-35), np.log(0.3), n))  # x / v for kind G
@@ -326,6 +327,7 @@ def _float_class_sample(rng, n):
     vv = np.exp(rng.uniform(np.log(30.0), np.log(1e6), n))
     for z in (0.3, 1.0):
         parts.append((vv, vv * z * (1 + rng.uniform(-1e-3, 1e-3, n))))
+    parts.append((vv, vv * rng.uniform(0.3, 1.0, n)))  # kinds G and E (the ratios' float classes)
     t = rng.uniform(0, np.pi / 2, n)
     parts.append((25.5 * np.cos(t) * (1 + 1e-6), 25.5 * np.sin(t) * (1 + 1e-6)))
     big = np.exp(rng.uniform(np.log(1e17), np.log(1e19), n))
@@ -336,21 +338,23 @@ def _float_class_sample(rng, n):
 
 
 def test_float32_debye_kernels_in_float():
-    """The float32 functions evaluate log I, log K and their scaled forms in float arithmetic on
-    part of the Debye region (bessel/debye_float.hpp). There: within F32_TOL of Arb on a sample
-    (relative to max(1, |log|)), within F32_TOL of the float64 functions at the same inputs on
-    10^5 points (the float64 ones are within 1e-14 of Arb, test_accuracy_float64), and the block
-    loop gives the scalar function's bits."""
+    """The float32 functions evaluate log I, log K, their scaled forms and the ratios in float
+    arithmetic on part of the Debye region (bessel/debye_float.hpp). There, relative to
+    max(1, |log|) for the logs and to the value for the ratios: within F32_TOL of Arb on a sample
+    (the logs, I_{v+1}/I_v and I_v'/I_v), within F32_TOL of the float64 functions at the same
+    inputs on 10^5 points (the float64 ones are within 1e-14 of Arb, test_accuracy_float64), and
+    the block loop gives the scalar function's bits."""
     flint = pytest.importorskip("flint")
     flint.ctx.prec = 128
     rng = np.random.default_rng(31)
     v, x = _float_class_sample(rng, 15000)
     vd, xd = v.astype(np.float64), x.astype(np.float64)
-    for name in ("log_iv", "log_ive", "log_kv", "log_kve"):
+    for name in ("log_iv", "log_ive", "log_kv", "log_kve", "bessel_iv_ratio", "dlog_iv", "dlog_kv"):
         f = fn(name)
         got, want = f(v, x), f(vd, xd)
         assert got.dtype == np.float32
-        err = np.abs(got.astype(np.float64) - want) / np.maximum(1.0, np.abs(want))
+        scale = np.maximum(1.0, np.abs(want)) if name.startswith("log") else np.abs(want)
+        err = np.abs(got.astype(np.float64) - want) / scale
         assert err.max() <= F32_TOL, f"{name}: {err.max():.3g} at v={v[err.argmax()]!r} x={x[err.argmax()]!r}"
         pick = rng.choice(v.size, 400, replace=False)
         single = np.array([f(v[i], x[i]) for i in pick], dtype=np.float32)
@@ -370,9 +374,13 @@ def test_float32_debye_kernels_in_float():
     pairs = [(float(vd[i]), float(xd[i])) for i in pick]
     li = np.array([arb_log("bessel_i", a, b) for a, b in pairs])
     lk = np.array([arb_log("bessel_k", a, b) for a, b in pairs])
-    for name, want in (("log_iv", li), ("log_ive", li - xd[pick]), ("log_kv", lk), ("log_kve", lk + xd[pick])):
+    li1 = np.array([arb_log("bessel_i", a + 1, b) for a, b in pairs])
+    ratio = np.exp(li1 - li)  # I_{v+1}/I_v, to ~1e-16 relative (the logs to 1e-20 relative)
+    for name, want in (("log_iv", li), ("log_ive", li - xd[pick]), ("log_kv", lk), ("log_kve", lk + xd[pick]),
+                       ("bessel_iv_ratio", ratio), ("dlog_iv", vd[pick] / xd[pick] + ratio)):
         got = fn(name)(v[pick], x[pick]).astype(np.float64)
-        err = np.abs(got - want) / np.maximum(1.0, np.abs(want))
+        scale = np.maximum(1.0, np.abs(want)) if name.startswith("log") else np.abs(want)
+        err = np.abs(got - want) / scale
         assert err.max() <= F32_TOL, f"{name} vs Arb: {err.max():.3g} at v={v[pick][err.argmax()]!r}"
 
 

@@ -10,7 +10,7 @@
 // Precision: the double overloads work in double. The float overloads convert to double,
 // compute and round once, with fewer terms in the branch-free kernels (truncation < 1e-9:
 // bessel/debye_fast.hpp, series_fast.hpp, temme_fast.hpp), except on the Debye classes where
-// float arithmetic is enough (log I, log K and their scaled forms: bessel/debye_float.hpp).
+// float arithmetic is enough (bessel/debye_float.hpp).
 //
 // Method (v >= 0, x > 0; hyp = sqrt(v^2 + x^2)):
 //  * hyp >= 25.5: Debye/Olver uniform expansion (DLMF 10.41) written as a series in 1/hyp
@@ -397,8 +397,14 @@ template <bool LOWP = false>
 KERNKIT_INLINE double iv_ratio_d(double v, double x, int which) {
   if (v >= 0.0) {
     const int c = debye_fast_class(v, x);
-    if (c != 0)
+    if (c != 0) {
+      if constexpr (LOWP) {
+        const int f = debye_float_class<kRatioI>(c, v, x);
+        if (f != 0)
+          return which == 0 ? debye_float_dispatch<kRatioI>(f, v, x) : debye_float_dispatch<kDlogI>(f, v, x);
+      }
       return which == 0 ? debye_fast_dispatch<kRatioI, LOWP>(c, v, x) : debye_fast_dispatch<kDlogI, LOWP>(c, v, x);
+    }
     const int b = series_fast_class(v, x);
     if (b != 0)
       return series_ratio_dispatch<LOWP>(b, v, x, static_cast<double>(which));
@@ -410,7 +416,13 @@ template <bool LOWP = false>
 KERNKIT_INLINE double dlog_kv_d(double v, double x) {
   const double nu = std::fabs(v);
   const int c = debye_fast_class(nu, x);
-  if (c != 0) return debye_fast_dispatch<kDlogK, LOWP>(c, nu, x);
+  if (c != 0) {
+    if constexpr (LOWP) {
+      const int f = debye_float_class<kDlogK>(c, nu, x);
+      if (f != 0) return debye_float_dispatch<kDlogK>(f, nu, x);
+    }
+    return debye_fast_dispatch<kDlogK, LOWP>(c, nu, x);
+  }
   const int t = temme_fast_class(nu, x);
   if (t != 0) return temme_fast_dispatch<LOWP>(t, nu, x, 0.0, 1.0);
   return dlog_kv_slow(v, x);

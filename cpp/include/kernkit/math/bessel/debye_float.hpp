@@ -1,6 +1,8 @@
 // Float-arithmetic Debye kernels for the float32 functions: log I, log I e^-x, log K, log K e^x
 // on the Debye classes where float arithmetic meets the float32 target (1e-6 relative, absolute
-// below |log f| = 1) with margin, so the float32 functions need not compute these in double.
+// below |log f| = 1) with margin, so the float32 functions need not compute these in double; and
+// the ratios I_{v+1}/I_v, I_v'/I_v, K_v'/K_v on all of the Debye region within the float range
+// (sums of positive terms, no exponent: debye_ratio_fast's formula).
 // On GPUs with half-rate FP64 (H100/H200) the double kernels were bound by the FP64 pipe (ncu:
 // map2_binned<float, op_log_iv> at 65% of SM throughput); on the CPU float lanes are twice as
 // many per vector.
@@ -59,36 +61,55 @@ KERNKIT_INLINE float debye_g_unit_f(float u) {
            0.016125186943178004f) * u + -0.4817401166695341f);
 }
 
-// sum_{k=1..n} P_k(s) y^k for n <= 6 (the float functions' term counts), Horner in y.
-KERNKIT_INLINE float debye_sum_f(int n, float s, float y) {
-  float a = 0.0f;
+// p = sum_{k=1..n} P_k(s) y^k and (WD) q = sum Q_k(s) y^k for n <= 6 (the float functions' term
+// counts), Horner in y.
+template <bool WD>
+KERNKIT_INLINE void debye_sums_f(int n, float s, float y, float& p, float& q) {
+  float a = 0.0f, b = 0.0f;
   switch (n) {
-    case 6: a = a * y + debye_p6(s); [[fallthrough]];
-    case 5: a = a * y + debye_p5(s); [[fallthrough]];
-    case 4: a = a * y + debye_p4(s); [[fallthrough]];
-    case 3: a = a * y + debye_p3(s); [[fallthrough]];
-    case 2: a = a * y + debye_p2(s); [[fallthrough]];
-    default: a = a * y + debye_p1(s);
+    case 6:
+      a = a * y + debye_p6(s);
+      if (WD) b = b * y + debye_q6(s);
+      [[fallthrough]];
+    case 5:
+      a = a * y + debye_p5(s);
+      if (WD) b = b * y + debye_q5(s);
+      [[fallthrough]];
+    case 4:
+      a = a * y + debye_p4(s);
+      if (WD) b = b * y + debye_q4(s);
+      [[fallthrough]];
+    case 3:
+      a = a * y + debye_p3(s);
+      if (WD) b = b * y + debye_q3(s);
+      [[fallthrough]];
+    case 2:
+      a = a * y + debye_p2(s);
+      if (WD) b = b * y + debye_q2(s);
+      [[fallthrough]];
+    default:
+      a = a * y + debye_p1(s);
+      if (WD) b = b * y + debye_q1(s);
   }
-  return a * y;
+  p = a * y;
+  q = b * y;
 }
 
-constexpr int kDebyeFloatClasses = 12;  // ids 1..12: 1 + hyp class + 6 kind (F 0, G 1)
-
-constexpr bool has_float_kernel(int q) { return q == kLogI || q == kLogIs || q == kLogK || q == kLogKs; }
+constexpr int kDebyeFloatClasses = 12;  // ids 1..12: 1 + hyp class + 6 kind (F 0, G 1; the ratios F)
 
 // The float class of (nu, x) whose Debye class is c (debye_fast_class), 0 where the double kernel
-// stays. Branch-free like debye_fast_class (the CPU block loop vectorises it).
+// stays. Branch-free like debye_fast_class (the CPU block loop vectorises it). The ratios have no
+// exponent: every kind, as one class per term count.
 template <int Q>
 KERNKIT_INLINE_ALWAYS int debye_float_class(int c, double nu, double x) {
-  if constexpr (!has_float_kernel(Q)) {
-    return 0;
+  const int kind = (c > 6) + (c > 12);  // F, G, E (c = 1 + hyp class + 6 kind)
+  const bool range = (nu <= 1e19) & (x <= 1e19) & (nu <= 1e36 * x);
+  const int hc = c - 1 - 6 * kind;
+  if constexpr (Q >= kRatioI) {
+    return static_cast<int>((c != 0) & range) * (1 + hc);
   } else {
-    const int kind = (c > 6) + (c > 12);  // F, G, E (c = 1 + hyp class + 6 kind)
-    const bool range = (nu <= 1e19) & (x <= 1e19) & (nu <= 1e36 * x);
     const bool f = (kind == kKindF) & (Q != kLogKs);
     const bool g = (kind == kKindG) & (x <= 0.3 * nu);
-    const int hc = c - 1 - 6 * kind;
     return static_cast<int>((c != 0) & range & (f | g)) * (1 + hc + 6 * static_cast<int>(g));
   }
 }
@@ -113,7 +134,8 @@ KERNKIT_INLINE float debye_float(float v, float x, float hyp, int nt_rt = 0, int
   }
   const float hl = 0.5f * log_pos_f(hyp);
   constexpr bool WI = Q == kLogI || Q == kLogIs;
-  const float p = debye_sum_f(nt, s, WI ? y : -y);
+  float p, q;
+  debye_sums_f<false>(nt, s, WI ? y : -y, p, q);
   const float l1 = p * (1.0f + p * (-0.5f + p * 0.33333333f));  // log1p(p), |p| < 0.005: < 2e-10
   if (WI) {
     const float c = (l1 - static_cast<float>(kHalfLog2Pi)) - hl;
@@ -121,6 +143,30 @@ KERNKIT_INLINE float debye_float(float v, float x, float hyp, int nt_rt = 0, int
   }
   const float c = (l1 + static_cast<float>(kHalfLogPiOver2)) - hl;
   return (Q == kLogK) ? c - e0 : c - e0s;
+}
+
+// I_{v+1}/I_v, I_v'/I_v, K_v'/K_v in float (debye_ratio_fast's sums of positive terms: a few
+// float ulp) on the float classes of the ratios, hyp as for debye_float.
+template <int NT, int Q>
+KERNKIT_INLINE float debye_ratio_float(float v, float x, float hyp, int nt_rt = 0) {
+  const float y = 1.0f / hyp;
+  const float t = v * y;
+  constexpr bool WI = Q != kDlogK;
+  float p, q;
+  debye_sums_f<true>((NT > 0) ? NT : nt_rt, t * t, WI ? y : -y, p, q);
+  const float r = x / (hyp + v) + (x * y) * (q / (1.0f + p));
+  if (Q == kRatioI) return r;
+  return (Q == kDlogI) ? v / x + r : -(v / x + r);
+}
+
+// Q's float kernel: the logs by term count and kind, the ratios by term count (KIND unused).
+template <int NT, int KIND, int Q>
+KERNKIT_INLINE float debye_float_kernel(float v, float x, float hyp, int nt_rt = 0, int kind_rt = 0) {
+  if constexpr (Q >= kRatioI) {
+    return debye_ratio_float<NT, Q>(v, x, hyp, nt_rt);
+  } else {
+    return debye_float<NT, KIND, Q>(v, x, hyp, nt_rt, kind_rt);
+  }
 }
 
 // Calls f.template operator()<NT, KIND>() for float class c (1..kDebyeFloatClasses).
@@ -146,14 +192,14 @@ template <int Q>
 struct DebyeFloatScalar {
   float v, x, hyp;
   template <int NT, int KIND>
-  KERNKIT_INLINE float operator()() const { return debye_float<NT, KIND, Q>(v, x, hyp); }
+  KERNKIT_INLINE float operator()() const { return debye_float_kernel<NT, KIND, Q>(v, x, hyp); }
 };
 
 // Float class c's kernel with the term count and kind at run time (the same operations as
 // debye_float_visit's instantiation for c).
 template <int Q>
 KERNKIT_INLINE float debye_float_compact(int c, float v, float x, float hyp) {
-  return debye_float<0, 0, Q>(v, x, hyp, debye_class_terms<true>((c - 1) % 6), (c - 1) / 6);
+  return debye_float_kernel<0, 0, Q>(v, x, hyp, debye_class_terms<true>((c - 1) % 6), (c - 1) / 6);
 }
 
 // Scalar entry for float class c != 0; v and x are float values (the float32 functions' inputs).
