@@ -189,16 +189,17 @@ KERNKIT_INLINE double debye_fast(double v, double x, double hyp, int nt_rt = 0, 
 //   I_{v+1}/I_v = x/(hyp + v) + x y W/U,   K_{v-1}/K_v = x/(hyp + v) + x y Wbar/Ubar,
 // where W/U ~ -1/(2 hyp) is a small correction, so I_v'/I_v = v/x + I_{v+1}/I_v and
 // K_v'/K_v = -(v/x + K_{v-1}/K_v) are sums of positive terms (no cancellation for x << v).
-// NT = 0: the run-time term count nt_rt, as debye_fast.
-template <int NT, int Q>
-KERNKIT_INLINE double debye_ratio_fast(double v, double x, double hyp, int nt_rt = 0) {
+// NT = 0: the run-time term count nt_rt, as debye_fast. T: double, or float for the float32
+// functions' float kernels (bessel/debye_float.hpp; sums of positive terms: a few float ulp).
+template <int NT, int Q, class T>
+KERNKIT_INLINE T debye_ratio_fast(T v, T x, T hyp, int nt_rt = 0) {
   static_assert(Q == kRatioI || Q == kDlogI || Q == kDlogK, "debye_ratio_fast: a ratio quantity");
-  const double y = 1.0 / hyp;
-  const double t = v * y;
+  const T y = T(1) / hyp;
+  const T t = v * y;
   constexpr bool WI = Q != kDlogK;
-  double pu, pk, qu, qk;
+  T pu, pk, qu, qk;
   debye_sums<WI, !WI, true>((NT > 0) ? NT : nt_rt, t * t, y, pu, pk, qu, qk);
-  const double r = x / (hyp + v) + (x * y) * (WI ? qu / (1.0 + pu) : qk / (1.0 + pk));
+  const T r = x / (hyp + v) + (x * y) * (WI ? qu / (T(1) + pu) : qk / (T(1) + pk));
   if (Q == kRatioI) return r;
   return (Q == kDlogI) ? v / x + r : -(v / x + r);
 }

@@ -18,7 +18,8 @@
 //    4.9 at the kind's edge 0.45, 5.5 at z = 0.92, which therefore stay double), and the other
 //    parts have the sign of v eta for I and of -v eta for K;
 //  * log(hyp)/2 (at most 22 here) by log_pos_f, ~1 ulp; the correction sum of the LOWP terms
-//    (|p| < 0.005, truncation < 1e-9) by float Horner: its rounding is ~1e-9 absolute.
+//    (|p| < 0.005, truncation < 1e-9) by debye_sums in float: its rounding is ~1e-9 absolute.
+// The ratios are debye_ratio_fast itself, in float.
 // Measured against the double kernels on these classes: see tests/python/test_special.py
 // (test_float32_debye_kernels_in_float).
 #pragma once
@@ -61,40 +62,6 @@ KERNKIT_INLINE float debye_g_unit_f(float u) {
            0.016125186943178004f) * u + -0.4817401166695341f);
 }
 
-// p = sum_{k=1..n} P_k(s) y^k and (WD) q = sum Q_k(s) y^k for n <= 6 (the float functions' term
-// counts), Horner in y.
-template <bool WD>
-KERNKIT_INLINE void debye_sums_f(int n, float s, float y, float& p, float& q) {
-  float a = 0.0f, b = 0.0f;
-  switch (n) {
-    case 6:
-      a = a * y + debye_p6(s);
-      if (WD) b = b * y + debye_q6(s);
-      [[fallthrough]];
-    case 5:
-      a = a * y + debye_p5(s);
-      if (WD) b = b * y + debye_q5(s);
-      [[fallthrough]];
-    case 4:
-      a = a * y + debye_p4(s);
-      if (WD) b = b * y + debye_q4(s);
-      [[fallthrough]];
-    case 3:
-      a = a * y + debye_p3(s);
-      if (WD) b = b * y + debye_q3(s);
-      [[fallthrough]];
-    case 2:
-      a = a * y + debye_p2(s);
-      if (WD) b = b * y + debye_q2(s);
-      [[fallthrough]];
-    default:
-      a = a * y + debye_p1(s);
-      if (WD) b = b * y + debye_q1(s);
-  }
-  p = a * y;
-  q = b * y;
-}
-
 constexpr int kDebyeFloatClasses = 12;  // ids 1..12: 1 + hyp class + 6 kind (F 0, G 1; the ratios F)
 
 // The float class of (nu, x) whose Debye class is c (debye_fast_class), 0 where the double kernel
@@ -134,8 +101,9 @@ KERNKIT_INLINE float debye_float(float v, float x, float hyp, int nt_rt = 0, int
   }
   const float hl = 0.5f * log_pos_f(hyp);
   constexpr bool WI = Q == kLogI || Q == kLogIs;
-  float p, q;
-  debye_sums_f<false>(nt, s, WI ? y : -y, p, q);
+  float pu, pk, qu, qk;
+  debye_sums<WI, !WI, false>(nt, s, y, pu, pk, qu, qk);
+  const float p = WI ? pu : pk;
   const float l1 = p * (1.0f + p * (-0.5f + p * 0.33333333f));  // log1p(p), |p| < 0.005: < 2e-10
   if (WI) {
     const float c = (l1 - static_cast<float>(kHalfLog2Pi)) - hl;
@@ -145,25 +113,11 @@ KERNKIT_INLINE float debye_float(float v, float x, float hyp, int nt_rt = 0, int
   return (Q == kLogK) ? c - e0 : c - e0s;
 }
 
-// I_{v+1}/I_v, I_v'/I_v, K_v'/K_v in float (debye_ratio_fast's sums of positive terms: a few
-// float ulp) on the float classes of the ratios, hyp as for debye_float.
-template <int NT, int Q>
-KERNKIT_INLINE float debye_ratio_float(float v, float x, float hyp, int nt_rt = 0) {
-  const float y = 1.0f / hyp;
-  const float t = v * y;
-  constexpr bool WI = Q != kDlogK;
-  float p, q;
-  debye_sums_f<true>((NT > 0) ? NT : nt_rt, t * t, WI ? y : -y, p, q);
-  const float r = x / (hyp + v) + (x * y) * (q / (1.0f + p));
-  if (Q == kRatioI) return r;
-  return (Q == kDlogI) ? v / x + r : -(v / x + r);
-}
-
 // Q's float kernel: the logs by term count and kind, the ratios by term count (KIND unused).
 template <int NT, int KIND, int Q>
 KERNKIT_INLINE float debye_float_kernel(float v, float x, float hyp, int nt_rt = 0, int kind_rt = 0) {
   if constexpr (Q >= kRatioI) {
-    return debye_ratio_float<NT, Q>(v, x, hyp, nt_rt);
+    return debye_ratio_fast<NT, Q>(v, x, hyp, nt_rt);  // (in float)
   } else {
     return debye_float<NT, KIND, Q>(v, x, hyp, nt_rt, kind_rt);
   }
