@@ -240,6 +240,17 @@ KERNKIT_INLINE_ALWAYS int fast_class_p(double nu, double x) {
   }
 }
 
+// Debye class c's kernel for Q (c = debye_fast_class(nu, x) != 0): the float kernel where the
+// float functions (LOWP) have one (bessel/debye_float.hpp), else the double one.
+template <int Q, bool LOWP>
+KERNKIT_INLINE double debye_dispatch(int c, double nu, double x) {
+  if constexpr (LOWP) {
+    const int f = debye_float_class<Q>(c, nu, x);
+    if (f != 0) return debye_float_dispatch<Q>(f, nu, x);
+  }
+  return debye_fast_dispatch<Q, LOWP>(c, nu, x);
+}
+
 // log I outside the classes of fast_class<kLogI> (also what the CPU block loop calls there).
 KERNKIT_INLINE double log_iv_slow(double v, double x, bool scaled) {
   if (std::isnan(v) || std::isnan(x)) return qnan();
@@ -281,14 +292,8 @@ template <bool LOWP = false>
 KERNKIT_INLINE double log_iv_d(double v, double x, bool scaled) {
   if (v >= 0.0) {  // the bulk: branch-free Debye and box series, also used in blocks
     const int c = debye_fast_class(v, x);
-    if (c != 0) {
-      if constexpr (LOWP) {  // (the float class does not depend on the scaling for I)
-        const int f = debye_float_class<kLogI>(c, v, x);
-        if (f != 0)
-          return scaled ? debye_float_dispatch<kLogIs>(f, v, x) : debye_float_dispatch<kLogI>(f, v, x);
-      }
-      return scaled ? debye_fast_dispatch<kLogIs, LOWP>(c, v, x) : debye_fast_dispatch<kLogI, LOWP>(c, v, x);
-    }
+    if (c != 0)
+      return scaled ? debye_dispatch<kLogIs, LOWP>(c, v, x) : debye_dispatch<kLogI, LOWP>(c, v, x);
     const int b = series_fast_class(v, x);
     if (b != 0)
       return series_fast_dispatch<LOWP>(b, v, x, scaled ? 1.0 : 0.0);
@@ -310,14 +315,8 @@ template <bool LOWP = false>
 KERNKIT_INLINE double log_kv_d(double v, double x, bool scaled) {
   const double nu = std::fabs(v);
   const int c = debye_fast_class(nu, x);
-  if (c != 0) {
-    if constexpr (LOWP) {
-      const int f = scaled ? debye_float_class<kLogKs>(c, nu, x) : debye_float_class<kLogK>(c, nu, x);
-      if (f != 0)
-        return scaled ? debye_float_dispatch<kLogKs>(f, nu, x) : debye_float_dispatch<kLogK>(f, nu, x);
-    }
-    return scaled ? debye_fast_dispatch<kLogKs, LOWP>(c, nu, x) : debye_fast_dispatch<kLogK, LOWP>(c, nu, x);
-  }
+  if (c != 0)
+    return scaled ? debye_dispatch<kLogKs, LOWP>(c, nu, x) : debye_dispatch<kLogK, LOWP>(c, nu, x);
   const int t = temme_fast_class(nu, x);
   if (t != 0)
     return temme_fast_dispatch<LOWP>(t, nu, x, scaled ? 1.0 : 0.0, 0.0);
@@ -397,14 +396,8 @@ template <bool LOWP = false>
 KERNKIT_INLINE double iv_ratio_d(double v, double x, int which) {
   if (v >= 0.0) {
     const int c = debye_fast_class(v, x);
-    if (c != 0) {
-      if constexpr (LOWP) {
-        const int f = debye_float_class<kRatioI>(c, v, x);
-        if (f != 0)
-          return which == 0 ? debye_float_dispatch<kRatioI>(f, v, x) : debye_float_dispatch<kDlogI>(f, v, x);
-      }
-      return which == 0 ? debye_fast_dispatch<kRatioI, LOWP>(c, v, x) : debye_fast_dispatch<kDlogI, LOWP>(c, v, x);
-    }
+    if (c != 0)
+      return which == 0 ? debye_dispatch<kRatioI, LOWP>(c, v, x) : debye_dispatch<kDlogI, LOWP>(c, v, x);
     const int b = series_fast_class(v, x);
     if (b != 0)
       return series_ratio_dispatch<LOWP>(b, v, x, static_cast<double>(which));
@@ -416,13 +409,7 @@ template <bool LOWP = false>
 KERNKIT_INLINE double dlog_kv_d(double v, double x) {
   const double nu = std::fabs(v);
   const int c = debye_fast_class(nu, x);
-  if (c != 0) {
-    if constexpr (LOWP) {
-      const int f = debye_float_class<kDlogK>(c, nu, x);
-      if (f != 0) return debye_float_dispatch<kDlogK>(f, nu, x);
-    }
-    return debye_fast_dispatch<kDlogK, LOWP>(c, nu, x);
-  }
+  if (c != 0) return debye_dispatch<kDlogK, LOWP>(c, nu, x);
   const int t = temme_fast_class(nu, x);
   if (t != 0) return temme_fast_dispatch<LOWP>(t, nu, x, 0.0, 1.0);
   return dlog_kv_slow(v, x);
