@@ -286,6 +286,28 @@ def test_kernel_class_edges_against_arb():
                                    f"got {got[bad][:3]!r} want {want[bad][:3]!r}")
 
 
+def test_box_series_in_log_space_against_arb():
+    """The box series forms its prefactor in log space also for 1e-3 <= x < 1 from v = 4.5 on
+    (bessel/series_fast.hpp: both terms of log I are negative there); log I and log I e^-x
+    within LOG_REL / LOG_ABS of Arb in that region and on its edges, array and scalar."""
+    flint = pytest.importorskip("flint")
+    flint.ctx.prec = 200
+    rng = np.random.default_rng(41)
+    v = np.concatenate([np.exp(rng.uniform(np.log(4.5), np.log(25.5), 400)), rng.uniform(4.0, 5.0, 100),
+                        [4.5, 4.5 + 1e-15, 4.5 - 1e-15, 12.5, 12.5 - 1e-15, 25.49, 24.0]])
+    x = np.concatenate([np.exp(rng.uniform(np.log(1e-3), np.log(1.0), 400)), rng.uniform(0.5, 1.5, 100),
+                        [1e-3, 0.999999, 0.5, 1e-3 * (1 - 1e-15), 0.999999999, 1e-3, 0.9999]])
+    keep = v * v + x * x < 650.25
+    v, x = v[keep], x[keep]
+    li = np.array([float(flint.arb(b).bessel_i(flint.arb(a)).log().mid()) for a, b in zip(v, x)])
+    for name, want in (("log_iv", li), ("log_ive", li - x)):
+        f = fn(name)
+        for got in (f(v, x), np.array([f(a, b) for a, b in zip(v, x)])):
+            bound = np.where(np.abs(want) >= 1, LOG_REL * np.abs(want), LOG_ABS)
+            bad = ~(np.abs(got - want) <= bound)
+            assert not bad.any(), f"{name}: v={v[bad][:3]!r} x={x[bad][:3]!r} got {got[bad][:3]!r} want {want[bad][:3]!r}"
+
+
 def _box_sample(rng, n):
     """2n points over the small box's square [0, 25.5]^2, half uniform, half log-uniform (v down
     to 1e-6, x to 1e-30), x shuffled against v; the caller keeps those inside the circle."""
