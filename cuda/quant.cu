@@ -271,22 +271,15 @@ void lut_matmul(const std::uint8_t* packed, std::int64_t row_bytes, int code_bit
   const unsigned ggrid = static_cast<unsigned>((rows + grows - 1) / grows);
   auto launch = [&](auto cb) {
     constexpr int CB = decltype(cb)::value;
-    if (units && batch == 1) {
-      lut_gemv_split<T, CB, 1><<<ggrid, kGemvWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group, lut,
-                                                                l_sr, l_sg, dscale, x, batch, y);
-      return;
-    }
+    auto gemv = [&](auto bt) {  // lut_gemv_split with batch tile BT
+      constexpr int BT = decltype(bt)::value;
+      lut_gemv_split<T, CB, BT><<<ggrid, kGemvWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group, lut,
+                                                                 l_sr, l_sg, dscale, x, batch, y);
+    };
+    if (units && batch == 1) return gemv(std::integral_constant<int, 1>{});
     if constexpr (std::is_same<T, float>::value && CB >= 4) {
-      if (units && batch == 2) {
-        lut_gemv_split<T, CB, 2><<<ggrid, kGemvWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group, lut,
-                                                                  l_sr, l_sg, dscale, x, batch, y);
-        return;
-      }
-      if (units && batch <= 4) {
-        lut_gemv_split<T, CB, 4><<<ggrid, kGemvWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group, lut,
-                                                                  l_sr, l_sg, dscale, x, batch, y);
-        return;
-      }
+      if (units && batch == 2) return gemv(std::integral_constant<int, 2>{});
+      if (units && batch <= 4) return gemv(std::integral_constant<int, 4>{});
     }
     lut_matmul_words<T, CB, kBatchTile><<<wgrid, kWordWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols,
                                                                         group, lut, l_sr, l_sg, dscale, x, batch, y);

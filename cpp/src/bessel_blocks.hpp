@@ -269,10 +269,7 @@ void run(std::int64_t n, const T* v, std::int64_t sv, const T* x, std::int64_t s
       for (int i = 0; i < m; ++i) cls[i] = bd::debye_fast_class(nub[i], xb[i]);
       if constexpr (bd::is_lowp<T>::value) {  // the float kernels' classes
   #pragma omp simd
-        for (int i = 0; i < m; ++i) {
-          const int f = bd::debye_float_class<Q>(cls[i], nub[i], xb[i]);
-          cls[i] += static_cast<int>(f != 0) * (bd::kFastClasses + f - cls[i]);
-        }
+        for (int i = 0; i < m; ++i) cls[i] = bd::with_float_class<Q>(cls[i], nub[i], xb[i]);
       }
       std::uint64_t present = class_mask(m, cls);  // bit c: class c occurs in the block
       if (present & 1u) {  // the box classes (bd::fast_class), only for blocks that need them

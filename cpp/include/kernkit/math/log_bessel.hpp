@@ -229,15 +229,19 @@ KERNKIT_INLINE_ALWAYS int fast_class(double nu, double x) {
 // Debye classes whose float kernel applies (bessel/debye_float.hpp).
 constexpr int kFastClassesLowp = kFastClasses + kDebyeFloatClasses;
 
+// Debye class d (debye_fast_class, 0 outside) as the float functions number it: kFastClasses +
+// its float class where Q has a float kernel there, else d (the CPU block loop calls it too).
+template <int Q>
+KERNKIT_INLINE_ALWAYS int with_float_class(int d, double nu, double x) {
+  const int f = debye_float_class<Q>(d, nu, x);
+  return d + static_cast<int>(f != 0) * (kFastClasses + f - d);
+}
+
 template <int Q, bool LOWP>
 KERNKIT_INLINE_ALWAYS int fast_class_p(double nu, double x) {
-  const int c = fast_class<Q>(nu, x);
-  if constexpr (!LOWP) {
-    return c;
-  } else {
-    const int f = debye_float_class<Q>(c * static_cast<int>(c <= kDebyeFastClasses), nu, x);
-    return c + static_cast<int>(f != 0) * (kFastClasses + f - c);
-  }
+  const int d = debye_fast_class(nu, x);
+  const int c = LOWP ? with_float_class<Q>(d, nu, x) : d;
+  return c + static_cast<int>(d == 0) * box_class<Q>(nu, x);  // never a sum
 }
 
 // Debye class c's kernel for Q (c = debye_fast_class(nu, x) != 0): the float kernel where the
