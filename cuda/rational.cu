@@ -8,10 +8,14 @@
 // contiguous elements per outer index. Block b handles run j = b / nchunk and the elements
 // [c*E, (c+1)*E) (c = b % nchunk) of that run's outer*seg elements, so its coefficients are
 // fixed (shared memory) and the backward keeps one register accumulator per coefficient per
-// thread. The backward then reduces in a fixed order: warp shuffle tree -> per-warp shared slots
-// -> one partial per coefficient per block (no atomics), and a second kernel sums the partials of
-// every coefficient in a fixed order in double. (A vectorised backward with 32-bit indexing and
-// double sums ran 1.1-1.35x slower on an H100 and was no more accurate: this is the measured one.)
+// thread; each thread takes kBackwardVec contiguous elements per step (one vector load of x and
+// of the gradient) when the run length and the pointers allow, else one. The backward then
+// reduces in a fixed order: warp shuffle tree -> per-warp shared slots -> one partial per
+// coefficient per block (no atomics), and a second kernel sums the partials of every
+// coefficient in a fixed order in double. (A first vectorised backward, when the loop was
+// 266 instructions per element, ran 1.1-1.35x slower on an H100; at 124 the scalar loop was
+// bound by loads in flight instead, and four float32 elements per step ran 1.28x faster on an
+// H200: kBackwardVec.)
 // Coefficients are float32 for f16/bf16/f32 inputs, float64 for f64. Math (and the backward's
 // per-thread and per-block sums) is in float64 for f32 and f64 inputs: float32 inputs and
 // coefficients are exact in double and every result is rounded once, because in float32 the
@@ -28,7 +32,9 @@
 // float32 kernels, instructions (FP64 ones) per element in the main loop: forward 134 (57) ->
 // 53 (18); backward 266 (96) -> 124 (50) and 96 -> 76 registers, the backward also with one
 // division instead of two, 32-bit indices and the next element's loads issued before this one's
-// math; the forward with two 16-byte loads in flight per thread (none of this timed on a GPU yet).
+// math; the forward with two 16-byte loads in flight per thread. Timed on an H200 (float32, D =
+// 3072): forward 0.22 -> 0.21 ms, forward + backward 2.10 -> 0.93 ms (backward 611 -> 212 us in
+// ncu at D = 768); then kForwardPipelined and kBackwardVec (below): 0.19 and 0.74 ms.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -110,6 +116,17 @@ struct alignas(sizeof(X) * VEC) Vec {
   X v[VEC];
 };
 template <class X> constexpr int kVec = 16 / sizeof(X);
+// The loop shapes that measured fastest on an H200 (variants side by side in one run at the
+// sizes of bench/gpu/bench_rational_gpu.py, bench/results/gpu/rational_variants.md): float32's
+// forward issues the next step's loads before this step's math and keeps to 64 registers (4
+// blocks of 256 threads per SM): 1.07-1.08x (pipelined without the cap, 72 registers and a block
+// less per SM: 1.00-1.04x); pipelined, the 16-bit types' forward ran 1.09-1.12x slower, so it
+// loads, then computes. Backward elements per thread and step: float32 4 (1.28x against 1; 2:
+// 1.1x; 4 capped to 80 registers spilled: 0.78x), bfloat16 2 (1.06x; 4: 1.03x, 8: 0.92x).
+// float64 (not timed) takes 2, one 16-byte load, and the unpipelined forward.
+template <class X> constexpr bool kForwardPipelined = std::is_same<X, float>::value;
+constexpr int kForwardMinBlocks = 4;
+template <class X> constexpr int kBackwardVec = std::is_same<X, float>::value ? 4 : 2;
 
 // Loads run j's coefficients into shared memory, converted to the arithmetic type M.
 template <class C, class M>
@@ -136,15 +153,25 @@ __device__ inline void forward_loop(const Geo& g, const ForwardDiv& dv, I total,
   const I segc = static_cast<I>(g.seg_channels);
   const I num_per = static_cast<I>(g.num_per), den_per = static_cast<I>(g.den_per);
   const I stride = static_cast<I>(blockDim.x) * gridDim.x * VEC;
-  // kForwardLoads vectors per thread and step, all loaded before any is computed (bytes in flight
-  // per thread: what keeps a memory-bound loop at bandwidth once the math is short)
-  for (I i0 = (static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x) * VEC; i0 < total; i0 += kForwardLoads * stride) {
-    Vec<X, VEC> in[kForwardLoads];
+  // kForwardLoads vectors per thread and step, all loaded before any is computed; float32 issues
+  // the next step's loads before this step's math (kForwardPipelined)
+  constexpr bool pipe = kForwardPipelined<X> && k32;
+  Vec<X, VEC> next[kForwardLoads];
+  const auto load = [&](I i0) {
 #pragma unroll
     for (int u = 0; u < kForwardLoads; ++u) {
       const I i = i0 + u * stride;
-      if (i < total) in[u] = *reinterpret_cast<const Vec<X, VEC>*>(x + i);
+      if (i < total) next[u] = *reinterpret_cast<const Vec<X, VEC>*>(x + i);
     }
+  };
+  I i0 = (static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x) * VEC;
+  if (pipe) load(i0);
+  for (; i0 < total; i0 += kForwardLoads * stride) {
+    if (!pipe) load(i0);
+    Vec<X, VEC> in[kForwardLoads];
+#pragma unroll
+    for (int u = 0; u < kForwardLoads; ++u) in[u] = next[u];
+    if (pipe) load(i0 + kForwardLoads * stride);  // (32-bit: total < 2^31, so no wrap-around)
 #pragma unroll
     for (int u = 0; u < kForwardLoads; ++u) {
       const I i = i0 + u * stride;
@@ -175,7 +202,7 @@ __device__ inline void forward_loop(const Geo& g, const ForwardDiv& dv, I total,
 // shared memory (converted to the arithmetic type) when they fit (`smem`), else read through the
 // read-only cache.
 template <class X, int VEC, class I, int MD, int ND, int FORM>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kForwardMinBlocks)
     forward_kernel(Geo g, ForwardDiv dv, I total, bool smem, const X* __restrict__ x,
                    const typename Coef<X>::type* __restrict__ num,
                    const typename Coef<X>::type* __restrict__ den, X* __restrict__ y) {
@@ -209,18 +236,61 @@ __device__ inline C block_sum(C v, C* scratch) {
   return s;
 }
 
-// MD, ND >= 0: the degrees as compile-time constants (equal to g.m, g.n): Horner unrolled and
-// MD + 1 numerator and ND + 1 denominator accumulators per thread instead of kMaxCoef and
-// kMaxCoef + 1 behind run-time predicates. FORM >= 0: the form as a constant too (with a run-time
-// form, every element paid for both denominator-gradient paths, merged by selects). I: the index
-// type (32-bit below 2^31 elements, as the forward).
-template <class X, class I, int MD, int ND, int FORM>
+// One element of the backward: returns dx and adds the element's terms of the coefficient
+// gradients to the thread's accumulators (KA numerator, KB denominator slots).
+template <int KA, int KB, class C>
+__device__ inline C backward_element(RationalForm form, const C* sa, int m, const C* sb, int n, int nb,
+                                     C xv, C gv, C* acc_a, C* acc_b) {
+  C p, dp, q, dq, w;
+  math::rational_p_dp(sa, m, xv, p, dp);
+  math::rational_q_dq(form, sb, n, xv, q, dq, w);
+  const C r = C(1) / q;  // one division for F = P/Q and G/Q
+  const C yv = p * r, u = gv * r;
+  const C d = u * (dp - yv * dq);  // first: dp and dq die here
+  C pw = u;
+#pragma unroll
+  for (int k = 0; k < KA; ++k)
+    if (k <= m) {
+      acc_a[k] += pw;
+      pw *= xv;
+    }
+  const C v = -(yv * u);
+  if (form == RationalForm::A) {
+    const C tv = xv < C(0) ? -xv : xv;
+    pw = v;
+#pragma unroll
+    for (int k = 0; k < KB; ++k)
+      if (k < nb) {
+        pw *= tv;
+        acc_b[k] += pw;  // sign(b_k) applied in the final pass
+      }
+  } else {
+    pw = form == RationalForm::B ? v * w * xv : v * w;
+#pragma unroll
+    for (int k = 0; k < KB; ++k)
+      if (k < nb) {
+        acc_b[k] += pw;
+        pw *= xv;
+      }
+  }
+  return d;
+}
+
+// VEC contiguous elements per thread and step (one vector load of x and of the gradient; the
+// launcher checks seg % VEC == 0 and alignment). MD, ND >= 0: the degrees as compile-time
+// constants (equal to g.m, g.n): Horner unrolled and MD + 1 numerator and ND + 1 denominator
+// accumulators per thread instead of kMaxCoef and kMaxCoef + 1 behind run-time predicates.
+// FORM >= 0: the form as a constant too (with a run-time form, every element paid for both
+// denominator-gradient paths, merged by selects). I: the index type (32-bit below 2^31 elements,
+// as the forward).
+template <class X, int VEC, class I, int MD, int ND, int FORM>
 __global__ void __launch_bounds__(kThreads)
     backward_kernel(Geo g, const X* __restrict__ grad, const X* __restrict__ x,
                     const typename Coef<X>::type* __restrict__ num,
                     const typename Coef<X>::type* __restrict__ den, X* __restrict__ dx,
                     typename Math<X>::type* __restrict__ partial) {
   using C = typename Math<X>::type;  // arithmetic type (the sums' too)
+  using V = Vec<X, VEC>;
   constexpr int KA = MD >= 0 ? MD + 1 : kMaxCoef;      // numerator coefficient slots
   constexpr int KB = ND >= 0 ? ND + 1 : kMaxCoef + 1;  // denominator slots (form C: n + 1)
   const int m = MD >= 0 ? MD : g.m, n = ND >= 0 ? ND : g.n;
@@ -236,24 +306,24 @@ __global__ void __launch_bounds__(kThreads)
   for (int k = 0; k < KB; ++k) acc_b[k] = C(0);
   const I seg = static_cast<I>(g.seg), rowlen = static_cast<I>(g.row);
   const I total = static_cast<I>(g.outer * g.seg);
-  const I t0 = static_cast<I>(c * g.per_block) + threadIdx.x;
+  const I t0 = static_cast<I>(c * g.per_block) + threadIdx.x * VEC;
   const I t1 = min(total, static_cast<I>((c + 1) * g.per_block));
-  // position (row, off) of element t of the run; a step of blockDim.x elements moves it by
+  // position (row, off) of element t of the run; a step of blockDim.x vectors moves it by
   // (step_rows, step_off): one compare per step instead of a loop over the rows it crosses
-  const I step = blockDim.x, step_rows = step / seg, step_off = step - step_rows * seg;
+  const I step = blockDim.x * VEC, step_rows = step / seg, step_off = step - step_rows * seg;
   I row = t0 / seg, off = t0 - row * seg;
   const I base = static_cast<I>(j) * seg;
-  // The next element's x and gradient are loaded before this one's math: two loads in flight per
-  // thread through the math, not none (the loop is otherwise one load round trip per element).
+  // The next step's x and gradient are loaded before this one's math: loads in flight through
+  // the math, not none (the loop is otherwise one load round trip per step).
   I idx = row * rowlen + base + off;
-  X xn = X(0), gn = X(0);
+  V xn{}, gn{};
   if (t0 < t1) {
-    xn = x[idx];
-    gn = grad[idx];
+    xn = *reinterpret_cast<const V*>(x + idx);
+    gn = *reinterpret_cast<const V*>(grad + idx);
   }
   for (I t = t0; t < t1; t += step) {  // no early return: barriers follow
     const I cur = idx;
-    const C xv = to_math(xn), gv = to_math(gn);
+    const V xc = xn, gc = gn;
     off += step_off;
     row += step_rows;
     if (off >= seg) {
@@ -262,41 +332,15 @@ __global__ void __launch_bounds__(kThreads)
     }
     idx = row * rowlen + base + off;
     if (t + step < t1) {
-      xn = x[idx];
-      gn = grad[idx];
+      xn = *reinterpret_cast<const V*>(x + idx);
+      gn = *reinterpret_cast<const V*>(grad + idx);
     }
-    C p, dp, q, dq, w;
-    math::rational_p_dp(sa, m, xv, p, dp);
-    math::rational_q_dq(form, sb, n, xv, q, dq, w);
-    const C r = C(1) / q;  // one division for F = P/Q and G/Q
-    const C yv = p * r, u = gv * r;
-    dx[cur] = from_math<X>(u * (dp - yv * dq));
-    C pw = u;
+    V d;
 #pragma unroll
-    for (int k = 0; k < KA; ++k)
-      if (k <= m) {
-        acc_a[k] += pw;
-        pw *= xv;
-      }
-    const C v = -(yv * u);
-    if (form == RationalForm::A) {
-      const C tv = xv < C(0) ? -xv : xv;
-      pw = v;
-#pragma unroll
-      for (int k = 0; k < KB; ++k)
-        if (k < g.nb) {
-          pw *= tv;
-          acc_b[k] += pw;  // sign(b_k) applied in the final pass
-        }
-    } else {
-      pw = form == RationalForm::B ? v * w * xv : v * w;
-#pragma unroll
-      for (int k = 0; k < KB; ++k)
-        if (k < g.nb) {
-          acc_b[k] += pw;
-          pw *= xv;
-        }
-    }
+    for (int k = 0; k < VEC; ++k)
+      d.v[k] = from_math<X>(backward_element<KA, KB>(form, sa, m, sb, n, g.nb, to_math(xc.v[k]),
+                                                     to_math(gc.v[k]), acc_a, acc_b));
+    *reinterpret_cast<V*>(dx + cur) = d;
   }
   C* out = partial + static_cast<std::int64_t>(blockIdx.x) * (g.na + g.nb);
 #pragma unroll
@@ -385,13 +429,13 @@ std::int64_t num_blocks(const RationalShape& s, const Geo& g) {
   return nb;
 }
 
-// Elements per step: 16 bytes when every step stays in one channel run and the pointers are
-// 16-byte aligned, else 1.
-template <class X>
+// Whether VEC elements per step can be vector loads: every step stays in one channel run and
+// the pointers are aligned to VEC elements (else the kernels take 1).
+template <class X, int VEC>
 bool vector_ok(const Geo& g, std::initializer_list<const void*> ptrs) {
-  if (g.seg % kVec<X> != 0) return false;
+  if (g.seg % VEC != 0) return false;
   for (const void* p : ptrs)
-    if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0) return false;
+    if (reinterpret_cast<std::uintptr_t>(p) % (VEC * sizeof(X)) != 0) return false;
   return true;
 }
 
@@ -426,7 +470,7 @@ void forward_t(const RationalShape& s, const void* x, const void* num, const voi
   const std::int64_t total = s.outer * s.channels * s.inner;
   if (total == 0) return;
   const bool small = total < (std::int64_t{1} << 31);
-  if (vector_ok<X>(g, {x, y}))
+  if (vector_ok<X, kVec<X>>(g, {x, y}))
     small ? forward_launch<X, kVec<X>, std::uint32_t>(g, total, x, num, den, y, st)
           : forward_launch<X, kVec<X>, std::int64_t>(g, total, x, num, den, y, st);
   else
@@ -452,11 +496,20 @@ void backward_t(const RationalShape& s, const void* grad, const void* x, const v
   const auto *gc = static_cast<const X*>(grad), *xc = static_cast<const X*>(x);
   const auto *nc = static_cast<const C*>(num), *dc = static_cast<const C*>(den);
   const bool small = s.outer * s.channels * s.inner < (std::int64_t{1} << 31);
+  const bool vec = vector_ok<X, kBackwardVec<X>>(g, {grad, x, dx});
   auto launch = [&](auto index, auto md, auto nd, auto form) {
     using I = decltype(index);
     constexpr int MD = decltype(md)::value, ND = decltype(nd)::value, F = decltype(form)::value;
-    backward_kernel<X, I, MD, ND, F><<<static_cast<unsigned>(nb), kThreads, 0, st>>>(g, gc, xc, nc, dc, static_cast<X*>(dx),
-                                                                                static_cast<M*>(ws));
+    const unsigned blocks = static_cast<unsigned>(nb);
+    auto* dxc = static_cast<X*>(dx);
+    auto* wsc = static_cast<M*>(ws);
+    if constexpr (MD >= 0) {  // (the generic kernel with vectors spilled: 255 registers)
+      if (vec) {
+        backward_kernel<X, kBackwardVec<X>, I, MD, ND, F><<<blocks, kThreads, 0, st>>>(g, gc, xc, nc, dc, dxc, wsc);
+        return;
+      }
+    }
+    backward_kernel<X, 1, I, MD, ND, F><<<blocks, kThreads, 0, st>>>(g, gc, xc, nc, dc, dxc, wsc);
   };
   using Any = std::integral_constant<int, -1>;
   if (small && g.m == 5 && g.n == 4 && g.form == RationalForm::A)  // the defaults of KAT and PAU
