@@ -288,8 +288,8 @@ reduce_kernel(int bits, std::int64_t d, std::int64_t chunks, const A* __restrict
 // FULL: bits fills the word (groups == kMaxGroups), so the per-row loop over the groups has a
 // compile-time trip count and no per-group branch. One division per row (1/den, then products)
 // and the row's output address by increments. sm_90 SASS, float16 values, 16 bits: 100 -> 65
-// instructions per row on the usual path (two divisions were 18 of them), 40 -> 54 registers
-// (not yet timed on a GPU).
+// instructions per row on the usual path (two divisions were 18 of them), 40 -> 54 registers;
+// on an H200 94.5 -> 73.3 us under ncu, 70.5 -> 54.8 us per call at n = 65536 (8 heads, d = 64).
 template <class VT, int MAXB, bool FULL>
 __global__ void __launch_bounds__(kWarps * 32)
 output_kernel(const void* __restrict__ hq, int bits, const VT* __restrict__ v,

@@ -5,7 +5,9 @@
 // (sums of positive terms, no exponent: debye_ratio_fast's formula).
 // On GPUs with half-rate FP64 (H100/H200) the double kernels were bound by the FP64 pipe (ncu:
 // map2_binned<float, op_log_iv> at 65% of SM throughput); on the CPU float lanes are twice as
-// many per vector.
+// many per vector. Measured: the CPU's float32 grid medians rose 1.3x (bench/results/special.md);
+// the H200 was no faster (random log_iv float32 24.7 -> 23.0 G evals/s, the float32 / float64
+// rate ratio 2.0 -> 1.8, across two runs; per region mixed, within the runs' noise).
 //
 // Where: kind F (v <= x) for all four but log K e^x (whose two parts cancel: debye_kve_f carries
 // them to 1e-17 in double), and kind G for x <= 0.3 v only; v, x <= 1e19 (v^2 + x^2 stays finite
