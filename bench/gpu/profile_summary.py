@@ -1,6 +1,10 @@
 """One row per profiled kernel from Nsight Compute's CSV (bench/gpu/run.sh's profile step):
 time, DRAM / L1 / SM throughput as a share of peak, registers, achieved occupancy and warp cycles
-per issued instruction, i.e. whether a kernel is bound by memory, by instructions or by latency.
+per issued instruction, i.e. whether a kernel is bound by memory, by instructions or by latency;
+and where the run collected them (run.sh: ncu --metrics regex:smsp__average_warps_issue_stalled_...),
+the three largest stall reasons in cycles per issued instruction (they sum to cycles/issue), i.e.
+what the latency is spent waiting for (long_scoreboard: global memory; wait / short_scoreboard:
+fixed and variable-latency math and shared memory; math_pipe_throttle: a full pipe).
 Durations are at the clocks ncu locks (lower than the boost clock of the benchmarks' timings).
 
 Usage: python bench/gpu/profile_summary.py [LABEL=]profile.csv ... --out DIR
@@ -25,6 +29,7 @@ METRICS = {  # ncu metric name -> column
     "Warp Cycles Per Issued Instruction": "cycles/issue",
 }
 
+STALL = re.compile(r"smsp__average_warps_issue_stalled_(\w+?)_per_issue_active\.ratio")
 TO_US = {"ns": 1e-3, "nsecond": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3, "msecond": 1e3}
 
 
@@ -48,7 +53,13 @@ def read(path: str, label: str) -> list[dict]:
             if metric in METRICS:
                 v = float(value.replace(",", ""))
                 row[METRICS[metric]] = v * TO_US.get(unit, 1.0) if metric == "Duration" else v
+            elif m := STALL.fullmatch(metric):
+                row.setdefault("stalls", {})[m.group(1)] = float(value.replace(",", ""))
     return list(rows.values())
+
+
+def top_stalls(stalls: dict[str, float], n: int = 3) -> str:
+    return ", ".join(f"{k} {v:.1f}" for k, v in sorted(stalls.items(), key=lambda kv: -kv[1])[:n])
 
 
 def main() -> None:
@@ -64,10 +75,14 @@ def main() -> None:
     with open(os.path.join(args.out, "profile_gpu.json"), "w") as fh:
         json.dump(rows, fh, indent=2)
     cols = ["run", "kernel", "grid", "block", *METRICS.values()]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    stalls = any("stalls" in r for r in rows)
+    head = cols + (["top stalls (cycles per issue)"] if stalls else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [f"{r[c]:.1f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols]
         cells[1] = f"`{cells[1]}`"
+        if stalls:
+            cells.append(top_stalls(r.get("stalls", {})))
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines)
     with open(os.path.join(args.out, "profile_gpu.md"), "w") as fh:

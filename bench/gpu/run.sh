@@ -40,6 +40,7 @@ for step in $STEPS; do
              # (an NVTX filter profiled nothing on the H200: ranges named with '/' do not match)
              timeout "${KERNKIT_GPU_STEP_TIMEOUT:-240}" ncu --profile-from-start off --csv \
                --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats \
+               --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
                python bench/gpu/profile_targets.py > "$OUTDIR/profile.csv" 2> "$OUTDIR/profile.err"
              tail -5 "$OUTDIR/profile.err"
              python bench/gpu/profile_summary.py "$OUTDIR/profile.csv" --out "$OUTDIR" > /dev/null \

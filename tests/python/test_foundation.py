@@ -182,6 +182,14 @@ def test_gpu_profile_summary_reads_ncu_csv(tmp_path: object) -> None:
              k.format(id=0, sec="GPU Speed Of Light Throughput", metric="DRAM Throughput", unit="%", value="11.23"),
              k.format(id=0, sec="Launch Statistics", metric="Registers Per Thread", unit="register/thread", value="80"),
              k.format(id=0, sec="Occupancy", metric="Achieved Occupancy", unit="%", value="29.86"),
+             k.format(id=0, sec="Command line profiler metrics", unit="",
+                      metric="smsp__average_warps_issue_stalled_long_scoreboard_per_issue_active.ratio", value="6.25"),
+             k.format(id=0, sec="Command line profiler metrics", unit="",
+                      metric="smsp__average_warps_issue_stalled_wait_per_issue_active.ratio", value="1.5"),
+             k.format(id=0, sec="Command line profiler metrics", unit="",
+                      metric="smsp__average_warps_issue_stalled_math_pipe_throttle_per_issue_active.ratio", value="0.25"),
+             k.format(id=0, sec="Command line profiler metrics", unit="",
+                      metric="smsp__average_warps_issue_stalled_barrier_per_issue_active.ratio", value="0.125"),
              k.replace("quant::<unnamed>::lut_gemv_split<float, 4>", "at::vectorized_elementwise_kernel<4>").format(
                  id=1, sec="GPU Speed Of Light Throughput", metric="Duration", unit="ns", value="2,368"),
              k.replace("lut_gemv_split<float, 4>", "lut_gemv_split<double, 8>").format(
@@ -197,6 +205,9 @@ def test_gpu_profile_summary_reads_ncu_csv(tmp_path: object) -> None:
     assert [r["kernel"] for r in rows] == ["lut_gemv_split<float, 4>", "lut_gemv_split<double, 8>"]
     assert rows[0] == {"run": "run A", "kernel": "lut_gemv_split<float, 4>", "grid": "(512, 1, 1)",
                        "block": "(256, 1, 1)", "us": 17.568, "DRAM %": 11.23, "regs": 80.0,
-                       "occupancy %": 29.86}
-    assert rows[1]["us"] == 1250.5
-    assert "| run A | `lut_gemv_split<float, 4>` |" in open(os.path.join(str(tmp_path), "profile_gpu.md")).read()
+                       "occupancy %": 29.86, "stalls": {"long_scoreboard": 6.25, "wait": 1.5,
+                                                        "math_pipe_throttle": 0.25, "barrier": 0.125}}
+    assert rows[1]["us"] == 1250.5 and "stalls" not in rows[1]
+    md = open(os.path.join(str(tmp_path), "profile_gpu.md")).read()
+    assert "| run A | `lut_gemv_split<float, 4>` |" in md
+    assert "| long_scoreboard 6.2, wait 1.5, math_pipe_throttle 0.2 |" in md  # the three largest
