@@ -339,18 +339,17 @@ inline void row_batch_avx512(const std::uint8_t* rp, std::int64_t r, std::int64_
 // GEMV / small-batch GEMM with the codes left in place (2-, 3- and 4-bit). 2/4-bit: a 64-byte
 // block holds 16 dwords, and dword i holds the K = 32/CB codes of columns P*blk + K*i + k (k < K, P = 16K).
 // vpermps reads only the low 4 bits of each index, so code k of every lane is looked up by one
-// permute of the block loaded at byte offset CB*k/8 (an unaligned load moves every dword by whole
-// bytes for free) and shifted right by the remaining CB*k%8 bits: for 4-bit codes half the codes
-// need no shift at all (2-bit tables are repeated 4 times so the bits above a code do not
-// matter). Shifts and permutes share two vector pipes on the cores measured, so every shift
-// saved is throughput. The weights come out with lane i at column K*i + k, so x is permuted once
-// per call to that order (xp[blk*P + 16k + i] = x[blk*P + K*i + k]); a dot product does not
-// depend on the order of its terms. Scales: one per lane group of the block (group % K == 0).
+// permute of the block shifted right by CB*k bits (2-bit tables are repeated 4 times so the bits
+// above a code do not matter). The block is loaded once: four loads at byte offsets 0..3 saved
+// shifts, but three of them cross a cache line, and on the Zen 4 measured that cost more than
+// the shifts (one core, codes in cache: 21 -> 28 G weights/s for 4-bit codes). The weights
+// come out with lane i at column K*i + k, so x is permuted once per call to that order
+// (xp[blk*P + 16k + i] = x[blk*P + K*i + k]); a dot product does not depend on the order of its
+// terms. Scales: one per lane group of the block (group % K == 0).
 // 3-bit codes: a block is 192 bytes (48 dwords, 512 codes) and lane i holds the K = 32 codes of
 // its 96 bits 96i.., gathered into three registers R_j[i] = dword 3i + j once per block; code k
 // is R_{3k/32} shifted right by 3k % 32 (two codes straddle two dwords: an OR of two shifts),
-// with an 8-entry table repeated twice. One shift and one permute per 16 weights, as 4-bit
-// codes took before the offset loads.
+// with an 8-entry table repeated twice. One shift and one permute per 16 weights.
 template <int CB>
 constexpr int lanes_k = CB == 3 ? 32 : 32 / CB;  // codes per lane per block
 
@@ -368,14 +367,15 @@ inline std::uint64_t low_bytes(std::int64_t n) {
   return n >= 64 ? ~std::uint64_t{0} : n <= 0 ? 0 : (std::uint64_t{1} << n) - 1;
 }
 
-// Software prefetch of the codes 2 KB ahead (into the next rows at a row's end; a prefetch
-// past the buffer cannot fault). The hardware prefetcher alone left the kernel waiting on DRAM:
+// Software prefetch of the codes about 2 KB ahead in the order they are read (into the next rows
+// at a row's end, or the same columns of later rows when rows are taken in column chunks; a
+// prefetch past the buffer cannot fault). The hardware prefetcher alone left the kernel waiting on DRAM:
 // 25-50 MB of codes ran at ~14 G weights/s against ~22 from cache; with this, ~18-20. Into L2
 // only (T1): rows longer than L1 holds x for (11008 columns) stream x through L1, which evicted
 // codes prefetched there (cold 4096x11008 W4: 3.5 -> 3.1 ms; from cache unchanged).
 template <int LINES>
-inline void prefetch_codes(const std::uint8_t* bp) {
-  for (int l = 0; l < LINES; ++l) _mm_prefetch(reinterpret_cast<const char*>(bp) + 2048 + 64 * l, _MM_HINT_T1);
+inline void prefetch_codes(const std::uint8_t* bp, std::int64_t ahead) {
+  for (int l = 0; l < LINES; ++l) _mm_prefetch(reinterpret_cast<const char*>(bp) + ahead + 64 * l, _MM_HINT_T1);
 }
 
 // What a call's rows share: the block and scale layout, worked out once per call (per row, the
@@ -405,16 +405,18 @@ struct LanePlan {
   }
 };
 
+// Blocks [blk0, blk1) of a row (blk0 a multiple of the blocks per group); the codes are
+// prefetched `ahead` bytes on.
 template <int CB, int BITS, int NB>
 inline void row_lanes_avx512(const std::uint8_t* rp, const LanePlan<CB>& pl, const float* lutr,
-                             std::int64_t l_sg, const float* dsr, const float* xp, float* out) {
+                             std::int64_t l_sg, const float* dsr, const float* xp,
+                             std::int64_t blk0, std::int64_t blk1, std::int64_t ahead, float* out) {
   constexpr int K = lanes_k<CB>, P = 16 * K;
   auto load_tab = [](const float* l) {
     alignas(64) float t[16];
     for (int j = 0; j < 16; ++j) t[j] = l[j & ((1 << BITS) - 1)];
     return _mm512_load_ps(t);
   };
-  __m512 tab = load_tab(lutr);
   const bool one_scale = pl.one_scale, two_scales = pl.two_scales;
   const __m512i sidx = _mm512_load_si512(pl.sidx);
   __m512 racc[NB];
@@ -433,8 +435,9 @@ inline void row_lanes_avx512(const std::uint8_t* rp, const LanePlan<CB>& pl, con
   }
   const std::int64_t rem = pl.rem, nblk = pl.nblk, xs = pl.xs, last_bytes = pl.last_bytes;
   const std::int64_t bpg = pl.bpg, gpb = pl.gpb;
-  std::int64_t g = 0, left = bpg;
-  for (std::int64_t blk = 0; blk < nblk; ++blk) {
+  std::int64_t g = one_scale ? blk0 / bpg : 0, left = bpg;
+  __m512 tab = load_tab(lutr + g * l_sg);
+  for (std::int64_t blk = blk0; blk < blk1; ++blk) {
     const std::int64_t c0 = blk * P;
     if (one_scale && left == 0) {
       ++g;
@@ -446,7 +449,7 @@ inline void row_lanes_avx512(const std::uint8_t* rp, const LanePlan<CB>& pl, con
     const bool last = blk + 1 == nblk;
     if constexpr (CB == 3) {
       const std::uint8_t* bp = rp + blk * 192;
-      prefetch_codes<3>(bp);
+      prefetch_codes<3>(bp, ahead);
       const bool part = last && rem != 0;  // read no byte past the row
       const __m512i a = part ? _mm512_maskz_loadu_epi8(low_bytes(last_bytes), bp) : _mm512_loadu_si512(bp);
       const __m512i b = part ? _mm512_maskz_loadu_epi8(low_bytes(last_bytes - 64), bp + 64) : _mm512_loadu_si512(bp + 64);
@@ -455,13 +458,11 @@ inline void row_lanes_avx512(const std::uint8_t* rp, const LanePlan<CB>& pl, con
         v[j] = _mm512_mask_permutexvar_epi32(_mm512_permutex2var_epi32(a, gather_lo[j], b), gather_hi[j],
                                              gather_c[j], c);
     } else {
-      // The block at byte offsets 0..3; the last block of a row reads no byte past it (masked),
-      // so the last row never reads beyond the packed buffer. Bytes past a block only reach
-      // bits 8 and up of lane 15, which no lookup reads.
+      // The last block of a row reads no byte past it (masked), so the last row never reads
+      // beyond the packed buffer.
       const std::uint8_t* bp = rp + blk * 64;
-      prefetch_codes<1>(bp);
-      for (int o = 0; o < 4; ++o)  // byte offsets CB*k/8 for k < K: 0..3 for 2- and 4-bit codes
-        v[o] = last ? _mm512_maskz_loadu_epi8(low_bytes(last_bytes - o), bp + o) : _mm512_loadu_si512(bp + o);
+      prefetch_codes<1>(bp, ahead);
+      v[0] = last ? _mm512_maskz_loadu_epi8(low_bytes(last_bytes), bp) : _mm512_loadu_si512(bp);
     }
     __m512 acc[NB], acc2[NB];  // two FMA chains per batch row (halves the dependency chain)
     for (int n = 0; n < NB; ++n) acc[n] = acc2[n] = _mm512_setzero_ps();
@@ -472,8 +473,8 @@ inline void row_lanes_avx512(const std::uint8_t* rp, const LanePlan<CB>& pl, con
         const __m512i lo = _mm512_srli_epi32(v[q], static_cast<unsigned>(s));
         return s <= 29 ? lo : _mm512_or_si512(lo, _mm512_slli_epi32(v[q + 1], static_cast<unsigned>(32 - s)));
       } else {
-        const int s = (CB * k) % 8;
-        return s == 0 ? v[CB * k / 8] : _mm512_srli_epi32(v[CB * k / 8], static_cast<unsigned>(s));
+        const int s = CB * k;
+        return s == 0 ? v[0] : _mm512_srli_epi32(v[0], static_cast<unsigned>(s));
       }
     };
 #pragma GCC unroll 16
@@ -514,21 +515,41 @@ void gemm_lanes_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::
           xp[b * xs + c0 + 16 * k + i] = c < cols ? x[b * cols + c] : 0.0f;
         }
   const std::int64_t ng = cols / group;
-  detail::parallel_for_each(rows, nthreads, [&](std::int64_t r) {
-    const std::uint8_t* rp = packed + r * row_bytes;
-    const float* lutr = lut + r * l_sr;
-    const float* dsr = dscale + r * ng;
-    float out[4];
-    std::int64_t b = 0;
-    for (; b + 4 <= batch; b += 4) {
-      row_lanes_avx512<CB, BITS, 4>(rp, pl, lutr, l_sg, dsr, xp.data() + b * xs, out);
-      for (int n = 0; n < 4; ++n) y[(b + n) * rows + r] = out[n];
+  // At batch 1, rows longer than L1 holds x for are taken in equal column chunks of at most
+  // 24 KB of x, each chunk over all of a thread's rows, so x stays in L1 (4096 x 11008 W2-W4 on
+  // one core: 1.1-1.2x). Larger batches keep whole rows: chunks there read the codes in short
+  // runs, and timings went both ways. A chunk is whole groups. The codes are prefetched ~2 KB
+  // ahead in the order they are read.
+  const std::int64_t most = batch == 1 && pl.xs > 8192 ? std::max<std::int64_t>(1, 6144 / P) : pl.nblk;
+  const std::int64_t nchunks = (pl.nblk + most - 1) / most;
+  std::int64_t chunk = (pl.nblk + nchunks - 1) / nchunks;
+  if (pl.one_scale) chunk = (chunk + pl.bpg - 1) / pl.bpg * pl.bpg;
+  chunk = std::min(chunk, pl.nblk);
+  const std::int64_t chunk_bytes = chunk * P * CB / 8;
+  const std::int64_t ahead = chunk == pl.nblk ? 2048 : row_bytes * ((2048 + chunk_bytes - 1) / chunk_bytes);
+  detail::parallel_for(rows, nthreads, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t blk0 = 0; blk0 < pl.nblk; blk0 += chunk) {
+      const std::int64_t blk1 = std::min(pl.nblk, blk0 + chunk);
+      for (std::int64_t r = r0; r < r1; ++r) {
+        const std::uint8_t* rp = packed + r * row_bytes;
+        const float* lutr = lut + r * l_sr;
+        const float* dsr = dscale + r * ng;
+        float out[4];
+        auto store = [&](std::int64_t b, std::int64_t nb) {  // the first chunk writes, the rest add
+          for (std::int64_t n = 0; n < nb; ++n) y[(b + n) * rows + r] = blk0 == 0 ? out[n] : y[(b + n) * rows + r] + out[n];
+        };
+        std::int64_t b = 0;
+        for (; b + 4 <= batch; b += 4) {
+          row_lanes_avx512<CB, BITS, 4>(rp, pl, lutr, l_sg, dsr, xp.data() + b * xs, blk0, blk1, ahead, out);
+          store(b, 4);
+        }
+        const std::int64_t rest = batch - b;
+        if (rest == 3) row_lanes_avx512<CB, BITS, 3>(rp, pl, lutr, l_sg, dsr, xp.data() + b * xs, blk0, blk1, ahead, out);
+        if (rest == 2) row_lanes_avx512<CB, BITS, 2>(rp, pl, lutr, l_sg, dsr, xp.data() + b * xs, blk0, blk1, ahead, out);
+        if (rest == 1) row_lanes_avx512<CB, BITS, 1>(rp, pl, lutr, l_sg, dsr, xp.data() + b * xs, blk0, blk1, ahead, out);
+        store(b, rest);
+      }
     }
-    const std::int64_t rest = batch - b;
-    if (rest == 3) row_lanes_avx512<CB, BITS, 3>(rp, pl, lutr, l_sg, dsr, xp.data() + b * xs, out);
-    if (rest == 2) row_lanes_avx512<CB, BITS, 2>(rp, pl, lutr, l_sg, dsr, xp.data() + b * xs, out);
-    if (rest == 1) row_lanes_avx512<CB, BITS, 1>(rp, pl, lutr, l_sg, dsr, xp.data() + b * xs, out);
-    for (std::int64_t n = 0; n < rest; ++n) y[(b + n) * rows + r] = out[n];
   });
 }
 

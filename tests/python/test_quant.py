@@ -235,6 +235,33 @@ def test_matmul_partial_last_block(bits, cols, g, batch):
     assert np.all(np.abs(Q.matmul(x[0], qw) - ref[0]) <= 3e-6 * scale[0])
 
 
+@pytest.mark.parametrize("bits,cols,g,agran", [(4, 11008, 64, "tensor"), (4, 11008, 256, "group"),
+                                                (3, 11008, 64, "tensor"), (2, 9216, 512, "group"),
+                                                (4, 8704, 128, "group")])
+def test_matmul_column_chunks(bits, cols, g, agran):
+    """A GEMV over rows longer than 8192 columns takes them in column chunks (x kept in L1) and
+    sums the chunks' partial dot products: chunks that start mid-row on a group and table
+    boundary, a partial last block, rows split between threads."""
+    W = bell((7, cols), "t3", np.float32)
+    a = 0.7 if agran == "tensor" else RNG.uniform(0.3, 1.0, (7, cols // g))
+    qw = Q.quantize(W, bits, a=a, granularity="group", group_size=g, a_granularity=agran, full_range=True)
+    D = exact_dequant(qw)
+    x = RNG.standard_normal(cols).astype(np.float32)
+    ref = D @ x.astype(np.float64)
+    scale = np.abs(D) @ np.abs(x).astype(np.float64)
+    old = kernkit.get_num_threads()
+    try:
+        out = []
+        for nt in (1, 2, 3):
+            kernkit.set_num_threads(nt)
+            out.append(Q.matmul(x, qw))
+    finally:
+        kernkit.set_num_threads(old)
+    assert np.all(np.abs(out[0] - ref) <= 3e-6 * scale)
+    for y in out[1:]:
+        assert np.array_equal(y, out[0])
+
+
 def exact_dequant(qw):
     """sign(s q)|s q|^(1/a) in float64 from the stored codes, scales and exponents."""
     rows, cols = qw.shape
