@@ -172,24 +172,31 @@ __global__ void __launch_bounds__(kGemvWarps * 32, (BT == 1 ? kGemvMinBlocks<T, 
   __shared__ T slut[256];
   __shared__ T part[kGemvWarps][R * BT];
   const bool shared_lut = l_sr == 0 && l_sg == 0;
-  if (shared_lut)
-    for (int i = threadIdx.x; i < nlut; i += blockDim.x) slut[i] = lut[i];
-  __syncthreads();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const std::int64_t r0 = static_cast<std::int64_t>(blockIdx.x) * R;
   const int nr = static_cast<int>(rows - r0 < R ? rows - r0 : R);
   const int nb = static_cast<int>(batch < BT ? batch : BT);
   const std::int64_t units = cols / CPL, ng = cols / group;
+  uint2 code[R];  // every row's codes in flight before any is used
+  auto load_codes = [&](std::int64_t u) {
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+      if (r < nr) code[r] = *reinterpret_cast<const uint2*>(packed + (r0 + r) * row_words + 2 * u);
+  };
+  // The first unit's codes are requested before the table is staged, so the two memory latencies
+  // overlap instead of adding up (at 4096 columns a thread has one unit per row).
+  const std::int64_t u0 = static_cast<std::int64_t>(warp) * 32 + lane;
+  if (u0 < units) load_codes(u0);
+  if (shared_lut)
+    for (int i = threadIdx.x; i < nlut; i += blockDim.x) slut[i] = lut[i];
+  __syncthreads();
   T acc[R][BT];
 #pragma unroll
   for (int r = 0; r < R; ++r)
 #pragma unroll
     for (int b = 0; b < BT; ++b) acc[r][b] = T(0);
-  for (std::int64_t u = static_cast<std::int64_t>(warp) * 32 + lane; u < units; u += kGemvWarps * 32) {
-    uint2 code[R];  // every row's codes in flight before any is used
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-      if (r < nr) code[r] = *reinterpret_cast<const uint2*>(packed + (r0 + r) * row_words + 2 * u);
+  for (std::int64_t u = u0; u < units; u += kGemvWarps * 32) {
+    if (u != u0) load_codes(u);
     Vec<T, V> xv[BT][CPL / V];
 #pragma unroll
     for (int b = 0; b < BT; ++b)
