@@ -42,6 +42,13 @@ def targets(dev: str = "cuda"):
     c = torch.randn(4096, device=dev)
     X = torch.randn(4096, 4096, device=dev)
     yield "toeplitz_4096x4096", lambda: kernkit.toeplitz_matmul(c, c, X)
+    # n = 16384: the cuFFT path (transpose in, R2C, multiply, C2R, transpose out), at 0.89x
+    # torch.fft on the H200: which of its kernels takes the time
+    c2, r2 = torch.randn(16384, device=dev), torch.randn(16384, device=dev)
+    r2[0] = c2[0]
+    T = kernkit.ToeplitzOperator(c2, r2)
+    X2 = torch.randn(16384, 1024, device=dev)
+    yield "toeplitz_16384x1024_cufft", lambda: T @ X2
 
     vv = torch.rand(1 << 24, device=dev) * 1000
     xx = torch.rand(1 << 24, device=dev) * 1000
