@@ -5,8 +5,8 @@
 // GEMV and batches up to 4 (2-, 4- and 8-bit codes, two words of codes per lane within one
 // group): a block of kGemvWarps warps takes kGemvRows rows and splits their columns between its
 // warps, in units of two code words per lane (CPL columns). A warp loads a unit's x once
-// (coalesced, each batch row's) and applies it to every row of the block, whose codes it loads
-// first (all rows in flight), each decoded weight to every batch row; the rows' sums
+// (coalesced, each batch row's) and applies it to every row of the block, whose codes and scales
+// it loads first (all rows in flight), each decoded weight to every batch row; the rows' sums
 // are reduced over lanes by shuffles and over warps through shared memory in a fixed order. (One
 // warp per row, as before, read each lane's x at a 128-byte stride: 32 cache lines per load
 // instruction, and ncu on an H200 had the GEMV at 87% of L1 throughput and 6% of DRAM's.)
@@ -177,11 +177,16 @@ __global__ void __launch_bounds__(kGemvWarps * 32, (BT == 1 ? kGemvMinBlocks<T, 
   const int nr = static_cast<int>(rows - r0 < R ? rows - r0 : R);
   const int nb = static_cast<int>(batch < BT ? batch : BT);
   const std::int64_t units = cols / CPL, ng = cols / group;
-  uint2 code[R];  // every row's codes in flight before any is used
+  uint2 code[R];  // every row's codes and scale in flight before any is used
+  T ds[R];
   auto load_codes = [&](std::int64_t u) {
+    const std::int64_t g = u * CPL / group;
 #pragma unroll
     for (int r = 0; r < R; ++r)
-      if (r < nr) code[r] = *reinterpret_cast<const uint2*>(packed + (r0 + r) * row_words + 2 * u);
+      if (r < nr) {
+        code[r] = *reinterpret_cast<const uint2*>(packed + (r0 + r) * row_words + 2 * u);
+        ds[r] = __ldg(dscale + (r0 + r) * ng + g);
+      }
   };
   // The first unit's codes are requested before the table is staged, so the two memory latencies
   // overlap instead of adding up (at 4096 columns a thread has one unit per row).
@@ -218,9 +223,8 @@ __global__ void __launch_bounds__(kGemvWarps * 32, (BT == 1 ? kGemvMinBlocks<T, 
 #pragma unroll
           for (int b = 0; b < BT; ++b) s[b] += w * xv[b][k / V].v[k % V];
         }
-        const T ds = __ldg(dscale + (r0 + r) * ng + g);
 #pragma unroll
-        for (int b = 0; b < BT; ++b) acc[r][b] += ds * s[b];
+        for (int b = 0; b < BT; ++b) acc[r][b] += ds[r] * s[b];
       }
   }
 #pragma unroll
