@@ -17,8 +17,9 @@
 // chunk walks its rows in order, adding or subtracting each value row into the running sums
 // (registers) and reading the output from them.
 // Latency: a warp loads the codes of its next 32 rows with one load (a code per lane) and
-// broadcasts them by shuffles, and loads the values of kBatch rows before adding any of them, so
-// several loads are in flight per warp (a row at a time left one, and the kernels latency-bound).
+// broadcasts them by shuffles, and loads the values of kBatch rows before adding any of them (a
+// pair of columns per lane in one load where d is even), so several loads are in flight per warp
+// (a row at a time left one, and the kernels latency-bound).
 // The word type is fixed by the bit count (kernkit::hashattn::word_bytes_for), so MAXB picks it.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -95,12 +96,25 @@ __device__ inline void store_pair(VT* p, std::int64_t c, std::int64_t d, bool ve
   if (c + 1 < d) p[c + 1] = y;
 }
 
-// Two consecutive values (columns c, c+1) as two scalar loads, 0 past the last column or when
-// !ok: no branches, so a warp's kBatch row loads are all issued before the first add.
-template <class VT, class A>
-__device__ inline void load_pair_if(const VT* p, std::int64_t c, std::int64_t d, bool ok, A& a, A& b) {
-  a = ok && c < d ? to_acc(p[c]) : A(0);
-  b = ok && c + 1 < d ? to_acc(p[c + 1]) : A(0);
+// Columns c, c+1 of a row as stored (16-bit values: one register), zeros past the last column or
+// when !ok; one load where vec (d even and the rows aligned to a pair), else two. No branches,
+// so a warp's row loads are all issued before the first add.
+template <class VT>
+struct alignas(2 * sizeof(VT)) Pair {
+  VT v[2];
+};
+
+template <class VT>
+__device__ inline Pair<VT> load_pair(const VT* p, std::int64_t c, std::int64_t d, bool ok, bool vec) {
+  const VT zero = from_acc<VT>(typename Acc<VT>::type(0));
+  if (vec) {  // c is even: c and c + 1 are both in the row or both past it
+    const Pair<VT> z = {{zero, zero}};
+    return ok && c < d ? *reinterpret_cast<const Pair<VT>*>(p + c) : z;
+  }
+  Pair<VT> r;
+  r.v[0] = ok && c < d ? p[c] : zero;
+  r.v[1] = ok && c + 1 < d ? p[c + 1] : zero;
+  return r;
 }
 
 // The codes of a warp's next 32 rows j = jb + t * stride (lane t loads row t's), bits at and past
@@ -164,7 +178,7 @@ template <class VT, int MAXB>
 __global__ void __launch_bounds__(kWarps * 32)
 scatter_kernel(const void* __restrict__ hk, int bits, const VT* __restrict__ v,
                std::int64_t nk, std::int64_t d, std::int64_t chunk_rows, std::int64_t chunks,
-               const std::int64_t* __restrict__ lens,
+               bool vec, const std::int64_t* __restrict__ lens,
                typename Acc<VT>::type* __restrict__ part, int* __restrict__ cnt) {
   using A = typename Acc<VT>::type;
   using R = CodeReg<MAXB>;
@@ -191,21 +205,22 @@ scatter_kernel(const void* __restrict__ hk, int bits, const VT* __restrict__ v,
     const R codes = load_codes<MAXB>(hks, jb, kWarps, j1, lane, mask);
     const int rows = rows_left(jb, j1, kWarps);
     for (int t0 = 0; t0 < rows; t0 += kB) {
-      A x0[kB], x1[kB];
+      Pair<VT> xr[kB];
 #pragma unroll
       for (int u = 0; u < kB; ++u)
-        load_pair_if(vs + (jb + (t0 + u) * kWarps) * d, c0, d, t0 + u < rows, x0[u], x1[u]);
+        xr[u] = load_pair(vs + (jb + (t0 + u) * kWarps) * d, c0, d, t0 + u < rows, vec);
 #pragma unroll
       for (int u = 0; u < kB; ++u) {
         const R w = code_of_row(codes, t0 + u);
         if (t0 + u < rows) {
-          sum0 += x0[u];
-          sum1 += x1[u];
+          const A x0 = to_acc(xr[u].v[0]), x1 = to_acc(xr[u].v[1]);
+          sum0 += x0;
+          sum1 += x1;
 #pragma unroll
           for (int r = 0; r < MAXB; ++r) {
             if (w & (R(1) << r)) {
-              acc0[r] += x0[u];
-              acc1[r] += x1[u];
+              acc0[r] += x0;
+              acc1[r] += x1;
             }
           }
           count += static_cast<int>((w >> lane) & 1u);
@@ -357,11 +372,11 @@ output_kernel(const void* __restrict__ hq, int bits, const VT* __restrict__ v,
     const R codes = load_codes<MAXB>(hqs, ib, kWarps, i1, lane, mask);
     const int rows = rows_left(ib, i1, kWarps);
     for (int t0 = 0; t0 < rows; t0 += kOutBatch) {
-      A x0[kOutBatch], x1[kOutBatch];  // own values (ecoformer mode)
+      Pair<VT> xr[kOutBatch];  // own values (ecoformer mode)
       if (mode == 1) {
 #pragma unroll
         for (int u = 0; u < kOutBatch; ++u)
-          load_pair_if(vs + (ib + (t0 + u) * kWarps) * d, c0, d, t0 + u < rows, x0[u], x1[u]);
+          xr[u] = load_pair(vs + (ib + (t0 + u) * kWarps) * d, c0, d, t0 + u < rows, vec);
       }
       VT* orow = os + (ib + t0 * kWarps) * d;  // row t0 + u's output: kWarps rows apart
 #pragma unroll
@@ -382,8 +397,8 @@ output_kernel(const void* __restrict__ hq, int bits, const VT* __restrict__ v,
             }
           }
           if (mode == 1) {
-            a0 += cA * x0[u];
-            a1 += cA * x1[u];
+            a0 += cA * to_acc(xr[u].v[0]);
+            a1 += cA * to_acc(xr[u].v[1]);
           }
           const A inv = A(1) / static_cast<A>(den);
           store_pair(orow, c0, d, vec, a0 * inv, a1 * inv);
@@ -506,17 +521,17 @@ causal_kernel(const void* __restrict__ hq, const void* __restrict__ hk, int bits
     const R qcodes = load_codes<MAXB>(hqs, ib, 1, j1, lane, mask);
     const int rows = rows_left(ib, j1, 1);
     for (int t0 = 0; t0 < rows; t0 += kB) {
-      A xb0[kB], xb1[kB];
+      Pair<VT> xr[kB];
 #pragma unroll
       for (int u = 0; u < kB; ++u)
-        load_pair_if(vs + (ib + t0 + u) * d, c0, d, t0 + u < rows, xb0[u], xb1[u]);
+        xr[u] = load_pair(vs + (ib + t0 + u) * d, c0, d, t0 + u < rows, vec);
 #pragma unroll
       for (int u = 0; u < kB; ++u) {
         const R wk = code_of_row(kcodes, t0 + u);
         const R wq = code_of_row(qcodes, t0 + u);
         if (t0 + u >= rows) continue;  // warp-uniform
         const std::int64_t i = ib + t0 + u;
-        const A x0 = xb0[u], x1 = xb1[u];
+        const A x0 = to_acc(xr[u].v[0]), x1 = to_acc(xr[u].v[1]);
         V0 += x0;
         V1 += x1;
 #pragma unroll
@@ -578,7 +593,8 @@ void launch(const void* hq, const void* hk, int bits, const void* v_, void* out_
   const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % (2 * sizeof(VT)) == 0; };
   const bool vec = d % 2 == 0 && aligned(v) && aligned(out);
   const dim3 gs(static_cast<unsigned>(p.chunks), static_cast<unsigned>(bh), static_cast<unsigned>(p.tiles));
-  scatter_kernel<VT, MAXB><<<gs, block, 0, st>>>(hk, bits, v, nk, d, p.chunk_rows, p.chunks, lens, part, cnt);
+  scatter_kernel<VT, MAXB><<<gs, block, 0, st>>>(hk, bits, v, nk, d, p.chunk_rows, p.chunks, vec, lens, part,
+                                                 cnt);
   KERNKIT_CUDA_CHECK(cudaGetLastError());
   if (causal) {
     const std::int64_t per = (bits + 1) * d;
