@@ -201,7 +201,6 @@ __global__ void __launch_bounds__(kGemvWarps * 32, (BT == 1 ? kGemvMinBlocks<T, 
 #pragma unroll
     for (int b = 0; b < BT; ++b) acc[r][b] = T(0);
   for (std::int64_t u = u0; u < units; u += kGemvWarps * 32) {
-    if (u != u0) load_codes(u);
     Vec<T, V> xv[BT][CPL / V];
 #pragma unroll
     for (int b = 0; b < BT; ++b)
@@ -226,6 +225,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, (BT == 1 ? kGemvMinBlocks<T, 
 #pragma unroll
         for (int b = 0; b < BT; ++b) acc[r][b] += ds[r] * s[b];
       }
+    if (u + kGemvWarps * 32 < units) load_codes(u + kGemvWarps * 32);  // the next unit's
   }
 #pragma unroll
   for (int r = 0; r < R; ++r)
