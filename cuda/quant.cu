@@ -10,11 +10,14 @@
 // are reduced over lanes by shuffles and over warps through shared memory in a fixed order. (One
 // warp per row, as before, read each lane's x at a 128-byte stride: 32 cache lines per load
 // instruction, and ncu on an H200 had the GEMV at 87% of L1 throughput and 6% of DRAM's.)
-// Batched word path (batches above 4; 2-, 4- and 8-bit codes, groups a multiple of a word's
-// codes; batch 2 took 2.4x the GEMV's time here on an H200, batch 4 3.2x, where the GEMV kernel
-// now takes 1.17x and 1.7x at 4096x4096 in a graph): one warp per
-// output row, up to 8 batch accumulators per lane in registers, a shuffle reduction at the end;
-// each lane reads one word per step and issues kUnroll steps before using any.
+// Batched word path (batches above 4, and the word layouts the GEMV kernel does not take; 2-, 4-
+// and 8-bit codes, groups a multiple of a word's codes): a warp takes kWordRows rows and a tile of
+// kBatchTile rows of x (grid.y); lane l takes words l, l + 32, ... of its rows, loads the rows'
+// codes and group scales together, decodes 8 codes of each row at a time and applies each batch
+// row's x at those columns, loaded once for all the warp's rows (one warp per row, as before,
+// loaded x once per row: 4x the L1 traffic, and at batch 32 it took 20x fp16 cuBLAS's time on an
+// H200); a shared table is read from shared memory with LDS (SHARED), a per-row one from global
+// memory. The lanes' sums are reduced by shuffles in a fixed order.
 // Other layouts (3-bit codes, odd row lengths) take the code-at-a-time kernel.
 #include <cstdint>
 #include <stdexcept>
@@ -30,8 +33,9 @@ namespace {
 
 constexpr int kWarps = 4;  // rows per block
 constexpr int kBatchTile = 8;
-constexpr int kWordWarps = 8;  // rows per block, word path
-constexpr int kUnroll = 4;     // words in flight per lane, batched word path
+constexpr int kWordWarps = 8;  // warps per block, word path
+template <class T>
+constexpr int kWordRows = sizeof(T) == 8 ? 2 : 4;  // rows per warp, word path
 constexpr int kGemvWarps = 8;  // GEMV: warps per block, splitting the columns
 constexpr int kGemvRows = 8;   // GEMV: rows per block
 
@@ -74,78 +78,82 @@ struct alignas(sizeof(T) * VEC) Vec {
   T v[VEC];
 };
 
-template <class T, int CB, int BT>
-__global__ void __launch_bounds__(kWordWarps * 32)
+template <class T, int CB, bool SHARED>
+__global__ void __launch_bounds__(kWordWarps * 32, 2)
     lut_matmul_words(const std::uint32_t* __restrict__ packed, std::int64_t row_words, int nlut,
                      std::int64_t rows, std::int64_t cols, std::int64_t group,
                      const T* __restrict__ lut, std::int64_t l_sr, std::int64_t l_sg,
                      const T* __restrict__ dscale, const T* __restrict__ x, std::int64_t batch,
                      T* __restrict__ y) {
-  constexpr int K = 32 / CB;  // codes per word
+  constexpr int K = 32 / CB;              // codes per word
+  constexpr int S = K < 8 ? K : 8;        // codes decoded at a time
   constexpr unsigned kMask = (1u << CB) - 1u;
-  constexpr int V = 16 / sizeof(T);  // x elements per 16-byte load; K is a multiple of V
-  __shared__ T slut[256];
-  const bool shared_lut = l_sr == 0 && l_sg == 0;
-  if (shared_lut) {
+  constexpr int V = 16 / sizeof(T);       // x elements per 16-byte load; S is a multiple of V
+  constexpr int RW = kWordRows<T>;        // rows per warp
+  __shared__ T slut[SHARED ? 256 : 1];
+  if constexpr (SHARED) {
     for (int i = threadIdx.x; i < nlut; i += blockDim.x) slut[i] = lut[i];
     __syncthreads();  // before any thread leaves
   }
   const int lane = threadIdx.x & 31;
-  const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * kWordWarps + (threadIdx.x >> 5);
-  if (r >= rows) return;
-  const std::uint32_t* rp = packed + r * row_words;
-  const unsigned nwords = static_cast<unsigned>(cols / K);
-  const unsigned words_per_group = static_cast<unsigned>(group / K);
-  const std::int64_t ng = cols / group;
-  const T* ds_row = dscale + r * ng;
-  const T* lut_row = lut + r * l_sr;
-  for (std::int64_t b0 = 0; b0 < batch; b0 += BT) {
-    const int nb = static_cast<int>(batch - b0 < BT ? batch - b0 : BT);
-    const T* xb = x + b0 * cols;
-    T acc[BT];
+  const std::int64_t r0 = (static_cast<std::int64_t>(blockIdx.x) * kWordWarps + (threadIdx.x >> 5)) * RW;
+  if (r0 >= rows) return;
+  const int nr = static_cast<int>(rows - r0 < RW ? rows - r0 : RW);
+  const std::int64_t b0 = static_cast<std::int64_t>(blockIdx.y) * kBatchTile;
+  const int nb = static_cast<int>(batch - b0 < kBatchTile ? batch - b0 : kBatchTile);
+  const std::int64_t nwords = cols / K, words_per_group = group / K, ng = cols / group;
+  T acc[RW][kBatchTile];
 #pragma unroll
-    for (int i = 0; i < BT; ++i) acc[i] = T(0);
-    for (unsigned c0 = lane; c0 < nwords; c0 += 32 * kUnroll) {
-      std::uint32_t wd[kUnroll];  // issue kUnroll independent loads before using any
+  for (int r = 0; r < RW; ++r)
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const unsigned c = c0 + 32u * u;
-        if (c < nwords) wd[u] = rp[c];
-      }
+    for (int b = 0; b < kBatchTile; ++b) acc[r][b] = T(0);
+  for (std::int64_t c = lane; c < nwords; c += 32) {
+    const std::int64_t g = c / words_per_group;  // a word lies in one group
+    std::uint32_t wd[RW];
+    T ds[RW];
+    const T* L[RW];
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const unsigned c = c0 + 32u * u;
-        if (c >= nwords) break;
-        const unsigned g = c / words_per_group;  // a word lies in one group
-        const T* L = shared_lut ? slut : lut_row + g * l_sg;
-        const T ds = __ldg(ds_row + g);
-        const std::uint32_t word = wd[u];
-        const std::int64_t col = static_cast<std::int64_t>(c) * K;
-        T wv[K];
-#pragma unroll
-        for (int k = 0; k < K; ++k) wv[k] = L[(word >> (k * CB)) & kMask];
-#pragma unroll
-        for (int i = 0; i < BT; ++i)
-          if (i < nb) {
-            const T* xp = xb + i * cols + col;
-            T s = T(0);
-#pragma unroll
-            for (int k = 0; k < K; k += V) {
-              const Vec<T, V> xv = *reinterpret_cast<const Vec<T, V>*>(xp + k);
-#pragma unroll
-              for (int q = 0; q < V; ++q) s += wv[k + q] * xv.v[q];
-            }
-            acc[i] += ds * s;
-          }
-      }
+    for (int r = 0; r < RW; ++r) {  // the rows' codes and scales in flight together
+      const std::int64_t row = r0 + (r < nr ? r : 0);  // rows past the end redo row r0, unstored
+      wd[r] = packed[row * row_words + c];
+      ds[r] = __ldg(dscale + row * ng + g);
+      L[r] = SHARED ? slut : lut + row * l_sr + g * l_sg;
     }
 #pragma unroll
-    for (int i = 0; i < BT; ++i) {
-      T v = acc[i];
-      for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
-      if (lane == 0 && i < nb) y[(b0 + i) * rows + r] = v;
+    for (int h = 0; h < K / S; ++h) {
+      T w[RW][S];
+#pragma unroll
+      for (int r = 0; r < RW; ++r)
+#pragma unroll
+        for (int k = 0; k < S; ++k) {
+          const unsigned i = (wd[r] >> ((h * S + k) * CB)) & kMask;
+          w[r][k] = SHARED ? L[r][i] : __ldg(L[r] + i);
+        }
+      const T* xp = x + b0 * cols + c * K + h * S;
+#pragma unroll
+      for (int b = 0; b < kBatchTile; ++b, xp += cols)
+        if (b < nb) {
+          Vec<T, V> xv[S / V];  // loaded once for the RW rows
+#pragma unroll
+          for (int j = 0; j < S / V; ++j) xv[j] = *reinterpret_cast<const Vec<T, V>*>(xp + j * V);
+#pragma unroll
+          for (int r = 0; r < RW; ++r) {
+            T sum = T(0);
+#pragma unroll
+            for (int k = 0; k < S; ++k) sum += w[r][k] * xv[k / V].v[k % V];
+            acc[r][b] += ds[r] * sum;
+          }
+        }
     }
   }
+#pragma unroll
+  for (int r = 0; r < RW; ++r)
+#pragma unroll
+    for (int b = 0; b < kBatchTile; ++b) {
+      T v = acc[r][b];
+      for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
+      if (lane == 0 && r < nr && b < nb) y[(b0 + b) * rows + r0 + r] = v;
+    }
 }
 
 // y = W_hat x for batches of 1 to 4 (see the header comment). Unit u of a row = code words 2u,
@@ -269,9 +277,9 @@ void lut_matmul(const std::uint8_t* packed, std::int64_t row_bytes, int code_bit
   const bool words = code_bits != 3 && row_bytes % 4 == 0 && cols % per_word == 0 &&
                      group % per_word == 0 && reinterpret_cast<std::uintptr_t>(packed) % 4 == 0 &&
                      reinterpret_cast<std::uintptr_t>(x) % 16 == 0 &&
-                     (cols * static_cast<std::int64_t>(sizeof(T))) % 16 == 0;
+                     (cols * static_cast<std::int64_t>(sizeof(T))) % 16 == 0 &&
+                     (batch + kBatchTile - 1) / kBatchTile <= 65535;  // grid.y of the word path
   const unsigned grid = static_cast<unsigned>(blocks);
-  const unsigned wgrid = static_cast<unsigned>((rows + kWordWarps - 1) / kWordWarps);
   const auto* pw = reinterpret_cast<const std::uint32_t*>(packed);
   const int nlut = 1 << bits;
   // GEMV, and batches up to 4 for float weights with 4- or 8-bit codes (elsewhere the x and sum
@@ -293,8 +301,14 @@ void lut_matmul(const std::uint8_t* packed, std::int64_t row_bytes, int code_bit
       if (units && batch == 2) return gemv(std::integral_constant<int, 2>{});
       if (units && batch <= 4) return gemv(std::integral_constant<int, 4>{});
     }
-    lut_matmul_words<T, CB, kBatchTile><<<wgrid, kWordWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols,
-                                                                        group, lut, l_sr, l_sg, dscale, x, batch, y);
+    const dim3 wgrid(static_cast<unsigned>((rows + kWordWarps * kWordRows<T> - 1) / (kWordWarps * kWordRows<T>)),
+                     static_cast<unsigned>((batch + kBatchTile - 1) / kBatchTile));
+    if (l_sr == 0 && l_sg == 0)
+      lut_matmul_words<T, CB, true><<<wgrid, kWordWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group, lut,
+                                                                     l_sr, l_sg, dscale, x, batch, y);
+    else
+      lut_matmul_words<T, CB, false><<<wgrid, kWordWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group,
+                                                                      lut, l_sr, l_sg, dscale, x, batch, y);
   };
   if (words && code_bits == 4)
     launch(std::integral_constant<int, 4>{});

@@ -95,6 +95,11 @@ int main() {
     bad += run<float>(8, 7, 8 * 300, 24, 1, batch, 0);
     bad += run<float>(4, 6, 16 * 600, 64, 0, batch, 8);
   }
+  // word path over several blocks (32 float / 16 double rows each, the last partial) and batch
+  // tiles of 8 (grid.y, the last partial), shared and per-group tables
+  bad += run<float>(4, 70, 512, 64, 0, 17, 0);
+  bad += run<float>(2, 45, 1024, 128, 2, 12, 0);
+  bad += run<double>(8, 37, 256, 32, 1, 9, 0);
   bad += run<float>(3, 3, 200, 40, 2, 1, 0);  // 3-bit: the code-at-a-time kernel
   bad += run<double>(3, 2, 200, 200, 0, 4, 1);
   bad += run<float>(4, 2, 0 + 48, 16, 0, 1, 1);  // odd row bytes: the code-at-a-time kernel
