@@ -367,10 +367,11 @@ inline std::uint64_t low_bytes(std::int64_t n) {
   return n >= 64 ? ~std::uint64_t{0} : n <= 0 ? 0 : (std::uint64_t{1} << n) - 1;
 }
 
-// Software prefetch of the codes about 2 KB ahead in the order they are read (into the next rows
+// Software prefetch of the codes about 4 KB ahead in the order they are read (into the next rows
 // at a row's end, or the same columns of later rows when rows are taken in column chunks; a
-// prefetch past the buffer cannot fault). The hardware prefetcher alone left the kernel waiting on DRAM:
-// 25-50 MB of codes ran at ~14 G weights/s against ~22 from cache; with this, ~18-20. Into L2
+// prefetch past the buffer cannot fault). The hardware prefetcher alone left the kernel waiting on
+// DRAM: 25-50 MB of codes ran at ~14 G weights/s against ~22 from cache; 2 KB ahead gave ~18-20,
+// 4 KB 11008x4096 W4 at batch 1 on one core 1.9-2.0 -> 1.8 ms (1 and 8 KB no better). Into L2
 // only (T1): rows longer than L1 holds x for (11008 columns) stream x through L1, which evicted
 // codes prefetched there (cold 4096x11008 W4: 3.5 -> 3.1 ms; from cache unchanged).
 template <int LINES>
@@ -515,18 +516,21 @@ void gemm_lanes_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::
           xp[b * xs + c0 + 16 * k + i] = c < cols ? x[b * cols + c] : 0.0f;
         }
   const std::int64_t ng = cols / group;
-  // At batch 1, rows longer than L1 holds x for are taken in equal column chunks of at most
-  // 24 KB of x, each chunk over all of a thread's rows, so x stays in L1 (4096 x 11008 W2-W4 on
-  // one core: 1.1-1.2x). Larger batches keep whole rows: chunks there read the codes in short
-  // runs, and timings went both ways. A chunk is whole groups. The codes are prefetched ~2 KB
+  // Batches of 1 to 3 whose rows of x are more than L1 holds (32 KB) take the rows in equal
+  // column chunks of at most 24 KB of x, each chunk over all of a thread's rows, so x stays in L1
+  // (one core: 4096 x 11008 W2-W4 at batch 1 1.1-1.2x, batch 3 at 4096 columns 1.1-1.5x). At
+  // batch 4 and above the kernel is bound by its loads of x either way (one 512-bit load per
+  // FMA), and chunks measured 0.76-1.04x. A chunk is whole groups. The codes are prefetched ~4 KB
   // ahead in the order they are read.
-  const std::int64_t most = batch == 1 && pl.xs > 8192 ? std::max<std::int64_t>(1, 6144 / P) : pl.nblk;
+  const std::int64_t tile = std::min<std::int64_t>(batch, 4);
+  const bool chunked = tile <= 3 && pl.xs * tile > 8192;
+  const std::int64_t most = chunked ? std::max<std::int64_t>(1, 6144 / (P * tile)) : pl.nblk;
   const std::int64_t nchunks = (pl.nblk + most - 1) / most;
   std::int64_t chunk = (pl.nblk + nchunks - 1) / nchunks;
   if (pl.one_scale) chunk = (chunk + pl.bpg - 1) / pl.bpg * pl.bpg;
   chunk = std::min(chunk, pl.nblk);
   const std::int64_t chunk_bytes = chunk * P * CB / 8;
-  const std::int64_t ahead = chunk == pl.nblk ? 2048 : row_bytes * ((2048 + chunk_bytes - 1) / chunk_bytes);
+  const std::int64_t ahead = chunk == pl.nblk ? 4096 : row_bytes * ((4096 + chunk_bytes - 1) / chunk_bytes);
   detail::parallel_for(rows, nthreads, [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t blk0 = 0; blk0 < pl.nblk; blk0 += chunk) {
       const std::int64_t blk1 = std::min(pl.nblk, blk0 + chunk);

@@ -237,18 +237,19 @@ def test_matmul_partial_last_block(bits, cols, g, batch):
 
 @pytest.mark.parametrize("bits,cols,g,agran", [(4, 11008, 64, "tensor"), (4, 11008, 256, "group"),
                                                 (3, 11008, 64, "tensor"), (2, 9216, 512, "group"),
-                                                (4, 8704, 128, "group")])
-def test_matmul_column_chunks(bits, cols, g, agran):
-    """A GEMV over rows longer than 8192 columns takes them in column chunks (x kept in L1) and
-    sums the chunks' partial dot products: chunks that start mid-row on a group and table
-    boundary, a partial last block, rows split between threads."""
+                                                (4, 8704, 128, "group"), (3, 4096, 128, "group")])
+@pytest.mark.parametrize("batch", [1, 2, 3, 5])
+def test_matmul_column_chunks(bits, cols, g, agran, batch):
+    """Batches of 1-3 over rows of x longer than L1 holds take them in column chunks and sum the
+    chunks' partial dot products: chunks that start mid-row on a group and table boundary, a
+    partial last block, rows split between threads (batch 5: a tile of 4 unchunked, then 1)."""
     W = bell((7, cols), "t3", np.float32)
     a = 0.7 if agran == "tensor" else RNG.uniform(0.3, 1.0, (7, cols // g))
     qw = Q.quantize(W, bits, a=a, granularity="group", group_size=g, a_granularity=agran, full_range=True)
     D = exact_dequant(qw)
-    x = RNG.standard_normal(cols).astype(np.float32)
-    ref = D @ x.astype(np.float64)
-    scale = np.abs(D) @ np.abs(x).astype(np.float64)
+    x = RNG.standard_normal((batch, cols)).astype(np.float32)
+    ref = x.astype(np.float64) @ D.T
+    scale = np.abs(x).astype(np.float64) @ np.abs(D).T
     old = kernkit.get_num_threads()
     try:
         out = []
