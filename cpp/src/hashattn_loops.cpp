@@ -11,8 +11,8 @@
 //      denominator tables D[g][p] (+ c N in group 0).
 //   3. each query row: out_i = (sum_g T[g][p_g(i)]) / (sum_g D[g][p_g(i)]) (+ c v_i in the
 //      ecoformer mode): one add per group.
-// Causal slice: the running S_r (double), counts and value sum are updated row by row
-// (add or subtract v_j per bit), and out_i = (sum_r (+/-) S_r + ...) / (...).
+// Causal slice: running sums (double) updated row by row, v_j added to the sum of each bit set
+// in its code (slice_causal), and out_i read from them.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -90,7 +90,7 @@ struct Scratch {
   isa_vector<T> table;        // [G][16][d]
   isa_vector<double> dtab;    // [G][16]
   isa_vector<std::int64_t> cnt;  // [G][16] (non-causal) or [bits] (causal)
-  isa_vector<double> acc;     // [d]
+  isa_vector<double> acc;     // [3][d] (causal)
 };
 
 template <int DD, class T>
@@ -267,110 +267,110 @@ void slice_noncausal(const void* hq, const void* hk, int wb, int bits, const T* 
   }
 }
 
+// A = sum of the rows r of P ([bits][d]) whose bit is set in w. Compile-time width: 32 columns at
+// a time in registers, one store per column block.
+template <int DD>
+inline void sum_selected_rows(const double* P, std::uint64_t w, std::int64_t d, double* A) {
+  if constexpr (DD > 0) {
+    constexpr int kL = 4, kC = 32, kN = kC / kL;  // doubles per vector, columns per pass
+    static_assert(DD % kC == 0, "DD must be a multiple of 32");
+    for (int e0 = 0; e0 < DD; e0 += kC) {
+      vec32<double> acc[kN];
+#pragma GCC unroll 8
+      for (int k = 0; k < kN; ++k) acc[k] = vec32<double>{};
+      for (std::uint64_t m = w; m != 0; m &= m - 1) {
+        const double* pr = P + static_cast<std::size_t>(__builtin_ctzll(m)) * DD + e0;
+#pragma GCC unroll 8
+        for (int k = 0; k < kN; ++k) acc[k] += vload(pr + k * kL);
+      }
+#pragma GCC unroll 8
+      for (int k = 0; k < kN; ++k) vstore(A + e0 + k * kL, acc[k]);
+    }
+  } else {
+    for (std::int64_t e = 0; e < d; ++e) A[e] = 0.0;
+    for (std::uint64_t m = w; m != 0; m &= m - 1)
+      add_row(A, P + static_cast<std::size_t>(__builtin_ctzll(m)) * d, d);
+  }
+}
+
+// x added to the rows r of P ([bits][d]) whose bit is set in w, and as many times to U (add-only:
+// compile-time width keeps the running multiple of x in registers, 16 columns at a time).
+template <int DD>
+inline void add_to_selected_rows(double* P, std::uint64_t w, const double* x, double* U, std::int64_t d) {
+  if constexpr (DD > 0) {
+    constexpr int kL = 4, kC = 16, kN = kC / kL;
+    static_assert(DD % kC == 0, "DD must be a multiple of 16");
+    for (int e0 = 0; e0 < DD; e0 += kC) {
+      vec32<double> xv[kN], t[kN];
+#pragma GCC unroll 4
+      for (int k = 0; k < kN; ++k) {
+        xv[k] = vload(x + e0 + k * kL);
+        t[k] = vec32<double>{};
+      }
+      for (std::uint64_t m = w; m != 0; m &= m - 1) {
+        double* pr = P + static_cast<std::size_t>(__builtin_ctzll(m)) * DD + e0;
+#pragma GCC unroll 4
+        for (int k = 0; k < kN; ++k) {
+          vstore(pr + k * kL, vload(pr + k * kL) + xv[k]);
+          t[k] += xv[k];
+        }
+      }
+#pragma GCC unroll 4
+      for (int k = 0; k < kN; ++k) vstore(U + e0 + k * kL, vload(U + e0 + k * kL) + t[k]);
+    }
+  } else {
+    for (std::uint64_t m = w; m != 0; m &= m - 1) {
+      double* __restrict pr = P + static_cast<std::size_t>(__builtin_ctzll(m)) * d;
+#pragma omp simd
+      for (std::int64_t e = 0; e < d; ++e) {
+        pr[e] += x[e];
+        U[e] += x[e];
+      }
+    }
+  }
+}
+
 template <int DD, class T>
 void slice_causal(const void* hq, const void* hk, int wb, int bits, const T* v, T* out,
                   std::int64_t n, std::int64_t d_, double c, int mode, Scratch<T>& s) {
+  // Running sums up to row i (double): P_r = sum of the rows with bit r set, V = sum of all rows,
+  // U = sum_r P_r. With s_r = +/-1 the query's bits and m = sum_r s_r, S_r = 2 P_r - V gives
+  //   sum_r s_r S_r = 4 A - 2 U - m V,  A = sum of P_r over the query's set bits,
+  // so a row adds itself to popcount(key) rows of P (and as often to U, and once to V) and reads
+  // popcount(query) rows of P (before: every S_r updated and read, 2 x bits row operations).
   const std::int64_t d = DD > 0 ? DD : d_;
+  const std::uint64_t mask = hash_code_mask(bits);
   s.s.assign(static_cast<std::size_t>(bits) * d, 0.0);
   s.vsum.assign(d, 0.0);
-  s.acc.assign(d, 0.0);
+  s.acc.assign(3 * d, 0.0);
+  double* U = s.acc.data();
+  double* A = U + d;
+  double* x = A + d;  // row i widened to double
+  const double* V = s.vsum.data();
   s.cnt.assign(bits, 0);
-  if constexpr (DD > 0) {
-    // Compile-time width: the value row is widened to double once, the running sums are
-    // updated with 32-byte vectors, and the query's signed sum is accumulated in registers,
-    // 32 columns at a time.
-    constexpr int kL = 4, kC = 32, kN = kC / kL;  // doubles per vector, columns per pass
-    static_assert(DD % kC == 0, "DD must be a multiple of 32");
-    alignas(32) double vd[DD];
-    for (std::int64_t i = 0; i < n; ++i) {
-      const std::uint64_t wk = load_code(hk, wb, i);
-      const T* vi = v + i * DD;
-#pragma omp simd
-      for (std::int64_t e = 0; e < DD; ++e) vd[e] = static_cast<double>(vi[e]);
-      for (int r = 0; r < bits; ++r) {
-        double* sr = s.s.data() + static_cast<std::size_t>(r) * DD;
-        if ((wk >> r) & 1u) {
-#pragma GCC unroll 32
-          for (int k = 0; k < DD / kL; ++k) vstore(sr + k * kL, vload(sr + k * kL) + vload(vd + k * kL));
-          ++s.cnt[r];
-        } else {
-#pragma GCC unroll 32
-          for (int k = 0; k < DD / kL; ++k) vstore(sr + k * kL, vload(sr + k * kL) - vload(vd + k * kL));
-        }
-      }
-      add_row(s.vsum.data(), vd, DD);
-      const std::uint64_t wq = load_code(hq, wb, i);
-      const std::int64_t ni = i + 1;
-      std::int64_t den = 0;
-      for (int r = 0; r < bits; ++r) {
-        const std::int64_t kr = 2 * s.cnt[r] - ni;
-        den += ((wq >> r) & 1u) ? kr : -kr;
-      }
-      const double dd = static_cast<double>(den) + c * static_cast<double>(ni);
-      const double* extra = mode == 0 ? s.vsum.data() : vd;
-      T* oi = out + i * DD;
-      for (int e0 = 0; e0 < DD; e0 += kC) {
-        vec32<double> acc[kN];
-#pragma GCC unroll 8
-        for (int k = 0; k < kN; ++k) acc[k] = vec32<double>{};
-        for (int r = 0; r < bits; ++r) {
-          const double* sr = s.s.data() + static_cast<std::size_t>(r) * DD + e0;
-          if ((wq >> r) & 1u) {
-#pragma GCC unroll 8
-            for (int k = 0; k < kN; ++k) acc[k] += vload(sr + k * kL);
-          } else {
-#pragma GCC unroll 8
-            for (int k = 0; k < kN; ++k) acc[k] -= vload(sr + k * kL);
-          }
-        }
-        alignas(32) double a[kC];
-#pragma GCC unroll 8
-        for (int k = 0; k < kN; ++k) vstore(a + k * kL, acc[k]);
-#pragma omp simd
-        for (int e = 0; e < kC; ++e) oi[e0 + e] = static_cast<T>((a[e] + c * extra[e0 + e]) / dd);
-      }
-    }
-    return;
-  }
   for (std::int64_t i = 0; i < n; ++i) {
-    const std::uint64_t wk = load_code(hk, wb, i);
+    const std::uint64_t wk = load_code(hk, wb, i) & mask;
     const T* vi = v + i * d;
-    for (int r = 0; r < bits; ++r) {
-      double* sr = s.s.data() + static_cast<std::size_t>(r) * d;
-      if ((wk >> r) & 1u) {
-        add_row(sr, vi, d);
-        ++s.cnt[r];
-      } else {
-        sub_row(sr, vi, d);
-      }
-    }
-    add_row(s.vsum.data(), vi, d);
-    const std::uint64_t wq = load_code(hq, wb, i);
-    double* a = s.acc.data();
+#pragma omp simd
+    for (std::int64_t e = 0; e < d; ++e) x[e] = static_cast<double>(vi[e]);
+    add_to_selected_rows<DD>(s.s.data(), wk, x, U, d);
+    for (std::uint64_t m = wk; m != 0; m &= m - 1) ++s.cnt[__builtin_ctzll(m)];
+    add_row(s.vsum.data(), x, d);
+    const std::uint64_t wq = load_code(hq, wb, i) & mask;
     const std::int64_t ni = i + 1;
     std::int64_t den = 0;
-    for (std::int64_t e = 0; e < d; ++e) a[e] = 0.0;
     for (int r = 0; r < bits; ++r) {
-      const double* sr = s.s.data() + static_cast<std::size_t>(r) * d;
       const std::int64_t kr = 2 * s.cnt[r] - ni;
-      if ((wq >> r) & 1u) {
-        add_row(a, sr, d);
-        den += kr;
-      } else {
-        sub_row(a, sr, d);
-        den -= kr;
-      }
+      den += ((wq >> r) & 1u) ? kr : -kr;
     }
     const double dd = static_cast<double>(den) + c * static_cast<double>(ni);
+    const double mq = static_cast<double>(2 * hash_popcount(wq) - bits);
+    sum_selected_rows<DD>(s.s.data(), wq, d, A);
+    const double* extra = mode == 0 ? V : x;
     T* oi = out + i * d;
-    if (mode == 0) {
 #pragma omp simd
-      for (std::int64_t e = 0; e < d; ++e) oi[e] = static_cast<T>((a[e] + c * s.vsum[e]) / dd);
-    } else {
-#pragma omp simd
-      for (std::int64_t e = 0; e < d; ++e)
-        oi[e] = static_cast<T>((a[e] + c * static_cast<double>(vi[e])) / dd);
-    }
+    for (std::int64_t e = 0; e < d; ++e)
+      oi[e] = static_cast<T>(((4.0 * A[e] - 2.0 * U[e]) - mq * V[e] + c * extra[e]) / dd);
   }
 }
 
