@@ -44,8 +44,9 @@ from typing import Any
 
 import numpy as np
 
+from . import _core
 from . import _vmf_data as _data
-from .special import bessel_iv_ratio, log_iv, log_ive
+from .special import log_iv, log_ive
 
 __all__ = [
     "VonMisesFisher",
@@ -187,36 +188,16 @@ def _asym_coeffs(p: int) -> tuple[float, np.ndarray]:
 
 
 def _A_u_dA(p: int, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A_p(kappa), u = 1 - A_p(kappa) and A_p'(kappa), each to full relative precision.
+    """A_p(kappa), u = 1 - A_p(kappa) and A_p'(kappa) (kappa >= 0), each to full relative precision.
 
     u is the quantity that carries the information when A is close to 1 (large kappa): there
-    it comes from the large-kappa expansion (see :func:`_asym_coeffs`) rather than from 1 - A.
+    it comes from the large-kappa expansion (see :func:`_asym_coeffs`) rather than from 1 - A
+    (kernkit::vmf_a_u_da in kernkit/math/vmf.hpp).
     """
-    kappa = np.asarray(kappa, dtype=np.float64)
-    nu = 0.5 * p - 1.0
+    k = np.ascontiguousarray(kappa, dtype=np.float64)
     thr, c = _asym_coeffs(p)
-    A = np.zeros(kappa.shape)
-    u = np.ones(kappa.shape)
-    dA = np.full(kappa.shape, 1.0 / p)
-    big = kappa >= thr
-    mid = (kappa > 0) & ~big
-    if mid.any():
-        km = kappa[mid]
-        a = bessel_iv_ratio(nu, km)
-        A[mid] = a
-        u[mid] = 1.0 - a
-        dA[mid] = (1.0 - a) * (1.0 + a) - (p - 1.0) * a / km
-    if big.any():
-        kb = kappa[big]
-        t = 1.0 / kb
-        s = np.zeros_like(kb)
-        ds = np.zeros_like(kb)
-        for k in range(len(c), 0, -1):  # Horner: u = sum c_k t^k, -du/dkappa = sum k c_k t^(k+1)
-            s = (s + c[k - 1]) * t
-            ds = (ds + k * c[k - 1]) * t
-        u[big] = s
-        A[big] = 1.0 - s
-        dA[big] = ds * t
+    A, u, dA = np.empty(k.shape), np.empty(k.shape), np.empty(k.shape)
+    _core.vmf_a_u_da(p, k.reshape(-1), thr, c, A.reshape(-1), u.reshape(-1), dA.reshape(-1))
     return A, u, dA
 
 
@@ -249,51 +230,15 @@ def mean_resultant_length(p: int, kappa: ArrayLike) -> np.ndarray | float:
     return float(A) if A.ndim == 0 else A
 
 
-def _newton_kappa(p: int, r: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Safeguarded Newton for A_p(kappa) = r (0 < r < 1, d = 1 - r), in s = log kappa."""
-    high = r > 0.5
-    one_m_r2 = d * (1.0 + r)
-    lo = np.maximum(p * r, r * (p - 2.0) / one_m_r2) * (1.0 - 1e-10)
-    with np.errstate(over="ignore"):
-        hi = np.minimum(r * p / one_m_r2, 1e300) * (1.0 + 1e-10)
-    kap = np.clip(r * (p - r * r) / one_m_r2, lo, hi)  # Banerjee et al. (2005)
-    log_r, log_d = np.log(r), np.log(d)
-    active = np.ones(r.shape, dtype=bool)
-    last_ds = np.zeros(r.shape)
-    for _ in range(100):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
-        ki = kap[idx]
-        A, u, dA = _A_u_dA(p, ki)
-        h = high[idx]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            f = np.where(h, log_d[idx] - np.log(u), np.log(A) - log_r[idx])
-            fp = ki * dA / np.where(h, u, A)
-        pos = f > 0  # f increases with kappa: the root is below ki
-        hi[idx[pos]] = np.minimum(hi[idx[pos]], ki[pos])
-        lo[idx[~pos]] = np.maximum(lo[idx[~pos]], ki[~pos])
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            ds = -f / fp  # Newton step in log kappa
-            # kappa * exp(ds) keeps kappa's relative precision (exp(log kappa) would lose |log kappa| ulps)
-            knew = ki * np.exp(ds)
-        # converged: a step below 1e-15, or a tiny step back that is not much shorter than the
-        # last one (no quadratic convergence left: Newton has reached the rounding noise of f,
-        # ~|log u| eps plus 1 - A's cancellation, and would cycle between neighbours of the root)
-        prev = last_ds[idx]
-        cycle = (np.abs(prev) <= 1e-12) & (ds * prev < 0) & (np.abs(ds) >= 0.1 * np.abs(prev))
-        last_ds[idx] = ds
-        if cycle.any():  # the last two iterates bracket the root: take their geometric mean
-            lo_c, hi_c = lo[idx[cycle]], hi[idx[cycle]]
-            knew[cycle] = lo_c * np.sqrt(hi_c / lo_c)
-        small = (np.abs(ds) <= 1e-15) | cycle
-        bad = ~small & ~((knew >= lo[idx]) & (knew <= hi[idx]))
-        if bad.any():  # bisection in log kappa
-            knew[bad] = np.exp(0.5 * (np.log(lo[idx[bad]]) + np.log(hi[idx[bad]])))
-        done = small | (f == 0) | (hi[idx] <= lo[idx] * (1.0 + 4e-16))
-        kap[idx] = np.where(f == 0, ki, knew)
-        active[idx[done]] = False
-    out: np.ndarray = kap
+def _newton_kappa(p: int, r: np.ndarray, d: np.ndarray, evals: np.ndarray | None = None) -> np.ndarray:
+    """Safeguarded Newton for A_p(kappa) = r (0 < r < 1, d = 1 - r), in s = log kappa
+    (kernkit::vmf_kappa_newton in kernkit/math/vmf.hpp, one element at a time); evals, an int32
+    array of r's length, receives each element's number of A_p evaluations."""
+    thr, c = _asym_coeffs(p)
+    r = np.ascontiguousarray(r, dtype=np.float64).reshape(-1)
+    d = np.ascontiguousarray(d, dtype=np.float64).reshape(-1)
+    out = np.empty(r.shape)
+    _core.vmf_kappa_mle(p, r, d, thr, c, out, evals)
     return out
 
 

@@ -71,6 +71,14 @@ int main() {
       threw = true;
     }
     if (!threw) ++bad;
+    // A_3(kappa) = coth(kappa) - 1/kappa in closed form; the kappa MLE inverts it (below the
+    // large-kappa threshold 60 of p = 3 no expansion coefficient is read).
+    const double c1[1] = {1.0};
+    const kernkit::VmfAU a = kernkit::vmf_a_u_da(3, 2.5, 60.0, c1, 1);
+    const double exact = 1.0 / std::tanh(2.5) - 1.0 / 2.5;
+    const double k = kernkit::vmf_kappa_newton(3, a.A, a.u, 60.0, c1, 1);
+    std::printf("vmf A_3(2.5) %.17g (exact %.17g), kappa %.17g\n", a.A, exact, k);
+    if (std::fabs(a.A - exact) > 4e-16 || std::fabs(k - 2.5) > 1e-14) ++bad;
   }
   std::printf("version %s, simd %s, threads %d\n", kernkit::version().c_str(),
               kernkit::simd_level().c_str(), kernkit::get_num_threads());
