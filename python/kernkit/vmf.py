@@ -418,6 +418,7 @@ class VonMisesFisher:
         self.mu.setflags(write=False)
         self.kappa: float = k
         self.dim: int = int(m.shape[0])
+        self._lnpk: tuple[float, float] = (math.nan, math.nan)  # (kappa, log C_p(kappa) + kappa)
 
     def __repr__(self) -> str:
         return f"VonMisesFisher(dim={self.dim}, kappa={self.kappa:.17g})"
@@ -429,8 +430,11 @@ class VonMisesFisher:
         return float(_log_norm_parts(self.dim, np.array(self.kappa), plus_kappa=False))
 
     def _log_norm_plus_kappa(self) -> float:
-        """log C_p(kappa) + kappa = log f(mu), from log_ive (no cancellation at large kappa)."""
-        return float(_log_norm_parts(self.dim, np.array(self.kappa), plus_kappa=True))
+        """log C_p(kappa) + kappa = log f(mu), from log_ive (no cancellation at large kappa);
+        kept for the kappa it was computed at (logpdf calls it once per call)."""
+        if self._lnpk[0] != self.kappa:
+            self._lnpk = (self.kappa, float(_log_norm_parts(self.dim, np.array(self.kappa), plus_kappa=True)))
+        return self._lnpk[1]
 
     def _A_u(self) -> tuple[float, float]:
         A, u, _ = _A_u_dA(self.dim, np.array([self.kappa]))
