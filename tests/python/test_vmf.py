@@ -393,6 +393,18 @@ def test_row_stats_same_bits_on_every_instruction_set():
     assert len(set(out.values())) == 1, out
 
 
+def test_logpdf_follows_a_reassigned_kappa():
+    """The distribution keeps its normalizer between calls; assigning kappa must not reuse it."""
+    mu = np.array([0.0, 0.6, 0.8])
+    d = vmf.VonMisesFisher(mu, 1.0)
+    x = d.sample(5, np.random.default_rng(3))
+    first = d.logpdf(x)
+    for k in (5.0, 0.0, 1e6, 1.0):
+        d.kappa = k
+        assert np.array_equal(d.logpdf(x), vmf.VonMisesFisher(mu, k).logpdf(x)), k
+    assert np.array_equal(d.logpdf(x), first)
+
+
 def test_logpdf_of_rows_off_unit_length_near_the_mode(arb):
     """Rows within the unit tolerance but not unit are scaled in the closed form
     |u - mu|^2 = (|x - mu|^2 - d^2)/(1 + d): at large kappa near the mode the result is that
