@@ -446,7 +446,7 @@ inline void row_lanes_avx512(const std::uint8_t* rp, const LanePlan<CB>& pl, con
       if (l_sg != 0) tab = load_tab(lutr + g * l_sg);
     }
     --left;
-    __m512i v[4];
+    __m512i v[3];  // 3-bit codes: the three gathered registers; 2/4-bit: the block in v[0]
     const bool last = blk + 1 == nblk;
     if constexpr (CB == 3) {
       const std::uint8_t* bp = rp + blk * 192;
