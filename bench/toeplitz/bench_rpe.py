@@ -49,9 +49,10 @@ from kernkit._bench import best_time, copy_bandwidth  # noqa: E402
 H, D, M = 8, 64, 64
 
 
-def timed(f: Callable[[], Any]) -> float:
-    """Best of up to 3 runs, fewer once 0.5 s are spent (no warm-up: these calls take seconds)."""
-    return best_time(f, repeat=3, min_time=0.0, budget=0.5, warmup=False)
+def timed(f: Callable[[], Any], budget: float = 0.5) -> float:
+    """Best of up to 3 runs, fewer once `budget` seconds are spent (no warm-up: these calls take
+    seconds)."""
+    return best_time(f, repeat=3, min_time=0.0, budget=budget, warmup=False)
 
 
 def peak_bytes(f: Callable[[], Any]) -> int:

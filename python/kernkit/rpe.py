@@ -105,6 +105,12 @@ class _Lib:
             return self.lib.arange(start, stop, device=self.device)
         return self.lib.arange(start, stop)
 
+    def empty(self, shape: tuple[int, ...], dtype: Any = None) -> Any:
+        dtype = self.dtype if dtype is None else dtype
+        if self.kind == "torch":
+            return self.lib.empty(shape, dtype=dtype, device=self.device)
+        return self.lib.empty(shape, dtype=dtype)
+
     def zeros(self, shape: tuple[int, ...], dtype: Any = None) -> Any:
         dtype = self.dtype if dtype is None else dtype
         if self.kind == "torch":
@@ -368,12 +374,13 @@ class _BiasOp:
         Z[..., :w, :] = Tw @ Y[..., :w, :]
         return Z
 
-    def mm(self, Y: Any) -> Any:
+    def mm(self, Y: Any, keep: bool = False) -> Any:
+        """T Y, in Y's dtype; keep=True: in the working dtype (float64 for float32 inputs)."""
         Y = self._in(Y)
         Z = _tmatmul(self.lib, self.col, self.row, Y, self.causal)
         if self.causal and self.n > 1:
             Z = self._causal_head(Y, Z)
-        return self._out(Z)
+        return Z if keep else self._out(Z)
 
     def mmT(self, X: Any) -> Any:
         if self.causal:  # T^T = J T J (J reverses the rows)
@@ -579,10 +586,15 @@ def _chunks(lib: _Lib, G: int, n: int, m: int, dv: int, feature_chunk: int | Non
     return g, mc
 
 
-def _rhs(lib: _Lib, P: Any, Vm: Any) -> Any:
-    """[P_l * V (each l), P] as (g, n, mc*dv + mc)."""
+def _rhs(lib: _Lib, P: Any, Vm: Any, dtype: Any) -> Any:
+    """[P_l * V (each l), P] as (g, n, mc*dv + mc), written straight into the Toeplitz product's
+    dtype (no concatenated copy, then a converted one)."""
     g, n, mc = P.shape
-    return lib.concat([(P[..., :, None] * Vm[..., None, :]).reshape(g, n, mc * Vm.shape[-1]), P], -1)
+    k = mc * Vm.shape[-1]
+    Z = lib.empty((g, n, k + mc), dtype)
+    Z[..., :k] = (P[..., :, None] * Vm[..., None, :]).reshape(g, n, k)
+    Z[..., k:] = P
+    return Z
 
 
 def _split(Z: Any, mc: int, dv: int) -> tuple[Any, Any]:
@@ -612,7 +624,7 @@ def _attend(lib: _Lib, A: Any, B: Any, Vm: Any, op: Any, feature_chunk: int | No
         for l0 in range(0, m, mc):
             ls = slice(l0, min(m, l0 + mc))
             Bl, Al = B[hs, :, ls], A[hs, :, ls]
-            N, D = _split(sub.mm(_rhs(lib, Bl, Vm[hs])), Bl.shape[-1], dv)
+            N, D = _split(sub.mm(_rhs(lib, Bl, Vm[hs], op.work), keep=True), Bl.shape[-1], dv)
             num[hs] += _einsum(lib, "gnl,gnle->gne", Al, N)
             den[hs] += lib.sum(Al * D, -1)
     return num, den
@@ -728,7 +740,7 @@ def _attend_backward(lib: _Lib, gout: Any, A: Any, B: Any, Vm: Any, op: Any, out
             ls = slice(l0, min(m, l0 + mc))
             Al, Bl = A[hs, :, ls], B[hs, :, ls]
             k = Bl.shape[-1]
-            Y = _rhs(lib, Bl, Vm[hs])
+            Y = _rhs(lib, Bl, Vm[hs], op.work)
             N, D = _split(sub.mm(Y), k, dv)
             dA[hs, :, ls] = _einsum(lib, "gne,gnle->gnl", Gn[hs], N) + gd[hs][..., None] * D
             X = lib.concat([(Al[..., :, None] * Gn[hs][..., None, :]).reshape(Al.shape[0], n, k * dv),
