@@ -625,8 +625,9 @@ def _attend(lib: _Lib, A: Any, B: Any, Vm: Any, op: Any, feature_chunk: int | No
             ls = slice(l0, min(m, l0 + mc))
             Bl, Al = B[hs, :, ls], A[hs, :, ls]
             N, D = _split(sub.mm(_rhs(lib, Bl, Vm[hs], op.work), keep=True), Bl.shape[-1], dv)
-            num[hs] += _einsum(lib, "gnl,gnle->gne", Al, N)
-            den[hs] += lib.sum(Al * D, -1)
+            Aw = sub._in(Al)  # the product's working dtype (torch's einsum takes one dtype)
+            num[hs] += _einsum(lib, "gnl,gnle->gne", Aw, N)
+            den[hs] += lib.sum(Aw * D, -1)
     return num, den
 
 

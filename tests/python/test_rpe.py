@@ -573,3 +573,28 @@ def test_torch_low_precision_and_mixed_bias_dtype():
     assert b.grad is not None and b.grad.dtype == torch.float64
     out = kt.rpe_attention_decay(*(x.detach().half() for x in leaves), 0.9, num_features=16)
     assert out.dtype == torch.float16 and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_torch_float32_fft_path_matches_numpy(causal):
+    """float32 through the FFT path with torch tensors: the products run in float64 and the
+    contraction mixes them with float32 features (torch's einsum takes one dtype)."""
+    torch = _torch()
+    import kernkit.torch as kt
+
+    rng = np.random.default_rng(29)
+    q, k, v = (a.astype(np.float32) for a in inputs(rng, 1, 2, 70, 8))
+    b = rng.standard_normal((2, 139)).astype(np.float32)
+    W = kernkit.random_projection(8, 16, seed=1)
+    ref = kernkit.rpe_attention(q, k, v, b, projection=W, causal=causal, method="fft")
+    assert ref.dtype == np.float32
+    leaves = [torch.tensor(a, requires_grad=True) for a in (q, k, v, b)]
+    out = kt.rpe_attention(*leaves, projection=W, causal=causal, method="fft")
+    assert out.dtype == torch.float32
+    np.testing.assert_allclose(out.detach().numpy(), ref, rtol=0, atol=1e-6 * np.abs(ref).max())
+    out.sum().backward()
+    l64 = [torch.tensor(a.astype(np.float64), requires_grad=True) for a in (q, k, v, b)]
+    kt.rpe_attention(*l64, projection=W, causal=causal, method="fft").sum().backward()
+    for name, a, e in zip("qkvb", leaves, l64):
+        assert a.grad.dtype == torch.float32, name
+        assert relerr(a.grad.double(), e.grad) < 1e-4, name
