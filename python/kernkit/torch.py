@@ -53,7 +53,8 @@ class RationalFunction(torch.autograd.Function):
 def rational(x: torch.Tensor, num: torch.Tensor, den: torch.Tensor, form: str = "A",
              channel_axis: int = -1) -> torch.Tensor:
     """Differentiable group-rational activation (see `kernkit.rational`)."""
-    return RationalFunction.apply(x, num, den, form, channel_axis)  # type: ignore[no-any-return]
+    # (torch 2.13 leaves Function.apply untyped, 2.14 returns Any)
+    return RationalFunction.apply(x, num, den, form, channel_axis)  # type: ignore[no-any-return, no-untyped-call, unused-ignore]
 
 
 class Rational(torch.nn.Module):
@@ -328,7 +329,8 @@ def hashed_attention(zq: torch.Tensor, zk: torch.Tensor, v: torch.Tensor, causal
     if zq.shape[-1] != zk.shape[-1]:
         raise ValueError(f"arguments 'zq' and 'zk' must have the same number of bits, got "
                          f"{zq.shape[-1]} and {zk.shape[-1]}")
-    return HashedAttentionFunction.apply(zq, zk, v, causal, offset, mode, key_lengths)  # type: ignore[no-any-return]
+    # (torch 2.13 leaves Function.apply untyped, 2.14 returns Any)
+    return HashedAttentionFunction.apply(zq, zk, v, causal, offset, mode, key_lengths)  # type: ignore[no-any-return, no-untyped-call, unused-ignore]
 
 
 def _project(x: torch.Tensor, anchors: torch.Tensor, mvec: torch.Tensor, A: torch.Tensor,
