@@ -3,7 +3,7 @@
 // (layout of kernkit::quant::lut_matmul). A LUT shared by every row and group is staged in shared
 // memory (2^b <= 256 entries); a group's scale multiplies its partial sum once.
 // GEMV and batches up to 4 (2-, 4- and 8-bit codes, two words of codes per lane within one
-// group): a block of kGemvWarps warps takes kGemvRows rows and splits their columns between its
+// group): a block of 4 or 8 warps (gemv_warps) takes kGemvRows rows and splits their columns between its
 // warps, in units of two code words per lane (CPL columns). A warp loads a unit's x once
 // (coalesced, each batch row's) and applies it to every row of the block, whose codes and scales
 // it loads first (all rows in flight), each decoded weight to every batch row; the rows' sums
@@ -20,6 +20,7 @@
 // memory. The lanes' sums are reduced by shuffles in a fixed order.
 // Other layouts (3-bit codes, odd row lengths) take the code-at-a-time kernel.
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -36,7 +37,6 @@ constexpr int kBatchTile = 8;
 constexpr int kWordWarps = 8;  // warps per block, word path
 template <class T>
 constexpr int kWordRows = sizeof(T) == 8 ? 2 : 4;  // rows per warp, word path
-constexpr int kGemvWarps = 8;  // GEMV: warps per block, splitting the columns
 constexpr int kGemvRows = 8;   // GEMV: rows per block
 
 template <class T>
@@ -161,13 +161,14 @@ __global__ void __launch_bounds__(kWordWarps * 32, 2)
 // warps in turn. Needs cols % CPL == 0, even row_words, 8-byte aligned codes and 16-byte aligned x
 // rows. BT: the batch tile (batch <= BT); each decoded weight serves the BT rows of x, whose unit
 // a lane holds in registers, and a block takes kGemvRows rows (half as many for BT = 4: the x
-// registers). Blocks per SM that ptxas must allow at batch 1: 3 where that costs no spills (float,
-// 4- and 8-bit codes: 80 registers against 107 unbounded), else the most without spills.
+// registers). W: warps per block (4 or 8, see gemv_warps). Blocks of 8 warps per SM that ptxas
+// must allow at batch 1: 3 where that costs no spills (float, 4- and 8-bit codes: 80 registers
+// against 107 unbounded), else the most without spills; twice as many blocks of 4 warps.
 template <class T, int CB>
 constexpr int kGemvMinBlocks = sizeof(T) == 4 ? (CB == 2 ? 2 : 3) : (CB == 2 ? 1 : 2);
 
-template <class T, int CB, int BT>
-__global__ void __launch_bounds__(kGemvWarps * 32, (BT == 1 ? kGemvMinBlocks<T, CB> : 2))
+template <class T, int CB, int BT, int W>
+__global__ void __launch_bounds__(W * 32, (BT == 1 ? kGemvMinBlocks<T, CB> : 2) * 8 / W)
     lut_gemv_split(const std::uint32_t* __restrict__ packed, std::int64_t row_words, int nlut,
                    std::int64_t rows, std::int64_t cols, std::int64_t group, const T* __restrict__ lut,
                    std::int64_t l_sr, std::int64_t l_sg, const T* __restrict__ dscale,
@@ -178,7 +179,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, (BT == 1 ? kGemvMinBlocks<T, 
   constexpr int V = 16 / sizeof(T);  // x elements per 16-byte load; CPL is a multiple of V
   constexpr int R = BT == 4 ? kGemvRows / 2 : kGemvRows;  // rows per block
   __shared__ T slut[256];
-  __shared__ T part[kGemvWarps][R * BT];
+  __shared__ T part[W][R * BT];
   const bool shared_lut = l_sr == 0 && l_sg == 0;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const std::int64_t r0 = static_cast<std::int64_t>(blockIdx.x) * R;
@@ -208,7 +209,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, (BT == 1 ? kGemvMinBlocks<T, 
   for (int r = 0; r < R; ++r)
 #pragma unroll
     for (int b = 0; b < BT; ++b) acc[r][b] = T(0);
-  for (std::int64_t u = u0; u < units; u += kGemvWarps * 32) {
+  for (std::int64_t u = u0; u < units; u += W * 32) {
     Vec<T, V> xv[BT][CPL / V];
 #pragma unroll
     for (int b = 0; b < BT; ++b)
@@ -233,7 +234,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32, (BT == 1 ? kGemvMinBlocks<T, 
 #pragma unroll
         for (int b = 0; b < BT; ++b) acc[r][b] += ds[r] * s[b];
       }
-    if (u + kGemvWarps * 32 < units) load_codes(u + kGemvWarps * 32);  // the next unit's
+    if (u + W * 32 < units) load_codes(u + W * 32);  // the next unit's
   }
 #pragma unroll
   for (int r = 0; r < R; ++r)
@@ -248,10 +249,17 @@ __global__ void __launch_bounds__(kGemvWarps * 32, (BT == 1 ? kGemvMinBlocks<T, 
     const int r = threadIdx.x / BT, b = threadIdx.x % BT;
     if (r < nr && b < nb) {
       T v = T(0);
-      for (int w = 0; w < kGemvWarps; ++w) v += part[w][threadIdx.x];
+      for (int w = 0; w < W; ++w) v += part[w][threadIdx.x];
       y[b * rows + r0 + r] = v;
     }
   }
+}
+
+// Warps per GEMV block. KERNKIT_QUANT_GEMV_WARPS=4 or 8 overrides the choice (for timing one
+// against the other).
+int gemv_warps() {
+  const char* e = std::getenv("KERNKIT_QUANT_GEMV_WARPS");
+  return e && std::string(e) == "4" ? 4 : 8;
 }
 
 }  // namespace
@@ -293,8 +301,12 @@ void lut_matmul(const std::uint8_t* packed, std::int64_t row_bytes, int code_bit
     constexpr int CB = decltype(cb)::value;
     auto gemv = [&](auto bt) {  // lut_gemv_split with batch tile BT
       constexpr int BT = decltype(bt)::value;
-      lut_gemv_split<T, CB, BT><<<ggrid, kGemvWarps * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group, lut,
-                                                                 l_sr, l_sg, dscale, x, batch, y);
+      if (gemv_warps() == 4)
+        lut_gemv_split<T, CB, BT, 4><<<ggrid, 4 * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group, lut,
+                                                             l_sr, l_sg, dscale, x, batch, y);
+      else
+        lut_gemv_split<T, CB, BT, 8><<<ggrid, 8 * 32, 0, s>>>(pw, row_bytes / 4, nlut, rows, cols, group, lut,
+                                                             l_sr, l_sg, dscale, x, batch, y);
     };
     if (units && batch == 1) return gemv(std::integral_constant<int, 1>{});
     if constexpr (std::is_same<T, float>::value && CB >= 4) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -72,6 +73,9 @@ int run(int cb, std::int64_t rows, std::int64_t cols, std::int64_t group, int lu
 
 int main() {
   int bad = 0;
+  for (const char* warps : {"8", "4"}) {  // the GEMV's warps per block (cuda/quant.cu gemv_warps)
+  setenv("KERNKIT_QUANT_GEMV_WARPS", warps, 1);
+  std::printf("GEMV blocks of %s warps\n", warps);
   for (int cb : {2, 4, 8}) {
     const std::int64_t cols = cb == 2 ? 1024 : 512;
     for (std::int64_t batch : {1, 2, 3, 4, 9}) {  // up to 4: the split kernel (float, 4-/8-bit codes)
@@ -103,6 +107,7 @@ int main() {
   bad += run<float>(3, 3, 200, 40, 2, 1, 0);  // 3-bit: the code-at-a-time kernel
   bad += run<double>(3, 2, 200, 200, 0, 4, 1);
   bad += run<float>(4, 2, 0 + 48, 16, 0, 1, 1);  // odd row bytes: the code-at-a-time kernel
+  }
   if (bad == 0) std::printf("all ok\n");
   return bad == 0 ? 0 : 1;
 }
