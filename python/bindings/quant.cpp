@@ -134,6 +134,27 @@ void lut_matmul_cuda(CudaArr<const std::uint8_t> packed, int code_bits, int bits
                 });
 }
 
+// The same call on device addresses: for torch / CuPy arrays whose shapes, dtypes, contiguity and
+// device kernkit.quant has checked (the tables were made by PowerQuantized.to). Importing a torch
+// tensor as an nb::ndarray runs torch's Python __dlpack__ (microseconds each, five per call).
+void lut_matmul_cuda_ptr(std::uintptr_t packed, std::int64_t row_bytes, int code_bits, int bits,
+                         std::int64_t rows, std::int64_t cols, std::int64_t group, std::uintptr_t lut,
+                         std::int64_t l_sr, std::int64_t l_sg, std::uintptr_t dscale, std::uintptr_t x,
+                         std::int64_t batch, std::uintptr_t y, bool f64, std::uintptr_t stream) {
+  nb::gil_scoped_release nogil;
+  auto run = [&](auto t) {
+    using T = decltype(t);
+    kernkit::cuda::quant::lut_matmul<T>(reinterpret_cast<const std::uint8_t*>(packed), row_bytes,
+                                        code_bits, bits, rows, cols, group,
+                                        reinterpret_cast<const T*>(lut), l_sr, l_sg,
+                                        reinterpret_cast<const T*>(dscale),
+                                        reinterpret_cast<const T*>(x), batch,
+                                        reinterpret_cast<T*>(y), reinterpret_cast<void*>(stream));
+  };
+  if (f64) run(double{});
+  else run(float{});
+}
+
 }  // namespace
 
 void def_quant(nb::module_& m) {
@@ -159,4 +180,8 @@ void def_quant(nb::module_& m) {
   m.def("quant_lut_matmul_cuda", &lut_matmul_cuda<double>, nb::arg("packed"), nb::arg("code_bits"),
         nb::arg("bits"), nb::arg("cols"), nb::arg("group"), nb::arg("lut"), nb::arg("dscale"),
         nb::arg("x"), nb::arg("y"), nb::arg("stream"));
+  m.def("quant_lut_matmul_cuda_ptr", &lut_matmul_cuda_ptr, nb::arg("packed"), nb::arg("row_bytes"),
+        nb::arg("code_bits"), nb::arg("bits"), nb::arg("rows"), nb::arg("cols"), nb::arg("group"),
+        nb::arg("lut"), nb::arg("l_sr"), nb::arg("l_sg"), nb::arg("dscale"), nb::arg("x"),
+        nb::arg("batch"), nb::arg("y"), nb::arg("f64"), nb::arg("stream"));
 }

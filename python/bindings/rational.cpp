@@ -43,22 +43,31 @@ void need_device(const A& a, const char* name, bool cuda, int device) {
                               .c_str());
 }
 
-RationalShape make_shape(const In& num, const In& den, int form, std::int64_t outer,
-                         std::int64_t channels, std::int64_t inner) {
-  if (num.ndim() != 2) throw nb::value_error("rational: 'num' must be 2-D (groups, m+1)");
-  if (den.ndim() != 2) throw nb::value_error("rational: 'den' must be 2-D (groups, n or n+1)");
+// num: (num_groups, num_cols), den: (den_groups, den_cols).
+RationalShape make_shape(std::int64_t num_groups, std::int64_t num_cols, std::int64_t den_groups,
+                         std::int64_t den_cols, int form, std::int64_t outer, std::int64_t channels,
+                         std::int64_t inner) {
   if (form < 0 || form > 2) throw nb::value_error("rational: 'form' must be 0 (A), 1 (B) or 2 (C)");
   RationalShape s;
   s.outer = outer;
   s.channels = channels;
   s.inner = inner;
   s.form = static_cast<RationalForm>(form);
-  s.num_groups = static_cast<std::int64_t>(num.shape(0));
-  s.den_groups = static_cast<std::int64_t>(den.shape(0));
-  s.deg_num = static_cast<int>(num.shape(1)) - 1;
-  s.deg_den = static_cast<int>(den.shape(1)) - (s.form == RationalForm::C ? 1 : 0);
+  s.num_groups = num_groups;
+  s.den_groups = den_groups;
+  s.deg_num = static_cast<int>(num_cols) - 1;
+  s.deg_den = static_cast<int>(den_cols) - (s.form == RationalForm::C ? 1 : 0);
   kernkit::rational_check(s);  // std::invalid_argument -> ValueError
   return s;
+}
+
+RationalShape make_shape(const In& num, const In& den, int form, std::int64_t outer,
+                         std::int64_t channels, std::int64_t inner) {
+  if (num.ndim() != 2) throw nb::value_error("rational: 'num' must be 2-D (groups, m+1)");
+  if (den.ndim() != 2) throw nb::value_error("rational: 'den' must be 2-D (groups, n or n+1)");
+  return make_shape(static_cast<std::int64_t>(num.shape(0)), static_cast<std::int64_t>(num.shape(1)),
+                    static_cast<std::int64_t>(den.shape(0)), static_cast<std::int64_t>(den.shape(1)),
+                    form, outer, channels, inner);
 }
 
 void forward_cpu(In x, In num, In den, Out y, int form, std::int64_t outer, std::int64_t channels,
@@ -175,6 +184,38 @@ void backward_cuda(In grad, In x, In num, In den, Out dx, Out dnum, Out dden, in
                                    reinterpret_cast<void*>(stream));
 }
 
+// The CUDA calls on device addresses: for torch / CuPy arrays whose shapes, dtypes, contiguity
+// and device kernkit.rational has checked (importing a torch tensor as an nb::ndarray runs torch's
+// Python __dlpack__, microseconds each: four per forward, seven per backward). dtype: a
+// kernkit::cuda::RationalDtype; num and den are float64 for float64 x, float32 otherwise.
+kernkit::cuda::RationalDtype dtype_of(int dtype) {
+  if (dtype < 0 || dtype > 3) throw nb::value_error("rational: unknown CUDA dtype code");
+  return static_cast<kernkit::cuda::RationalDtype>(dtype);
+}
+
+void forward_cuda_ptr(std::uintptr_t x, std::uintptr_t num, std::uintptr_t den, std::uintptr_t y,
+                      int dtype, std::int64_t num_groups, std::int64_t num_cols,
+                      std::int64_t den_groups, std::int64_t den_cols, int form, std::int64_t outer,
+                      std::int64_t channels, std::int64_t inner, std::uintptr_t stream) {
+  const RationalShape s = make_shape(num_groups, num_cols, den_groups, den_cols, form, outer, channels, inner);
+  const auto dt = dtype_of(dtype);
+  const auto p = [](std::uintptr_t a) { return reinterpret_cast<void*>(a); };
+  nb::gil_scoped_release nogil;
+  kernkit::cuda::rational_forward(s, dt, p(x), p(num), p(den), p(y), p(stream));
+}
+
+void backward_cuda_ptr(std::uintptr_t grad, std::uintptr_t x, std::uintptr_t num, std::uintptr_t den,
+                       std::uintptr_t dx, std::uintptr_t dnum, std::uintptr_t dden, int dtype,
+                       std::int64_t num_groups, std::int64_t num_cols, std::int64_t den_groups,
+                       std::int64_t den_cols, int form, std::int64_t outer, std::int64_t channels,
+                       std::int64_t inner, std::uintptr_t stream) {
+  const RationalShape s = make_shape(num_groups, num_cols, den_groups, den_cols, form, outer, channels, inner);
+  const auto dt = dtype_of(dtype);
+  const auto p = [](std::uintptr_t a) { return reinterpret_cast<void*>(a); };
+  nb::gil_scoped_release nogil;
+  kernkit::cuda::rational_backward(s, dt, p(grad), p(x), p(num), p(den), p(dx), p(dnum), p(dden), p(stream));
+}
+
 }  // namespace
 
 void def_rational(nb::module_& m) {
@@ -190,4 +231,13 @@ void def_rational(nb::module_& m) {
         nb::arg("num"), nb::arg("den"), nb::arg("dx"), nb::arg("dnum"), nb::arg("dden"),
         nb::arg("form"), nb::arg("outer"), nb::arg("channels"), nb::arg("inner"),
         nb::arg("stream"));
+  m.def("rational_forward_cuda_ptr", &forward_cuda_ptr, nb::arg("x"), nb::arg("num"), nb::arg("den"),
+        nb::arg("y"), nb::arg("dtype"), nb::arg("num_groups"), nb::arg("num_cols"),
+        nb::arg("den_groups"), nb::arg("den_cols"), nb::arg("form"), nb::arg("outer"),
+        nb::arg("channels"), nb::arg("inner"), nb::arg("stream"));
+  m.def("rational_backward_cuda_ptr", &backward_cuda_ptr, nb::arg("grad_out"), nb::arg("x"),
+        nb::arg("num"), nb::arg("den"), nb::arg("dx"), nb::arg("dnum"), nb::arg("dden"),
+        nb::arg("dtype"), nb::arg("num_groups"), nb::arg("num_cols"), nb::arg("den_groups"),
+        nb::arg("den_cols"), nb::arg("form"), nb::arg("outer"), nb::arg("channels"),
+        nb::arg("inner"), nb::arg("stream"));
 }

@@ -19,6 +19,9 @@ _DL_CPU = (1, 3)
 _DL_CUDA = (2, 13)
 _HOST_SCALARS = (bool, int, float, np.generic)
 _FLOAT_DTYPES = ("float32", "float64")
+# dtype codes of the CUDA entry points that take addresses (kernkit::cuda::RationalDtype,
+# kernkit::cuda::hashattn::Dtype)
+CUDA_DTYPE_CODES = {"float32": 0, "float64": 1, "float16": 2, "bfloat16": 3}
 
 
 class Device:
@@ -134,6 +137,11 @@ def current_stream(a: Any) -> int:
     if mod == "torch":
         import torch
 
+        raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+        if raw is not None:
+            # the handle without building a torch.cuda.Stream (several us per call on a slow host;
+            # the function TorchInductor's generated code calls for the same purpose)
+            return int(raw(a.device.index if a.device.index is not None else torch.cuda.current_device()))
         return int(torch.cuda.current_stream(a.device).cuda_stream)
     if mod == "cupy":
         import cupy
@@ -152,6 +160,17 @@ def device_pointer(a: Any) -> int | None:
     if mod == "cupy":
         return int(a.data.ptr)
     return None
+
+
+def addresses(*arrays: Any) -> list[int] | None:
+    """The arrays' device addresses (0 for None), or None unless all are torch / CuPy arrays."""
+    res = []
+    for a in arrays:
+        p = 0 if a is None else device_pointer(a)
+        if p is None:
+            return None
+        res.append(p)
+    return res
 
 
 def device_guard(a: Any) -> Any:

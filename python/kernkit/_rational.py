@@ -188,9 +188,17 @@ def rational(x: Any, num: Any, den: Any, form: str = "A", *, channel_axis: int =
     y = _empty_like(x) if out is None else _check_out("out", out, x, tuple(int(v) for v in x.shape))
     if dev.kind == "cpu":
         _core.rational_forward(x, num, den, y, fid, outer, D, inner)
-    else:
-        _core.rational_forward_cuda(x, num, den, y, fid, outer, D, inner,
-                                    _dispatch.current_stream(x))
+        return y
+    stream = _dispatch.current_stream(x)
+    addr = _dispatch.addresses(x, num, den, y)
+    if addr is None:
+        _core.rational_forward_cuda(x, num, den, y, fid, outer, D, inner, stream)
+    else:  # torch / CuPy: addresses instead of four DLPack imports (all checked above)
+        with _dispatch.device_guard(x):
+            _core.rational_forward_cuda_ptr(addr[0], addr[1], addr[2], addr[3],
+                                            _dispatch.CUDA_DTYPE_CODES[_dtype_name(x)], num.shape[0],
+                                            num.shape[1], den.shape[0], den.shape[1], fid, outer, D, inner,
+                                            stream)
     return y
 
 
@@ -221,9 +229,17 @@ def rational_backward(grad_out: Any, x: Any, num: Any, den: Any, form: str = "A"
         dden = _check_out("out[2] (dden)", out[2], den, tuple(int(v) for v in den.shape))
     if dev.kind == "cpu":
         _core.rational_backward(g, x, num, den, dx, dnum, dden, fid, outer, D, inner)
-    else:
-        _core.rational_backward_cuda(g, x, num, den, dx, dnum, dden, fid, outer, D, inner,
-                                     _dispatch.current_stream(x))
+        return dx, dnum, dden
+    stream = _dispatch.current_stream(x)
+    addr = _dispatch.addresses(g, x, num, den, dx, dnum, dden)
+    if addr is None:
+        _core.rational_backward_cuda(g, x, num, den, dx, dnum, dden, fid, outer, D, inner, stream)
+    else:  # torch / CuPy: addresses instead of seven DLPack imports (all checked above)
+        with _dispatch.device_guard(x):
+            _core.rational_backward_cuda_ptr(addr[0], addr[1], addr[2], addr[3], addr[4], addr[5], addr[6],
+                                             _dispatch.CUDA_DTYPE_CODES[_dtype_name(x)], num.shape[0],
+                                             num.shape[1], den.shape[0], den.shape[1], fid, outer, D, inner,
+                                             stream)
     return dx, dnum, dden
 
 

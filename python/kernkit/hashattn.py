@@ -106,7 +106,6 @@ def _check_codes(name: str, h: Any, bits: int) -> None:
                          f"got {dt}")
 
 
-_CUDA_DTYPES = {"float32": 0, "float64": 1, "float16": 2, "bfloat16": 3}  # cuda::hashattn::Dtype
 
 
 def _lengths_to_device(lens_host: np.ndarray, v: Any, xp: Any) -> Any:
@@ -117,17 +116,6 @@ def _lengths_to_device(lens_host: np.ndarray, v: Any, xp: Any) -> Any:
 
         return torch.from_numpy(lens_host).pin_memory().to(v.device, non_blocking=True)
     return xp.asarray(lens_host, device=v.device)
-
-
-def _addresses(*arrays: Any) -> list[int] | None:
-    """The arrays' device addresses (0 for None), or None unless all are torch / CuPy arrays."""
-    res = []
-    for a in arrays:
-        p = 0 if a is None else _dispatch.device_pointer(a)
-        if p is None:
-            return None
-        res.append(p)
-    return res
 
 
 def hashed_attention(hq: Any, hk: Any, v: Any, bits: int, causal: bool = False,
@@ -254,13 +242,13 @@ def hashed_attention(hq: Any, hk: Any, v: Any, bits: int, causal: bool = False,
         k2 = _dispatch.contiguous(hk).reshape(bh, nk)
         v3 = _dispatch.contiguous(v).reshape(bh, nk, d)
         out = xp.empty((bh, nq, d), dtype=v.dtype, device=v.device)
-        dt = _CUDA_DTYPES[_dtype_name(v)]
+        dt = _dispatch.CUDA_DTYPE_CODES[_dtype_name(v)]
         nbytes = int(_core.hashattn_workspace_cuda(b, bh, nq, nk, d, bool(causal), dt))
         ws = xp.empty((max(nbytes, 1),), dtype=xp.uint8, device=v.device)
         if lens_host is not None:
             lens_dev = _lengths_to_device(lens_host, v, xp)
         stream = _dispatch.current_stream(v)
-        addr = _addresses(q2, k2, v3, out, ws, lens_dev)
+        addr = _dispatch.addresses(q2, k2, v3, out, ws, lens_dev)
         if addr is not None:
             # torch / CuPy: addresses instead of six DLPack imports (checked above: shapes, code
             # and value dtypes, one device; contiguous; out, ws and lengths made here).

@@ -32,6 +32,7 @@ weight), so the extreme weight lands on the longer side, as NF4 does.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, cast
@@ -241,7 +242,12 @@ class PowerQuantized:
         dev = like.device
         for dt in ("float32", "float64"):
             lut, ds = self.kernel_tables(np.dtype(dt))
-            new._cache[("cuda", dt)] = tuple(xp.asarray(t, device=dev) for t in (self.packed, lut, ds))
+            nlut = lut.shape[2]
+            # what the kernel needs besides the three tables: their device, the packed row length
+            # and the table's row / group strides (0 where shared)
+            meta = (target, self.packed.shape[1], 0 if lut.shape[0] == 1 else lut.shape[1] * nlut,
+                    0 if lut.shape[1] == 1 else nlut)
+            new._cache[("cuda", dt)] = tuple(xp.asarray(t, device=dev) for t in (self.packed, lut, ds)) + (meta,)
         return new
 
     # -- persistence -----------------------------------------------------------------------------
@@ -631,7 +637,7 @@ def matmul(x: Any, qw: PowerQuantized) -> Any:
     shape = tuple(x.shape)
     if len(shape) == 0 or shape[-1] != cols:
         raise ValueError(f"argument 'x' must have in_features = {cols} as its last axis, got shape {shape}")
-    batch = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
+    batch = math.prod(shape[:-1])
     dt = _dispatch.dtype_name(x)
     g = qw._kernel_group()
     if on_cuda:
@@ -639,12 +645,21 @@ def matmul(x: Any, qw: PowerQuantized) -> Any:
         key = ("cuda", dt)
         if key not in qw._cache:
             raise ValueError("argument 'qw' lives on the host; move it next to 'x' first with qw = qw.to(x)")
-        packed, lut, ds = qw._cache[key]
+        packed, lut, ds, (qdev, row_bytes, l_sr, l_sg) = qw._cache[key]
+        if qdev != dev:
+            raise ValueError(f"argument 'qw' lives on {qdev} but 'x' on {dev}; use qw.to(x)")
         xp = _dispatch.array_namespace(x)
         x2 = _dispatch.contiguous(xp.reshape(x, (batch, cols)))
         y = xp.empty((batch, rows), dtype=x.dtype, device=x.device)
-        _core.quant_lut_matmul_cuda(packed, _code_bits(qw.bits), qw.bits, cols, g, lut, ds, x2, y,
-                                    _dispatch.current_stream(x))
+        stream = _dispatch.current_stream(x)
+        addr = _dispatch.addresses(packed, lut, ds, x2, y)
+        if addr is not None:  # torch / CuPy: addresses instead of five DLPack imports
+            with _dispatch.device_guard(x):
+                _core.quant_lut_matmul_cuda_ptr(addr[0], row_bytes, _code_bits(qw.bits), qw.bits, rows, cols,
+                                                g, addr[1], l_sr, l_sg, addr[2], addr[3], batch, addr[4],
+                                                dt == "float64", stream)
+        else:
+            _core.quant_lut_matmul_cuda(packed, _code_bits(qw.bits), qw.bits, cols, g, lut, ds, x2, y, stream)
         return xp.reshape(y, shape[:-1] + (rows,))
     xa = np.ascontiguousarray(np.asarray(x).reshape(batch, cols))
     lut, ds = qw.kernel_tables(xa.dtype)

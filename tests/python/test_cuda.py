@@ -77,3 +77,43 @@ def test_runs_on_the_callers_stream() -> None:
     s.synchronize()
     ref = kernkit.log_kv(v.cpu().numpy(), x.cpu().numpy())
     assert _max_rel(out.cpu().numpy(), ref) <= 2e-15
+
+
+def test_address_paths_run_on_the_callers_stream() -> None:
+    """rational (forward and backward), quant.matmul and hashed_attention launch through device
+    addresses on the handle _dispatch.current_stream gives: on a side stream whose inputs are only
+    written after a long sleep, a launch on any other stream would read the zeros before them."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    xs = rng.standard_normal((64, 256))
+    num, den = (rng.standard_normal(s) * 0.3 for s in ((1, 6), (8, 4)))
+    qw = kernkit.quant.quantize(rng.standard_normal((96, 256)).astype(np.float32), 4,
+                                granularity="group", group_size=64)
+    hq = rng.integers(0, 1 << 16, (2, 100)).astype(np.uint16)
+    vv = rng.standard_normal((2, 100, 32)).astype(np.float32)
+    dev = {"device": "cuda"}
+    x, g = torch.zeros(64, 256, dtype=torch.float64, **dev), torch.zeros(64, 256, dtype=torch.float64, **dev)
+    x32, v = torch.zeros(3, 256, **dev), torch.zeros(2, 100, 32, **dev)
+    srcs = [torch.from_numpy(a).cuda() for a in (xs, xs[::-1].copy(), xs[:3].astype(np.float32), vv)]
+    tn, td = torch.from_numpy(num).cuda(), torch.from_numpy(den).cuda()
+    th = torch.from_numpy(hq.astype(np.int16)).cuda()
+    qd = qw.to(x32)
+    torch.cuda.synchronize()
+    s = torch.cuda.Stream()
+    with torch.cuda.stream(s):
+        torch.cuda._sleep(100_000_000)  # tens of ms on this stream only
+        for dst, src in zip((x, g, x32, v), srcs):
+            dst.copy_(src)
+        y = kernkit.rational(x, tn, td)
+        dx, dnum, dden = kernkit.rational_backward(g, x, tn, td)
+        yq = kernkit.quant.matmul(x32, qd)
+        o = kernkit.hashattn.hashed_attention(th, th, v, 16)
+    s.synchronize()
+    ref = kernkit.rational_backward(xs[::-1].copy(), xs, num, den)
+    np.testing.assert_allclose(y.cpu().numpy(), kernkit.rational(xs, num, den), rtol=1e-13)
+    for a, b in zip((dx, dnum, dden), ref):
+        np.testing.assert_allclose(a.cpu().numpy(), b, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(yq.cpu().numpy(), kernkit.quant.matmul(xs[:3].astype(np.float32), qw),
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(o.cpu().numpy(), kernkit.hashattn.hashed_attention(hq, hq, vv, 16),
+                               rtol=1e-5, atol=1e-5)

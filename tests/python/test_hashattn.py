@@ -765,7 +765,7 @@ def test_cuda_many_rows_per_warp() -> None:
         assert rel_err(out.cpu().numpy(), ref) <= 1e-5
 
 
-def test_cuda_glue_passes_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cuda_glue_passes_addresses(monkeypatch: pytest.MonkeyPatch, fake_cuda: dict) -> None:
     """The Python side of the CUDA call, without a GPU: torch CPU tensors dressed as CUDA ones,
     and a stand-in for the address binding that finds the arrays by address, checks every
     size and code it is given and computes with the CPU library."""
@@ -773,14 +773,7 @@ def test_cuda_glue_passes_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
     from kernkit import _core
     from kernkit import hashattn as ha
 
-    seen: dict[int, object] = {}
-    real_ptr = kernkit._dispatch.device_pointer
-
-    def record(a: object) -> int | None:
-        p = real_ptr(a)
-        seen[p] = a
-        return p
-
+    seen = fake_cuda
     calls = []
 
     def fake_ptr_call(hq, hk, v, out, ws, ws_bytes, word_bytes, bits, dtype, bh, nq, nk, d,
@@ -790,7 +783,7 @@ def test_cuda_glue_passes_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
         assert tuple(vv.shape) == (bh, nk, d) and tuple(o.shape) == (bh, nq, d)
         assert all(t.is_contiguous() for t in (q, k, vv, o, w))
         assert w.numel() == ws_bytes == fake_ws(bits, bh, nq, nk, d, causal, dtype)
-        assert word_bytes == q.element_size() and ha._CUDA_DTYPES[str(vv.dtype)[6:]] == dtype
+        assert word_bytes == q.element_size() and kernkit._dispatch.CUDA_DTYPE_CODES[str(vv.dtype)[6:]] == dtype
         lens = None if key_lengths == 0 else seen[key_lengths].numpy()
         if lens is not None:
             assert lens.dtype == np.int64 and lens.shape == (bh,)
@@ -801,16 +794,6 @@ def test_cuda_glue_passes_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
     def fake_ws(bits, bh, nq, nk, d, causal, dtype):
         return 1000 + bits + bh + nq + nk + d + int(causal) + dtype
 
-    def fake_device_of(a: object) -> object:
-        if type(a).__module__.split(".")[0] == "torch":
-            return kernkit._dispatch.Device("cuda", 0)
-        return real_device_of(a)
-
-    real_device_of = kernkit._dispatch.device_of
-    monkeypatch.setattr(kernkit._dispatch, "device_of", fake_device_of)
-    monkeypatch.setattr(kernkit._dispatch, "device_pointer", record)
-    monkeypatch.setattr(kernkit._dispatch, "current_stream", lambda a: 1234)
-    monkeypatch.setattr(_core, "cuda_built", lambda: True)
     monkeypatch.setattr(_core, "hashattn_workspace_cuda", fake_ws)
     monkeypatch.setattr(_core, "hashattn_attention_cuda_ptr", fake_ptr_call)
     monkeypatch.setattr(ha, "_lengths_to_device", lambda lens, v, xp: torch.from_numpy(lens.copy()))

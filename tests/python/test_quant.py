@@ -434,8 +434,10 @@ def test_exported():
 
 @pytest.mark.skipif(not kernkit.cuda_available(), reason="needs a CUDA build and a GPU")
 @pytest.mark.parametrize("group,batch", [(32, 3), (32, 1), (64, 1)])  # batch 1: the GEMV split over warps
-def test_cuda_matmul_matches_cpu(group, batch):
+@pytest.mark.parametrize("gemv_warps", ["4", "8"])  # blocks of the batch 1-4 kernel (cuda/quant.cu)
+def test_cuda_matmul_matches_cpu(group, batch, gemv_warps, monkeypatch):
     torch = pytest.importorskip("torch")
+    monkeypatch.setenv("KERNKIT_QUANT_GEMV_WARPS", gemv_warps)
     W = bell((70, 128), "t3", np.float32)
     for bits in (2, 3, 4, 8):
         qw = Q.quantize(W, bits, granularity="group", group_size=group, full_range=True, a_granularity="group")
@@ -448,6 +450,49 @@ def test_cuda_matmul_matches_cpu(group, batch):
             ref = x.astype(np.float64) @ exact_dequant(qw).T
             np.testing.assert_allclose(y, ref, rtol=1e-4 if dt == np.float32 else 1e-11,
                                        atol=1e-5 if dt == np.float32 else 1e-13)
+
+
+def test_cuda_glue_passes_addresses(monkeypatch, fake_cuda):
+    """The Python side of the CUDA matmul without a GPU (torch CPU tensors dressed as CUDA ones):
+    a stand-in for the address binding finds the arrays by address, checks the sizes and strides
+    it is given against them and computes with the CPU kernel."""
+    torch = pytest.importorskip("torch")
+    from kernkit import _core
+
+    calls = []
+
+    def fake_ptr_call(packed, row_bytes, code_bits, bits, rows, cols, group, lut, l_sr, l_sg, dscale, x,
+                      batch, y, f64, stream):
+        p, t, d, xx, yy = (fake_cuda[a] for a in (packed, lut, dscale, x, y))
+        assert tuple(p.shape) == (rows, row_bytes) and tuple(xx.shape) == (batch, cols)
+        assert tuple(yy.shape) == (batch, rows) and tuple(d.shape) == (rows, cols // group)
+        assert l_sr == (0 if t.shape[0] == 1 else t.shape[1] * t.shape[2])
+        assert l_sg == (0 if t.shape[1] == 1 else t.shape[2]) and t.shape[2] == 1 << bits
+        assert all(a.is_contiguous() for a in (p, t, d, xx, yy))
+        assert f64 == (xx.dtype == torch.float64) and all(a.dtype == xx.dtype for a in (t, d, yy))
+        _core.quant_lut_matmul(p.numpy(), code_bits, bits, cols, group, t.numpy(), d.numpy(), xx.numpy(),
+                               yy.numpy())
+        calls.append(stream)
+
+    monkeypatch.setattr(_core, "quant_lut_matmul_cuda_ptr", fake_ptr_call)
+    W = bell((40, 96), "laplace", np.float32)
+    for bits, kw in ((4, dict(granularity="group", group_size=32)), (3, dict(granularity="channel")),
+                     (2, dict(granularity="group", group_size=48, a_granularity="group")),
+                     (8, dict(granularity="tensor"))):
+        qw = Q.quantize(W, bits, **kw)
+        for dt, shape in ((np.float32, (96,)), (np.float64, (2, 3, 96)), (np.float32, (5, 96))):
+            x = RNG.standard_normal(shape).astype(dt)
+            tx = torch.from_numpy(x)
+            with pytest.raises(ValueError, match="qw.to"):
+                Q.matmul(tx, qw)
+            got = Q.matmul(tx, qw.to(tx))
+            assert isinstance(got, torch.Tensor) and got.shape == shape[:-1] + (40,)
+            np.testing.assert_array_equal(got.numpy(), Q.matmul(x, qw))
+    assert len(calls) == 12 and set(calls) == {1234}
+    # (a non-contiguous x is made contiguous first)
+    x = RNG.standard_normal((96, 4)).astype(np.float32)
+    qd = qw.to(torch.from_numpy(x))
+    np.testing.assert_array_equal(Q.matmul(torch.from_numpy(x).T, qd).numpy(), Q.matmul(x.T, qw))
 
 
 def test_same_bits_for_any_thread_count():

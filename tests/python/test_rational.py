@@ -519,6 +519,52 @@ def _cuda_torch():
     return torch
 
 
+def test_cuda_glue_passes_addresses(monkeypatch, fake_cuda):
+    """The Python side of the CUDA forward and backward without a GPU (torch CPU tensors dressed
+    as CUDA ones): stand-ins for the address bindings find the arrays by address, check the sizes,
+    dtype code and shape they are given against them and compute with the CPU kernels."""
+    torch = pytest.importorskip("torch")
+    from kernkit import _core
+
+    calls = []
+
+    def check(arrays, dtype, gn, na, gd, nb, outer, channels, inner):
+        x, num, den = arrays[:3]
+        assert tuple(num.shape) == (gn, na) and tuple(den.shape) == (gd, nb)
+        assert x.numel() == outer * channels * inner and all(a.is_contiguous() for a in arrays)
+        assert dtype == {torch.float32: 0, torch.float64: 1}[x.dtype]
+
+    def fake_forward(x, num, den, y, dtype, gn, na, gd, nb, form, outer, channels, inner, stream):
+        arrays = [fake_cuda[p] for p in (x, num, den, y)]
+        check(arrays, dtype, gn, na, gd, nb, outer, channels, inner)
+        _core.rational_forward(*(a.numpy() for a in arrays), form, outer, channels, inner)
+        calls.append(("forward", stream))
+
+    def fake_backward(g, x, num, den, dx, dnum, dden, dtype, gn, na, gd, nb, form, outer, channels, inner,
+                      stream):
+        arrays = [fake_cuda[p] for p in (x, num, den, g, dx, dnum, dden)]
+        check(arrays, dtype, gn, na, gd, nb, outer, channels, inner)
+        a = [t.numpy() for t in arrays]
+        _core.rational_backward(a[3], a[0], a[1], a[2], a[4], a[5], a[6], form, outer, channels, inner)
+        calls.append(("backward", stream))
+
+    monkeypatch.setattr(_core, "rational_forward_cuda_ptr", fake_forward)
+    monkeypatch.setattr(_core, "rational_backward_cuda_ptr", fake_backward)
+    rng = np.random.default_rng(21)
+    for form, axis, shape, dtype in (("A", -1, (7, 5, 24), np.float32), ("C", 1, (3, 24, 4, 5), np.float64),
+                                     ("B", -1, (24,), np.float64)):
+        x = rng.normal(size=shape).astype(dtype)
+        g = rng.normal(size=shape).astype(dtype)
+        a, b = explicit_coefs(rng, form, dtype=dtype)
+        tx, tg, ta, tb = (torch.from_numpy(v) for v in (x, g, a, b))
+        y = kernkit.rational(tx, ta, tb, form, channel_axis=axis)
+        np.testing.assert_array_equal(y.numpy(), kernkit.rational(x, a, b, form, channel_axis=axis))
+        got = kernkit.rational_backward(tg, tx, ta, tb, form, channel_axis=axis)
+        for u, v in zip(got, kernkit.rational_backward(g, x, a, b, form, channel_axis=axis)):
+            np.testing.assert_array_equal(u.numpy(), v)
+    assert calls == [("forward", 1234), ("backward", 1234)] * 3
+
+
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("layout", ["last", "first"])
 def test_cuda_float32_float64_match_reference(form, layout):
