@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 import kernkit
 from kernkit.torch import pack_codes
-from cuda_timing import copy_bandwidth, cuda_time, graph_time
+from cuda_timing import copy_bandwidth, cuda_time, graph_time, host_time
 
 H, BITS, D = 8, 16, 64
 
@@ -83,18 +83,6 @@ def einsum_reference(sf, v, c):
     context = torch.einsum("...nd,...ne->...de", sf, v)
     out = torch.einsum("...de,...nd->...ne", context, sf) + c * v.sum(-2, keepdim=True)
     return torch.einsum("...ne,...n->...ne", out, d_inv)
-
-
-def host_time(f, repeat: int = 50) -> float:
-    """Seconds the host spends per call when calls are enqueued back to back (no waiting)."""
-    f()
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(repeat):
-        f()
-    t1 = time.perf_counter()
-    torch.cuda.synchronize()
-    return (t1 - t0) / repeat
 
 
 def kernel_times(f, repeat: int = 5) -> dict[str, float]:

@@ -22,7 +22,7 @@ import torch
 
 import kernkit
 from kernkit import quant as Q
-from cuda_timing import copy_bandwidth, cuda_time, graph_time
+from cuda_timing import copy_bandwidth, cuda_time, graph_time, host_time
 
 WARPS = "KERNKIT_QUANT_GEMV_WARPS"  # warps per block of the batch 1-4 kernel (cuda/quant.cu)
 
@@ -80,12 +80,16 @@ def main() -> None:
                 os.environ[WARPS] = "4"
                 g_q4 = graph_time(lambda: Q.matmul(x, next(qds)), repeat=2 * ncopy)
                 del os.environ[WARPS]
+            host = {}
+            if B == 1:  # host time per call, calls enqueued back to back
+                host = {"lut_host_us": host_time(lambda: Q.matmul(x, qd)) * 1e6,
+                        "fp16_cublas_host_us": host_time(lambda: xh @ Wh.T) * 1e6}
             moved = qw.packed.nbytes + 4 * (qw.scales.size + B * (rows + cols))
             res["timing"].append({"shape": f"{rows}x{cols}", "batch": B, "lut_ms": t_q * 1e3, "fp16_cublas_ms": t_h * 1e3,
                                   "speedup_vs_fp16": t_h / t_q, "lut_bandwidth_fraction": moved / t_q / bw,
                                   "lut_graph_ms": g_q and g_q * 1e3, "lut_graph_4warps_ms": g_q4 and g_q4 * 1e3, "fp16_cublas_graph_ms": g_h and g_h * 1e3,
                                   "graph_speedup_vs_fp16": g_q and g_h and g_h / g_q,
-                                  "graph_lut_bandwidth_fraction": g_q and moved / g_q / bw})
+                                  "graph_lut_bandwidth_fraction": g_q and moved / g_q / bw, **host})
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "quant_gpu.json"), "w") as f:
         json.dump(res, f, indent=1)
@@ -104,6 +108,9 @@ def main() -> None:
         L.append(f"| {r['shape']} | {r['batch']} | {r['lut_ms']:.4f} | {r['fp16_cublas_ms']:.4f} | {r['speedup_vs_fp16']:.2f} | "
                  f"{f(r['lut_graph_ms'], '.4f')} | {f(r['fp16_cublas_graph_ms'], '.4f')} | {f(r['graph_speedup_vs_fp16'], '.2f')} | "
                  f"{f(r['graph_lut_bandwidth_fraction'], '.2f')} | {f(r['lut_graph_4warps_ms'], '.4f')} |")
+    L += ["", "Host time per call at batch 1 (us; calls enqueued back to back): "
+          + "; ".join(f"{r['shape']}: LUT {r['lut_host_us']:.1f}, cuBLAS {r['fp16_cublas_host_us']:.1f}"
+                      for r in res["timing"] if "lut_host_us" in r)]
     with open(os.path.join(args.out, "quant_gpu.md"), "w") as f:
         f.write("\n".join(L) + "\n")
     print("\n".join(L))

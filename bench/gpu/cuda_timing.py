@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 import numpy as np
@@ -52,3 +53,15 @@ def copy_bandwidth(nbytes: int = 1 << 28) -> float:
     """Bytes/s of a large device-to-device copy (read + write): the card's practical limit."""
     big = torch.empty(nbytes, dtype=torch.uint8, device="cuda")
     return 2 * big.numel() / cuda_time(lambda: big.clone())
+
+
+def host_time(f: Callable[[], Any], repeat: int = 50) -> float:
+    """Seconds the host spends per call when calls are enqueued back to back (no waiting)."""
+    f()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        f()
+    t1 = time.perf_counter()
+    torch.cuda.synchronize()
+    return (t1 - t0) / repeat
