@@ -7,6 +7,7 @@ caller's current CUDA stream. Nothing here copies data between devices.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Any, Protocol, cast
 
@@ -47,6 +48,11 @@ CPU = Device("cpu")
 
 
 @functools.lru_cache(maxsize=None)
+def _cuda_device(index: int) -> Device:
+    return Device("cuda", index)
+
+
+@functools.lru_cache(maxsize=None)
 def _torch_is_rocm() -> bool:
     import torch
 
@@ -60,11 +66,11 @@ def device_of(a: Any) -> Device | None:
     if isinstance(a, _HOST_SCALARS):
         return None
     if type(a).__module__.split(".")[0] == "torch":
-        # torch's __dlpack_device__ is Python code (~3 us); the device attribute says the same.
-        dt = a.device.type
-        if dt == "cuda" and not _torch_is_rocm():
-            return Device("cuda", int(a.device.index or 0))
-        if dt == "cpu":
+        # torch's __dlpack_device__ is Python code (~3 us); its is_cuda / is_cpu flags say the same
+        # (a.device builds a torch.device: slower, and this runs once per argument per call).
+        if a.is_cuda and not _torch_is_rocm():
+            return _cuda_device(a.get_device())
+        if a.is_cpu:
             return CPU
     dl = getattr(a, "__dlpack_device__", None)
     if dl is None:
@@ -74,7 +80,7 @@ def device_of(a: Any) -> Device | None:
     if kind in _DL_CPU:
         return CPU
     if kind in _DL_CUDA:
-        return Device("cuda", int(index))
+        return _cuda_device(int(index))
     raise ValueError(f"unsupported array device (DLPack device type {kind}); kernkit handles CPU and CUDA")
 
 
@@ -173,23 +179,25 @@ def addresses(*arrays: Any) -> list[int] | None:
     return res
 
 
+_NO_GUARD = contextlib.nullcontext()
+
+
 def device_guard(a: Any) -> Any:
     """A context that makes a's CUDA device current (a no-op context where it already is), so
     that kernels launched through raw addresses run on the arrays' device."""
-    import contextlib
-
     mod = type(a).__module__.split(".")[0]
     if mod == "torch":
         import torch
 
-        if a.device.index is not None and a.device.index != torch.cuda.current_device():
-            return torch.cuda.device(a.device)
+        index = a.get_device()
+        if index >= 0 and index != torch.cuda.current_device():
+            return torch.cuda.device(index)
     elif mod == "cupy":
         import cupy
 
         if a.device.id != cupy.cuda.runtime.getDevice():
             return a.device
-    return contextlib.nullcontext()
+    return _NO_GUARD
 
 
 def contiguous(a: Any) -> Any:
@@ -199,7 +207,7 @@ def contiguous(a: Any) -> Any:
         return np.ascontiguousarray(a)
     mod = type(a).__module__.split(".")[0]
     if mod == "torch":
-        return a.detach().contiguous()
+        return a if not a.requires_grad and a.is_contiguous() else a.detach().contiguous()
     if mod == "cupy":
         import cupy
 

@@ -19,6 +19,7 @@ estimator, w.r.t. the real-valued pre-sign codes) is :func:`kernkit.torch.hashed
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -96,8 +97,13 @@ def unpack(codes: Any, bits: int) -> np.ndarray:
 _dtype_name = _dispatch.dtype_name
 
 
+@functools.lru_cache(maxsize=64)
+def _word_name(bits: int) -> str:
+    return np.dtype(word_dtype(bits)).name
+
+
 def _check_codes(name: str, h: Any, bits: int) -> None:
-    want = _dispatch.name_of(np.dtype(word_dtype(bits)))
+    want = _word_name(bits)
     dt = _dtype_name(h)
     # torch has no unsigned 16/32/64-bit arithmetic types everywhere: accept the signed type of
     # the same width there (the kernel reads the bits).
