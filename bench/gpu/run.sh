@@ -19,10 +19,20 @@ exec > >(tee "$OUTDIR/run.log") 2>&1
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || true
 start=$(date +%s)
 # packages missing there (array-api-compat), carried as wheels in .whl (README of the device tool)
-if ls .whl/*.whl >/dev/null 2>&1; then python -m pip install -q --no-index --no-deps .whl/*.whl; fi
-KERNKIT_CUDA=ON CMAKE_BUILD_PARALLEL_LEVEL=16 timeout 400 python -m pip install --no-build-isolation \
-  --no-deps -q -Ccmake.define.CMAKE_CUDA_ARCHITECTURES=native -Cbuild-dir=build/gpu . \
-  || { echo "BUILD FAILED"; exit 1; }
+deps=$(ls .whl/*.whl 2>/dev/null | grep -v '/kernkit-' || true)
+if [ -n "$deps" ]; then python -m pip install -q --no-index --no-deps $deps; fi
+# kernkit itself: the wheel prebuild_wheel.sh made, where it was built from this very source
+# (same source hash) for this Python; else built here
+prebuilt=$(ls .whl/kernkit-*cp"$(python -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')"*.whl 2>/dev/null | head -1)
+if [ -n "$prebuilt" ] && [ "$(cat .whl/kernkit.source-hash 2>/dev/null)" = "$(bash bench/gpu/source_hash.sh)" ]; then
+  python -m pip install -q --no-index --no-deps --force-reinstall "$prebuilt" || { echo "INSTALL FAILED"; exit 1; }
+  echo "installed the prebuilt $(basename "$prebuilt")"
+else
+  [ -n "$prebuilt" ] && echo "the prebuilt wheel is stale (source hash differs): building"
+  KERNKIT_CUDA=ON CMAKE_BUILD_PARALLEL_LEVEL=16 timeout 400 python -m pip install --no-build-isolation \
+    --no-deps -q -Ccmake.define.CMAKE_CUDA_ARCHITECTURES=native -Cbuild-dir=build/gpu . \
+    || { echo "BUILD FAILED"; exit 1; }
+fi
 echo "build: $(( $(date +%s) - start )) s"
 python -m kernkit info
 for step in $STEPS; do
