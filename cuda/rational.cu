@@ -223,17 +223,29 @@ __global__ void __launch_bounds__(kThreads, kForwardMinBlocks)
 }
 
 // Deterministic sum over the block; the result is valid in thread 0.
-template <class C>
-__device__ inline C block_sum(C v, C* scratch) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+// Sums the block's per-thread accumulators acc_a[0, na) and acc_b[0, nb) into out[0, na + nb):
+// every slot over each warp by shuffles, one barrier, then thread k adds slot k's warp partials
+// in warp order. (One barrier pair per coefficient before, with thread 0 adding while the block
+// waited: at 4096 elements per block that tail cost about as much as the 16-bit loop.)
+template <int KA, int KB, class C>
+__device__ inline void block_sums(const C (&acc_a)[KA], int na, const C (&acc_b)[KB], int nb,
+                                  C (*scratch)[KA + KB], C* out) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  __syncthreads();  // scratch reuse across calls
-  if (lane == 0) scratch[warp] = v;
+#pragma unroll
+  for (int k = 0; k < KA + KB; ++k)
+    if (k < KA ? k < na : k - KA < nb) {
+      C v = k < KA ? acc_a[k] : acc_b[k - KA];
+      for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+      if (lane == 0) scratch[warp][k] = v;
+    }
   __syncthreads();
-  C s = C(0);
-  if (threadIdx.x == 0)
-    for (int w = 0; w < kThreads / 32; ++w) s += scratch[w];
-  return s;
+  const int k = static_cast<int>(threadIdx.x);
+  if (k < na + nb) {
+    const int slot = k < na ? k : KA + (k - na);
+    C s = C(0);
+    for (int w = 0; w < kThreads / 32; ++w) s += scratch[w][slot];
+    out[k] = s;
+  }
 }
 
 // One element of the backward: returns dx and adds the element's terms of the coefficient
@@ -296,7 +308,7 @@ __global__ void __launch_bounds__(kThreads)
   const int m = MD >= 0 ? MD : g.m, n = ND >= 0 ? ND : g.n;
   const RationalForm form = FORM >= 0 ? static_cast<RationalForm>(FORM) : g.form;
   __shared__ C sa[kMaxCoef], sb[kMaxCoef + 1];
-  __shared__ C scratch[kThreads / 32];
+  __shared__ C scratch[kThreads / 32][KA + KB];
   const std::int64_t j = blockIdx.x / g.nchunk, c = blockIdx.x % g.nchunk;
   load_coef(g, j, num, den, sa, sb);
   C acc_a[KA], acc_b[KB];
@@ -342,19 +354,7 @@ __global__ void __launch_bounds__(kThreads)
                                                      to_math(gc.v[k]), acc_a, acc_b));
     *reinterpret_cast<V*>(dx + cur) = d;
   }
-  C* out = partial + static_cast<std::int64_t>(blockIdx.x) * (g.na + g.nb);
-#pragma unroll
-  for (int k = 0; k < KA; ++k)
-    if (k < g.na) {
-      const C s = block_sum(acc_a[k], scratch);
-      if (threadIdx.x == 0) out[k] = s;
-    }
-#pragma unroll
-  for (int k = 0; k < KB; ++k)
-    if (k < g.nb) {
-      const C s = block_sum(acc_b[k], scratch);
-      if (threadIdx.x == 0) out[g.na + k] = s;
-    }
+  block_sums(acc_a, g.na, acc_b, g.nb, scratch, partial + static_cast<std::int64_t>(blockIdx.x) * (g.na + g.nb));
 }
 
 // One block per output coefficient: sum of its partials (type M) over the runs of its group and
