@@ -39,6 +39,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
@@ -478,12 +479,22 @@ void forward_t(const RationalShape& s, const void* x, const void* num, const voi
           : forward_launch<X, 1, std::int64_t>(g, total, x, num, den, y, st);
 }
 
+// Elements per thread of a backward block (its share of the block's run chunk): 16, or 32 / 64
+// from KERNKIT_RATIONAL_BWD_PER_THREAD (for timing fewer, longer blocks against the default: each
+// block pays for its coefficient loads, first loads and coefficient sums once).
+std::int64_t backward_per_thread() {
+  const char* e = std::getenv("KERNKIT_RATIONAL_BWD_PER_THREAD");
+  if (e && std::string(e) == "32") return 32;
+  if (e && std::string(e) == "64") return 64;
+  return 16;
+}
+
 template <class X>
 void backward_t(const RationalShape& s, const void* grad, const void* x, const void* num,
                 const void* den, void* dx, void* dnum, void* dden, cudaStream_t st) {
   using C = typename Coef<X>::type;
   using M = typename Math<X>::type;
-  const Geo g = make_geo(s, kThreads * 16);
+  const Geo g = make_geo(s, kThreads * backward_per_thread());
   const std::int64_t nb = num_blocks(s, g);
   const std::int64_t ncoef = s.num_groups * g.na + s.den_groups * g.nb;
   if (nb == 0 || s.inner == 0) {

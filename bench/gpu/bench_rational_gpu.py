@@ -27,7 +27,10 @@ import numpy as np
 import torch
 
 import kernkit
-from cuda_timing import copy_bandwidth, cuda_time, graph_time
+import kernkit.torch as kt
+from cuda_timing import copy_bandwidth, cuda_time, graph_time, host_time
+
+PER = "KERNKIT_RATIONAL_BWD_PER_THREAD"  # elements per thread of a backward block (cuda/rational.cu)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rational"))
 from bench_rational import torch_eager_form_a  # noqa: E402  (the same eager reference as on the CPU)
@@ -116,6 +119,22 @@ def main() -> None:
             row["kernkit_fwdbwd_bw"] = 5 * esize * n / row["kernkit_fwdbwd_s"] / bw
             row["kernkit_fwd_graph_bw"] = 2 * esize * n / row["kernkit_fwd_graph_s"] / bw
             row["kernkit_fwdbwd_graph_bw"] = 5 * esize * n / row["kernkit_fwdbwd_graph_s"] / bw
+            # host time per call, calls enqueued back to back (kernkit.torch: through autograd)
+            xt, at, bt = x.clone().requires_grad_(), a.clone().requires_grad_(), b.clone().requires_grad_()
+            row["kernkit_fwd_host_us"] = host_time(lambda: kernkit.rational(x, a, b)) * 1e6
+            row["kernkit_bwd_host_us"] = host_time(lambda: kernkit.rational_backward(g, x, a, b)) * 1e6
+            row["torch_fwdbwd_host_us"] = host_time(lambda: kt.rational(xt, at, bt).backward(g)) * 1e6
+            # longer backward blocks: the same dx, coefficient gradients up to the summation order
+            ref = kernkit.rational_backward(g, x, a, b)
+            for per in ("32", "64"):
+                os.environ[PER] = per
+                dv = kernkit.rational_backward(g, x, a, b)
+                row[f"bwd{per}_dx_equal"] = bool(torch.equal(dv[0], ref[0]))
+                row[f"bwd{per}_coef_rel"] = max(float((u - v).abs().max() / v.abs().max())
+                                                for u, v in zip(dv[1:], ref[1:]))
+                row[f"kernkit_fwdbwd_graph_{per}_s"] = graph_time(
+                    lambda: (kernkit.rational(x, a, b), kernkit.rational_backward(g, x, a, b)), repeat=20)
+                del os.environ[PER]
             xe = x.clone().requires_grad_()
             ae, be = a.clone().requires_grad_(), b.clone().requires_grad_()
 
@@ -166,6 +185,19 @@ def main() -> None:
             f"{ms(r, 'eager_fwd_s')} | {ms(r, 'eager_fwdbwd_s')} | {ms(r, 'kat_triton_fwd_s')} | "
             f"{ms(r, 'kat_triton_fwdbwd_s')} | {ms(r, 'flashkat_fwd_s')} | {ms(r, 'flashkat_fwdbwd_s')} | "
             f"{r['deterministic']} | {r['err_y_f32']:.1e}, " + ", ".join(f"{e:.1e}" for e in r["err_grads_f32"]) + " |")
+    lines += ["", "Host time per call (us; calls enqueued back to back: kernkit.rational, kernkit.rational_backward, "
+              "and kernkit.torch.rational forward + backward through autograd) and forward + backward "
+              "device time (graph, ms) with backward blocks of 16 (default), 32 and 64 elements per thread "
+              "(KERNKIT_RATIONAL_BWD_PER_THREAD; dx bitwise equal to the default's, coefficient gradients "
+              "within the relative difference shown).", "",
+              "| (B·L, D) | dtype | host fwd | host bwd | host torch fwd+bwd | fwd+bwd 16 | fwd+bwd 32 | fwd+bwd 64 | dx equal, coef rel (32; 64) |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in results:
+        lines.append(
+            f"| ({r['shape'][0]}, {r['shape'][1]}) | {r['dtype']} | {r['kernkit_fwd_host_us']:.1f} | "
+            f"{r['kernkit_bwd_host_us']:.1f} | {r['torch_fwdbwd_host_us']:.1f} | {ms(r, 'kernkit_fwdbwd_graph_s')} | "
+            f"{ms(r, 'kernkit_fwdbwd_graph_32_s')} | {ms(r, 'kernkit_fwdbwd_graph_64_s')} | "
+            f"{r['bwd32_dx_equal']}, {r['bwd32_coef_rel']:.1e}; {r['bwd64_dx_equal']}, {r['bwd64_coef_rel']:.1e} |")
     with open(os.path.join(args.out, "rational_gpu.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

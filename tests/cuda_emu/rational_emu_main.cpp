@@ -197,6 +197,21 @@ int main() {
   emu_cuda::set_forward_max_blocks(132 * 32);
   RationalShape c{500, 32, 1, 2, 4, 5, 4, RationalForm::C};
   bad += run<float, float>(RationalDtype::f32, c, 2e-7, true, "f32");  // the case float32 math failed
+  // longer backward blocks (KERNKIT_RATIONAL_BWD_PER_THREAD): one chunk per run, and a run
+  // of 1400 x 12 elements split over blocks of 8192 and 16384 (the last partial)
+  for (const char* per : {"32", "64"}) {
+    setenv("KERNKIT_RATIONAL_BWD_PER_THREAD", per, 1);
+    std::printf("backward blocks of %s elements per thread\n", per);
+    for (RationalForm f : {RationalForm::A, RationalForm::C}) {
+      RationalShape last{400, 48, 1, 1, 4, 5, 4, f};
+      RationalShape many_rows{1400, 48, 1, 1, 4, 5, 4, f};
+      bad += run<float, float>(RationalDtype::f32, last, 2e-7, false, "f32");
+      bad += run<float, float>(RationalDtype::f32, many_rows, 2e-7, false, "f32");
+      bad += run<__nv_bfloat16, float>(RationalDtype::bf16, many_rows, 3e-2, false, "bf16");
+    }
+    bad += run<double, double>(RationalDtype::f64, wide, 1e-13, false, "f64");
+  }
+  unsetenv("KERNKIT_RATIONAL_BWD_PER_THREAD");
   if (bad == 0) std::printf("all ok\n");
   return bad == 0 ? 0 : 1;
 }
