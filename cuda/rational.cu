@@ -479,14 +479,18 @@ void forward_t(const RationalShape& s, const void* x, const void* num, const voi
           : forward_launch<X, 1, std::int64_t>(g, total, x, num, den, y, st);
 }
 
-// Elements per thread of a backward block (its share of the block's run chunk): 16, or 32 / 64
-// from KERNKIT_RATIONAL_BWD_PER_THREAD (for timing fewer, longer blocks against the default: each
-// block pays for its coefficient loads, first loads and coefficient sums once).
-std::int64_t backward_per_thread() {
-  const char* e = std::getenv("KERNKIT_RATIONAL_BWD_PER_THREAD");
-  if (e && std::string(e) == "32") return 32;
-  if (e && std::string(e) == "64") return 64;
-  return 16;
+// Elements per thread of a backward block (its share of the block's run chunk): 64 from 2^23
+// elements on, else 16. Each block pays once for its coefficient loads, its first loads and its
+// coefficient sums; on an H200 (one run, bench/results/gpu/rational_gpu.md) blocks of 64 per
+// thread took forward + backward 12-16% less time than 16 at (197·128, 768) float32 and at
+// D = 3072, 7% at D = 768 bfloat16 (32: 9%); below 2^23 elements they would leave SMs idle.
+// KERNKIT_RATIONAL_BWD_PER_THREAD=16|32|64 overrides (for timing one against another).
+std::int64_t backward_per_thread(std::int64_t elements) {
+  if (const char* e = std::getenv("KERNKIT_RATIONAL_BWD_PER_THREAD")) {
+    const std::string v(e);
+    if (v == "16" || v == "32" || v == "64") return std::stoi(v);
+  }
+  return elements >= (std::int64_t{1} << 23) ? 64 : 16;
 }
 
 template <class X>
@@ -494,7 +498,7 @@ void backward_t(const RationalShape& s, const void* grad, const void* x, const v
                 const void* den, void* dx, void* dnum, void* dden, cudaStream_t st) {
   using C = typename Coef<X>::type;
   using M = typename Math<X>::type;
-  const Geo g = make_geo(s, kThreads * backward_per_thread());
+  const Geo g = make_geo(s, kThreads * backward_per_thread(s.outer * s.channels * s.inner));
   const std::int64_t nb = num_blocks(s, g);
   const std::int64_t ncoef = s.num_groups * g.na + s.den_groups * g.nb;
   if (nb == 0 || s.inner == 0) {

@@ -28,7 +28,7 @@ if [ -n "$prebuilt" ] && [ "$(cat .whl/kernkit.source-hash 2>/dev/null)" = "$(ba
   python -m pip install -q --no-index --no-deps --force-reinstall "$prebuilt" || { echo "INSTALL FAILED"; exit 1; }
   echo "installed the prebuilt $(basename "$prebuilt")"
 else
-  [ -n "$prebuilt" ] && echo "the prebuilt wheel is stale (source hash differs): building"
+  [ -n "$prebuilt" ] && echo "the prebuilt wheel is stale (source hash $(cat .whl/kernkit.source-hash 2>/dev/null), this tree's $(bash bench/gpu/source_hash.sh)): building"
   KERNKIT_CUDA=ON CMAKE_BUILD_PARALLEL_LEVEL=16 timeout 400 python -m pip install --no-build-isolation \
     --no-deps -q -Ccmake.define.CMAKE_CUDA_ARCHITECTURES=native -Cbuild-dir=build/gpu . \
     || { echo "BUILD FAILED"; exit 1; }
