@@ -129,10 +129,20 @@ def check_float_dtype(name: str, a: Any) -> None:
         raise TypeError(f"argument {name!r} must be float32 or float64, got {dt}")
 
 
+_NAMESPACES: dict[type, Any] = {}
+
+
 def array_namespace(*arrays: Any) -> Any:
-    """The caller's array library (array-api-compat namespace) for allocating outputs."""
+    """The caller's array library (array-api-compat namespace) for allocating outputs. One array's
+    is looked up once per array type (the compat lookup is Python code, microseconds a call)."""
     import array_api_compat
 
+    if len(arrays) == 1 and not isinstance(arrays[0], _HOST_SCALARS):
+        tp = type(arrays[0])
+        ns = _NAMESPACES.get(tp)
+        if ns is None:
+            ns = _NAMESPACES[tp] = array_api_compat.array_namespace(arrays[0])
+        return ns
     arrs = [a for a in arrays if not isinstance(a, _HOST_SCALARS)]
     return array_api_compat.array_namespace(*arrs)
 

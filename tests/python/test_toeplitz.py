@@ -449,3 +449,21 @@ def test_cuda_python_glue_with_cpu_tensors_standing_in(monkeypatch: pytest.Monke
             assert _rel(Y1.double().numpy(), Ts[0] @ X[0, 0]) <= tol
     with pytest.raises(ValueError, match="disagree"):
         toeplitz_matmul(torch.ones(4), 2 * torch.ones(4), torch.ones(4, 2))
+
+
+def test_diagonal_check_batched_and_nan() -> None:
+    """The general path's check of c[..., 0] == r[..., 0]: NaN on both sides agrees (the column
+    becomes NaN, as any non-finite coefficient does), a difference in any batch row raises."""
+    rng = np.random.default_rng(31)
+    c, r = rng.standard_normal((3, 8)), rng.standard_normal((3, 8))
+    r[:, 0] = c[:, 0]
+    c[1, 0] = r[1, 0] = np.nan
+    X = rng.standard_normal((3, 8, 2))
+    Y = toeplitz_matmul(c, r, X)
+    assert np.isnan(Y[1]).all() and np.isfinite(Y[[0, 2]]).all()
+    r[2, 0] += 1.0
+    with pytest.raises(ValueError, match="disagree"):
+        toeplitz_matmul(c, r, X)
+    r[2, 0], c[1, 0] = c[2, 0], 0.0  # NaN on one side only
+    with pytest.raises(ValueError, match="disagree"):
+        toeplitz_matmul(c, r, X)
