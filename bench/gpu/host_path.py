@@ -59,7 +59,9 @@ def measure(repeat: int) -> dict[str, float]:
     qd = qw.to(xq)
     hq = torch.randint(0, 1 << 15, (1, 8, 1024), dtype=torch.int16)
     v = torch.randn(1, 8, 1024, 64)
-    cases = {"rational": lambda: kernkit.rational(x, num, den),
+    vs, xs = torch.rand(1000) * 10, torch.rand(1000) * 10
+    cases = {"log_iv": lambda: kernkit.log_iv(vs, xs),
+             "rational": lambda: kernkit.rational(x, num, den),
              "rational_backward": lambda: kernkit.rational_backward(g, x, num, den),
              "quant.matmul": lambda: Q.matmul(xq, qd),
              "hashed_attention": lambda: kernkit.hashed_attention(hq, hq, v, 16)}

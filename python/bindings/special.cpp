@@ -76,6 +76,24 @@ void special_cuda(int fn, CudaArray<const T> v, CudaArray<const T> x, CudaArray<
                             reinterpret_cast<void*>(stream));
 }
 
+// The same on device addresses of n contiguous elements each: for torch / CuPy arrays that
+// kernkit._dispatch has checked and made (importing a torch tensor as an nb::ndarray runs its
+// Python __dlpack__, microseconds each, three per call and three more for float64, whose import
+// as float32 is tried first).
+void special_cuda_ptr(int fn, std::int64_t n, std::uintptr_t v, std::uintptr_t x, std::uintptr_t out,
+                      bool f64, std::uintptr_t stream) {
+  if (n < 0) throw nb::value_error("special_cuda: n must be >= 0");
+  nb::gil_scoped_release nogil;
+  const auto run = [&](auto t) {
+    using T = decltype(t);
+    kernkit::cuda::special<T>(static_cast<SpecialFn>(fn), n, reinterpret_cast<const T*>(v), 1,
+                              reinterpret_cast<const T*>(x), 1, reinterpret_cast<T*>(out), 1,
+                              reinterpret_cast<void*>(stream));
+  };
+  if (f64) run(double{});
+  else run(float{});
+}
+
 }  // namespace
 
 void def_special(nb::module_& m) {
@@ -95,4 +113,6 @@ void def_special(nb::module_& m) {
         nb::arg("out"), nb::arg("stream"));
   m.def("special_cuda", &special_cuda<double>, nb::arg("fn"), nb::arg("v"), nb::arg("x"),
         nb::arg("out"), nb::arg("stream"));
+  m.def("special_cuda_ptr", &special_cuda_ptr, nb::arg("fn"), nb::arg("n"), nb::arg("v"), nb::arg("x"),
+        nb::arg("out"), nb::arg("f64"), nb::arg("stream"));
 }

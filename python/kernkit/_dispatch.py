@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from typing import Any, Protocol, cast
 
 import numpy as np
@@ -243,14 +244,25 @@ def _ufunc_on_cuda(name: str, fn_id: int, args: tuple[Any, ...], kwargs: dict[st
     for arg_name, a in named.items():
         if not isinstance(a, _HOST_SCALARS) and "complex" in str(a.dtype):
             raise TypeError(f"argument {arg_name!r}: complex input is not supported")
-    xp = array_namespace(*arrays)
     like = arrays[0]
-    dtype = xp.float32 if all(str(a.dtype).endswith("float32") for a in arrays) else xp.float64
-    v, x = (xp.asarray(a, dtype=dtype, device=like.device) for a in args)
-    v, x = xp.broadcast_arrays(v, x)
+    xp = array_namespace(*arrays) if len(arrays) > 1 else array_namespace(like)
+    f64 = not all(dtype_name(a) == "float32" for a in arrays)
+    dtype = xp.float64 if f64 else xp.float32
+    v, x = args
+    if not (len(arrays) == 2 and type(v) is type(x) and tuple(v.shape) == tuple(x.shape)
+            and dtype_name(v) == dtype_name(x) == ("float64" if f64 else "float32")):
+        # (a Python scalar, another dtype or shape: converted and broadcast on the device)
+        v, x = (xp.asarray(a, dtype=dtype, device=like.device) for a in args)
+        v, x = xp.broadcast_arrays(v, x)
     v, x = contiguous(v), contiguous(x)
     out = xp.empty(v.shape, dtype=dtype, device=like.device)
-    _core.special_cuda(fn_id, v, x, out, current_stream(like))
+    stream = current_stream(like)
+    addr = addresses(v, x, out)
+    if addr is None:
+        _core.special_cuda(fn_id, v, x, out, stream)
+    else:  # torch / CuPy: addresses instead of three (float64: six) DLPack imports
+        with device_guard(like):
+            _core.special_cuda_ptr(fn_id, math.prod(v.shape), addr[0], addr[1], addr[2], f64, stream)
     return out
 
 

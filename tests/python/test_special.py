@@ -888,3 +888,37 @@ def test_cuda_compact_kernels_match_the_per_class_ones(tmp_path: Path) -> None:
     assert build.returncode == 0, build.stderr[-4000:]
     res = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0 and "all ok" in res.stdout, res.stdout[-4000:] + res.stderr[-2000:]
+
+
+def test_cuda_glue_passes_addresses(monkeypatch: pytest.MonkeyPatch, fake_cuda: dict) -> None:
+    """The Python side of a CUDA call without a GPU (torch CPU tensors dressed as CUDA ones): a
+    stand-in for the address binding finds the arrays by address, checks the element count and
+    dtype flag it is given and computes with the CPU ufunc; same dtypes and shapes go straight
+    through, scalars, mixed dtypes and broadcasting are converted first."""
+    torch = pytest.importorskip("torch")
+    from kernkit import _core
+
+    calls = []
+
+    def fake_ptr_call(fn, n, v, x, out, f64, stream):
+        a, b, o = (fake_cuda[p] for p in (v, x, out))
+        assert a.numel() == b.numel() == o.numel() == n and all(t.is_contiguous() for t in (a, b, o))
+        assert {a.dtype, b.dtype, o.dtype} == {torch.float64 if f64 else torch.float32}
+        ufunc = next(u for u, i in _core.special_ufuncs.values() if i == fn)
+        o.numpy()[...] = ufunc(a.numpy(), b.numpy())
+        calls.append((fn, stream))
+
+    monkeypatch.setattr(_core, "special_cuda_ptr", fake_ptr_call)
+    rng = np.random.default_rng(17)
+    v32 = rng.uniform(0, 20, (3, 5)).astype(np.float32)
+    x32 = rng.uniform(0, 50, (3, 5)).astype(np.float32)
+    cases = [(v32, x32), (v32.astype(np.float64), x32.astype(np.float64)), (v32, x32.astype(np.float64)),
+             (2.5, x32), (v32[:, :1], x32[0]), (v32.T, x32.T)]  # (the last non-contiguous)
+    for v, x in cases:
+        tv = v if isinstance(v, float) else torch.from_numpy(np.asarray(v))
+        got = kernkit.log_kv(tv, torch.from_numpy(np.asarray(x)))
+        want = kernkit.log_kv(v, x)
+        assert isinstance(got, torch.Tensor) and got.shape == want.shape
+        assert str(got.dtype) == f"torch.{want.dtype}"
+        np.testing.assert_array_equal(got.numpy(), want)
+    assert len(calls) == len(cases) and {s for _, s in calls} == {1234}
