@@ -154,6 +154,41 @@ void matmul_spectrum_cuda(CudaC<const T> spec, i64 L, CudaAny<const T> X, CudaC<
                                               reinterpret_cast<void*>(stream));
 }
 
+// The CUDA calls on device addresses: for torch / CuPy arrays whose shapes, dtypes and device
+// kernkit.toeplitz has checked and made (importing a torch tensor as an nb::ndarray runs its
+// Python __dlpack__, microseconds each: three per call, twice for float64, whose import as
+// float32 is tried first). Strides in elements; a coefficient or spectrum batch stride 0 shares
+// one row.
+void spectrum_cuda_ptr(std::uintptr_t c, i64 cbs, std::uintptr_t r, i64 rbs, bool causal, i64 n,
+                       i64 nb, i64 L, std::uintptr_t spec, bool f64, std::uintptr_t stream) {
+  need(causal || r != 0, "r is required unless causal");
+  need(L >= 2 * n - 1 && L % 2 == 0, "L must be even and >= 2n - 1");
+  nb::gil_scoped_release nogil;
+  const auto run = [&](auto t) {
+    using T = decltype(t);
+    kernkit::cuda::toeplitz::spectrum<T>(reinterpret_cast<const T*>(c), cbs,
+                                         causal ? nullptr : reinterpret_cast<const T*>(r), rbs, causal, n,
+                                         nb, L, reinterpret_cast<T*>(spec), reinterpret_cast<void*>(stream));
+  };
+  if (f64) run(double{});
+  else run(float{});
+}
+
+void matmul_spectrum_cuda_ptr(std::uintptr_t spec, i64 sbs, i64 L, i64 n, std::uintptr_t X, i64 nb,
+                              i64 k, i64 xs0, i64 xs1, i64 xs2, std::uintptr_t Y, bool f64,
+                              std::uintptr_t stream) {
+  need(L >= 2 * n - 1 && L % 2 == 0, "L must be even and >= 2n - 1");
+  nb::gil_scoped_release nogil;
+  const auto run = [&](auto t) {
+    using T = decltype(t);
+    kernkit::cuda::toeplitz::matmul_spectrum<T>(reinterpret_cast<const T*>(spec), sbs, L, n,
+                                                reinterpret_cast<const T*>(X), nb, k, xs0, xs1, xs2,
+                                                reinterpret_cast<T*>(Y), reinterpret_cast<void*>(stream));
+  };
+  if (f64) run(double{});
+  else run(float{});
+}
+
 }  // namespace
 
 void def_toeplitz(nb::module_& m) {
@@ -191,4 +226,11 @@ void def_toeplitz(nb::module_& m) {
         nb::arg("L"), nb::arg("X"), nb::arg("Y"), nb::arg("stream"));
   m.def("toeplitz_matmul_spectrum_cuda", &matmul_spectrum_cuda<double>, nb::arg("spec"),
         nb::arg("L"), nb::arg("X"), nb::arg("Y"), nb::arg("stream"));
+  m.def("toeplitz_spectrum_cuda_ptr", &spectrum_cuda_ptr, nb::arg("c"), nb::arg("c_batch_stride"),
+        nb::arg("r"), nb::arg("r_batch_stride"), nb::arg("causal"), nb::arg("n"), nb::arg("batch"),
+        nb::arg("L"), nb::arg("spec"), nb::arg("f64"), nb::arg("stream"));
+  m.def("toeplitz_matmul_spectrum_cuda_ptr", &matmul_spectrum_cuda_ptr, nb::arg("spec"),
+        nb::arg("spec_batch_stride"), nb::arg("L"), nb::arg("n"), nb::arg("X"), nb::arg("batch"),
+        nb::arg("k"), nb::arg("x_stride0"), nb::arg("x_stride1"), nb::arg("x_stride2"), nb::arg("Y"),
+        nb::arg("f64"), nb::arg("stream"));
 }

@@ -179,6 +179,13 @@ def device_pointer(a: Any) -> int | None:
     return None
 
 
+def element_strides(a: Any) -> tuple[int, ...]:
+    """A torch / CuPy array's strides in elements (CuPy's are in bytes)."""
+    if type(a).__module__.split(".")[0] == "torch":
+        return tuple(a.stride())
+    return tuple(st // a.itemsize for st in a.strides)
+
+
 def addresses(*arrays: Any) -> list[int] | None:
     """The arrays' device addresses (0 for None), or None unless all are torch / CuPy arrays."""
     res = []

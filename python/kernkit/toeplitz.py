@@ -165,7 +165,17 @@ def _product(c: Any, r: Any, X: Any, causal: bool, spec: tuple[Any, int] | None)
     if spec is None:
         spec = _spectrum(c, r, causal, batch, n)
     s, L = spec
-    _core.toeplitz_matmul_spectrum_cuda(_spec_rows(s, batch, L), L, X3, Y3, stream)
+    S = _spec_rows(s, batch, L)
+    addr = _dispatch.addresses(S, X3, Y3)
+    if addr is None:
+        _core.toeplitz_matmul_spectrum_cuda(S, L, X3, Y3, stream)
+        return Y
+    # torch / CuPy: addresses and element strides instead of three DLPack imports
+    xs0, xs1, xs2 = _dispatch.element_strides(X3)
+    with _dispatch.device_guard(X):
+        _core.toeplitz_matmul_spectrum_cuda_ptr(addr[0], 0 if S.shape[0] == 1 else L + 2, L, n, addr[1],
+                                                int(X3.shape[0]), k, xs0, xs1, xs2, addr[2],
+                                                _dtype_name(X3) == "float64", stream)
     return Y
 
 
@@ -196,7 +206,15 @@ def _spectrum(c: Any, r: Any, causal: bool, cbatch: tuple[int, ...], n: int) -> 
         _dispatch.require_cuda("c")
         _find_cufft()
         s = xp.empty((rows, L + 2), dtype=c.dtype, device=c.device)
-        _core.toeplitz_spectrum_cuda(c2, r2, causal, L, s, _dispatch.current_stream(c))
+        stream = _dispatch.current_stream(c)
+        addr = _dispatch.addresses(c2, r2, s)
+        if addr is None:
+            _core.toeplitz_spectrum_cuda(c2, r2, causal, L, s, stream)
+        else:  # torch / CuPy: addresses instead of three DLPack imports
+            with _dispatch.device_guard(c):
+                _core.toeplitz_spectrum_cuda_ptr(addr[0], 0 if c2.shape[0] == 1 else n, addr[1],
+                                                 0 if r2 is None or r2.shape[0] == 1 else n, causal, n, rows,
+                                                 L, addr[2], _dtype_name(c) == "float64", stream)
     return (xp.reshape(s, (L + 2,)) if shared else xp.reshape(s, cbatch + (L + 2,))), L
 
 

@@ -399,35 +399,36 @@ def test_cuda_never_copies_across_devices() -> None:
         toeplitz_matmul(c, c, torch.ones((4, 2), device="cuda", dtype=torch.float64))
 
 
-def test_cuda_python_glue_with_cpu_tensors_standing_in(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cuda_python_glue_with_cpu_tensors_standing_in(monkeypatch: pytest.MonkeyPatch, fake_cuda: dict) -> None:
     """The CUDA branch of kernkit.toeplitz (torch namespace, broadcasting, strides, spectra,
-    detach) run on CPU tensors that pretend to live on a GPU, the CUDA entries replaced by the
-    CPU kernels: the Python glue is checked where no GPU is (CI); the kernels by the tests above."""
+    detach) run on CPU tensors that pretend to live on a GPU (the fake_cuda fixture), the address
+    bindings replaced by stand-ins that find the arrays by address, check the batch strides,
+    lengths, element strides and dtype flag they are given against them and run the CPU kernels:
+    the Python glue is checked where no GPU is (CI); the kernels by the tests above."""
     torch = pytest.importorskip("torch")
-    from kernkit import _dispatch
-    from kernkit import toeplitz as tz
-
     core = kernkit._core
 
-    class StandIn:
-        def __getattr__(self, name: str) -> object:
-            return getattr(core, name)
+    def spectrum_ptr(c, cbs, r, rbs, causal, n, nb, L, spec, f64, stream):  # type: ignore[no-untyped-def]
+        cc, ss = fake_cuda[c], fake_cuda[spec]
+        rr = None if causal else fake_cuda[r]
+        assert tuple(ss.shape) == (nb, L + 2) and ss.is_contiguous() and L >= 2 * n - 1
+        for a, bs in ((cc, cbs), (rr, rbs)):
+            if a is not None:
+                assert a.is_contiguous() and a.shape[-1] == n and bs == (0 if a.shape[0] == 1 else n)
+        assert f64 == (ss.dtype == torch.float64) and stream == 1234
+        core.toeplitz_spectrum(cc.numpy(), None if rr is None else rr.numpy(), causal, L, ss.numpy())
 
-        @staticmethod
-        def toeplitz_spectrum_cuda(c, r, causal, L, spec, stream):  # type: ignore[no-untyped-def]
-            core.toeplitz_spectrum(c.numpy(), None if r is None else r.numpy(), causal, L, spec.numpy())
+    def matmul_ptr(spec, sbs, L, n, X, nb, k, xs0, xs1, xs2, Y, f64, stream):  # type: ignore[no-untyped-def]
+        ss, xx, yy = fake_cuda[spec], fake_cuda[X], fake_cuda[Y]
+        assert tuple(xx.shape) == tuple(yy.shape) == (nb, n, k) and yy.is_contiguous()
+        assert (xs0, xs1, xs2) == tuple(xx.stride()) and sbs == (0 if ss.shape[0] == 1 else L + 2)
+        assert f64 == (xx.dtype == torch.float64) and stream == 1234
+        core.toeplitz_matmul_spectrum(ss.numpy(), L, xx.numpy(), yy.numpy())
 
-        @staticmethod
-        def toeplitz_matmul_spectrum_cuda(spec, L, X, Y, stream):  # type: ignore[no-untyped-def]
-            assert X.ndim == 3 and Y.is_contiguous() and spec.is_contiguous()
-            core.toeplitz_matmul_spectrum(spec.numpy(), L, X.numpy(), Y.numpy())
-
-    real_device_of = _dispatch.device_of
-    monkeypatch.setattr(_dispatch, "device_of",
-                        lambda a: _dispatch.Device("cuda", 0) if isinstance(a, torch.Tensor) else real_device_of(a))
-    monkeypatch.setattr(_dispatch, "require_cuda", lambda name: None)
-    monkeypatch.setattr(_dispatch, "current_stream", lambda a: 0)
-    monkeypatch.setattr(tz, "_core", StandIn())
+    monkeypatch.setattr(core, "toeplitz_spectrum_cuda_ptr", spectrum_ptr)
+    monkeypatch.setattr(core, "toeplitz_matmul_spectrum_cuda_ptr", matmul_ptr)
+    monkeypatch.setattr(core, "toeplitz_cuda_fft_length",
+                        lambda n, f64: 1 << (2 * n - 1).bit_length() if n > 1 else 2)
     rng = np.random.default_rng(13)
     n = 37
     c, r = _coefs(rng, n, (3,))
@@ -447,6 +448,8 @@ def test_cuda_python_glue_with_cpu_tensors_standing_in(monkeypatch: pytest.Monke
             assert _rel((T.T @ Xt).double().numpy(), np.swapaxes(Ts, -1, -2)[None] @ X) <= tol
             Y1 = toeplitz_matmul(ct[0], None if causal else rt[0], Xt[0, 0], causal=causal)
             assert _rel(Y1.double().numpy(), Ts[0] @ X[0, 0]) <= tol
+            Yb = T @ Xt[0, :1].detach().expand(5, 3, n, 4)  # batch stride 0
+            assert _rel(Yb.double().numpy(), np.broadcast_to(Ts @ X[0, 0], (5, 3, n, 4))) <= tol
     with pytest.raises(ValueError, match="disagree"):
         toeplitz_matmul(torch.ones(4), 2 * torch.ones(4), torch.ones(4, 2))
 
