@@ -3,8 +3,8 @@
 // (layout of kernkit::quant::lut_matmul). A LUT shared by every row and group is staged in shared
 // memory (2^b <= 256 entries); a group's scale multiplies its partial sum once.
 // GEMV and batches up to 4 (2-, 4- and 8-bit codes, two words of codes per lane within one
-// group): a block of 4 or 8 warps (gemv_warps) takes kGemvRows rows and splits their columns between its
-// warps, in units of two code words per lane (CPL columns). A warp loads a unit's x once
+// group): a block of 4 or 8 warps (gemv_warps) takes kGemvRows rows and splits their columns
+// between its warps, in units of two code words per lane (CPL columns). A warp loads a unit's x once
 // (coalesced, each batch row's) and applies it to every row of the block, whose codes and scales
 // it loads first (all rows in flight), each decoded weight to every batch row; the rows' sums
 // are reduced over lanes by shuffles and over warps through shared memory in a fixed order. (One

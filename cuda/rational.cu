@@ -223,7 +223,6 @@ __global__ void __launch_bounds__(kThreads, kForwardMinBlocks)
   }
 }
 
-// Deterministic sum over the block; the result is valid in thread 0.
 // Sums the block's per-thread accumulators acc_a[0, na) and acc_b[0, nb) into out[0, na + nb):
 // every slot over each warp by shuffles, one barrier, then thread k adds slot k's warp partials
 // in warp order. (One barrier pair per coefficient before, with thread 0 adding while the block

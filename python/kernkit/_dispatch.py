@@ -158,7 +158,8 @@ def current_stream(a: Any) -> int:
         if raw is not None:
             # the handle without building a torch.cuda.Stream (several us per call on a slow host;
             # the function TorchInductor's generated code calls for the same purpose)
-            return int(raw(a.device.index if a.device.index is not None else torch.cuda.current_device()))
+            index = a.get_device()
+            return int(raw(index if index >= 0 else torch.cuda.current_device()))
         return int(torch.cuda.current_stream(a.device).cuda_stream)
     if mod == "cupy":
         import cupy
