@@ -257,7 +257,8 @@ __global__ void __launch_bounds__(W * 32, (BT == 1 ? kGemvMinBlocks<T, CB> : 2) 
 
 // Warps per GEMV block: 4. Twice as many blocks fit an SM as of 8 warps (all 512 of a 4096-row
 // GEMV at once on an H100), each thread taking twice the units of a row; on an H100 that took
-// 5-6% less time at batch 1 and 9-11% at batch 4 (bench/results/gpu/quant_gpu.md).
+// 4.5-6% less time at batch 1 and 7-11% at batch 4; on an H200 6-12% and 7-10%
+// (bench/results/gpu/quant_gpu.md).
 // KERNKIT_QUANT_GEMV_WARPS=8 restores blocks of 8 warps (for timing one against the other).
 int gemv_warps() {
   const char* e = std::getenv("KERNKIT_QUANT_GEMV_WARPS");
