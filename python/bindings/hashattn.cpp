@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "address.hpp"
 #include "defs.hpp"
 #include "dtype_code.hpp"
 #include "kernkit/hashattn.hpp"
@@ -19,7 +20,7 @@ using Out = nb::ndarray<nb::c_contig>;
 namespace ha = kernkit::hashattn;
 namespace cha = kernkit::cuda::hashattn;
 
-using namespace kernkit_bindings;  // Code, code_of
+using namespace kernkit_bindings;  // Code, code_of, at
 
 template <class A>
 int word_bytes(const A& a, const char* name) {
@@ -134,11 +135,10 @@ void attention_cuda_ptr(std::uintptr_t hq, std::uintptr_t hk, std::uintptr_t v, 
                         double offset, bool causal, int mode, std::uintptr_t stream,
                         std::uintptr_t key_lengths) {
   if (dtype < 0 || dtype > 3) throw nb::value_error("hashed_attention: unknown CUDA dtype code");
-  const auto ptr = [](std::uintptr_t a) { return reinterpret_cast<void*>(a); };
   nb::gil_scoped_release nogil;
-  cha::attention(ptr(hq), ptr(hk), word_bytes, bits, ptr(v), ptr(out), static_cast<cha::Dtype>(dtype),
-                 bh, nq, nk, d, offset, causal, static_cast<ha::Mode>(mode), ptr(workspace), ws_bytes,
-                 ptr(stream), static_cast<const std::int64_t*>(ptr(key_lengths)));
+  cha::attention(at(hq), at(hk), word_bytes, bits, at(v), at(out), static_cast<cha::Dtype>(dtype), bh, nq,
+                 nk, d, offset, causal, static_cast<ha::Mode>(mode), at(workspace), ws_bytes, at(stream),
+                 at<const std::int64_t>(key_lengths));
 }
 
 void pack_cpu(In x, Out codes, int bits) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "address.hpp"
 #include "defs.hpp"
 #include "kernkit/quant.hpp"
 
@@ -141,18 +142,14 @@ void lut_matmul_cuda_ptr(std::uintptr_t packed, std::int64_t row_bytes, int code
                          std::int64_t rows, std::int64_t cols, std::int64_t group, std::uintptr_t lut,
                          std::int64_t l_sr, std::int64_t l_sg, std::uintptr_t dscale, std::uintptr_t x,
                          std::int64_t batch, std::uintptr_t y, bool f64, std::uintptr_t stream) {
+  using kernkit_bindings::at;
   nb::gil_scoped_release nogil;
-  auto run = [&](auto t) {
+  kernkit_bindings::for_float_type(f64, [&](auto t) {
     using T = decltype(t);
-    kernkit::cuda::quant::lut_matmul<T>(reinterpret_cast<const std::uint8_t*>(packed), row_bytes,
-                                        code_bits, bits, rows, cols, group,
-                                        reinterpret_cast<const T*>(lut), l_sr, l_sg,
-                                        reinterpret_cast<const T*>(dscale),
-                                        reinterpret_cast<const T*>(x), batch,
-                                        reinterpret_cast<T*>(y), reinterpret_cast<void*>(stream));
-  };
-  if (f64) run(double{});
-  else run(float{});
+    kernkit::cuda::quant::lut_matmul<T>(at<const std::uint8_t>(packed), row_bytes, code_bits, bits, rows,
+                                        cols, group, at<const T>(lut), l_sr, l_sg, at<const T>(dscale),
+                                        at<const T>(x), batch, at<T>(y), at(stream));
+  });
 }
 
 }  // namespace

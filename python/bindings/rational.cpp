@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "address.hpp"
 #include "defs.hpp"
 #include "dtype_code.hpp"
 #include "kernkit/rational.hpp"
@@ -17,7 +18,7 @@ using kernkit::RationalShape;
 using In = nb::ndarray<nb::ro, nb::c_contig>;
 using Out = nb::ndarray<nb::c_contig>;
 
-using namespace kernkit_bindings;  // Code, code_of
+using namespace kernkit_bindings;  // Code, code_of, at
 
 template <class A>
 void need(const A& a, const char* name, Code c) {
@@ -199,9 +200,8 @@ void forward_cuda_ptr(std::uintptr_t x, std::uintptr_t num, std::uintptr_t den, 
                       std::int64_t channels, std::int64_t inner, std::uintptr_t stream) {
   const RationalShape s = make_shape(num_groups, num_cols, den_groups, den_cols, form, outer, channels, inner);
   const auto dt = dtype_of(dtype);
-  const auto p = [](std::uintptr_t a) { return reinterpret_cast<void*>(a); };
   nb::gil_scoped_release nogil;
-  kernkit::cuda::rational_forward(s, dt, p(x), p(num), p(den), p(y), p(stream));
+  kernkit::cuda::rational_forward(s, dt, at(x), at(num), at(den), at(y), at(stream));
 }
 
 void backward_cuda_ptr(std::uintptr_t grad, std::uintptr_t x, std::uintptr_t num, std::uintptr_t den,
@@ -211,9 +211,9 @@ void backward_cuda_ptr(std::uintptr_t grad, std::uintptr_t x, std::uintptr_t num
                        std::int64_t inner, std::uintptr_t stream) {
   const RationalShape s = make_shape(num_groups, num_cols, den_groups, den_cols, form, outer, channels, inner);
   const auto dt = dtype_of(dtype);
-  const auto p = [](std::uintptr_t a) { return reinterpret_cast<void*>(a); };
   nb::gil_scoped_release nogil;
-  kernkit::cuda::rational_backward(s, dt, p(grad), p(x), p(num), p(den), p(dx), p(dnum), p(dden), p(stream));
+  kernkit::cuda::rational_backward(s, dt, at(grad), at(x), at(num), at(den), at(dx), at(dnum), at(dden),
+                                   at(stream));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <cfenv>
 #include <cstdint>
 
+#include "address.hpp"
 #include "defs.hpp"
 #include "kernkit/special.hpp"
 
@@ -83,15 +84,13 @@ void special_cuda(int fn, CudaArray<const T> v, CudaArray<const T> x, CudaArray<
 void special_cuda_ptr(int fn, std::int64_t n, std::uintptr_t v, std::uintptr_t x, std::uintptr_t out,
                       bool f64, std::uintptr_t stream) {
   if (n < 0) throw nb::value_error("special_cuda: n must be >= 0");
+  using kernkit_bindings::at;
   nb::gil_scoped_release nogil;
-  const auto run = [&](auto t) {
+  kernkit_bindings::for_float_type(f64, [&](auto t) {
     using T = decltype(t);
-    kernkit::cuda::special<T>(static_cast<SpecialFn>(fn), n, reinterpret_cast<const T*>(v), 1,
-                              reinterpret_cast<const T*>(x), 1, reinterpret_cast<T*>(out), 1,
-                              reinterpret_cast<void*>(stream));
-  };
-  if (f64) run(double{});
-  else run(float{});
+    kernkit::cuda::special<T>(static_cast<SpecialFn>(fn), n, at<const T>(v), 1, at<const T>(x), 1, at<T>(out),
+                              1, at(stream));
+  });
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "address.hpp"
 #include "defs.hpp"
 #include "kernkit/fft.hpp"
 #include "kernkit/toeplitz.hpp"
@@ -163,30 +164,26 @@ void spectrum_cuda_ptr(std::uintptr_t c, i64 cbs, std::uintptr_t r, i64 rbs, boo
                        i64 nb, i64 L, std::uintptr_t spec, bool f64, std::uintptr_t stream) {
   need(causal || r != 0, "r is required unless causal");
   need(L >= 2 * n - 1 && L % 2 == 0, "L must be even and >= 2n - 1");
+  using kernkit_bindings::at;
   nb::gil_scoped_release nogil;
-  const auto run = [&](auto t) {
+  kernkit_bindings::for_float_type(f64, [&](auto t) {
     using T = decltype(t);
-    kernkit::cuda::toeplitz::spectrum<T>(reinterpret_cast<const T*>(c), cbs,
-                                         causal ? nullptr : reinterpret_cast<const T*>(r), rbs, causal, n,
-                                         nb, L, reinterpret_cast<T*>(spec), reinterpret_cast<void*>(stream));
-  };
-  if (f64) run(double{});
-  else run(float{});
+    kernkit::cuda::toeplitz::spectrum<T>(at<const T>(c), cbs, causal ? nullptr : at<const T>(r), rbs, causal,
+                                         n, nb, L, at<T>(spec), at(stream));
+  });
 }
 
 void matmul_spectrum_cuda_ptr(std::uintptr_t spec, i64 sbs, i64 L, i64 n, std::uintptr_t X, i64 nb,
                               i64 k, i64 xs0, i64 xs1, i64 xs2, std::uintptr_t Y, bool f64,
                               std::uintptr_t stream) {
   need(L >= 2 * n - 1 && L % 2 == 0, "L must be even and >= 2n - 1");
+  using kernkit_bindings::at;
   nb::gil_scoped_release nogil;
-  const auto run = [&](auto t) {
+  kernkit_bindings::for_float_type(f64, [&](auto t) {
     using T = decltype(t);
-    kernkit::cuda::toeplitz::matmul_spectrum<T>(reinterpret_cast<const T*>(spec), sbs, L, n,
-                                                reinterpret_cast<const T*>(X), nb, k, xs0, xs1, xs2,
-                                                reinterpret_cast<T*>(Y), reinterpret_cast<void*>(stream));
-  };
-  if (f64) run(double{});
-  else run(float{});
+    kernkit::cuda::toeplitz::matmul_spectrum<T>(at<const T>(spec), sbs, L, n, at<const T>(X), nb, k, xs0, xs1,
+                                                xs2, at<T>(Y), at(stream));
+  });
 }
 
 }  // namespace
