@@ -253,7 +253,7 @@ def _ufunc_on_cuda(name: str, fn_id: int, args: tuple[Any, ...], kwargs: dict[st
         if not isinstance(a, _HOST_SCALARS) and "complex" in str(a.dtype):
             raise TypeError(f"argument {arg_name!r}: complex input is not supported")
     like = arrays[0]
-    xp = array_namespace(*arrays) if len(arrays) > 1 else array_namespace(like)
+    xp = array_namespace(*arrays)
     f64 = not all(dtype_name(a) == "float32" for a in arrays)
     dtype = xp.float64 if f64 else xp.float32
     v, x = args

@@ -112,8 +112,6 @@ def _check_codes(name: str, h: Any, bits: int) -> None:
                          f"got {dt}")
 
 
-
-
 def _lengths_to_device(lens_host: np.ndarray, v: Any, xp: Any) -> Any:
     """Host key lengths as an int64 array on v's device. torch: through pinned memory without
     blocking (a pageable copy waits for all work queued on the stream)."""
