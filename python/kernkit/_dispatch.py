@@ -168,6 +168,28 @@ def current_stream(a: Any) -> int:
     return 0
 
 
+def capturing(a: Any) -> bool:
+    """Whether the caller's current stream for CUDA array `a` is capturing a CUDA graph. Reading
+    device data back to the host is not permitted then (it would synchronize), so the few checks
+    that need device values (toeplitz's c[0] == r[0], rpe's lambda range) are skipped under capture."""
+    mod = type(a).__module__.split(".")[0]
+    if mod == "torch":
+        import torch
+
+        index = a.get_device()
+        if index < 0:
+            return False
+        if index == torch.cuda.current_device():
+            return bool(torch.cuda.is_current_stream_capturing())
+        with torch.cuda.device(index):
+            return bool(torch.cuda.is_current_stream_capturing())
+    if mod == "cupy":
+        import cupy
+
+        return bool(cupy.cuda.get_current_stream().is_capturing())
+    return False
+
+
 def device_pointer(a: Any) -> int | None:
     """The device address of a torch tensor or CuPy array (None for other libraries): for
     bindings that take addresses, where importing the array through DLPack would cost more than

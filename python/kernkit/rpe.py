@@ -895,10 +895,15 @@ def _lam_coef(lib: _Lib, lam: Any, Bt: int, H: int) -> tuple[Any, bool]:
     if la.shape[0] not in (1, H):
         raise ValueError(f"argument 'lam' must be a scalar or have shape (heads,) = ({H},), "
                          f"got {tuple(getattr(lam, 'shape', ()))}")
-    lh = np.asarray(la.cpu() if lib.kind == "torch" else (la.get() if lib.kind == "cupy" else la),
-                    dtype=np.float64)
-    if not np.all((lh >= 0) & (lh <= 1) | np.isnan(lh)):
-        raise ValueError(f"argument 'lam' must lie in [0, 1], got {lh}")
+    # the range check on the host: a device array is read back, except under CUDA graph capture
+    lh = None
+    if isinstance(lam, (int, float, np.ndarray, np.floating, np.integer)):
+        lh = np.asarray(lam, dtype=np.float64)
+    elif not (lib.on_gpu and _dispatch.capturing(la)):
+        lh = np.asarray(la.cpu() if lib.kind == "torch" else (la.get() if lib.kind == "cupy" else la),
+                        dtype=np.float64)
+    if lh is not None and not np.all((lh >= 0) & (lh <= 1) | np.isnan(lh)):
+        raise ValueError(f"argument 'lam' must lie in [0, 1], got {lh.reshape(-1)}")
     if la.shape[0] == 1:
         la = lib.concat([la] * H, 0)
     return (lib.concat([la] * Bt, 0) if Bt > 0 else la[:0]), scalar
@@ -1091,7 +1096,9 @@ def rpe_attention_decay(q: Any, k: Any, v: Any, lam: Any, num_features: int | No
     over positions: O(n (64 (m + dv) + m dv)) time, O(n (m + dv)) memory per head.
 
     lam : float or array (heads,)
-        Decay per head in [0, 1] (0: each query sees only its own position).
+        Decay per head in [0, 1] (0: each query sees only its own position). A CUDA array is
+        read back to check the range (that waits for the device), except under CUDA graph
+        capture, where it is used unchecked.
     """ + _COMMON_DOC + """
     Returns
     -------

@@ -97,6 +97,8 @@ def _check_coefficients(c: Any, r: Any, n: int, causal: bool) -> None:
         raise ValueError(f"argument 'r' must have shape (..., n) with n = {n} (X.shape[-2]), got {tuple(r.shape)}")
     if n == 0:
         return
+    if not isinstance(c, np.ndarray) and _dispatch.device_of(c) != _dispatch.CPU and _dispatch.capturing(c):
+        return  # CUDA graph capture: the values cannot be read back (T[0, 0] = c[0], see toeplitz_matmul)
     xp = _xp_of(c)
     c0, r0 = c[..., 0], r[..., 0]
     # (on a GPU, each operation is a launch and bool() waits for the device: the NaN-aware test
@@ -248,6 +250,9 @@ def toeplitz_matmul(c: Any, r: Any, X: Any, causal: bool = False) -> Any:
     ``T[i, j] = c[i - j]`` for ``i >= j`` and ``r[j - i]`` for ``j > i`` (as
     :func:`scipy.linalg.toeplitz`; ``c[0]`` must equal ``r[0]``). With ``causal=True`` only the
     lower triangle is used (``T[i, j] = 0`` for ``j > i``) and ``r`` may be ``None``.
+    On CUDA the check of ``c[0] == r[0]`` reads the two values back to the host, which waits for
+    the device; under CUDA graph capture, where that is not permitted, it is skipped and
+    ``T[0, 0] = c[0]``.
 
     Computed as ``irfft(rfft(h) * rfft(x, L))[:n]`` per column with the circulant embedding ``h``
     of length ``L = 2 * next_fast_len(n)`` (see the module docstring), or by the direct sum for

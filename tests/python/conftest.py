@@ -35,5 +35,6 @@ def fake_cuda(monkeypatch: pytest.MonkeyPatch) -> dict[int, Any]:
     monkeypatch.setattr(kernkit._dispatch, "device_of", fake_device_of)
     monkeypatch.setattr(kernkit._dispatch, "device_pointer", record)
     monkeypatch.setattr(kernkit._dispatch, "current_stream", lambda a: FAKE_STREAM)
+    monkeypatch.setattr(kernkit._dispatch, "capturing", lambda a: False)  # no CUDA graph capture
     monkeypatch.setattr(kernkit._core, "cuda_built", lambda: True)
     return seen

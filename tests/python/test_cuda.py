@@ -117,3 +117,71 @@ def test_address_paths_run_on_the_callers_stream() -> None:
                                rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(o.cpu().numpy(), kernkit.hashattn.hashed_attention(hq, hq, vv, 16),
                                rtol=1e-5, atol=1e-5)
+
+
+def _captured(torch, run, inputs):  # type: ignore[no-untyped-def]
+    """run() captured in a CUDA graph (after warm-up calls on a side stream, which create the
+    cached plans), replayed on new values copied into `inputs`; returns (replayed, eager)."""
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(2):
+            run()
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        out = run()
+    for a in inputs:
+        a.copy_(torch.randn_like(a) if a.is_floating_point() else a)
+    g.replay()
+    torch.cuda.synchronize()
+    return out, run()
+
+
+def test_calls_capture_in_cuda_graphs() -> None:
+    """Every family's CUDA call can be captured in a CUDA graph (no host read-back, no sync) and
+    the replay computes what an eager call on the same inputs does; toeplitz_matmul skips its
+    c[0] == r[0] check under capture (that check reads the values back)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(8)
+    dev = {"device": "cuda"}
+    v, x = (torch.rand(4096, **dev) * 50 for _ in range(2))
+    xr, gr = torch.randn(256, 768, **dev), torch.randn(256, 768, **dev)
+    num, den = torch.randn(1, 6, **dev) * 0.3, torch.randn(8, 4, **dev) * 0.3
+    qw = kernkit.quant.quantize(rng.standard_normal((512, 1024)).astype(np.float32), 4,
+                                granularity="group", group_size=64)
+    xq = torch.randn(1, 1024, **dev)
+    qd = qw.to(xq)
+    th = torch.from_numpy(rng.integers(0, 1 << 16, (2, 300)).astype(np.int16)).cuda()
+    vh = torch.randn(2, 300, 32, **dev)
+    c, r, X = torch.randn(512, **dev), torch.randn(512, **dev), torch.randn(512, 64, **dev)
+    with torch.no_grad():
+        r[0] = c[0]
+    T = kernkit.ToeplitzOperator(c, r)
+    runs = {
+        "log_iv": (lambda: kernkit.log_iv(v, x), [v, x]),
+        "rational": (lambda: kernkit.rational(xr, num, den), [xr]),
+        "rational_backward": (lambda: kernkit.rational_backward(gr, xr, num, den), [gr, xr]),
+        "quant.matmul": (lambda: kernkit.quant.matmul(xq, qd), [xq]),
+        "hashed_attention": (lambda: kernkit.hashattn.hashed_attention(th, th, vh, 16), [vh]),
+        "toeplitz_matmul": (lambda: kernkit.toeplitz_matmul(c, r, X), [X]),
+        "ToeplitzOperator": (lambda: T @ X, [X]),
+    }
+    for name, (run, inputs) in runs.items():
+        got, want = _captured(torch, run, inputs)
+        for a, b in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+            assert torch.allclose(a, b, rtol=1e-6, atol=1e-6, equal_nan=True), name
+
+
+def test_rpe_captures_in_cuda_graphs() -> None:
+    """rpe_attention and rpe_attention_decay (lambda a CUDA tensor: its range check, which reads
+    it back, is skipped under capture) in a CUDA graph, replayed = eager."""
+    torch = pytest.importorskip("torch")
+    dev = {"device": "cuda"}
+    q, k, vv = (torch.randn(1, 2, 128, 16, **dev) for _ in range(3))
+    b, lam = torch.randn(2, 255, **dev), torch.tensor([0.9, 0.95], **dev)
+    W = kernkit.random_projection(16, 32, seed=0)
+    for name, run in (("bias", lambda: kernkit.rpe_attention(q, k, vv, b, projection=W)),
+                      ("decay", lambda: kernkit.rpe_attention_decay(q, k, vv, lam, projection=W))):
+        got, want = _captured(torch, run, [q, k, vv])
+        assert torch.allclose(got, want, rtol=1e-5, atol=1e-6, equal_nan=True), name

@@ -297,6 +297,30 @@ def test_bad_decay():
             kernkit.rpe_attention_decay(q, k, v, lam, num_features=4)
 
 
+def test_decay_range_check_reads_back_except_under_capture(monkeypatch):
+    """A lambda array on the GPU is read back for the [0, 1] check, which is skipped under CUDA
+    graph capture (no read-back permitted there); host values are always checked."""
+    torch = pytest.importorskip("torch")
+    lib = _rpe._Lib(torch.zeros(1))
+    lib.on_gpu = True  # as for a CUDA tensor (the check's only device-dependent step)
+    lam = torch.tensor([0.5, 1.5])
+    monkeypatch.setattr(kernkit._dispatch, "capturing", lambda a: False)
+    with pytest.raises(ValueError, match="lam"):
+        _rpe._lam_coef(lib, lam, 1, 2)
+    monkeypatch.setattr(kernkit._dispatch, "capturing", lambda a: True)
+    with pytest.raises(ValueError, match="lam"):
+        _rpe._lam_coef(lib, 1.5, 1, 2)  # a host value: checked without any read-back
+
+    def no_readback(self, *args):
+        raise AssertionError("a device value was read back to the host under capture")
+
+    for attr in ("__bool__", "item", "cpu", "numpy", "tolist"):
+        monkeypatch.setattr(torch.Tensor, attr, no_readback)
+    coef, scalar = _rpe._lam_coef(lib, lam, 1, 2)
+    monkeypatch.undo()
+    assert not scalar and coef.tolist() == [0.5, 1.5]
+
+
 # ---- the O(n) exponential-decay path --------------------------------------------------------
 
 @pytest.mark.parametrize("n", (1, 2, 17, 257, 700))

@@ -452,6 +452,36 @@ def test_cuda_python_glue_with_cpu_tensors_standing_in(monkeypatch: pytest.Monke
             assert _rel(Yb.double().numpy(), np.broadcast_to(Ts @ X[0, 0], (5, 3, n, 4))) <= tol
     with pytest.raises(ValueError, match="disagree"):
         toeplitz_matmul(torch.ones(4), 2 * torch.ones(4), torch.ones(4, 2))
+    # Under CUDA graph capture no device value may be read back: the check is skipped, T[0, 0] = c[0]
+    # (the stand-in bindings above read their arrays, as the kernels would on the device)
+    monkeypatch.setattr(kernkit._dispatch, "capturing", lambda a: True)
+    in_binding = [False]
+
+    def guarded(attr):  # type: ignore[no-untyped-def]
+        real = getattr(torch.Tensor, attr)
+
+        def method(self, *args):  # type: ignore[no-untyped-def]
+            assert in_binding[0], "a device value was read back to the host under capture"
+            return real(self, *args)
+        return method
+
+    def binding(fn):  # type: ignore[no-untyped-def]
+        def call(*args):  # type: ignore[no-untyped-def]
+            in_binding[0] = True
+            try:
+                return fn(*args)
+            finally:
+                in_binding[0] = False
+        return call
+
+    for name in ("toeplitz_spectrum_cuda_ptr", "toeplitz_matmul_spectrum_cuda_ptr"):
+        monkeypatch.setattr(core, name, binding(getattr(core, name)))
+    for attr in ("__bool__", "item", "cpu", "numpy", "tolist"):
+        monkeypatch.setattr(torch.Tensor, attr, guarded(attr))
+    Xc = torch.tensor(X[0, 0])
+    Yc = toeplitz_matmul(torch.tensor(c[0]), torch.tensor(np.r_[c[0, 0] + 1.0, r[0, 1:]]), Xc)
+    monkeypatch.undo()
+    assert _rel(Yc.numpy(), _dense(c[0], np.r_[c[0, 0], r[0, 1:]], False) @ X[0, 0]) <= 1e-12
 
 
 def test_diagonal_check_batched_and_nan() -> None:
