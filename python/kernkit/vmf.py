@@ -643,7 +643,8 @@ class VonMisesFisher:
         ------
         ValueError
             Bad shape, p = 1, non-unit / zero / non-finite rows, bad weights, zero total
-            weight, or all points identical (the MLE kappa is infinite).
+            weight, or all points identical, also to within the rounding of X's dtype
+            (the MLE kappa is infinite).
 
         References
         ----------
@@ -671,10 +672,14 @@ class VonMisesFisher:
             rbar = 1.0 - delta
         else:
             delta = 1.0 - rbar
-        kappa = float(kappa_mle(p, rbar, delta))
+        # Rows that agree to within their own rounding (||x_i - mu|| ~ u, the unit roundoff of X's
+        # dtype) leave delta ~ u^2: what is left of it is rounding, and the MLE is infinite.
+        u = 0.5 * float(np.finfo(X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64).eps)
+        kappa = float(kappa_mle(p, rbar, delta)) if delta > 64.0 * u * u else math.inf
         if not math.isfinite(kappa):
             raise ValueError(
-                "all points coincide (mean resultant length 1): the maximum-likelihood kappa is infinite"
+                "all points coincide (mean resultant length 1 to within rounding): the "
+                "maximum-likelihood kappa is infinite"
             )
         return cls(mu, kappa)
 

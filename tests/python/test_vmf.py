@@ -227,6 +227,18 @@ def test_fit_uniform_and_degenerate():
     assert d.kappa == 0.0
     with pytest.raises(ValueError, match="infinite"):
         vmf.VonMisesFisher.fit(np.array([[0.0, 1.0], [0.0, 1.0]]))
+    # identical rows whose norm is 1 only to within rounding: the deviation from mu that is left
+    # is rounding (kappa was 8e31), in float64 and float32
+    rng = np.random.default_rng(3)
+    for dt in (np.float64, np.float32):
+        for row in (np.array([0.6, 0.8]), _unit(rng, 384)):
+            x = row.astype(dt)
+            with pytest.raises(ValueError, match="coincide.*infinite"):
+                vmf.VonMisesFisher.fit(np.tile(x, (10, 1)))
+    # a real spread far below float32's resolution still fits in float64 (kappa ~ 1e20)
+    mu = _unit(rng, 3)
+    X = vmf.VonMisesFisher(mu, 1e20).sample(200, rng)
+    assert vmf.VonMisesFisher.fit(X).kappa == pytest.approx(1e20, rel=0.3)
 
 
 # ---------------------------------------------------------------------------------------------
