@@ -256,9 +256,32 @@ def contiguous(a: Any) -> Any:
     return a
 
 
+def _grad_enabled() -> bool:
+    import torch  # (only reached for an object with a true requires_grad, i.e. a torch tensor)
+
+    return bool(torch.is_grad_enabled())
+
+
 def _is_cuda(a: Any) -> bool:
     d = device_of(a)
     return d is not None and d.kind == "cuda"
+
+
+def _ufunc_on_torch_cpu(uf: np.ufunc, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The ufunc on torch CPU tensors through zero-copy numpy views (numpy's own handling of
+    torch tensors goes through torch's deprecated __array_wrap__); the result as a tensor."""
+    import torch
+
+    def view(a: Any) -> Any:
+        return a.numpy() if isinstance(a, torch.Tensor) else a
+
+    out = kwargs.get("out")
+    if out is not None:
+        kwargs = dict(kwargs, out=tuple(view(o) for o in out) if isinstance(out, tuple) else view(out))
+    r = uf(*(view(a) for a in args), **kwargs)
+    if out is not None:
+        return out[0] if isinstance(out, tuple) else out
+    return torch.from_numpy(np.asarray(r))
 
 
 def _ufunc_on_cuda(name: str, fn_id: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -317,6 +340,8 @@ def make_ufunc(name: str, doc: str) -> BinaryUfunc:
     On the CPU a call is exactly the numpy ufunc (``f.ufunc``): broadcasting, ``out=``,
     ``where=``, dtype rules and ``__array_ufunc__`` overrides (Dask, xarray). CUDA arrays are
     computed on their device, on the caller's current stream, into the caller's array type.
+    torch tensors that require grad (with grad mode on) go through an autograd Function,
+    differentiable in x (`kernkit.torch.special_autograd`).
     A plain function (not a class instance) keeps the per-call overhead small.
     """
     uf, fn_id = _core.special_ufuncs[name]
@@ -324,8 +349,17 @@ def make_ufunc(name: str, doc: str) -> BinaryUfunc:
 
     def call(*args: Any, **kwargs: Any) -> Any:
         for a in args:
-            if type(a) is not nd and hasattr(a, "__dlpack_device__") and _is_cuda(a):
-                return _ufunc_on_cuda(name, fn_id, args, kwargs)
+            if type(a) is not nd and getattr(a, "requires_grad", False) and _grad_enabled():
+                # torch tensors that require grad: differentiable in x (kernkit.torch)
+                from .torch import special_autograd
+
+                return special_autograd(name, args, kwargs)
+        for a in args:
+            if type(a) is not nd and hasattr(a, "__dlpack_device__"):
+                if _is_cuda(a):
+                    return _ufunc_on_cuda(name, fn_id, args, kwargs)
+                if type(a).__module__.split(".")[0] == "torch":
+                    return _ufunc_on_torch_cpu(uf, args, kwargs)
         return uf(*args, **kwargs)
 
     call.__name__ = call.__qualname__ = name

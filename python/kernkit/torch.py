@@ -7,7 +7,8 @@ Function behind it. Both call kernkit's CPU or CUDA kernels on the tensors' own 
 (contiguous inputs are not copied). ``hashed_attention`` is the trainable EcoFormer attention
 (kernkit's kernel forward; gradients w.r.t. the values and, by the straight-through estimator,
 the real-valued pre-sign codes), ``kernel_hash_project`` the differentiable ``KernelHash``
-projection. torch is an optional dependency: ``import kernkit`` works without it; only this
+projection. ``SpecialFunction`` makes ``kernkit.log_iv`` and the other special functions
+differentiable in x when they are given tensors that require grad. torch is an optional dependency: ``import kernkit`` works without it; only this
 module needs it.
 """
 
@@ -24,7 +25,7 @@ from kernkit._rational import rational_init, variance_gain
 HashMode = Literal["consistent", "ecoformer"]  # as kernkit.hashed_attention's `mode`
 
 __all__ = ["HashedAttention", "HashedAttentionFunction", "Rational", "RationalFunction",
-           "RPEAttentionFunction", "RPEDecayAttentionFunction", "hashed_attention",
+           "RPEAttentionFunction", "RPEDecayAttentionFunction", "SpecialFunction", "hashed_attention",
            "kernel_hash_project", "pack_codes", "rational", "rpe_attention", "rpe_attention_decay"]
 
 
@@ -405,3 +406,67 @@ class HashedAttention(torch.nn.Module):
     def extra_repr(self) -> str:
         return (f"bits={self.bits}, heads={self.anchors.shape[0]}, anchors={self.anchors.shape[1]}, "
                 f"causal={self.causal}, mode={self.mode!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Special functions: kernkit.log_iv & co. on tensors that require grad, differentiable in x
+# ----------------------------------------------------------------------------------------------
+
+def _special_derivative(name: str, v: Any, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """d/dx kernkit.<name>(v, x), given its value y."""
+    if name == "log_iv":
+        return cast(torch.Tensor, kernkit.dlog_iv(v, x))
+    if name == "log_ive":  # log I_v(x) - |x|
+        return cast(torch.Tensor, kernkit.dlog_iv(v, x)) - torch.sign(x)
+    if name == "log_kv":
+        return cast(torch.Tensor, kernkit.dlog_kv(v, x))
+    if name == "log_kve":  # log K_v(x) + x
+        return cast(torch.Tensor, kernkit.dlog_kv(v, x)) + 1.0
+    # The ratio and the log-derivatives from the modified Bessel equation, in float64. Its terms
+    # (size T >= 1) cancel: absolute error ~1e-16 T, relative ~1e-16 T / |f'| (~1e-16 x^2 at large
+    # x, where f' ~ 1/x^2).
+    v64 = torch.as_tensor(v, dtype=torch.float64, device=y.device)
+    x64, y64 = x.double(), y.double()
+    if name == "bessel_iv_ratio":  # R' = 1 - R^2 - (2v + 1) R/x, R/x -> 1/(2v + 2) at x = 0
+        rx = torch.where(x64 == 0, 1.0 / (2.0 * v64 + 2.0), y64 / x64)
+        d = 1.0 - y64 * y64 - (2.0 * v64 + 1.0) * rx
+    else:  # dlog_iv, dlog_kv: D' = 1 + v^2/x^2 - D/x - D^2
+        d = 1.0 + (v64 / x64) ** 2 - y64 / x64 - y64 * y64
+    return d.to(y.dtype)
+
+
+class SpecialFunction(torch.autograd.Function):
+    """``kernkit.<name>(v, x)`` with its x-derivative; the order v is not differentiated."""
+
+    @staticmethod
+    def forward(ctx: Any, name: str, v: Any, x: Any) -> torch.Tensor:
+        vd = v.detach() if isinstance(v, torch.Tensor) else v
+        xd = x.detach() if isinstance(x, torch.Tensor) else x
+        y = cast(torch.Tensor, getattr(kernkit, name)(vd, xd))
+        ctx.name, ctx.v = name, vd
+        ctx.save_for_backward(xd if isinstance(xd, torch.Tensor) else None, y)
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable  # (the derivative is not itself differentiated)
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
+        if ctx.needs_input_grad[1]:
+            raise NotImplementedError(f"kernkit.{ctx.name}: the derivative with respect to the order v "
+                                      "is not implemented (only x is differentiated)")
+        x, y = ctx.saved_tensors
+        if not ctx.needs_input_grad[2]:
+            return None, None, None
+        gx = grad_out * _special_derivative(ctx.name, ctx.v, x, y)
+        return None, None, gx.sum_to_size(x.shape).to(x.dtype)
+
+
+def special_autograd(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor:
+    """kernkit.<name>(v, x) when an argument is a tensor that requires grad (and grad mode is
+    on): the same values, differentiable in x (`SpecialFunction`). Called by the public names."""
+    if len(args) != 2:
+        raise TypeError(f"{name}() takes 2 positional arguments, got {len(args)}")
+    if kwargs:
+        raise TypeError(f"{name}(): keyword arguments {sorted(kwargs)} are not supported for tensors "
+                        "that require grad")
+    # (torch 2.13 leaves Function.apply untyped, 2.14 returns Any)
+    return SpecialFunction.apply(name, args[0], args[1])  # type: ignore[no-any-return, no-untyped-call, unused-ignore]

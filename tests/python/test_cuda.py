@@ -185,3 +185,20 @@ def test_rpe_captures_in_cuda_graphs() -> None:
                       ("decay", lambda: kernkit.rpe_attention_decay(q, k, vv, lam, projection=W))):
         got, want = _captured(torch, run, [q, k, vv])
         assert torch.allclose(got, want, rtol=1e-5, atol=1e-6, equal_nan=True), name
+
+
+def test_special_autograd_on_cuda() -> None:
+    """kernkit.log_iv & co. on CUDA tensors that require grad: the gradient in x equals the
+    CPU one (both are the x-derivative functions' values)."""
+    torch = pytest.importorskip("torch")
+    v, x = _points(4096)
+    for name in ("log_iv", "log_kve", "dlog_kv"):  # (dlog_kv's derivative: the Bessel equation)
+        f = getattr(kernkit, name)
+        grads = []
+        for dev in ("cpu", "cuda"):
+            xt = torch.from_numpy(x).to(dev).requires_grad_()
+            (g,) = torch.autograd.grad(f(torch.from_numpy(v).to(dev), xt).sum(), xt)
+            grads.append(g.cpu().numpy())
+        # (the Bessel equation's terms cancel by up to ~x: compared where x, v <= 100)
+        ok = (x <= 100) & (v <= 100) if name == "dlog_kv" else np.ones(x.shape, bool)
+        assert _max_rel(grads[1][ok], grads[0][ok]) <= (1e-10 if name == "dlog_kv" else 1e-13), name

@@ -33,6 +33,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -922,3 +923,83 @@ def test_cuda_glue_passes_addresses(monkeypatch: pytest.MonkeyPatch, fake_cuda: 
         assert str(got.dtype) == f"torch.{want.dtype}"
         np.testing.assert_array_equal(got.numpy(), want)
     assert len(calls) == len(cases) and {s for _, s in calls} == {1234}
+    # autograd on CUDA tensors: the forward and its derivative (dlog_kv) both through the binding
+    xg = torch.from_numpy(x32.astype(np.float64)).requires_grad_()
+    (gx,) = torch.autograd.grad(kernkit.log_kv(2.5, xg).sum(), xg)
+    np.testing.assert_array_equal(gx.numpy(), kernkit.dlog_kv(2.5, x32.astype(np.float64)))
+    assert len(calls) == len(cases) + 2
+
+
+def test_torch_cpu_tensors() -> None:
+    """torch CPU tensors go through zero-copy numpy views (no DeprecationWarning from numpy's
+    __array_wrap__ handling of tensors): tensor results, out= tensors written and returned."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    v, x = rng.uniform(0, 20, (3, 4)), rng.uniform(0, 50, (3, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = kernkit.log_iv(torch.from_numpy(v), torch.from_numpy(x).T.contiguous().T)
+        assert isinstance(got, torch.Tensor) and got.dtype == torch.float64
+        np.testing.assert_array_equal(got.numpy(), kernkit.log_iv(v, x))
+        out = torch.empty(3, 4, dtype=torch.float32)
+        assert kernkit.log_kv(torch.from_numpy(v).float(), 2.0, out=out) is out
+        np.testing.assert_array_equal(out.numpy(), kernkit.log_kv(v.astype(np.float32), np.float32(2.0)))
+        assert kernkit.bessel_iv_ratio(v, torch.from_numpy(x)).dtype == torch.float64
+
+
+SPECIAL_NAMES = ["log_iv", "log_ive", "log_kv", "log_kve", "bessel_iv_ratio", "dlog_iv", "dlog_kv"]
+
+
+@pytest.mark.parametrize("name", SPECIAL_NAMES)
+def test_torch_autograd_in_x(name: str) -> None:
+    """On torch tensors that require grad the functions are differentiable in x: gradcheck in
+    float64 with v broadcast against x, and with a Python-scalar order; float32 keeps its dtype."""
+    torch = pytest.importorskip("torch")
+    f = getattr(kernkit, name)
+    g = torch.Generator().manual_seed(3)
+    v = torch.rand(3, 1, dtype=torch.float64, generator=g) * 10
+    x = (torch.rand(4, dtype=torch.float64, generator=g) * 50 + 0.5).requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: f(v, t), (x,), eps=1e-6, atol=1e-8, rtol=1e-6)
+    xs = (torch.rand(5, dtype=torch.float64, generator=g) * 3 + 0.1).requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: f(2.5, t), (xs,), eps=1e-6, atol=1e-8, rtol=1e-6)
+    x32 = x.detach().float().requires_grad_()
+    y32 = f(v.float(), x32)
+    assert y32.dtype == torch.float32 and y32.grad_fn is not None
+    (gx32,) = torch.autograd.grad(y32.sum(), x32)
+    (gx64,) = torch.autograd.grad(f(v, x).sum(), x)
+    assert gx32.dtype == torch.float32
+    np.testing.assert_allclose(gx32.numpy(), gx64.numpy(), rtol=2e-5, atol=1e-6)
+
+
+def test_torch_autograd_ratio_derivative_at_large_x() -> None:
+    """d/dx I_{v+1}/I_v from the Bessel equation, whose terms cancel (to ~1/x^2 at large x):
+    against the same identity R' = 1 - R^2 - (2v+1) R/x evaluated in Arb at 256 bits, to the
+    documented absolute error ~1e-16 T, T the largest term."""
+    torch = pytest.importorskip("torch")
+    flint = pytest.importorskip("flint")
+    flint.ctx.prec = 256
+    for v, xv in ((63.0, 1.0), (63.0, 150.0), (0.5, 1e4), (191.0, 2e3)):
+        x = torch.tensor([xv], dtype=torch.float64, requires_grad=True)
+        (got,) = torch.autograd.grad(kernkit.bessel_iv_ratio(v, x).sum(), x)
+        a, b = flint.arb(v), flint.arb(xv)
+        r = b.bessel_i(a + 1) / b.bessel_i(a)
+        want = float((1 - r * r - (2 * a + 1) * r / b).mid())
+        terms = max(1.0, float(((2 * a + 1) * r / b).mid()))
+        assert abs(float(got[0]) - want) <= 4e-16 * terms
+
+
+def test_torch_autograd_refusals() -> None:
+    """The order v is not differentiated (an error at backward, never a silent zero); out= with
+    tensors that require grad is refused; under no_grad the plain path runs."""
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    v = torch.tensor([0.5, 3.0], dtype=torch.float64, requires_grad=True)
+    y = kernkit.log_kv(v, x)
+    with pytest.raises(NotImplementedError, match="order v"):
+        y.sum().backward()
+    with pytest.raises(TypeError, match="out"):
+        kernkit.log_iv(1.0, x, out=torch.empty(2, dtype=torch.float64))
+    with torch.no_grad():
+        assert kernkit.log_iv(1.0, x).grad_fn is None
+    (gx,) = torch.autograd.grad(kernkit.log_iv(v.detach(), x).sum(), x)
+    np.testing.assert_allclose(gx.numpy(), kernkit.dlog_iv(v.detach().numpy(), x.detach().numpy()), rtol=1e-15)
