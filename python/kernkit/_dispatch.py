@@ -262,6 +262,31 @@ def _grad_enabled() -> bool:
     return bool(torch.is_grad_enabled())
 
 
+def wants_grad(*arrays: Any) -> bool:
+    """Whether an argument is a torch tensor that requires grad while grad mode is on: the
+    functions with an autograd Function (kernkit.torch) then go through it."""
+    return any(getattr(a, "requires_grad", False) for a in arrays) and _grad_enabled()
+
+
+def to_library_of(like: Any, y: np.ndarray) -> Any:
+    """A CPU path's numpy result as a torch tensor (zero-copy) when `like` is a torch tensor."""
+    if type(like).__module__.split(".")[0] == "torch":
+        import torch
+
+        return torch.from_numpy(y)
+    return y
+
+
+def refuse_grad(name: str, alternative: str = "", **arrays: Any) -> None:
+    """TypeError for a torch tensor that requires grad (grad mode on) given to a function that
+    records no gradients: an error, not a silently detached result."""
+    for key, a in arrays.items():
+        if getattr(a, "requires_grad", False) and _grad_enabled():
+            raise TypeError(f"kernkit.{name}: argument {key!r} is a tensor that requires grad, but "
+                            f"{name} records no gradients{alternative}; pass a detached tensor or "
+                            "call it under torch.no_grad()")
+
+
 def _is_cuda(a: Any) -> bool:
     d = device_of(a)
     return d is not None and d.kind == "cuda"

@@ -174,7 +174,8 @@ def rational(x: Any, num: Any, den: Any, form: str = "A", *, channel_axis: int =
 
     Returns
     -------
-    array of x's shape, dtype and library.
+    array of x's shape, dtype and library; differentiable (autograd, `kernkit.torch.rational`)
+    when x, num or den is a tensor that requires grad.
 
     Notes
     -----
@@ -186,6 +187,12 @@ def rational(x: Any, num: Any, den: Any, form: str = "A", *, channel_axis: int =
     C-contiguous array of x's shape, dtype and type to write into (saves the allocation and its
     page faults, which cost about as much as the kernel itself at ViT sizes on the CPU).
     """
+    if _dispatch.wants_grad(x, num, den):
+        if out is not None:
+            raise TypeError("kernkit.rational: out= is not supported for tensors that require grad")
+        from .torch import rational as differentiable
+
+        return differentiable(x, num, den, form, channel_axis)
     dev, x, num, den, _, fid, outer, D, inner = _prepare(x, num, den, form, channel_axis)
     y = _empty_like(x) if out is None else _check_out("out", out, x, tuple(int(v) for v in x.shape))
     if dev.kind == "cpu":

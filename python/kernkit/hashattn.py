@@ -181,6 +181,8 @@ def hashed_attention(hq: Any, hk: Any, v: Any, bits: int, causal: bool = False,
     NaN or inf in ``v`` propagates to every output of its (batch, head) slice that sums over it
     (all of them, or the later rows when causal). Results do not depend on the thread count.
     """
+    _dispatch.refuse_grad("hashed_attention", " (kernkit.torch.hashed_attention / HashedAttention "
+                          "are the trainable forms)", v=v)
     b = _check_bits(bits)
     if mode not in _MODES:
         raise ValueError(f"argument 'mode' must be 'consistent' or 'ecoformer', got {mode!r}")

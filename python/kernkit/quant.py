@@ -624,12 +624,13 @@ def matmul(x: Any, qw: PowerQuantized) -> Any:
 
     Returns
     -------
-    (..., out_features) in x's dtype. Per output row r and group g the kernel computes
+    (..., out_features) in x's dtype and library (a torch CPU tensor gives a tensor). Per output row r and group g the kernel computes
     ``dscale[r, g] * sum_c lut[u(r, c)] x[c]`` with ``lut[u] = sign(q)|q|^(1/a)`` (exact
     integers when 1/a is an integer) and ``dscale = sign(s)|s|^(1/a)``.
     """
     if not isinstance(qw, PowerQuantized):
         raise TypeError(f"argument 'qw' must be a PowerQuantized, got {type(qw).__name__}")
+    _dispatch.refuse_grad("quant.matmul", x=x)
     _dispatch.check_float_dtype("x", x)
     rows, cols = qw.shape
     dev = _dispatch.device_of(x)
@@ -668,7 +669,7 @@ def matmul(x: Any, qw: PowerQuantized) -> Any:
         y[:] = 0
     else:
         _core.quant_lut_matmul(qw.packed, _code_bits(qw.bits), qw.bits, cols, g, lut, ds, xa, y)
-    return y.reshape(shape[:-1] + (rows,))
+    return _dispatch.to_library_of(x, y.reshape(shape[:-1] + (rows,)))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -909,6 +909,15 @@ def _lam_coef(lib: _Lib, lam: Any, Bt: int, H: int) -> tuple[Any, bool]:
     return (lib.concat([la] * Bt, 0) if Bt > 0 else la[:0]), scalar
 
 
+def _as_tensors(*arrays: Any) -> list[Any]:
+    """The arguments as torch tensors on the device of the first tensor among them (for the
+    autograd Functions, which take tensors; numpy inputs are copied there)."""
+    import torch
+
+    dev = next(a.device for a in arrays if isinstance(a, torch.Tensor))
+    return [a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a), device=dev) for a in arrays]
+
+
 def _unflat(x: Any, Bt: int, H: int) -> Any:
     return x.reshape((Bt, H) + tuple(x.shape[1:]))
 
@@ -1001,8 +1010,15 @@ def rpe_attention(q: Any, k: Any, v: Any, rpe_bias: Any, num_features: int | Non
     """ + _COMMON_DOC + """
     Returns
     -------
-    array (batch, heads, n, dv) in the library, device and dtype of q.
+    array (batch, heads, n, dv) in the library, device and dtype of q; differentiable (autograd,
+    `kernkit.torch.rpe_attention`) when q, k, v or rpe_bias is a tensor that requires grad.
     """
+    if _dispatch.wants_grad(q, k, v, rpe_bias):
+        from .torch import rpe_attention as differentiable
+
+        q, k, v, rpe_bias = _as_tensors(q, k, v, rpe_bias)
+        return differentiable(q, k, v, rpe_bias, num_features, causal, normalize_qk, seed, projection,
+                              key_padding_mask, feature_chunk, method)
     return _forward_bias(q, k, v, rpe_bias, num_features, causal, normalize_qk, seed, projection,
                          key_padding_mask, feature_chunk, method)[0]
 
@@ -1102,8 +1118,15 @@ def rpe_attention_decay(q: Any, k: Any, v: Any, lam: Any, num_features: int | No
     """ + _COMMON_DOC + """
     Returns
     -------
-    array (batch, heads, n, dv) in the library, device and dtype of q.
+    array (batch, heads, n, dv) in the library, device and dtype of q; differentiable (autograd,
+    `kernkit.torch.rpe_attention_decay`) when q, k, v or lam is a tensor that requires grad.
     """
+    if _dispatch.wants_grad(q, k, v, lam):
+        from .torch import rpe_attention_decay as differentiable
+
+        q, k, v = _as_tensors(q, k, v)
+        return differentiable(q, k, v, lam, num_features, causal, normalize_qk, seed, projection,
+                              key_padding_mask, feature_chunk, method)
     return _forward_decay(q, k, v, lam, num_features, causal, normalize_qk, seed, projection,
                           key_padding_mask, feature_chunk, method)[0]
 

@@ -225,6 +225,7 @@ def _validate(c: Any, r: Any, X: Any, causal: bool) -> tuple[Any, Any, Any]:
         raise TypeError("argument 'X' must be an array")
     if r is None and not causal:
         raise ValueError("argument 'r' is required unless causal=True (r=None is only for causal)")
+    _dispatch.refuse_grad("toeplitz_matmul", c=c, r=r, X=X)
     args = {"c": c, "r": r if not causal else None, "X": X}
     dev = _dispatch.common_device({k: v for k, v in args.items() if v is not None})
     if dev.kind == "cpu":
@@ -268,7 +269,7 @@ def toeplitz_matmul(c: Any, r: Any, X: Any, causal: bool = False) -> Any:
     r : array, shape (n,) or (..., n), or None when ``causal``
         First row(s).
     X : array, shape (n, k) or (..., n, k), float32 or float64
-        numpy on the CPU; CuPy / PyTorch CUDA arrays on the GPU (result in the same library).
+        numpy or torch on the CPU; CuPy / PyTorch CUDA arrays on the GPU (result in X's library).
     causal : bool
         Lower-triangular ``T``.
 
@@ -284,8 +285,10 @@ def toeplitz_matmul(c: Any, r: Any, X: Any, causal: bool = False) -> Any:
     fast = _fast_2d(c, r, X, causal)
     if fast is not None:
         return fast
+    like = X
     c, r, X = _validate(c, r, X, causal)
-    return _product(c, r, X, causal, None)
+    Y = _product(c, r, X, causal, None)
+    return _dispatch.to_library_of(like, Y) if isinstance(Y, np.ndarray) else Y
 
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -339,6 +342,7 @@ class ToeplitzOperator:
     """
 
     def __init__(self, c: Any, r: Any = None, causal: bool = False) -> None:
+        _dispatch.refuse_grad("ToeplitzOperator", c=c, r=r)
         if r is None and not causal:
             raise ValueError("argument 'r' is required unless causal=True")
         dev = _dispatch.common_device({"c": c} if causal or r is None else {"c": c, "r": r})
@@ -400,6 +404,8 @@ class ToeplitzOperator:
             if X.shape[1]:
                 _core.toeplitz_matmul_spectrum(spec[0].reshape(1, -1), spec[1], X[None], Y[None])
             return Y
+        _dispatch.refuse_grad("ToeplitzOperator.matmul", X=X)
+        like = X
         dev = _dispatch.common_device({"c": self._c, "X": X})
         if dev.kind == "cpu":
             X = np.asarray(X)
@@ -409,7 +415,8 @@ class ToeplitzOperator:
         X = _as_array("X", X, X, _dtype_name(self))
         if X.ndim < 2 or int(X.shape[-2]) != self._n:
             raise ValueError(f"argument 'X' must have shape (..., {self._n}, k), got {tuple(X.shape)}")
-        return _product(self._c, self._r, X, self._causal, self._spec)
+        Y = _product(self._c, self._r, X, self._causal, self._spec)
+        return _dispatch.to_library_of(like, Y) if isinstance(Y, np.ndarray) else Y
 
     def __matmul__(self, X: Any) -> Any:
         return self.matmul(X)

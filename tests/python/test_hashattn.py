@@ -852,3 +852,16 @@ def test_fit_progress_and_logging(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("INFO", logger="kernkit.hashattn"):
         kh = kernkit.KernelHash(bits=3, anchors=5, topk=3, iterations=2).fit(x, progress=True)
     assert kh.fitted and sum("KSH bit" in r.getMessage() for r in caplog.records) == 3
+
+
+def test_tensors_that_require_grad_are_refused():
+    """hashed_attention on packed codes records no gradients: a v that requires grad is a
+    TypeError naming the trainable forms, not a silently detached result (fine under no_grad)."""
+    torch = pytest.importorskip("torch")
+    hq = torch.randint(0, 255, (1, 2, 16), dtype=torch.uint8)
+    v = torch.randn(1, 2, 16, 8, requires_grad=True)
+    with pytest.raises(TypeError, match="requires grad.*kernkit.torch.hashed_attention"):
+        kernkit.hashed_attention(hq, hq, v, bits=8)
+    with torch.no_grad():
+        out = kernkit.hashed_attention(hq, hq, v, bits=8)
+    np.testing.assert_allclose(out.numpy(), kernkit.hashed_attention(hq.numpy(), hq.numpy(), v.detach().numpy(), bits=8))

@@ -512,3 +512,20 @@ def test_same_bits_for_any_thread_count():
     finally:
         kernkit.set_num_threads(old)
 
+
+
+def test_torch_cpu_tensors_and_grad_refusal():
+    """quant.matmul returns a torch tensor for a torch CPU x (the same values as for numpy) and
+    refuses an x that requires grad (no gradients are recorded) unless grad mode is off."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(23)
+    qw = Q.quantize(rng.standard_normal((32, 128)).astype(np.float32), 4, granularity="group", group_size=64)
+    x = rng.standard_normal((3, 128)).astype(np.float32)
+    y = Q.matmul(torch.from_numpy(x), qw)
+    assert isinstance(y, torch.Tensor) and y.dtype == torch.float32
+    np.testing.assert_array_equal(y.numpy(), Q.matmul(x, qw))
+    xt = torch.from_numpy(x).requires_grad_()
+    with pytest.raises(TypeError, match="requires grad"):
+        Q.matmul(xt, qw)
+    with torch.no_grad():
+        np.testing.assert_array_equal(Q.matmul(xt, qw).numpy(), Q.matmul(x, qw))

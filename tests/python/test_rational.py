@@ -654,3 +654,26 @@ def test_out_arguments():
         kernkit.rational(x, a, b, out=np.empty((16, 40), np.float32)[:, ::2].T)
     with pytest.raises(ValueError, match="dnum"):
         kernkit.rational_backward(g, x, a, b, out=(outs[0], np.empty((2, 6), np.float32), outs[2]))
+
+
+def test_plain_call_on_tensors_that_require_grad():
+    """kernkit.rational on torch tensors that require grad goes through the autograd Function:
+    the same values and gradients as kernkit.torch.rational; out= is refused there."""
+    torch = pytest.importorskip("torch")
+    import kernkit.torch as kt
+
+    rng = np.random.default_rng(21)
+    x0, a0, b0 = rng.standard_normal((6, 16)), rng.standard_normal((1, 6)) * 0.3, rng.standard_normal((8, 4)) * 0.3
+    grads = []
+    for f in (kernkit.rational, kt.rational):
+        x, a, b = (torch.tensor(t, requires_grad=True) for t in (x0, a0, b0))
+        y = f(x, a, b)
+        assert y.grad_fn is not None
+        grads.append((y.detach(),) + torch.autograd.grad((y * y).sum(), (x, a, b)))
+    for u, w in zip(*grads):
+        assert torch.equal(u, w)
+    x = torch.tensor(x0, requires_grad=True)
+    with pytest.raises(TypeError, match="out="):
+        kernkit.rational(x, torch.tensor(a0), torch.tensor(b0), out=torch.empty(6, 16, dtype=torch.float64))
+    with torch.no_grad():
+        assert kernkit.rational(x, torch.tensor(a0), torch.tensor(b0)).grad_fn is None

@@ -494,11 +494,14 @@ def test_torch_cpu_matches_numpy_and_scalar_lam_grad():
     out = kernkit.rpe_attention(*(torch.tensor(a) for a in (q, k, v, b)), num_features=12, causal=True)
     assert isinstance(out, torch.Tensor)
     np.testing.assert_allclose(out.numpy(), ref, rtol=0, atol=1e-14)
-    # the plain function never builds an autograd graph (kernkit.torch.rpe_attention does)
+    # a tensor that requires grad: the plain function is kernkit.torch.rpe_attention (numpy
+    # arguments beside it are made tensors)
     qg = torch.tensor(q, requires_grad=True)
     out = kernkit.rpe_attention(qg, torch.tensor(k), v, torch.tensor(b), num_features=12, causal=True)
-    assert out.grad_fn is None and not out.requires_grad
-    np.testing.assert_allclose(out.numpy(), ref, rtol=0, atol=1e-14)
+    assert out.grad_fn is not None
+    np.testing.assert_allclose(out.detach().numpy(), ref, rtol=0, atol=1e-14)
+    out.sum().backward()
+    assert qg.grad.shape == qg.shape and torch.isfinite(qg.grad).all()
     lam = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
     qt = torch.tensor(q, requires_grad=True)
     y = kt.rpe_attention_decay(qt, torch.tensor(k), torch.tensor(v), lam, num_features=12)
@@ -622,3 +625,24 @@ def test_torch_float32_fft_path_matches_numpy(causal):
     for name, a, e in zip("qkvb", leaves, l64):
         assert a.grad.dtype == torch.float32, name
         assert relerr(a.grad.double(), e.grad) < 1e-4, name
+
+
+def test_plain_calls_on_tensors_that_require_grad():
+    """kernkit.rpe_attention / rpe_attention_decay on torch tensors that require grad are the
+    differentiable kernkit.torch forms (same values and gradients)."""
+    torch = pytest.importorskip("torch")
+    import kernkit.torch as kt
+
+    rng = np.random.default_rng(22)
+    q0, k0, v0 = (rng.standard_normal((1, 2, 12, 4)) for _ in range(3))
+    b0, lam0 = rng.standard_normal((2, 23)), np.array([0.8, 0.95])
+    for plain, tf, c0 in ((kernkit.rpe_attention, kt.rpe_attention, b0),
+                          (kernkit.rpe_attention_decay, kt.rpe_attention_decay, lam0)):
+        res = []
+        for f in (plain, tf):
+            q, k, v, c = (torch.tensor(t, requires_grad=True) for t in (q0, k0, v0, c0))
+            out = f(q, k, v, c, num_features=6, seed=3)
+            assert out.grad_fn is not None
+            res.append((out.detach(),) + torch.autograd.grad((out * out).sum(), (q, k, v, c)))
+        for u, w in zip(*res):
+            assert torch.equal(u, w)

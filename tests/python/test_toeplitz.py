@@ -433,23 +433,24 @@ def test_cuda_python_glue_with_cpu_tensors_standing_in(monkeypatch: pytest.Monke
     n = 37
     c, r = _coefs(rng, n, (3,))
     X = rng.standard_normal((2, 3, n, 4))
-    for causal in (False, True):
-        Ts = np.stack([_dense(c[h], None if causal else r[h], causal) for h in range(3)])
-        for dt, tol in ((torch.float32, 1e-5), (torch.float64, 1e-12)):
-            ct, rt, Xt = (torch.tensor(a, dtype=dt) for a in (c, r, X))
-            Xt.requires_grad_(True)
-            Xs = Xt.transpose(-1, -2).contiguous().transpose(-1, -2)
-            Y = toeplitz_matmul(ct, None if causal else rt, Xs, causal=causal)
-            assert isinstance(Y, torch.Tensor) and Y.dtype == dt and Y.shape == (2, 3, n, 4)
-            assert _rel(Y.double().numpy(), Ts[None] @ X) <= tol
-            T = ToeplitzOperator(ct, None if causal else rt, causal=causal)
-            assert T._spec is not None and T._spec[1] == 128  # the fused kernel's power of two >= 2n - 1
-            assert _rel((T @ Xt).double().numpy(), Ts[None] @ X) <= tol
-            assert _rel((T.T @ Xt).double().numpy(), np.swapaxes(Ts, -1, -2)[None] @ X) <= tol
-            Y1 = toeplitz_matmul(ct[0], None if causal else rt[0], Xt[0, 0], causal=causal)
-            assert _rel(Y1.double().numpy(), Ts[0] @ X[0, 0]) <= tol
-            Yb = T @ Xt[0, :1].detach().expand(5, 3, n, 4)  # batch stride 0
-            assert _rel(Yb.double().numpy(), np.broadcast_to(Ts @ X[0, 0], (5, 3, n, 4))) <= tol
+    with torch.no_grad():
+        for causal in (False, True):
+            Ts = np.stack([_dense(c[h], None if causal else r[h], causal) for h in range(3)])
+            for dt, tol in ((torch.float32, 1e-5), (torch.float64, 1e-12)):
+                ct, rt, Xt = (torch.tensor(a, dtype=dt) for a in (c, r, X))
+                Xt.requires_grad_(True)  # detached by the glue (under no_grad; in grad mode: refused)
+                Xs = Xt.transpose(-1, -2).contiguous().transpose(-1, -2)
+                Y = toeplitz_matmul(ct, None if causal else rt, Xs, causal=causal)
+                assert isinstance(Y, torch.Tensor) and Y.dtype == dt and Y.shape == (2, 3, n, 4)
+                assert _rel(Y.double().numpy(), Ts[None] @ X) <= tol
+                T = ToeplitzOperator(ct, None if causal else rt, causal=causal)
+                assert T._spec is not None and T._spec[1] == 128  # the fused kernel's power of two >= 2n - 1
+                assert _rel((T @ Xt).double().numpy(), Ts[None] @ X) <= tol
+                assert _rel((T.T @ Xt).double().numpy(), np.swapaxes(Ts, -1, -2)[None] @ X) <= tol
+                Y1 = toeplitz_matmul(ct[0], None if causal else rt[0], Xt[0, 0], causal=causal)
+                assert _rel(Y1.double().numpy(), Ts[0] @ X[0, 0]) <= tol
+                Yb = T @ Xt[0, :1].detach().expand(5, 3, n, 4)  # batch stride 0
+                assert _rel(Yb.double().numpy(), np.broadcast_to(Ts @ X[0, 0], (5, 3, n, 4))) <= tol
     with pytest.raises(ValueError, match="disagree"):
         toeplitz_matmul(torch.ones(4), 2 * torch.ones(4), torch.ones(4, 2))
     # Under CUDA graph capture no device value may be read back: the check is skipped, T[0, 0] = c[0]
@@ -500,3 +501,23 @@ def test_diagonal_check_batched_and_nan() -> None:
     r[2, 0], c[1, 0] = c[2, 0], 0.0  # NaN on one side only
     with pytest.raises(ValueError, match="disagree"):
         toeplitz_matmul(c, r, X)
+
+
+def test_torch_cpu_tensors_and_grad_refusal() -> None:
+    """torch CPU tensors: the result in X's library; tensors that require grad are refused
+    (toeplitz_matmul records no gradients), in the function, the operator and its product."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(24)
+    c, r = _coefs(rng, 9, ())
+    X = rng.standard_normal((9, 3))
+    ct, rt, Xt = (torch.from_numpy(a) for a in (c, r, X))
+    want = _dense(c, r, False) @ X
+    for Y in (toeplitz_matmul(ct, rt, Xt), toeplitz_matmul(c, r, Xt), ToeplitzOperator(ct, rt) @ Xt):
+        assert isinstance(Y, torch.Tensor)
+        assert _rel(Y.numpy(), want) <= 1e-12
+    assert isinstance(toeplitz_matmul(ct, rt, X), np.ndarray)
+    g = Xt.clone().requires_grad_()
+    for call in (lambda: toeplitz_matmul(ct, rt, g), lambda: ToeplitzOperator(ct, rt) @ g,
+                 lambda: ToeplitzOperator(g[:, 0], rt)):
+        with pytest.raises(TypeError, match="requires grad"):
+            call()
