@@ -7,8 +7,9 @@
 // (a counting sort on the class of the branch-free kernels, bessel_detail::fast_class_p: Debye
 // classes, float32's float-arithmetic ones among them, and in the small box I's series or K's
 // Temme classes by x and v) and its warps
-// evaluate the sorted elements, writing each result to its own index. Every element's value is
-// computed alone, so the order within a region (shared-memory atomics) does not change any result.
+// evaluate the sorted elements, writing each result to its own index; a tile whose elements all
+// fall in one region skips the sort. Every element's value is computed alone, so neither the
+// order within a region (shared-memory atomics) nor the skip changes any result.
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -56,16 +57,36 @@ __global__ void __launch_bounds__(kThreads)
     const std::int64_t base = tile * kTile;
     const int len = static_cast<int>(n - base < kTile ? n - base : kTile);
     if (threadIdx.x < kKeys) count[threadIdx.x] = 0;
-    __syncthreads();
+    // A tile of one region (uniform or sorted inputs) needs no sort: each thread evaluates its
+    // own elements, with no shared-memory atomics (all on one counter there), scan or scatter.
+    const int key0 = region_key<kKeyQ<F>>(v[base * sv], x[base * sx]);
+    T a[kPer], b[kPer];
     int key[kPer], pos[kPer];
+    bool one = true;
 #pragma unroll
     for (int k = 0; k < kPer; ++k) {
       const int li = k * kThreads + threadIdx.x;
       if (li < len) {
-        const T a = v[(base + li) * sv], b = x[(base + li) * sx];
-        tv[li] = a;
-        tx[li] = b;
-        key[k] = region_key<kKeyQ<F>>(a, b);
+        a[k] = v[(base + li) * sv];
+        b[k] = x[(base + li) * sx];
+        key[k] = region_key<kKeyQ<F>>(a[k], b[k]);
+        one = one && key[k] == key0;
+      }
+    }
+    if (__syncthreads_and(one)) {  // (also orders the counts' reset before the atomics below)
+#pragma unroll
+      for (int k = 0; k < kPer; ++k) {
+        const int li = k * kThreads + threadIdx.x;
+        if (li < len) out[(base + li) * so] = f(a[k], b[k]);
+      }
+      continue;  // the shared arrays were not used: no barrier before the next tile
+    }
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int li = k * kThreads + threadIdx.x;
+      if (li < len) {
+        tv[li] = a[k];
+        tx[li] = b[k];
         pos[k] = atomicAdd(&count[key[k]], 1);
       }
     }

@@ -55,6 +55,18 @@ void launch(dim3 g, dim3 b, size_t smem, F&& body) {
       }
 }
 inline void syncthreads() { ctx.block_bar->arrive_and_wait(); }
+// __syncthreads_and: a barrier that returns whether p holds on every thread of the block
+inline int syncthreads_and(int p) {
+  static std::atomic<int> failed{0};  // blocks run one at a time (launch joins each block's threads)
+  syncthreads();
+  if (!p) failed.store(1);
+  syncthreads();
+  const int all = failed.load() == 0;
+  syncthreads();
+  if (ctx.tid.x == 0 && ctx.tid.y == 0 && ctx.tid.z == 0) failed.store(0);
+  syncthreads();
+  return all;
+}
 inline unsigned lane() { return (ctx.tid.x + ctx.bdim.x * ctx.tid.y) % 32; }
 // Every lane publishes v, then reads lane src's value (its own where src is outside the warp).
 template <class T>
@@ -81,6 +93,7 @@ template <class T> T atomic_add(T* p, T v) { return std::atomic_ref<T>(*p).fetch
 #define blockDim emu::ctx.bdim
 #define gridDim emu::ctx.gdim
 #define __syncthreads() emu::syncthreads()
+#define __syncthreads_and(p) emu::syncthreads_and(p)
 #define __shfl_xor_sync(m, v, o) emu::shfl_xor(m, v, o)
 #define __shfl_down_sync(m, v, o) emu::shfl_down(m, v, o)
 #define __shfl_sync(m, v, s) emu::shfl_idx(m, v, s)

@@ -3,7 +3,8 @@
 // and a permutation) and evaluates the sorted elements. Every function, float and double,
 // contiguous and strided, on inputs that mix every class with the scalar path's special values,
 // must give bit for bit the header's scalar function of each element (each result is computed
-// alone, so the binning may change no bit). Exits non-zero on a mismatch.
+// alone, so the binning may change no bit), also where whole tiles fall in one region and skip
+// the sort. Exits non-zero on a mismatch.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -25,8 +26,10 @@ bool same_bits(T a, T b) {
   return std::memcmp(&a, &b, sizeof(T)) == 0 || (std::isnan(a) && std::isnan(b));
 }
 
+// uniform = 1: every element in one region (v = 5, x in [1000, 1010]: one Debye class), the
+// tiles that skip the sort; 2: uniform but for the last element (the sort again).
 template <class T>
-int run(kernkit::SpecialFn fn, std::int64_t n, std::int64_t stride) {
+int run(kernkit::SpecialFn fn, std::int64_t n, std::int64_t stride, int uniform = 0) {
   std::mt19937_64 rng(static_cast<unsigned>(fn) * 7919 + n + stride);
   std::uniform_real_distribution<double> u(0.0, 1.0);
   const double inf = std::numeric_limits<double>::infinity(), nan = std::nan("");
@@ -43,6 +46,10 @@ int run(kernkit::SpecialFn fn, std::int64_t n, std::int64_t stride) {
     if (r > 0.9) a = -a;  // negative orders (reflection, scalar path)
     if (r > 0.97) a = specials[rng() % std::size(specials)];
     if (r < 0.02) b = specials[rng() % std::size(specials)];
+    if (uniform != 0 && !(uniform == 2 && i == n - 1)) {
+      a = 5.0;
+      b = 1000.0 + 10.0 * u(rng);
+    }
     v[i * stride] = static_cast<T>(a);
     x[i * stride] = static_cast<T>(b);
   }
@@ -67,6 +74,8 @@ int main() {
     const auto fn = static_cast<kernkit::SpecialFn>(f);
     bad += run<double>(fn, 3000, 1) + run<float>(fn, 3000, 1);  // 2 full tiles and a partial one
     bad += run<double>(fn, 777, 3) + run<float>(fn, 777, 2);
+    bad += run<double>(fn, 2100, 1, 1) + run<float>(fn, 1500, 2, 1);  // tiles of one region
+    bad += run<double>(fn, 2048, 1, 2) + run<float>(fn, 1024, 1, 2);  // all but one element
   }
   if (bad) {
     std::printf("%d mismatches\n", bad);
