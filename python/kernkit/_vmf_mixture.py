@@ -211,6 +211,23 @@ class VonMisesFisherMixture:
         self.random_state = random_state
         self.progress = progress
 
+    _PARAMS = ("n_components", "posterior", "n_init", "init", "max_iter", "tol", "max_kappa",
+               "random_state", "progress")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's parameters (scikit-learn's get_params / set_params protocol, which
+        ``sklearn.base.clone`` uses)."""
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def set_params(self, **params: Any) -> VonMisesFisherMixture:
+        """Sets constructor parameters, checked as the constructor checks them; a fit stays."""
+        unknown = sorted(set(params) - set(self._PARAMS))
+        if unknown:
+            raise ValueError(f"unknown parameters {unknown}; VonMisesFisherMixture takes {list(self._PARAMS)}")
+        merged = dict(self.get_params(), **params)
+        VonMisesFisherMixture.__init__(self, merged.pop("n_components"), **merged)
+        return self
+
     # -- fitting ------------------------------------------------------------------------------
 
     def _initial(self, X: Any, w: Any, rng: np.random.Generator, normalize: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -701,3 +701,27 @@ def test_dask_mixture_equals_in_memory(dask_array):
     c2, labels2, _ = vmf.spherical_kmeans(X, 3, random_state=1)
     np.testing.assert_allclose(c, c2, atol=1e-12)
     np.testing.assert_array_equal(labels, labels2)
+
+
+def test_mixture_estimator_protocol():
+    """get_params / set_params (scikit-learn's protocol): parameters round-trip, set_params checks
+    as the constructor does and keeps a fit; sklearn.clone works where scikit-learn is installed."""
+    rng = np.random.default_rng(9)
+    X = np.vstack([vmf.VonMisesFisher(_unit(rng, 5), 80.0).sample(150, rng) for _ in range(3)])
+    mm = vmf.VonMisesFisherMixture(2, n_init=1, random_state=0)
+    params = mm.get_params()
+    assert params["n_components"] == 2 and params["n_init"] == 1 and set(params) == set(mm._PARAMS)
+    assert vmf.VonMisesFisherMixture(**params).get_params() == params
+    mm.fit(X)
+    means = mm.means_.copy()
+    assert mm.set_params(n_components=3, tol=1e-8) is mm and mm.n_components == 3 and mm.tol == 1e-8
+    np.testing.assert_array_equal(mm.means_, means)  # the fit stays until the next fit
+    with pytest.raises(ValueError, match="n_components"):
+        mm.set_params(n_components=0)
+    with pytest.raises(ValueError, match="unknown parameters"):
+        mm.set_params(n_clusters=3)
+    pytest.importorskip("sklearn")
+    from sklearn.base import clone
+
+    c = clone(mm)
+    assert c.get_params() == mm.get_params() and not hasattr(c, "means_")
