@@ -161,6 +161,28 @@ struct FloatRunner {
   }
 };
 
+// A Temme quadrature class's float kernel (bessel/temme_float.hpp, the float functions) over k
+// gathered elements: as FloatRunner, float buffers so that the loop runs on float lanes.
+struct TemmeFloatRunner {
+  int k;
+  const double* v;
+  const double* x;
+  double* o;
+  float scaled, dlog;
+  template <int NQ, int NREC>
+  KERNKIT_FLATTEN void operator()() const {
+    alignas(64) float fv[kGather], fx[kGather], fo[kGather];
+    for (int i = 0; i < k; ++i) {
+      fv[i] = static_cast<float>(v[i]);
+      fx[i] = static_cast<float>(x[i]);
+    }
+    const float sc = scaled, dl = dlog;
+#pragma omp simd
+    for (int i = 0; i < k; ++i) fo[i] = bd::temme_float<NQ, NREC>(fv[i], fx[i], sc, dl);
+    for (int i = 0; i < k; ++i) o[i] = static_cast<double>(fo[i]);
+  }
+};
+
 // The same for a box series class (log I, log I e^-x) and a box Temme class (log K, log K e^x,
 // K'/K). Not templated on Q, with the scaling (and K'/K) a run-time flag: these share their
 // instantiations, which are large (unrolled terms and nodes).
@@ -219,6 +241,8 @@ inline void run_class(int c, int k, const double* v, const double* x, double* h,
   if constexpr (Q == bd::kLogI || Q == bd::kLogIs) {
     if (b > 0) return bd::series_fast_visit<LOWP>(b, SeriesRunner{k, v, x, o, Q == bd::kLogIs ? 1.0 : 0.0});
   } else if constexpr (bd::is_k_quantity(Q)) {
+    if (LOWP && b > 0 && bd::temme_class_quad(b))
+      return bd::temme_float_visit(b, TemmeFloatRunner{k, v, x, o, Q == bd::kLogKs ? 1.0f : 0.0f, Q == bd::kDlogK ? 1.0f : 0.0f});
     if (b > 0)
       return bd::temme_fast_visit<LOWP>(b, TemmeRunner{k, v, x, o, Q == bd::kLogKs ? 1.0 : 0.0, Q == bd::kDlogK ? 1.0 : 0.0});
   } else {

@@ -407,6 +407,38 @@ def test_float32_debye_kernels_in_float():
         assert err.max() <= F32_TOL, f"{name} vs Arb: {err.max():.3g} at v={v[pick][err.argmax()]!r}"
 
 
+def test_float32_temme_quadrature_in_float():
+    """log K, log K e^x and K'/K in float32 on K's quadrature classes of the box (x > 1,
+    v^2 + x^2 < 25.5^2: bessel/temme_float.hpp, float arithmetic): within F32_TOL of the float64
+    functions (relative to max(1, |log|), to the value for K'/K) on 2 10^5 points with the class
+    edges, half-integer and integer orders; against Arb on a sample; the block loop gives the
+    scalar function's bits."""
+    flint = pytest.importorskip("flint")
+    rng = np.random.default_rng(32)
+    n = 200_000
+    v = np.concatenate([rng.uniform(0, 25.5, n), rng.integers(0, 25, n // 8) + 0.5, rng.integers(0, 25, n // 8) + 0.0])
+    x = np.concatenate([rng.uniform(1.0, 25.5, n), rng.uniform(1.0, 25.5, n // 4)])
+    x[: n // 10] = rng.choice([1.0, 1.7, 3.0, 8.0], n // 10) * (1 + rng.uniform(-1e-6, 1e-6, n // 10))
+    v, x = v.astype(np.float32), x.astype(np.float32)
+    keep = (v.astype(np.float64) ** 2 + x.astype(np.float64) ** 2 < 650.25) & (x > 1)
+    v, x = v[keep], x[keep]
+    vd, xd = v.astype(np.float64), x.astype(np.float64)
+    for name in ("log_kv", "log_kve", "dlog_kv"):
+        f = fn(name)
+        got, want = f(v, x), f(vd, xd)
+        scale = np.maximum(1.0, np.abs(want)) if name.startswith("log") else np.abs(want)
+        err = np.abs(got.astype(np.float64) - want) / scale
+        assert err.max() <= F32_TOL, f"{name}: {err.max():.3g} at v={v[err.argmax()]!r} x={x[err.argmax()]!r}"
+        pick = rng.choice(v.size, 400, replace=False)
+        single = np.array([f(v[i], x[i]) for i in pick], dtype=np.float32)
+        np.testing.assert_array_equal(got[pick], single, err_msg=f"{name}: array vs per-element")
+    flint.ctx.prec = 128
+    pick = rng.choice(v.size, 200, replace=False)
+    want = np.array([float(flint.arb(b).bessel_k(flint.arb(a)).log().mid()) for a, b in zip(vd[pick], xd[pick])])
+    err = np.abs(fn("log_kv")(v[pick], x[pick]).astype(np.float64) - want) / np.maximum(1.0, np.abs(want))
+    assert err.max() <= F32_TOL
+
+
 def test_float32_simd_levels_agree():
     """The float32 functions (float kernels included) give the same bits on every x86 SIMD level
     this machine and build have (KERNKIT_SIMD caps the level)."""

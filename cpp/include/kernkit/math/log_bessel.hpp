@@ -9,8 +9,8 @@
 //
 // Precision: the double overloads work in double. The float overloads convert to double,
 // compute and round once, with fewer terms in the branch-free kernels (truncation < 1e-9:
-// bessel/debye_fast.hpp, series_fast.hpp, temme_fast.hpp), except on the Debye classes where
-// float arithmetic is enough (bessel/debye_float.hpp).
+// bessel/debye_fast.hpp, series_fast.hpp, temme_fast.hpp), except on the Debye classes and K's
+// quadrature classes where float arithmetic is enough (bessel/debye_float.hpp, temme_float.hpp).
 //
 // Method (v >= 0, x > 0; hyp = sqrt(v^2 + x^2)):
 //  * hyp >= 25.5: Debye/Olver uniform expansion (DLMF 10.41) written as a series in 1/hyp
@@ -65,6 +65,7 @@
 #include "bessel/series_fast.hpp"
 #include "bessel/temme.hpp"
 #include "bessel/temme_fast.hpp"
+#include "bessel/temme_float.hpp"
 
 namespace kernkit {
 namespace bessel_detail {
@@ -322,8 +323,10 @@ KERNKIT_INLINE double log_kv_d(double v, double x, bool scaled) {
   if (c != 0)
     return scaled ? debye_dispatch<kLogKs, LOWP>(c, nu, x) : debye_dispatch<kLogK, LOWP>(c, nu, x);
   const int t = temme_fast_class(nu, x);
-  if (t != 0)
+  if (t != 0) {
+    if (LOWP && temme_class_quad(t)) return temme_float_dispatch(t, nu, x, scaled ? 1.0 : 0.0, 0.0);
     return temme_fast_dispatch<LOWP>(t, nu, x, scaled ? 1.0 : 0.0, 0.0);
+  }
   return log_kv_slow(v, x, scaled);
 }
 
@@ -415,7 +418,10 @@ KERNKIT_INLINE double dlog_kv_d(double v, double x) {
   const int c = debye_fast_class(nu, x);
   if (c != 0) return debye_dispatch<kDlogK, LOWP>(c, nu, x);
   const int t = temme_fast_class(nu, x);
-  if (t != 0) return temme_fast_dispatch<LOWP>(t, nu, x, 0.0, 1.0);
+  if (t != 0) {
+    if (LOWP && temme_class_quad(t)) return temme_float_dispatch(t, nu, x, 0.0, 1.0);
+    return temme_fast_dispatch<LOWP>(t, nu, x, 0.0, 1.0);
+  }
   return dlog_kv_slow(v, x);
 }
 
