@@ -705,7 +705,7 @@ def test_dask_mixture_equals_in_memory(dask_array):
 
 def test_mixture_estimator_protocol():
     """get_params / set_params (scikit-learn's protocol): parameters round-trip, set_params checks
-    as the constructor does and keeps a fit; sklearn.clone works where scikit-learn is installed."""
+    as the constructor does and keeps a fit."""
     rng = np.random.default_rng(9)
     X = np.vstack([vmf.VonMisesFisher(_unit(rng, 5), 80.0).sample(150, rng) for _ in range(3)])
     mm = vmf.VonMisesFisherMixture(2, n_init=1, random_state=0)
@@ -720,8 +720,15 @@ def test_mixture_estimator_protocol():
         mm.set_params(n_components=0)
     with pytest.raises(ValueError, match="unknown parameters"):
         mm.set_params(n_clusters=3)
+
+
+def test_mixture_sklearn_clone():
+    """sklearn.base.clone (where scikit-learn is installed): the parameters, not the fit."""
     pytest.importorskip("sklearn")
     from sklearn.base import clone
 
+    rng = np.random.default_rng(10)
+    mm = vmf.VonMisesFisherMixture(2, n_init=1, tol=1e-8, random_state=0)
+    mm.fit(vmf.VonMisesFisher(_unit(rng, 4), 50.0).sample(100, rng))
     c = clone(mm)
     assert c.get_params() == mm.get_params() and not hasattr(c, "means_")
