@@ -268,9 +268,10 @@ def wants_grad(*arrays: Any) -> bool:
     return any(getattr(a, "requires_grad", False) for a in arrays) and _grad_enabled()
 
 
-def to_library_of(like: Any, y: np.ndarray) -> Any:
-    """A CPU path's numpy result as a torch tensor (zero-copy) when `like` is a torch tensor."""
-    if type(like).__module__.split(".")[0] == "torch":
+def to_library_of(like: Any, y: Any) -> Any:
+    """A CPU path's numpy result as a torch tensor (zero-copy) when `like` is a torch tensor;
+    anything else (a CUDA path's result is already in its library) as it is."""
+    if isinstance(y, np.ndarray) and type(like).__module__.split(".")[0] == "torch":
         import torch
 
         return torch.from_numpy(y)

@@ -618,15 +618,16 @@ def matmul(x: Any, qw: PowerQuantized) -> Any:
 
     Parameters
     ----------
-    x : (..., in_features) float32 or float64 (numpy on the CPU; CuPy / PyTorch CUDA arrays
-        with a ``qw.to(x)`` copy of the quantized weights).
+    x : (..., in_features) float32 or float64 (numpy or torch on the CPU; CuPy / PyTorch CUDA
+        arrays with a ``qw.to(x)`` copy of the quantized weights).
     qw : PowerQuantized (rows = out_features).
 
     Returns
     -------
-    (..., out_features) in x's dtype and library (a torch CPU tensor gives a tensor). Per output row r and group g the kernel computes
-    ``dscale[r, g] * sum_c lut[u(r, c)] x[c]`` with ``lut[u] = sign(q)|q|^(1/a)`` (exact
-    integers when 1/a is an integer) and ``dscale = sign(s)|s|^(1/a)``.
+    (..., out_features) in x's dtype and library (a torch CPU tensor gives a tensor). Per output
+    row r and group g the kernel computes ``dscale[r, g] * sum_c lut[u(r, c)] x[c]`` with
+    ``lut[u] = sign(q)|q|^(1/a)`` (exact integers when 1/a is an integer) and
+    ``dscale = sign(s)|s|^(1/a)``.
     """
     if not isinstance(qw, PowerQuantized):
         raise TypeError(f"argument 'qw' must be a PowerQuantized, got {type(qw).__name__}")

@@ -1,11 +1,13 @@
 """Logarithms of the modified Bessel functions I_v and K_v, their ratio and derivatives.
 
 Every function is a numpy ufunc on the CPU (``kernkit.log_iv.ufunc`` is the `numpy.ufunc`
-itself) and takes CuPy / PyTorch CUDA arrays of one device as well; on torch tensors that
-require grad it is differentiable in x (the derivatives are the functions below: d/dx log I_v =
-dlog_iv; for the ratio and dlog_* the modified Bessel equation, evaluated in float64, whose
-terms of size T >= 1 cancel: an absolute error ~1e-16 T, relative ~1e-16 x^2 at large x). Any real order and
+itself) and takes CuPy / PyTorch CUDA arrays of one device as well. Any real order and
 x >= 0, in float32 or float64, without overflow: the result is computed on a log scale.
+
+On torch tensors that require grad each function is differentiable in x: d/dx log I_v = dlog_iv
+(and so on); for the ratio and dlog_* the derivative comes from the modified Bessel equation,
+evaluated in float64, whose terms of size T >= 1 cancel: an absolute error ~1e-16 T (relative
+~1e-16 x^2 at large x).
 
 Reference: A. Plesner, H. H. B. Sørensen, S. Hauberg, "Accurate Computation of the
 Logarithm of Modified Bessel Functions on GPUs", ICS 2024 (arXiv:2409.08729); DLMF §10.25,

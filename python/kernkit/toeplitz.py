@@ -288,7 +288,7 @@ def toeplitz_matmul(c: Any, r: Any, X: Any, causal: bool = False) -> Any:
     like = X
     c, r, X = _validate(c, r, X, causal)
     Y = _product(c, r, X, causal, None)
-    return _dispatch.to_library_of(like, Y) if isinstance(Y, np.ndarray) else Y
+    return _dispatch.to_library_of(like, Y)
 
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -416,7 +416,7 @@ class ToeplitzOperator:
         if X.ndim < 2 or int(X.shape[-2]) != self._n:
             raise ValueError(f"argument 'X' must have shape (..., {self._n}, k), got {tuple(X.shape)}")
         Y = _product(self._c, self._r, X, self._causal, self._spec)
-        return _dispatch.to_library_of(like, Y) if isinstance(Y, np.ndarray) else Y
+        return _dispatch.to_library_of(like, Y)
 
     def __matmul__(self, X: Any) -> Any:
         return self.matmul(X)
