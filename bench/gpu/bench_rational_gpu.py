@@ -28,7 +28,7 @@ import torch
 
 import kernkit
 import kernkit.torch as kt
-from cuda_timing import copy_bandwidth, cuda_time, graph_time, host_time
+from cuda_timing import copy_bandwidth, cuda_time, graph_time, host_profile, host_time
 
 PER = "KERNKIT_RATIONAL_BWD_PER_THREAD"  # elements per thread of a backward block (cuda/rational.cu)
 
@@ -124,6 +124,8 @@ def main() -> None:
             row["kernkit_fwd_host_us"] = host_time(lambda: kernkit.rational(x, a, b)) * 1e6
             row["kernkit_bwd_host_us"] = host_time(lambda: kernkit.rational_backward(g, x, a, b)) * 1e6
             row["torch_fwdbwd_host_us"] = host_time(lambda: kt.rational(xt, at, bt).backward(g)) * 1e6
+            # what that host time is made of (torch.profiler; a waiting call shows at the top)
+            row["torch_fwdbwd_host_profile"] = host_profile(lambda: kt.rational(xt, at, bt).backward(g))
             # longer backward blocks: the same dx, coefficient gradients up to the summation order
             ref = kernkit.rational_backward(g, x, a, b)
             for per in ("32", "64"):
@@ -198,6 +200,12 @@ def main() -> None:
             f"{r['kernkit_bwd_host_us']:.1f} | {r['torch_fwdbwd_host_us']:.1f} | {ms(r, 'kernkit_fwdbwd_graph_s')} | "
             f"{ms(r, 'kernkit_fwdbwd_graph_32_s')} | {ms(r, 'kernkit_fwdbwd_graph_64_s')} | "
             f"{r['bwd32_dx_equal']}, {r['bwd32_coef_rel']:.1e}; {r['bwd64_dx_equal']}, {r['bwd64_coef_rel']:.1e} |")
+    for r in results[:2]:  # the first shape, float32 and bfloat16
+        lines += ["", f"kernkit.torch.rational forward + backward at ({r['shape'][0]}, {r['shape'][1]}) "
+                  f"{r['dtype']}: host time per step by operation (torch.profiler, 5 steps back to back)", "",
+                  "| operation | calls per step | self CPU us | CPU total us |", "|---|---:|---:|---:|"]
+        lines += [f"| {e['name']} | {e['calls_per_step']:.1f} | {e['self_cpu_us']:.1f} | {e['cpu_total_us']:.1f} |"
+                  for e in r["torch_fwdbwd_host_profile"]]
     with open(os.path.join(args.out, "rational_gpu.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

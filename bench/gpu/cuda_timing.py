@@ -49,6 +49,27 @@ def graph_time(f: Callable[[], Any], repeat: int = 50) -> float | None:
         return None
 
 
+def host_profile(f: Callable[[], Any], steps: int = 5, top: int = 12) -> list[dict]:
+    """Where the host time of f() goes: torch.profiler over `steps` calls enqueued back to back
+    (CPU and, where present, CUDA activity), the `top` operations and CUDA runtime calls by self
+    CPU time, per call. A path whose host time is close to its device time shows the call that
+    waits for the device here (cudaStreamSynchronize, a blocking cudaMemcpy, ...)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = torch.cuda.is_available()
+    f()
+    if cuda:
+        torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+        for _ in range(steps):
+            f()
+        if cuda:
+            torch.cuda.synchronize()
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    return [{"name": e.key, "calls_per_step": e.count / steps, "self_cpu_us": e.self_cpu_time_total / steps,
+             "cpu_total_us": e.cpu_time_total / steps} for e in events]
+
+
 def copy_bandwidth(nbytes: int = 1 << 28) -> float:
     """Bytes/s of a large device-to-device copy (read + write): the card's practical limit."""
     big = torch.empty(nbytes, dtype=torch.uint8, device="cuda")
