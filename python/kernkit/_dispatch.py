@@ -268,6 +268,15 @@ def wants_grad(*arrays: Any) -> bool:
     return any(getattr(a, "requires_grad", False) for a in arrays) and _grad_enabled()
 
 
+def as_tensors(*arrays: Any) -> list[Any]:
+    """The arguments as torch tensors on the device of the first tensor among them (for the
+    autograd Functions, which take tensors; numpy inputs are copied there)."""
+    import torch
+
+    dev = next(a.device for a in arrays if isinstance(a, torch.Tensor))
+    return [a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a), device=dev) for a in arrays]
+
+
 def to_library_of(like: Any, y: Any) -> Any:
     """A CPU path's numpy result as a torch tensor (zero-copy) when `like` is a torch tensor;
     anything else (a CUDA path's result is already in its library) as it is."""

@@ -192,6 +192,7 @@ def rational(x: Any, num: Any, den: Any, form: str = "A", *, channel_axis: int =
             raise TypeError("kernkit.rational: out= is not supported for tensors that require grad")
         from .torch import rational as differentiable
 
+        x, num, den = _dispatch.as_tensors(x, num, den)
         return differentiable(x, num, den, form, channel_axis)
     dev, x, num, den, _, fid, outer, D, inner = _prepare(x, num, den, form, channel_axis)
     y = _empty_like(x) if out is None else _check_out("out", out, x, tuple(int(v) for v in x.shape))

@@ -909,15 +909,6 @@ def _lam_coef(lib: _Lib, lam: Any, Bt: int, H: int) -> tuple[Any, bool]:
     return (lib.concat([la] * Bt, 0) if Bt > 0 else la[:0]), scalar
 
 
-def _as_tensors(*arrays: Any) -> list[Any]:
-    """The arguments as torch tensors on the device of the first tensor among them (for the
-    autograd Functions, which take tensors; numpy inputs are copied there)."""
-    import torch
-
-    dev = next(a.device for a in arrays if isinstance(a, torch.Tensor))
-    return [a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a), device=dev) for a in arrays]
-
-
 def _unflat(x: Any, Bt: int, H: int) -> Any:
     return x.reshape((Bt, H) + tuple(x.shape[1:]))
 
@@ -1016,7 +1007,7 @@ def rpe_attention(q: Any, k: Any, v: Any, rpe_bias: Any, num_features: int | Non
     if _dispatch.wants_grad(q, k, v, rpe_bias):
         from .torch import rpe_attention as differentiable
 
-        q, k, v, rpe_bias = _as_tensors(q, k, v, rpe_bias)
+        q, k, v, rpe_bias = _dispatch.as_tensors(q, k, v, rpe_bias)
         return differentiable(q, k, v, rpe_bias, num_features, causal, normalize_qk, seed, projection,
                               key_padding_mask, feature_chunk, method)
     return _forward_bias(q, k, v, rpe_bias, num_features, causal, normalize_qk, seed, projection,
@@ -1124,7 +1115,7 @@ def rpe_attention_decay(q: Any, k: Any, v: Any, lam: Any, num_features: int | No
     if _dispatch.wants_grad(q, k, v, lam):
         from .torch import rpe_attention_decay as differentiable
 
-        q, k, v = _as_tensors(q, k, v)
+        q, k, v = _dispatch.as_tensors(q, k, v)
         return differentiable(q, k, v, lam, num_features, causal, normalize_qk, seed, projection,
                               key_padding_mask, feature_chunk, method)
     return _forward_decay(q, k, v, lam, num_features, causal, normalize_qk, seed, projection,

@@ -677,3 +677,9 @@ def test_plain_call_on_tensors_that_require_grad():
         kernkit.rational(x, torch.tensor(a0), torch.tensor(b0), out=torch.empty(6, 16, dtype=torch.float64))
     with torch.no_grad():
         assert kernkit.rational(x, torch.tensor(a0), torch.tensor(b0)).grad_fn is None
+    # a numpy x beside coefficients that require grad: made a tensor, the coefficients get gradients
+    a = torch.tensor(a0, requires_grad=True)
+    y = kernkit.rational(x0, a, torch.tensor(b0))
+    assert isinstance(y, torch.Tensor) and y.grad_fn is not None
+    (ga,) = torch.autograd.grad(y.sum(), a)
+    np.testing.assert_allclose(ga.numpy(), kernkit.rational_backward(np.ones_like(x0), x0, a0, b0)[1], rtol=1e-14)
