@@ -440,6 +440,21 @@ def test_float32_temme_quadrature_in_float():
     assert err.max() <= F32_TOL
 
 
+def test_float32_box_series_in_float():
+    """log I and log I e^-x in float32 where the box's power series has x < 4 (its sum S in float,
+    bessel/series_fast.hpp series_sum_f; the prefactor stays double): within F32_TOL of float64,
+    with tiny x, the class edges 1e-3, 1 and 4, half-integer orders; the block loop gives the
+    scalar function's bits."""
+    rng = np.random.default_rng(33)
+    n = 200_000
+    v = np.concatenate([rng.uniform(0, 25.5, n), rng.integers(0, 25, n // 4) + 0.5])
+    x = np.concatenate([np.exp(rng.uniform(np.log(1e-30), np.log(4.0), n)), rng.uniform(0, 4.0, n // 4)])
+    x[: n // 10] = rng.choice([1e-3, 1.0, 4.0], n // 10) * (1 + rng.uniform(-1e-6, 1e-6, n // 10))
+    v, x = v.astype(np.float32), x.astype(np.float32)
+    keep = (v.astype(np.float64) ** 2 + x.astype(np.float64) ** 2 < 650.25) & (x < 4) & (x > 0)
+    _check_float32_against_float64(("log_iv", "log_ive"), v[keep], x[keep], rng)
+
+
 def test_float32_simd_levels_agree():
     """The float32 functions (float kernels included) give the same bits on every x86 SIMD level
     this machine and build have (KERNKIT_SIMD caps the level)."""

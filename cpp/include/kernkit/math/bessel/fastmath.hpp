@@ -138,5 +138,22 @@ KERNKIT_INLINE double fms_exact(double a, double b, double c) {
   return (c - p) - mul_err(a, b, p);
 }
 
+// The same two in float (Dekker's split by 2^12 + 1): for the float kernels.
+KERNKIT_INLINE float mul_err_f(float a, float b, float p) {
+#if defined(__CUDA_ARCH__) || defined(__FMA__)
+  return std::fma(a, b, -p);
+#else
+  const float ca = 4097.0f * a, cb = 4097.0f * b;
+  const float ah = ca - (ca - a), al = a - ah;
+  const float bh = cb - (cb - b), bl = b - bh;
+  return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+#endif
+}
+
+KERNKIT_INLINE float fms_exact_f(float a, float b, float c) {
+  const float p = a * b;
+  return (c - p) - mul_err_f(a, b, p);
+}
+
 }  // namespace bessel_detail
 }  // namespace kernkit

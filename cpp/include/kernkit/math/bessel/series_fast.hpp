@@ -65,6 +65,50 @@ KERNKIT_INLINE void prefactor_dd(double v, double c, double n, double& ph, doubl
   pl = (fms_exact(ph, dh, nh) + (nl - ph * dl)) / dh;
 }
 
+// Term count of x class xc (0..4). LOWP (the float functions): a truncation below 1e-10.
+template <bool LOWP>
+constexpr int series_class_terms(int xc) {  // full 4, 10, 16, 26, 42; LOWP 2, 8, 12, 20, 32 (a
+  // select chain, not an array: the CUDA build indexes it at run time, series_fast_compact)
+  return LOWP ? ((xc == 0) ? 2 : (xc == 1) ? 8 : (xc == 2) ? 12 : (xc == 3) ? 20 : 32)
+              : ((xc == 0) ? 4 : (xc == 1) ? 10 : (xc == 2) ? 16 : (xc == 3) ? 26 : 42);
+}
+
+// Whether a sum of nt terms is the float functions' below x = 4 (LOWP x classes 0-2), whose S is
+// summed in float (series_sum_f): there the terms that matter are the first few, so the term
+// recurrence's rounding stays at a few float ulp. (The counts tell the float functions apart.)
+constexpr bool series_sum_in_float(int nt) {
+  return nt == series_class_terms<true>(0) || nt == series_class_terms<true>(1) || nt == series_class_terms<true>(2);
+}
+static_assert(!series_sum_in_float(series_class_terms<false>(0)) && !series_sum_in_float(series_class_terms<false>(1)) &&
+                  !series_sum_in_float(series_class_terms<false>(2)) && !series_sum_in_float(series_class_terms<false>(3)) &&
+                  !series_sum_in_float(series_class_terms<false>(4)),
+              "the float64 functions' term counts must differ from the float ones' below x = 4");
+
+// S with nt terms after the first, as series_fast's loop, in float (v, x: float values); with
+// the correction for the rounding of q. Within ~3 float ulp of S for x < 4.
+KERNKIT_INLINE double series_sum_f(double vd, double xd, int nt) {
+  const float v = static_cast<float>(vd), x = static_cast<float>(xd);
+  const float c = 0.5f * x;
+  const float q = c * c;
+  float t = 1.0f, s = 1.0f, se = 0.0f, sk = 0.0f;
+  KERNKIT_UNROLL
+  for (int k = 1; k < nt; k += 2) {
+    const float dk = static_cast<float>(k);
+    const float d1 = dk * (dk + v), d2 = (dk + 1.0f) * ((dk + 1.0f) + v);
+    const float r = q / (d1 * d2);
+    const float t1 = t * (d2 * r);
+    t = t1 * (d1 * r);
+    const float s1 = s + t1, b1 = s1 - s;
+    const float s2 = s1 + t, b2 = s2 - s1;
+    se += ((s - (s1 - b1)) + (t1 - b1)) + ((s1 - (s2 - b2)) + (t - b2));
+    s = s2;
+    sk += dk * t1 + (dk + 1.0f) * t;
+  }
+  const float qs = (q >= 1e-30f) ? q : 1.0f;
+  s += se + ((q >= 1e-30f) ? (fms_exact_f(c, c, qs) / -qs) * sk : 0.0f);
+  return static_cast<double>(s);
+}
+
 // LOGSPACE: kind 0 (x < 1e-3); else kind 1. NT: series terms after the first (even).
 // NMAX: the most factors of D (n <= NMAX). scaled = 1: log I - x, 0: log I (a run-time value,
 // so that both share one instantiation; used in arithmetic, as in temme_fast).
@@ -82,22 +126,28 @@ KERNKIT_INLINE double series_fast(double v, double x, double scaled, int nt_rt =
   // enter S as (dq/q) sum k t_k, ~x/2 times itself (for q >= 1e-280; below, sk / S < 1e-280).
   // Terms in pairs with one division: t_k = t_{k-1} d_{k+1} r, t_{k+1} = t_k d_k r, where
   // d_k = k (k + v) and r = q / (d_k d_{k+1}).
-  double t = 1.0, s = 1.0, se = 0.0, sk = 0.0;  // S = s + se; sk = sum k t_k = q dS/dq
-  KERNKIT_UNROLL
-  for (int k = 1; k < nt; k += 2) {
-    const double dk = static_cast<double>(k);
-    const double d1 = dk * (dk + v), d2 = (dk + 1.0) * ((dk + 1.0) + v);
-    const double r = q / (d1 * d2);
-    const double t1 = t * (d2 * r);
-    t = t1 * (d1 * r);
-    const double s1 = s + t1, b1 = s1 - s;
-    const double s2 = s1 + t, b2 = s2 - s1;
-    se += ((s - (s1 - b1)) + (t1 - b1)) + ((s1 - (s2 - b2)) + (t - b2));
-    s = s2;
-    sk += dk * t1 + (dk + 1.0) * t;
+  double s;  // S
+  if (series_sum_in_float(nt)) {  // the float functions below x = 4
+    s = series_sum_f(v, x, nt);
+  } else {
+    double t = 1.0, se = 0.0, sk = 0.0;  // S = s + se; sk = sum k t_k = q dS/dq
+    s = 1.0;
+    KERNKIT_UNROLL
+    for (int k = 1; k < nt; k += 2) {
+      const double dk = static_cast<double>(k);
+      const double d1 = dk * (dk + v), d2 = (dk + 1.0) * ((dk + 1.0) + v);
+      const double r = q / (d1 * d2);
+      const double t1 = t * (d2 * r);
+      t = t1 * (d1 * r);
+      const double s1 = s + t1, b1 = s1 - s;
+      const double s2 = s1 + t, b2 = s2 - s1;
+      se += ((s - (s1 - b1)) + (t1 - b1)) + ((s1 - (s2 - b2)) + (t - b2));
+      s = s2;
+      sk += dk * t1 + (dk + 1.0) * t;
+    }
+    const double qs = (q >= 1e-280) ? q : 1.0;
+    s += se + ((q >= 1e-280) ? (fms_exact(c, c, qs) / -qs) * sk : 0.0);
   }
-  const double qs = (q >= 1e-280) ? q : 1.0;
-  s += se + ((q >= 1e-280) ? (fms_exact(c, c, qs) / -qs) * sk : 0.0);
   const double lc = log_pos(c);
   const double n = static_cast<double>(static_cast<int>(v + 0.5));  // floor (v >= 0); vectorises
   const double mu = v - n;
@@ -117,13 +167,6 @@ KERNKIT_INLINE double series_fast(double v, double x, double scaled, int nt_rt =
   return li - scaled * x;
 }
 
-// Term count of x class xc (0..4). LOWP (the float functions): a truncation below 1e-10.
-template <bool LOWP>
-constexpr int series_class_terms(int xc) {  // full 4, 10, 16, 26, 42; LOWP 2, 8, 12, 20, 32 (a
-  // select chain, not an array: the CUDA build indexes it at run time, series_fast_compact)
-  return LOWP ? ((xc == 0) ? 2 : (xc == 1) ? 8 : (xc == 2) ? 12 : (xc == 3) ? 20 : 32)
-              : ((xc == 0) ? 4 : (xc == 1) ? 10 : (xc == 2) ? 16 : (xc == 3) ? 26 : 42);
-}
 // The most prefactor factors of class c's order class (v < 4.5, 12.5, 25.5).
 constexpr int series_class_nmax(int c) { return ((c - 1) / 5 == 0) ? 4 : ((c - 1) / 5 == 1) ? 12 : 25; }
 // Whether class c forms the prefactor in log space: x < 1e-3 (kind 0), x < 1 from v = 4.5 on

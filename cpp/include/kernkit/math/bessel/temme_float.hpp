@@ -44,24 +44,6 @@ KERNKIT_INLINE float sinhc_f(float s) {
          s * (2.5052108e-8f + s * (1.6059044e-10f + s * (7.6471637e-13f + s * (2.8114573e-15f + s * 8.2206352e-18f))))))));
 }
 
-// a*b - p for p = a*b rounded (exact): the FMA where the target has one, else Dekker's product.
-KERNKIT_INLINE float mul_err_f(float a, float b, float p) {
-#if defined(__CUDA_ARCH__) || defined(__FMA__)
-  return std::fma(a, b, -p);
-#else
-  const float ca = 4097.0f * a, cb = 4097.0f * b;
-  const float ah = ca - (ca - a), al = a - ah;
-  const float bh = cb - (cb - b), bl = b - bh;
-  return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
-#endif
-}
-
-// c - a*b for a representable residual (as fms_exact).
-KERNKIT_INLINE float fms_exact_f(float a, float b, float c) {
-  const float p = a * b;
-  return (c - p) - mul_err_f(a, b, p);
-}
-
 // Whether temme_fast class c (1..kTemmeFastClasses) is a quadrature class (x > 1).
 KERNKIT_INLINE constexpr bool temme_class_quad(int c) { return (c - 1) % 6 >= 2; }
 
