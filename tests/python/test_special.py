@@ -442,7 +442,7 @@ def test_float32_temme_quadrature_in_float():
 
 def test_float32_box_series_in_float():
     """log I and log I e^-x in float32 where the box's power series has x < 4 (its sum S in float,
-    bessel/series_fast.hpp series_sum_f; the prefactor stays double): within F32_TOL of float64,
+    bessel/series_fast.hpp series_sum<float>; the prefactor stays double): within F32_TOL of float64,
     with tiny x, the class edges 1e-3, 1 and 4, half-integer orders; the block loop gives the
     scalar function's bits."""
     rng = np.random.default_rng(33)

@@ -74,7 +74,7 @@ constexpr int series_class_terms(int xc) {  // full 4, 10, 16, 26, 42; LOWP 2, 8
 }
 
 // Whether a sum of nt terms is the float functions' below x = 4 (LOWP x classes 0-2), whose S is
-// summed in float (series_sum_f): there the terms that matter are the first few, so the term
+// summed in float (series_sum<float>): there the terms that matter are the first few, so the term
 // recurrence's rounding stays at a few float ulp. (The counts tell the float functions apart.)
 constexpr bool series_sum_in_float(int nt) {
   return nt == series_class_terms<true>(0) || nt == series_class_terms<true>(1) || nt == series_class_terms<true>(2);
@@ -84,28 +84,41 @@ static_assert(!series_sum_in_float(series_class_terms<false>(0)) && !series_sum_
                   !series_sum_in_float(series_class_terms<false>(4)),
               "the float64 functions' term counts must differ from the float ones' below x = 4");
 
-// S with nt terms after the first, as series_fast's loop, in float (v, x: float values); with
-// the correction for the rounding of q. Within ~3 float ulp of S for x < 4.
-KERNKIT_INLINE double series_sum_f(double vd, double xd, int nt) {
-  const float v = static_cast<float>(vd), x = static_cast<float>(xd);
-  const float c = 0.5f * x;
-  const float q = c * c;
-  float t = 1.0f, s = 1.0f, se = 0.0f, sk = 0.0f;
+// S = sum_k q^k / (k! (v+1)_k) with nt terms after the first (q = x^2/4), in arithmetic T: double
+// for series_fast, float for the float functions below x = 4 (v, x then float values). Summed with
+// TwoSum (the rounding of the running sum cost up to ~4 ulp of S; the terms themselves are
+// accurate to ~1 ulp each) and corrected for the rounding dq of q, which would enter S as
+// (dq/q) sum k t_k, ~x/2 times itself (for q above the type's threshold; below, sk / S is
+// negligible). Terms in pairs with one division: t_k = t_{k-1} d_{k+1} r, t_{k+1} = t_k d_k r,
+// where d_k = k (k + v) and r = q / (d_k d_{k+1}). In float within ~3 ulp of S for x < 4.
+template <class T>
+KERNKIT_INLINE double series_sum(double vd, double xd, int nt) {
+  const T v = static_cast<T>(vd), x = static_cast<T>(xd);
+  const T c = T(0.5) * x;
+  const T q = c * c;
+  T t = T(1), s = T(1), se = T(0), sk = T(0);  // S = s + se; sk = sum k t_k = q dS/dq
   KERNKIT_UNROLL
   for (int k = 1; k < nt; k += 2) {
-    const float dk = static_cast<float>(k);
-    const float d1 = dk * (dk + v), d2 = (dk + 1.0f) * ((dk + 1.0f) + v);
-    const float r = q / (d1 * d2);
-    const float t1 = t * (d2 * r);
+    const T dk = static_cast<T>(k);
+    const T d1 = dk * (dk + v), d2 = (dk + T(1)) * ((dk + T(1)) + v);
+    const T r = q / (d1 * d2);
+    const T t1 = t * (d2 * r);
     t = t1 * (d1 * r);
-    const float s1 = s + t1, b1 = s1 - s;
-    const float s2 = s1 + t, b2 = s2 - s1;
+    const T s1 = s + t1, b1 = s1 - s;
+    const T s2 = s1 + t, b2 = s2 - s1;
     se += ((s - (s1 - b1)) + (t1 - b1)) + ((s1 - (s2 - b2)) + (t - b2));
     s = s2;
-    sk += dk * t1 + (dk + 1.0f) * t;
+    sk += dk * t1 + (dk + T(1)) * t;
   }
-  const float qs = (q >= 1e-30f) ? q : 1.0f;
-  s += se + ((q >= 1e-30f) ? (fms_exact_f(c, c, qs) / -qs) * sk : 0.0f);
+  const T qmin = sizeof(T) == sizeof(float) ? T(1e-30f) : T(1e-280);
+  const T qs = (q >= qmin) ? q : T(1);
+  T dq;  // the rounding of q = c^2
+  if constexpr (sizeof(T) == sizeof(float)) {
+    dq = fms_exact_f(c, c, qs);
+  } else {
+    dq = fms_exact(c, c, qs);
+  }
+  s += se + ((q >= qmin) ? (dq / -qs) * sk : T(0));
   return static_cast<double>(s);
 }
 
@@ -120,34 +133,7 @@ KERNKIT_INLINE double series_fast(double v, double x, double scaled, int nt_rt =
   const bool logspace = (NT > 0) ? LOGSPACE : logspace_rt;
   const int nmax = (NT > 0) ? NMAX : nmax_rt;
   const double c = 0.5 * x;
-  const double q = c * c;
-  // S summed with TwoSum (the rounding of the running sum cost up to ~4 ulp of S; the terms
-  // themselves are accurate to ~1 ulp each) and corrected for the rounding dq of q, which would
-  // enter S as (dq/q) sum k t_k, ~x/2 times itself (for q >= 1e-280; below, sk / S < 1e-280).
-  // Terms in pairs with one division: t_k = t_{k-1} d_{k+1} r, t_{k+1} = t_k d_k r, where
-  // d_k = k (k + v) and r = q / (d_k d_{k+1}).
-  double s;  // S
-  if (series_sum_in_float(nt)) {  // the float functions below x = 4
-    s = series_sum_f(v, x, nt);
-  } else {
-    double t = 1.0, se = 0.0, sk = 0.0;  // S = s + se; sk = sum k t_k = q dS/dq
-    s = 1.0;
-    KERNKIT_UNROLL
-    for (int k = 1; k < nt; k += 2) {
-      const double dk = static_cast<double>(k);
-      const double d1 = dk * (dk + v), d2 = (dk + 1.0) * ((dk + 1.0) + v);
-      const double r = q / (d1 * d2);
-      const double t1 = t * (d2 * r);
-      t = t1 * (d1 * r);
-      const double s1 = s + t1, b1 = s1 - s;
-      const double s2 = s1 + t, b2 = s2 - s1;
-      se += ((s - (s1 - b1)) + (t1 - b1)) + ((s1 - (s2 - b2)) + (t - b2));
-      s = s2;
-      sk += dk * t1 + (dk + 1.0) * t;
-    }
-    const double qs = (q >= 1e-280) ? q : 1.0;
-    s += se + ((q >= 1e-280) ? (fms_exact(c, c, qs) / -qs) * sk : 0.0);
-  }
+  const double s = series_sum_in_float(nt) ? series_sum<float>(v, x, nt) : series_sum<double>(v, x, nt);
   const double lc = log_pos(c);
   const double n = static_cast<double>(static_cast<int>(v + 0.5));  // floor (v >= 0); vectorises
   const double mu = v - n;
