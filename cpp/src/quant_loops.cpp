@@ -406,55 +406,62 @@ struct LanePlan {
   }
 };
 
-// Blocks [blk0, blk1) of a row (blk0 a multiple of the blocks per group); the codes are
-// prefetched `ahead` bytes on.
-template <int CB, int BITS, int NB>
-inline void row_lanes_avx512(const std::uint8_t* rp, const LanePlan<CB>& pl, const float* lutr,
-                             std::int64_t l_sg, const float* dsr, const float* xp,
-                             std::int64_t blk0, std::int64_t blk1, std::int64_t ahead, float* out) {
-  constexpr int K = lanes_k<CB>, P = 16 * K;
-  auto load_tab = [](const float* l) {
-    alignas(64) float t[16];
-    for (int j = 0; j < 16; ++j) t[j] = l[j & ((1 << BITS) - 1)];
-    return _mm512_load_ps(t);
-  };
-  const bool one_scale = pl.one_scale, two_scales = pl.two_scales;
-  const __m512i sidx = _mm512_load_si512(pl.sidx);
-  __m512 racc[NB];
-  for (int n = 0; n < NB; ++n) racc[n] = _mm512_setzero_ps();
+// One row's blocks in the lanes layout, taken in order from blk0: each block's codes (loaded
+// once), its table and its per-lane scales. Shared by the dot-product kernel (batches 1-4) and
+// the broadcast kernel's decode (larger batches).
+template <int CB, int BITS>
+struct LaneRow {
+  static constexpr int K = lanes_k<CB>;
+  const LanePlan<CB>& pl;
+  const std::uint8_t* rp;
+  const float* lutr;
+  const float* dsr;
+  std::int64_t l_sg, g, left;
+  __m512 tab;
+  __m512i sidx;
+  __m512i v[3];  // 3-bit codes: the three gathered registers; 2/4-bit: the block in v[0]
+  bool last = false;
   // 3-bit blocks: register j takes dword e = 3i + j, from (a, b) where e < 32, else from c
   __m512i gather_lo[3], gather_c[3];
   __mmask16 gather_hi[3];
-  if constexpr (CB == 3) {
-    const __m512i three_i = _mm512_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 36, 39, 42, 45);
-    for (int j = 0; j < 3; ++j) {
-      const __m512i e = _mm512_add_epi32(three_i, _mm512_set1_epi32(j));
-      gather_lo[j] = _mm512_and_si512(e, _mm512_set1_epi32(31));
-      gather_c[j] = _mm512_and_si512(_mm512_sub_epi32(e, _mm512_set1_epi32(32)), _mm512_set1_epi32(15));
-      gather_hi[j] = _mm512_cmpge_epi32_mask(e, _mm512_set1_epi32(32));
+
+  static __m512 load_tab(const float* l) {
+    alignas(64) float t[16];
+    for (int j = 0; j < 16; ++j) t[j] = l[j & ((1 << BITS) - 1)];
+    return _mm512_load_ps(t);
+  }
+  LaneRow(const LanePlan<CB>& plan, const std::uint8_t* row, const float* lut_row, std::int64_t lut_sg,
+          const float* dscale_row, std::int64_t blk0)
+      : pl(plan), rp(row), lutr(lut_row), dsr(dscale_row), l_sg(lut_sg),
+        g(plan.one_scale ? blk0 / plan.bpg : 0), left(plan.bpg - blk0 % plan.bpg + 1),
+        tab(load_tab(lut_row + g * lut_sg)),
+        sidx(_mm512_load_si512(plan.sidx)) {
+    if constexpr (CB == 3) {
+      const __m512i three_i = _mm512_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 36, 39, 42, 45);
+      for (int j = 0; j < 3; ++j) {
+        const __m512i e = _mm512_add_epi32(three_i, _mm512_set1_epi32(j));
+        gather_lo[j] = _mm512_and_si512(e, _mm512_set1_epi32(31));
+        gather_c[j] = _mm512_and_si512(_mm512_sub_epi32(e, _mm512_set1_epi32(32)), _mm512_set1_epi32(15));
+        gather_hi[j] = _mm512_cmpge_epi32_mask(e, _mm512_set1_epi32(32));
+      }
     }
   }
-  const std::int64_t rem = pl.rem, nblk = pl.nblk, xs = pl.xs, last_bytes = pl.last_bytes;
-  const std::int64_t bpg = pl.bpg, gpb = pl.gpb;
-  std::int64_t g = one_scale ? blk0 / bpg : 0, left = bpg;
-  __m512 tab = load_tab(lutr + g * l_sg);
-  for (std::int64_t blk = blk0; blk < blk1; ++blk) {
-    const std::int64_t c0 = blk * P;
-    if (one_scale && left == 0) {
+  // Block blk, the next in order: its table (a new group) and its codes, prefetched `ahead` bytes on.
+  inline void load(std::int64_t blk, std::int64_t ahead) {
+    if (pl.one_scale && --left == 0) {
       ++g;
-      left = bpg;
+      left = pl.bpg;
       if (l_sg != 0) tab = load_tab(lutr + g * l_sg);
     }
-    --left;
-    __m512i v[3];  // 3-bit codes: the three gathered registers; 2/4-bit: the block in v[0]
-    const bool last = blk + 1 == nblk;
+    last = blk + 1 == pl.nblk;
     if constexpr (CB == 3) {
       const std::uint8_t* bp = rp + blk * 192;
       prefetch_codes<3>(bp, ahead);
-      const bool part = last && rem != 0;  // read no byte past the row
-      const __m512i a = part ? _mm512_maskz_loadu_epi8(low_bytes(last_bytes), bp) : _mm512_loadu_si512(bp);
-      const __m512i b = part ? _mm512_maskz_loadu_epi8(low_bytes(last_bytes - 64), bp + 64) : _mm512_loadu_si512(bp + 64);
-      const __m512i c = part ? _mm512_maskz_loadu_epi8(low_bytes(last_bytes - 128), bp + 128) : _mm512_loadu_si512(bp + 128);
+      const bool part = last && pl.rem != 0;  // read no byte past the row
+      const std::int64_t lb = pl.last_bytes;
+      const __m512i a = part ? _mm512_maskz_loadu_epi8(low_bytes(lb), bp) : _mm512_loadu_si512(bp);
+      const __m512i b = part ? _mm512_maskz_loadu_epi8(low_bytes(lb - 64), bp + 64) : _mm512_loadu_si512(bp + 64);
+      const __m512i c = part ? _mm512_maskz_loadu_epi8(low_bytes(lb - 128), bp + 128) : _mm512_loadu_si512(bp + 128);
       for (int j = 0; j < 3; ++j)  // dword 3i + j: from (a, b) below 32, else from c
         v[j] = _mm512_mask_permutexvar_epi32(_mm512_permutex2var_epi32(a, gather_lo[j], b), gather_hi[j],
                                              gather_c[j], c);
@@ -463,38 +470,63 @@ inline void row_lanes_avx512(const std::uint8_t* rp, const LanePlan<CB>& pl, con
       // beyond the packed buffer.
       const std::uint8_t* bp = rp + blk * 64;
       prefetch_codes<1>(bp, ahead);
-      v[0] = last ? _mm512_maskz_loadu_epi8(low_bytes(last_bytes), bp) : _mm512_loadu_si512(bp);
+      v[0] = last ? _mm512_maskz_loadu_epi8(low_bytes(pl.last_bytes), bp) : _mm512_loadu_si512(bp);
     }
+  }
+  // The table values of code k of every lane of the block (lane i: column K*i + k).
+  inline __m512 weights(int k) const {
+    __m512i u;
+    if constexpr (CB == 3) {
+      const int q = 3 * k / 32, s = 3 * k % 32;
+      if (s == 0) {
+        u = v[q];
+      } else {
+        const __m512i lo = _mm512_srli_epi32(v[q], static_cast<unsigned>(s));
+        u = s <= 29 ? lo : _mm512_or_si512(lo, _mm512_slli_epi32(v[q + 1], static_cast<unsigned>(32 - s)));
+      }
+    } else {
+      const int s = CB * k;
+      u = s == 0 ? v[0] : _mm512_srli_epi32(v[0], static_cast<unsigned>(s));
+    }
+    return _mm512_permutexvar_ps(u, tab);
+  }
+  // The scale of each lane of block blk (a partial block has rem / group scales: the masked
+  // load, and zeros for the padded lanes).
+  inline __m512 scales(std::int64_t blk) const {
+    const __mmask16 sm = last ? pl.smask_last : pl.smask;
+    if (pl.one_scale) return _mm512_set1_ps(dsr[g]);
+    if (pl.two_scales && sm == pl.smask)
+      return _mm512_mask_blend_ps(__mmask16(0xFF00), _mm512_set1_ps(dsr[2 * blk]), _mm512_set1_ps(dsr[2 * blk + 1]));
+    return _mm512_permutexvar_ps(sidx, _mm512_maskz_loadu_ps(sm, dsr + blk * pl.gpb));
+  }
+};
+
+// Blocks [blk0, blk1) of a row (blk0 a multiple of the blocks per group); the codes are
+// prefetched `ahead` bytes on.
+template <int CB, int BITS, int NB>
+inline void row_lanes_avx512(const std::uint8_t* rp, const LanePlan<CB>& pl, const float* lutr,
+                             std::int64_t l_sg, const float* dsr, const float* xp,
+                             std::int64_t blk0, std::int64_t blk1, std::int64_t ahead, float* out) {
+  constexpr int K = lanes_k<CB>, P = 16 * K;
+  const std::int64_t xs = pl.xs;
+  LaneRow<CB, BITS> row(pl, rp, lutr, l_sg, dsr, blk0);
+  __m512 racc[NB];
+  for (int n = 0; n < NB; ++n) racc[n] = _mm512_setzero_ps();
+  for (std::int64_t blk = blk0; blk < blk1; ++blk) {
+    const std::int64_t c0 = blk * P;
+    row.load(blk, ahead);
     __m512 acc[NB], acc2[NB];  // two FMA chains per batch row (halves the dependency chain)
     for (int n = 0; n < NB; ++n) acc[n] = acc2[n] = _mm512_setzero_ps();
-    auto index = [&](int k) {
-      if constexpr (CB == 3) {
-        const int q = 3 * k / 32, s = 3 * k % 32;
-        if (s == 0) return v[q];
-        const __m512i lo = _mm512_srli_epi32(v[q], static_cast<unsigned>(s));
-        return s <= 29 ? lo : _mm512_or_si512(lo, _mm512_slli_epi32(v[q + 1], static_cast<unsigned>(32 - s)));
-      } else {
-        const int s = CB * k;
-        return s == 0 ? v[0] : _mm512_srli_epi32(v[0], static_cast<unsigned>(s));
-      }
-    };
 #pragma GCC unroll 16
     for (int k = 0; k < K; k += 2) {
-      const __m512 w = _mm512_permutexvar_ps(index(k), tab);
-      const __m512 w2 = _mm512_permutexvar_ps(index(k + 1), tab);
+      const __m512 w = row.weights(k), w2 = row.weights(k + 1);
       for (int n = 0; n < NB; ++n) {
         acc[n] = _mm512_fmadd_ps(w, _mm512_loadu_ps(xp + n * xs + c0 + 16 * k), acc[n]);
         acc2[n] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(xp + n * xs + c0 + 16 * (k + 1)), acc2[n]);
       }
     }
-    for (int n = 0; n < NB; ++n) acc[n] = _mm512_add_ps(acc[n], acc2[n]);
-    // (a partial block has rem / group scales: the masked load, and zeros for the padded lanes)
-    const __mmask16 sm = last ? pl.smask_last : pl.smask;
-    const __m512 sc = one_scale                     ? _mm512_set1_ps(dsr[g])
-                      : two_scales && sm == pl.smask ? _mm512_mask_blend_ps(__mmask16(0xFF00), _mm512_set1_ps(dsr[2 * blk]),
-                                                                         _mm512_set1_ps(dsr[2 * blk + 1]))
-                                                  : _mm512_permutexvar_ps(sidx, _mm512_maskz_loadu_ps(sm, dsr + blk * gpb));
-    for (int n = 0; n < NB; ++n) racc[n] = _mm512_fmadd_ps(acc[n], sc, racc[n]);
+    const __m512 sc = row.scales(blk);
+    for (int n = 0; n < NB; ++n) racc[n] = _mm512_fmadd_ps(_mm512_add_ps(acc[n], acc2[n]), sc, racc[n]);
   }
   for (int n = 0; n < NB; ++n) out[n] = _mm512_reduce_add_ps(racc[n]);
 }
@@ -557,6 +589,82 @@ void gemm_lanes_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::
   });
 }
 
+// Batches of 5 and more: the batch runs along the vector lanes. x is transposed once per call
+// into xt[c][b] (c in the lanes order of the codes, b zero-padded to whole vectors of 16). A
+// thread takes a tile of RT rows in chunks of KC columns: it decodes the chunk of each row,
+// scaled, into an L1-sized buffer (wt[i][c], the same column order) and broadcasts each decoded
+// weight into one FMA per 16 batch rows. No horizontal sums and no transposed weights, and the
+// decode (a shift, a permute and a multiply per 16 weights) is shared by the whole batch. (The
+// dot-product kernel above spends an x load per FMA, from L2 once x outgrows L1: 4096x4096 W4 at
+// batch 8-32 ran 0.6-1.3x float32 BLAS. Decoding whole rows instead of L1 chunks spent ~30% of
+// the time writing the buffer out to L2.)
+template <int RT, int NV>
+inline void bcast_tile_avx512(const float* wt, std::int64_t ws, std::int64_t kc, const float* xt,
+                              std::int64_t bp, float* acc_mem) {
+  __m512 acc[RT][NV];
+  for (int i = 0; i < RT; ++i)
+    for (int n = 0; n < NV; ++n) acc[i][n] = _mm512_loadu_ps(acc_mem + i * bp + 16 * n);
+  for (std::int64_t c = 0; c < kc; ++c, xt += bp) {
+    __m512 xv[NV];
+    for (int n = 0; n < NV; ++n) xv[n] = _mm512_loadu_ps(xt + 16 * n);
+    for (int i = 0; i < RT; ++i) {
+      const __m512 w = _mm512_set1_ps(wt[i * ws + c]);
+      for (int n = 0; n < NV; ++n) acc[i][n] = _mm512_fmadd_ps(w, xv[n], acc[i][n]);
+    }
+  }
+  for (int i = 0; i < RT; ++i)
+    for (int n = 0; n < NV; ++n) _mm512_storeu_ps(acc_mem + i * bp + 16 * n, acc[i][n]);
+}
+
+template <int CB, int BITS>
+void gemm_bcast_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::int64_t rows,
+                       std::int64_t cols, std::int64_t group, const float* lut, std::int64_t l_sr,
+                       std::int64_t l_sg, const float* dscale, const float* x, std::int64_t batch,
+                       float* y, int nthreads) {
+  constexpr std::int64_t K = lanes_k<CB>, P = 16 * K, KC = 512;  // KC: a multiple of every P
+  constexpr int RT = 12;  // rows per tile: RT x 2 accumulators and 2 x vectors; RT x KC floats = 24 KB
+  // A row of the buffer every KC + 16 floats: at 2 KB the 12 rows' lines all fell in 2 L1 sets.
+  constexpr std::int64_t WS = KC + 16;
+  const LanePlan<CB> pl(cols, group);
+  const std::int64_t xs = pl.xs, bp = (batch + 15) / 16 * 16, ng = cols / group;
+  isa_vector<float> xt(static_cast<std::size_t>(xs * bp), 0.0f);
+  for (std::int64_t b = 0; b < batch; ++b)
+    for (std::int64_t c = 0; c < cols; ++c) {  // column c = P*blk + K*i + k sits at P*blk + 16k + i
+      const std::int64_t blk = c / P, i = c % P / K, k = c % K;
+      xt[(blk * P + 16 * k + i) * bp + b] = x[b * cols + c];
+    }
+  detail::parallel_for_each((rows + RT - 1) / RT, nthreads, [&](std::int64_t t) {
+    thread_local isa_vector<float> wt, acc;
+    wt.resize(static_cast<std::size_t>(RT * WS + 16));
+    acc.assign(static_cast<std::size_t>(RT * bp), 0.0f);
+    float* w = wt.data() + (-(reinterpret_cast<std::uintptr_t>(wt.data()) / sizeof(float)) & 15);  // 64-byte aligned
+    const std::int64_t r0 = t * RT, nr = std::min<std::int64_t>(RT, rows - r0);
+    for (std::int64_t c0 = 0; c0 < xs; c0 += KC) {
+      const std::int64_t kc = std::min(KC, xs - c0), blk0 = c0 / P;
+      for (std::int64_t i = 0; i < RT; ++i) {
+        float* out = w + i * WS;
+        if (i >= nr) {  // the last tile's missing rows: zeros (their sums are not stored)
+          std::fill(out, out + kc, 0.0f);
+          continue;
+        }
+        const std::int64_t r = r0 + i;
+        LaneRow<CB, BITS> row(pl, packed + r * row_bytes, lut + r * l_sr, l_sg, dscale + r * ng, blk0);
+        for (std::int64_t blk = blk0; blk < blk0 + kc / P; ++blk) {
+          row.load(blk, 4096);
+          const __m512 sc = row.scales(blk);
+#pragma GCC unroll 32
+          for (int k = 0; k < K; ++k) _mm512_store_ps(out + (blk - blk0) * P + 16 * k, _mm512_mul_ps(row.weights(k), sc));
+        }
+      }
+      std::int64_t b0 = 0;
+      for (; b0 + 32 <= bp; b0 += 32) bcast_tile_avx512<RT, 2>(w, WS, kc, xt.data() + c0 * bp + b0, bp, acc.data() + b0);
+      if (b0 < bp) bcast_tile_avx512<RT, 1>(w, WS, kc, xt.data() + c0 * bp + b0, bp, acc.data() + b0);
+    }
+    for (std::int64_t i = 0; i < nr; ++i)
+      for (std::int64_t b = 0; b < batch; ++b) y[b * rows + r0 + i] = acc[i * bp + b];
+  });
+}
+
 template <int CB, int BITS>
 void gemm_small_avx512(const std::uint8_t* packed, std::int64_t row_bytes, std::int64_t rows,
                        std::int64_t cols, std::int64_t group, const float* lut, std::int64_t l_sr,
@@ -592,8 +700,11 @@ bool lut_matmul_avx2(const std::uint8_t* packed, std::int64_t row_bytes, std::in
   const Decoder<CB> dec;
 #if defined(__AVX512F__)
   if constexpr (CB <= 4) {
-    if (batch <= 4 && lanes_layout_ok<CB>(group, l_sg)) {
-      gemm_lanes_avx512<CB, BITS>(packed, row_bytes, rows, cols, group, lut, l_sr, l_sg, dscale, x, batch, y, nthreads);
+    if (lanes_layout_ok<CB>(group, l_sg)) {
+      if (batch <= 4)
+        gemm_lanes_avx512<CB, BITS>(packed, row_bytes, rows, cols, group, lut, l_sr, l_sg, dscale, x, batch, y, nthreads);
+      else
+        gemm_bcast_avx512<CB, BITS>(packed, row_bytes, rows, cols, group, lut, l_sr, l_sg, dscale, x, batch, y, nthreads);
       return true;
     }
   }

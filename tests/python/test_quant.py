@@ -201,7 +201,7 @@ def test_matmul_matches_dense(bits, gran, g, agran, batch):
 @pytest.mark.parametrize("bits,cols", [(4, 512), (2, 768), (3, 1024)])
 @pytest.mark.parametrize("g,agran", [(16, "tensor"), (64, "tensor"), (128, "tensor"), (256, "tensor"),
                                      (256, "group")])
-@pytest.mark.parametrize("batch", [1, 2, 5])
+@pytest.mark.parametrize("batch", [1, 2, 5, 33])
 def test_matmul_vector_layouts(bits, cols, g, agran, batch):
     """Row lengths a multiple of the AVX-512 block (128 4-bit / 256 2-bit / 512 3-bit codes), so the
     in-place code kernel runs: several groups per block (permuted scales, two scales), one scale per block,
@@ -221,7 +221,7 @@ def test_matmul_vector_layouts(bits, cols, g, agran, batch):
 
 @pytest.mark.parametrize("bits,cols", [(4, 576), (2, 832), (3, 1280), (3, 1088)])
 @pytest.mark.parametrize("g", [16, 32, 64])
-@pytest.mark.parametrize("batch", [1, 2, 5])
+@pytest.mark.parametrize("batch", [1, 2, 5, 33])
 def test_matmul_partial_last_block(bits, cols, g, batch):
     """Row lengths that end in a partial AVX-512 block (4.5 / 3.25 / 2.5 / 2.125 blocks, as
     4096 x 11008 does for 3-bit codes): its codes and scales are read masked, x zero-padded."""
@@ -237,12 +237,16 @@ def test_matmul_partial_last_block(bits, cols, g, batch):
 
 @pytest.mark.parametrize("bits,cols,g,agran", [(4, 11008, 64, "tensor"), (4, 11008, 256, "group"),
                                                 (3, 11008, 64, "tensor"), (2, 9216, 512, "group"),
-                                                (4, 8704, 128, "group"), (3, 4096, 128, "group")])
-@pytest.mark.parametrize("batch", [1, 2, 3, 5])
+                                                (4, 8704, 128, "group"), (3, 4096, 128, "group"),
+                                                (4, 11008, 11008, "tensor"), (4, 9216, 768, "group"),
+                                                (3, 4608, 1536, "tensor")])
+@pytest.mark.parametrize("batch", [1, 2, 3, 4, 5, 40])
 def test_matmul_column_chunks(bits, cols, g, agran, batch):
-    """Batches of 1-3 over rows of x longer than L1 holds take them in column chunks and sum the
-    chunks' partial dot products: chunks that start mid-row on a group and table boundary, a
-    partial last block, rows split between threads (batch 5: a tile of 4 unchunked, then 1)."""
+    """Rows longer than L1 holds are taken in column chunks: batches of 1-3 sum the chunks' partial
+    dot products, batches of 5 and more decode each chunk of a tile of rows into a buffer (40: a
+    pair of 16-lane batch vectors, then one half-empty). Chunks that start mid-row on a group and
+    table boundary or inside a group (groups of whole rows, longer than a chunk), a partial last
+    block, rows split between threads."""
     W = bell((7, cols), "t3", np.float32)
     a = 0.7 if agran == "tensor" else RNG.uniform(0.3, 1.0, (7, cols // g))
     qw = Q.quantize(W, bits, a=a, granularity="group", group_size=g, a_granularity=agran, full_range=True)
