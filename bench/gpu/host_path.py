@@ -106,7 +106,7 @@ def main() -> None:
             runs[label] = {k: min(v, runs.get(label, {}).get(k, v)) for k, v in got.items()}
     import kernkit
 
-    info = {"machine": platform.processor() or platform.machine(), "python": platform.python_version(),
+    info = {"machine": kernkit.info()["cpu"], "python": platform.python_version(),
             "kernkit": kernkit.__version__, "baseline": args.baseline}
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "host_path.json"), "w") as f:

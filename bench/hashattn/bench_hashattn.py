@@ -28,7 +28,6 @@ import argparse
 import datetime as _dt
 import json
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -181,7 +180,7 @@ def main() -> None:
 
     facts = kernkit.info()
     meta = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "machine": platform.processor() or platform.machine(), "simd": facts["simd"],
+            "machine": kernkit.info()["cpu"], "simd": facts["simd"],
             "threads": threads, "copy_GBps": bw / 1e9, "heads": H, "bits": BITS, "d": D,
             "torch": getattr(torch, "__version__", None), "quick": args.quick}
     out = Path(args.out)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -284,7 +283,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     info = kernkit.info()
     res = {"meta": {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                    "processor": platform.processor() or platform.machine(), "simd": info["simd"],
+                    "processor": kernkit.info()["cpu"], "simd": info["simd"],
                     "threads": info["threads"], "numpy": np.__version__, "blas": blas_info(), "quick": args.quick}}
     if args.only in ("all", "speed"):
         print("speed ...", flush=True)

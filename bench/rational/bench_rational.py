@@ -25,7 +25,6 @@ import argparse
 import datetime as _dt
 import json
 import os
-import platform
 import sys
 
 import numpy as np
@@ -139,7 +138,7 @@ def main() -> None:
     kernkit.set_num_threads(0)
     info = kernkit.info()
     facts = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-             "machine": platform.processor() or platform.machine(), "python": sys.version.split()[0],
+             "machine": kernkit.info()["cpu"], "python": sys.version.split()[0],
              "kernkit": info, "copy_GBps": bw / 1e9, "torch": getattr(torch, "__version__", None),
              "quick": args.quick, "dtype": "float32", "form": "A", "degrees": [5, 4],
              "num_groups": 1, "den_groups": G}

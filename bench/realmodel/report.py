@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+import kernkit
+
 from . import corpus as corpus_mod
 from .checks import similarity_order, torch_check
 from .model import BertEncoder, cosine_rows, find_model_dir
@@ -230,7 +232,7 @@ def run_experiments(opts: Options) -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "machine": platform.machine(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": kernkit.info()["cpu"],
         "threads": opts.threads,
         "options": {k: v for k, v in opts.__dict__.items()},
     }}

@@ -59,21 +59,12 @@ U_LEVELS = [163.6993, 56.9971, 20.1534, 12.6964]
 # ----------------------------------------------------------------------------- helpers
 
 def machine_info():
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     import scipy
 
     import kernkit
 
     info = {
-        "cpu": cpu,
+        "cpu": kernkit.info()["cpu"],
         "logical_cpus": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -148,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
                  for b in (BATCHES[:2] if args.quick else BATCHES)]
     finally:
         kernkit.set_num_threads(prev)
-    facts = {"cpu": platform.processor() or platform.machine(), "simd": kernkit.info().get("simd", "?"),
+    facts = {"cpu": kernkit.info()["cpu"], "simd": kernkit.info().get("simd", "?"),
              "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
              "kernkit": kernkit.__version__, "numpy": np.__version__}
     import scipy

@@ -37,7 +37,6 @@ import argparse  # noqa: E402
 import datetime as _dt  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
-import platform  # noqa: E402
 import tracemalloc  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
@@ -195,7 +194,7 @@ def write(rows: list[dict[str, Any]], out_dir: str, bw: float) -> str:
 
     facts = {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": platform.processor() or platform.machine(),
+        "machine": kernkit.info()["cpu"],
         "numpy": np.__version__,
         "kernkit": kernkit.__version__,
         "toeplitz_backend": "kernkit.toeplitz_matmul" if hasattr(kernkit, "toeplitz_matmul")

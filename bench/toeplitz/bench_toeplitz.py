@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -159,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         cross = crossover_rows(3) if not args.quick else []
     finally:
         kernkit.set_num_threads(prev)
-    facts = {"cpu": platform.processor() or platform.machine(), "simd": kernkit.info().get("simd", "?"),
+    facts = {"cpu": kernkit.info()["cpu"], "simd": kernkit.info().get("simd", "?"),
              "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
              "kernkit": kernkit.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
              "copy_GBps": copy_bandwidth() / 1e9}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 from typing import Any
 
 from . import _core
@@ -33,12 +34,34 @@ def cmake_dir() -> str:
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib", "cmake", "kernkit")
 
 
+def _cpu_model() -> str:
+    """The CPU's model name from Linux's /proc/cpuinfo, with x86 family and model numbers (a
+    virtual machine may name only "Intel(R) Xeon(R) Processor"); else what platform knows."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, sep, value = line.partition(":")
+                if not sep:
+                    break  # the end of the first processor's block
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name")
+    if not name:
+        return platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
+
+
 def info() -> dict[str, Any]:
-    """Version, compiler, SIMD level, threads, CUDA build and visible GPUs."""
+    """Version, compiler, CPU model, SIMD level, threads, CUDA build and visible GPUs."""
     import numpy as np
 
     return {
         "version": _core.version(),
+        "cpu": _cpu_model(),
         "compiler": _core.compiler(),
         "simd": _core.simd_level(),
         "simd_built": _core.simd_built(),

@@ -22,6 +22,12 @@ def test_info_reports_the_build() -> None:
     assert facts["simd"] in facts["simd_built"].split(",")
     assert facts["simd"] in ("baseline", "avx2", "avx512")
     assert facts["threads"] >= 1
+    assert isinstance(facts["cpu"], str) and facts["cpu"]
+    if os.path.exists("/proc/cpuinfo"):  # the model name Linux reports, as benchmarks record it
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        if names:
+            assert facts["cpu"].startswith(names[0])
     assert isinstance(kernkit.cuda_available(), bool)
     if not facts["cuda_built"]:
         assert kernkit.cuda_available() is False
