@@ -39,7 +39,7 @@ struct CPlan {
 
 template <class T>
 struct RPlan {
-  std::vector<T> wr, wi;
+  std::vector<T> wr, wi, pwr, pwi;
   RPlanView<T> view;
 };
 
@@ -177,10 +177,9 @@ const CPlanView<T>& complex_plan(i64 n) {
   return complex_plan_locked(c, n);
 }
 
+namespace {
 template <class T>
-const RPlanView<T>& real_plan(i64 N) {
-  Cache<T>& c = cache<T>();
-  std::lock_guard<std::mutex> lock(c.mu);
+const RPlanView<T>& real_plan_locked(Cache<T>& c, i64 N) {
   auto it = c.rplans.find(N);
   if (it != c.rplans.end()) return it->second->view;
   auto p = std::make_unique<RPlan<T>>();
@@ -188,6 +187,21 @@ const RPlanView<T>& real_plan(i64 N) {
   v.N = N;
   v.even = N >= 2 && N % 2 == 0;
   if (N >= 2) v.c = &complex_plan_locked(c, v.even ? N / 2 : N);
+  if (!v.even && N >= 27 && (N % 3 == 0 || N % 5 == 0)) {
+    const int P = N % 3 == 0 ? 3 : 5;
+    const i64 q = N / P;
+    v.P = P;
+    v.cq = &complex_plan_locked(c, q);
+    v.sub = &real_plan_locked(c, q);
+    for (int r = 1; r < P; ++r)
+      for (i64 j = 0; j < q; ++j) {
+        const long double a = 2.0L * kPi * static_cast<long double>(r * j) / static_cast<long double>(N);
+        p->pwr.push_back(static_cast<T>(std::cos(a)));
+        p->pwi.push_back(static_cast<T>(-std::sin(a)));
+      }
+    v.pwr = p->pwr.data();
+    v.pwi = p->pwi.data();
+  }
   if (v.even) {
     p->wr.resize(N / 2 + 1);
     p->wi.resize(N / 2 + 1);
@@ -202,6 +216,14 @@ const RPlanView<T>& real_plan(i64 N) {
   const RPlanView<T>& out = p->view;
   c.rplans.emplace(N, std::move(p));
   return out;
+}
+}  // namespace
+
+template <class T>
+const RPlanView<T>& real_plan(i64 N) {
+  Cache<T>& c = cache<T>();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return real_plan_locked(c, N);
 }
 
 template const CPlanView<float>& complex_plan<float>(i64);

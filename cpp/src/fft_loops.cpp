@@ -326,7 +326,150 @@ void cfft_fwd(const CPlanView<T>& p, T* re, T* im, T* work, i64 V) {
 
 // ---- real rows (V = 1) -------------------------------------------------------------------------
 template <class T>
+void rfft_row(const RPlanView<T>& p, const T* __restrict x, i64 m, T* __restrict out, T* buf);
+template <class T>
+void irfft_row(const RPlanView<T>& p, const T* __restrict X, i64 m, T* __restrict out, T* buf);
+
+// Odd N = P q decimated (fft_plan.hpp, RPlanView): U_r[j] (r < P, j < q) in row r of (ur, ui).
+// X_{s q + j} = DFT_P over r of w_N^{r j} U_r[j] for j in [j0, j1), stored for s < S (k <= N/2).
+template <int P, int S, class T>
+KK_INLINE void odd_stage_fwd(const T* __restrict ur, const T* __restrict ui, const T* __restrict twr,
+                             const T* __restrict twi, i64 q, i64 j0, i64 j1, T* __restrict out) {
+  KK_IVDEP
+  for (i64 j = j0; j < j1; ++j) {
+    T zr[P], zi[P];
+    zr[0] = ur[j]; zi[0] = ui[j];
+    for (int r = 1; r < P; ++r) {
+      const T wr = twr[(r - 1) * q + j], wi = twi[(r - 1) * q + j];
+      const T vr = ur[r * q + j], vi = ui[r * q + j];
+      zr[r] = wr * vr - wi * vi;
+      zi[r] = wr * vi + wi * vr;
+    }
+    dft<P>(zr, zi);
+    for (int s = 0; s < S; ++s) { out[2 * (s * q + j)] = zr[s]; out[2 * (s * q + j) + 1] = zi[s]; }
+  }
+}
+
+// The sub-sequence u_r[j] = x[P j + r] (zero past the input's m values).
+template <int P, class T>
+KK_INLINE void odd_gather(const T* __restrict x, i64 m, i64 q, int r, T* __restrict u) {
+  if (P * (q - 1) + r < m) {
+    KK_IVDEP
+    for (i64 j = 0; j < q; ++j) u[j] = x[P * j + r];
+  } else {
+    for (i64 j = 0; j < q; ++j) u[j] = P * j + r < m ? x[P * j + r] : T(0);
+  }
+}
+
+template <int P, class T>
+void rfft_row_odd(const RPlanView<T>& p, const T* __restrict x, i64 m, T* __restrict out, T* buf) {
+  const i64 N = p.N, q = N / P;
+  T* ur = buf;
+  T* ui = ur + N;
+  T* work = ui + N;
+  T* u = work + fft_detail::cfft_work(*p.cq, 1);  // the last sub-sequence
+  T* h = u + q;                                   // its half spectrum
+  T* rest = h + 2 * (q / 2 + 1);
+  for (int a = 0; a + 1 < P; a += 2) {  // z = u_a + i u_b, b = a + 1: Z = U_a + i U_b
+    T* zr = ur + a * q;
+    T* zi = ui + a * q;
+    T* br = zr + q;
+    T* bi = zi + q;
+    odd_gather<P>(x, m, q, a, zr);
+    odd_gather<P>(x, m, q, a + 1, zi);
+    cfft_fwd(*p.cq, zr, zi, work, 1);
+    br[0] = zi[0]; bi[0] = 0;  // U_a[0], U_b[0] are real
+    zi[0] = 0;
+    for (i64 j = 1, k = q - 1; j < k; ++j, --k) {  // q is odd: j never meets k
+      const T zjr = zr[j], zji = zi[j], zkr = zr[k], zki = zi[k];
+      const T ar = T(0.5) * (zjr + zkr), ai = T(0.5) * (zji - zki);     // (Z_j + conj Z_k) / 2
+      const T bre = T(0.5) * (zji + zki), bim = T(-0.5) * (zjr - zkr);  // (Z_j - conj Z_k) / 2i
+      zr[j] = ar; zi[j] = ai; zr[k] = ar; zi[k] = -ai;
+      br[j] = bre; bi[j] = bim; br[k] = bre; bi[k] = -bim;
+    }
+  }
+  {
+    odd_gather<P>(x, m, q, P - 1, u);
+    rfft_row(*p.sub, u, q, h, rest);
+    T* lr = ur + (P - 1) * q;
+    T* li = ui + (P - 1) * q;
+    lr[0] = h[0]; li[0] = 0;
+    for (i64 j = 1; 2 * j < q; ++j) {
+      lr[j] = h[2 * j]; li[j] = h[2 * j + 1];
+      lr[q - j] = h[2 * j]; li[q - j] = -h[2 * j + 1];
+    }
+  }
+  // k = s q + j <= (N - 1)/2: s < (P + 1)/2 for j <= (q - 1)/2, s < (P - 1)/2 above
+  const i64 jh = (q - 1) / 2 + 1;
+  odd_stage_fwd<P, (P + 1) / 2>(ur, ui, p.pwr, p.pwi, q, 0, jh, out);
+  odd_stage_fwd<P, (P - 1) / 2>(ur, ui, p.pwr, p.pwi, q, jh, q, out);
+  out[1] = 0;
+}
+
+// V_r = (1/P) sum_s w_P^{-r s} X_{s q + j} (the conjugate of a forward DFT of the conjugates),
+// U_r[j] = w_N^{-r j} V_r, times 1/q as well for the pairs (their inverse transform is unscaled).
+template <int P, class T>
+KK_INLINE void odd_stage_inv(const T* __restrict fr, const T* __restrict fi, const T* __restrict twr,
+                             const T* __restrict twi, i64 q, T* __restrict ur, T* __restrict ui) {
+  const T sp = T(1) / static_cast<T>(P), sn = T(1) / static_cast<T>(P * q);
+  KK_IVDEP
+  for (i64 j = 0; j < q; ++j) {
+    T zr[P], zi[P];
+    for (int s = 0; s < P; ++s) { zr[s] = fr[s * q + j]; zi[s] = -fi[s * q + j]; }
+    dft<P>(zr, zi);
+    ur[j] = zr[0] * sn;
+    ui[j] = -zi[0] * sn;
+    for (int r = 1; r < P; ++r) {
+      const T sc = r == P - 1 ? sp : sn;
+      const T vr = zr[r] * sc, vi = -zi[r] * sc;
+      const T wr = twr[(r - 1) * q + j], wi = -twi[(r - 1) * q + j];
+      ur[r * q + j] = wr * vr - wi * vi;
+      ui[r * q + j] = wr * vi + wi * vr;
+    }
+  }
+}
+
+template <int P, class T>
+void irfft_row_odd(const RPlanView<T>& p, const T* __restrict X, i64 m, T* __restrict out, T* buf) {
+  const i64 N = p.N, q = N / P, h2 = (N + 1) / 2;  // X_k given for k < h2
+  T* ur = buf;
+  T* ui = ur + N;
+  T* fr = ui + N;  // the full spectrum X_k, k < N (Hermitian)
+  T* fi = fr + N;
+  T* work = fi + N;
+  T* u = work + fft_detail::cfft_work(*p.cq, 1);
+  T* h = u + q;
+  T* rest = h + 2 * (q / 2 + 1);
+  const i64 given = m < h2 ? m : h2;
+  for (i64 k = 0; k < given; ++k) { fr[k] = X[2 * k]; fi[k] = X[2 * k + 1]; }
+  for (i64 k = given; k < h2; ++k) { fr[k] = 0; fi[k] = 0; }
+  fi[0] = 0;  // the imaginary part of X_0 does not enter
+  for (i64 k = h2; k < N; ++k) { fr[k] = fr[N - k]; fi[k] = -fi[N - k]; }
+  odd_stage_inv<P>(fr, fi, p.pwr, p.pwi, q, ur, ui);
+  for (int a = 0; a + 1 < P; a += 2) {  // Z = U_a + i U_b -> z = u_a + i u_b
+    const T* zr = ur + a * q;
+    const T* zi = ui + a * q;
+    const T* br = zr + q;
+    const T* bi = zi + q;
+    T* tr = fr;  // the spectrum is no longer needed
+    T* ti = fi;
+    for (i64 j = 0; j < q; ++j) { tr[j] = zr[j] - bi[j]; ti[j] = zi[j] + br[j]; }
+    cfft_fwd(*p.cq, ti, tr, work, 1);  // inverse by swapping re and im
+    for (i64 j = 0; j < q; ++j) { out[P * j + a] = tr[j]; out[P * j + a + 1] = ti[j]; }
+  }
+  {
+    const T* lr = ur + (P - 1) * q;
+    const T* li = ui + (P - 1) * q;
+    for (i64 j = 0; 2 * j < q; ++j) { h[2 * j] = lr[j]; h[2 * j + 1] = li[j]; }
+    irfft_row(*p.sub, h, q / 2 + 1, u, rest);  // (its 1/q completes the 1/P above)
+    for (i64 j = 0; j < q; ++j) out[P * j + P - 1] = u[j];
+  }
+}
+
+template <class T>
 void rfft_row(const RPlanView<T>& p, const T* __restrict x, i64 m, T* __restrict out, T* buf) {
+  if (p.P == 3) return rfft_row_odd<3>(p, x, m, out, buf);
+  if (p.P == 5) return rfft_row_odd<5>(p, x, m, out, buf);
   const i64 N = p.N;
   if (N == 1) {
     out[0] = m > 0 ? x[0] : T(0);
@@ -370,6 +513,8 @@ void rfft_row(const RPlanView<T>& p, const T* __restrict x, i64 m, T* __restrict
 
 template <class T>
 void irfft_row(const RPlanView<T>& p, const T* __restrict X, i64 m, T* __restrict out, T* buf) {
+  if (p.P == 3) return irfft_row_odd<3>(p, X, m, out, buf);
+  if (p.P == 5) return irfft_row_odd<5>(p, X, m, out, buf);
   const i64 N = p.N;
   auto xr = [&](i64 k) { return k < m ? X[2 * k] : T(0); };
   auto xi = [&](i64 k) { return k < m ? X[2 * k + 1] : T(0); };

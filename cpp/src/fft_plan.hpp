@@ -50,7 +50,11 @@ static inline std::int64_t cfft_work(const CPlanView<T>& p, std::int64_t V) {
 }
 
 // A real transform of length N: even N uses the complex plan of N/2 and the post-processing
-// twiddles w_N^k, k = 0..N/2; odd N uses the complex plan of N.
+// twiddles w_N^k, k = 0..N/2; odd N uses the complex plan of N, except that a single row of odd
+// N = P q with P = 3 or 5 (and N >= 27) is decimated: the P real sub-sequences x_{P j + r}, in
+// pairs through complex transforms of q (z = u_a + i u_b, split as for even N) and the last one
+// through the real plan of q (recursively), then X_{s q + j} = sum_r w_P^{rs} (w_N^{rj} U_r[j]),
+// one radix-P stage: about half the work of the complex transform of N.
 template <class T>
 struct RPlanView {
   std::int64_t N = 0;
@@ -58,11 +62,20 @@ struct RPlanView {
   const CPlanView<T>* c = nullptr;
   const T* wr = nullptr;  // cos(2 pi k/N), k = 0..N/2 (even N only)
   const T* wi = nullptr;  // -sin(2 pi k/N)
+  int P = 0;                          // the decimation radix of an odd N (0: none)
+  const CPlanView<T>* cq = nullptr;   // complex plan of q = N / P
+  const RPlanView<T>* sub = nullptr;  // real plan of q
+  const T* pwr = nullptr;             // w_N^{r j} at (r - 1) q + j, r = 1..P-1, j < q
+  const T* pwi = nullptr;
 };
 
 // Per-row scratch (in T) of the row drivers below for one row.
 template <class T>
 static inline std::int64_t rfft_row_work(const RPlanView<T>& p) {
+  if (p.P > 0) {  // the full spectrum (inverse), U_r, the pairs' scratch, the last sub-sequence
+    const std::int64_t q = p.N / p.P;  // and its half spectrum, and the sub plan's scratch
+    return 4 * p.N + cfft_work(*p.cq, 1) + q + 2 * (q / 2 + 1) + rfft_row_work(*p.sub) + 16;
+  }
   const std::int64_t nc = p.c ? p.c->n : 0;
   return 2 * nc + (p.c ? cfft_work(*p.c, 1) : 0) + 16;
 }

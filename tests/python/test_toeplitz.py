@@ -60,6 +60,34 @@ def test_rfft_float32(n: int) -> None:
     assert _rel(y, x) <= bound
 
 
+@pytest.mark.parametrize("n", [27, 45, 75, 81, 125, 135, 243, 625, 3 * 97, 5 * 1009, 3**5 * 5**2, 3 * 5 * 7 * 11,
+                               3**10])
+def test_rfft_odd_rows_decimated(n: int) -> None:
+    """A single row of odd length with a factor 3 or 5 (n >= 27) is decimated into 3 or 5 real
+    sub-sequences (in pairs through complex transforms, the last one recursively; down to a
+    Bluestein length for 3 * 97): against numpy in both precisions, with zero-padding and
+    truncation of the input, and arbitrary (non-Hermitian-consistent) spectra for the inverse."""
+    rng = np.random.default_rng(n + 11)
+    x = rng.standard_normal(n)
+    Z = rng.standard_normal(n // 2 + 1) + 1j * rng.standard_normal(n // 2 + 1)
+    for dt, cdt, eps in ((np.float64, np.complex128, 1e-15), (np.float32, np.complex64, 1e-6)):
+        bound = eps * math.log2(n)
+        xd = x.astype(dt)
+        X = kfft.rfft(xd)
+        assert X.dtype == cdt and X.shape == (n // 2 + 1,)
+        assert _rel(X, np.fft.rfft(xd.astype(np.float64))) <= bound
+        assert _rel(kfft.irfft(X, n), xd) <= 2 * bound
+        assert _rel(kfft.irfft(Z.astype(cdt), n), np.fft.irfft(Z.astype(cdt).astype(np.complex128), n)) <= bound
+        for m in (n - 7, n + 5):  # the row zero-padded or cut to n
+            xm = rng.standard_normal(m).astype(dt)
+            assert _rel(kfft.rfft(xm, n), np.fft.rfft(xm.astype(np.float64), n)) <= bound
+            Zm = (rng.standard_normal(m // 2 + 1) + 1j * rng.standard_normal(m // 2 + 1)).astype(cdt)
+            assert _rel(kfft.irfft(Zm, n), np.fft.irfft(Zm.astype(np.complex128), n)) <= bound
+    y = x.copy()
+    y[n // 3] = np.nan
+    assert np.isnan(kfft.rfft(y)).all()
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 8, 15, 97, 256, 1000, 2 * 1009, 4096])
 def test_rfft_many_rows(n: int) -> None:
     """Rows are transformed several at a time (lanes); a remainder block has fewer."""
