@@ -30,7 +30,7 @@ from kernkit._bench import best_time
 HERE = Path(__file__).resolve().parent
 
 POW2 = [2**e for e in range(6, 21)]
-SMOOTH = [1000, 3**8, 5**6, 2**10 * 3**3 * 5**2, 10**5, 3 * 2**16]
+SMOOTH = [1000, 3**7, 3**8, 3**10, 5**5, 5**6, 3**4 * 5**3, 2**10 * 3**3 * 5**2, 10**5, 3 * 2**16]
 PRIMES = [97, 1009, 7919]
 
 

@@ -407,15 +407,21 @@ void rfft_row_odd(const RPlanView<T>& p, const T* __restrict x, i64 m, T* __rest
 }
 
 // V_r = (1/P) sum_s w_P^{-r s} X_{s q + j} (the conjugate of a forward DFT of the conjugates),
-// U_r[j] = w_N^{-r j} V_r, times 1/q as well for the pairs (their inverse transform is unscaled).
-template <int P, class T>
-KK_INLINE void odd_stage_inv(const T* __restrict fr, const T* __restrict fi, const T* __restrict twr,
-                             const T* __restrict twi, i64 q, T* __restrict ur, T* __restrict ui) {
-  const T sp = T(1) / static_cast<T>(P), sn = T(1) / static_cast<T>(P * q);
+// U_r[j] = w_N^{-r j} V_r, times 1/q as well for the pairs (their inverse transform is unscaled),
+// for j in [j0, j1). X_k is read from the half spectrum (hr, hi), k <= N/2, for s < S, and as
+// conj X_{N-k} for s >= S.
+template <int P, int S, class T>
+KK_INLINE void odd_stage_inv(const T* __restrict hr, const T* __restrict hi, const T* __restrict twr,
+                             const T* __restrict twi, i64 N, i64 q, i64 j0, i64 j1, T* __restrict ur,
+                             T* __restrict ui) {
+  const T sp = T(1) / static_cast<T>(P), sn = T(1) / static_cast<T>(N);
   KK_IVDEP
-  for (i64 j = 0; j < q; ++j) {
+  for (i64 j = j0; j < j1; ++j) {
     T zr[P], zi[P];
-    for (int s = 0; s < P; ++s) { zr[s] = fr[s * q + j]; zi[s] = -fi[s * q + j]; }
+    for (int s = 0; s < P; ++s) {
+      if (s < S) { zr[s] = hr[s * q + j]; zi[s] = -hi[s * q + j]; }
+      else { zr[s] = hr[N - s * q - j]; zi[s] = hi[N - s * q - j]; }
+    }
     dft<P>(zr, zi);
     ur[j] = zr[0] * sn;
     ui[j] = -zi[0] * sn;
@@ -434,9 +440,9 @@ void irfft_row_odd(const RPlanView<T>& p, const T* __restrict X, i64 m, T* __res
   const i64 N = p.N, q = N / P, h2 = (N + 1) / 2;  // X_k given for k < h2
   T* ur = buf;
   T* ui = ur + N;
-  T* fr = ui + N;  // the full spectrum X_k, k < N (Hermitian)
-  T* fi = fr + N;
-  T* work = fi + N;
+  T* fr = ui + N;  // the half spectrum X_k, k < h2, split
+  T* fi = fr + h2;
+  T* work = fi + h2;
   T* u = work + fft_detail::cfft_work(*p.cq, 1);
   T* h = u + q;
   T* rest = h + 2 * (q / 2 + 1);
@@ -444,8 +450,9 @@ void irfft_row_odd(const RPlanView<T>& p, const T* __restrict X, i64 m, T* __res
   for (i64 k = 0; k < given; ++k) { fr[k] = X[2 * k]; fi[k] = X[2 * k + 1]; }
   for (i64 k = given; k < h2; ++k) { fr[k] = 0; fi[k] = 0; }
   fi[0] = 0;  // the imaginary part of X_0 does not enter
-  for (i64 k = h2; k < N; ++k) { fr[k] = fr[N - k]; fi[k] = -fi[N - k]; }
-  odd_stage_inv<P>(fr, fi, p.pwr, p.pwi, q, ur, ui);
+  const i64 jh = (q - 1) / 2 + 1;  // as in rfft_row_odd: s q + j <= N/2 for s < S
+  odd_stage_inv<P, (P + 1) / 2>(fr, fi, p.pwr, p.pwi, N, q, 0, jh, ur, ui);
+  odd_stage_inv<P, (P - 1) / 2>(fr, fi, p.pwr, p.pwi, N, q, jh, q, ur, ui);
   for (int a = 0; a + 1 < P; a += 2) {  // Z = U_a + i U_b -> z = u_a + i u_b
     const T* zr = ur + a * q;
     const T* zi = ui + a * q;
