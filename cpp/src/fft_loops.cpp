@@ -330,147 +330,172 @@ void rfft_row(const RPlanView<T>& p, const T* __restrict x, i64 m, T* __restrict
 template <class T>
 void irfft_row(const RPlanView<T>& p, const T* __restrict X, i64 m, T* __restrict out, T* buf);
 
-// Odd N = P q decimated (fft_plan.hpp, RPlanView): U_r[j] (r < P, j < q) in row r of (ur, ui).
-// X_{s q + j} = DFT_P over r of w_N^{r j} U_r[j] for j in [j0, j1), stored for s < S (k <= N/2).
-template <int P, int S, class T>
-KK_INLINE void odd_stage_fwd(const T* __restrict ur, const T* __restrict ui, const T* __restrict twr,
-                             const T* __restrict twi, i64 q, i64 j0, i64 j1, T* __restrict out) {
+// Odd N = P q decimated (fft_plan.hpp, RPlanView). The spectra U_r (length q) of the P
+// sub-sequences u_r[j] = x[P j + r] are never stored as rows: pair p (a = 2p, b = a + 1) is kept as
+// the complex transform Z of u_a + i u_b, with U_a[j] = (Z_j + conj Z_{q-j}) / 2 and U_b[j] =
+// (Z_j - conj Z_{q-j}) / 2i, and the last (r = P - 1) as the half spectrum h of the real transform
+// of u_{P-1}, U[j] = conj U[q - j] above q/2; the radix-P stage converts as it reads (forward) or
+// writes those forms directly (inverse). (Rows of U cost an extra pass and twice the scratch:
+// float64 3^10 then ran from L3, 1.4-1.6x pocketfft's inverse.)
+template <class T>
+struct OddBufs {
+  T* zr;    // pair p's Z at zr + p q, zi + p q (p < (P - 1) / 2)
+  T* zi;
+  T* h;     // the last sub-sequence's half spectrum: 2 (q / 2 + 1)
+  T* u;     // the last sub-sequence: q
+  T* xpad;  // inverse: a zero-padded copy of a short half spectrum, 2 ((N + 1) / 2)
+  T* work;  // cfft_work(cq, 1)
+  T* rest;  // the sub plan's scratch (fft_plan.hpp, rfft_row_work)
+  OddBufs(const RPlanView<T>& p, T* buf) {
+    const i64 q = p.N / p.P, pairs = (p.P - 1) / 2;
+    zr = buf;
+    zi = zr + pairs * q;
+    h = zi + pairs * q;
+    u = h + 2 * (q / 2 + 1);
+    xpad = u + q;
+    work = xpad + 2 * ((p.N + 1) / 2);
+    rest = work + fft_detail::cfft_work(*p.cq, 1);
+  }
+};
+
+// X_{s q + j} = DFT_P over r of w_N^{r j} U_r[j], stored for s < S (k = s q + j <= N/2): S =
+// (P + 1) / 2 for j <= (q - 1) / 2 (Low), (P - 1) / 2 above. k = q - j (0 for j = 0).
+template <int P, bool Low, class T>
+KK_INLINE void odd_fwd_at(const T* __restrict zr, const T* __restrict zi, const T* __restrict h,
+                          const T* __restrict twr, const T* __restrict twi, i64 q, i64 j, i64 k,
+                          T* __restrict out) {
+  constexpr int S = Low ? (P + 1) / 2 : (P - 1) / 2;
+  T vr[P], vi[P];  // U_r[j]
+  for (int a = 0; a + 1 < P; a += 2) {
+    const i64 o = (a / 2) * q;
+    const T zjr = zr[o + j], zji = zi[o + j], zkr = zr[o + k], zki = zi[o + k];
+    vr[a] = T(0.5) * (zjr + zkr); vi[a] = T(0.5) * (zji - zki);
+    vr[a + 1] = T(0.5) * (zji + zki); vi[a + 1] = T(-0.5) * (zjr - zkr);
+  }
+  if (Low) { vr[P - 1] = h[2 * j]; vi[P - 1] = h[2 * j + 1]; }
+  else { vr[P - 1] = h[2 * k]; vi[P - 1] = -h[2 * k + 1]; }
+  T yr[P], yi[P];
+  yr[0] = vr[0]; yi[0] = vi[0];
+  for (int r = 1; r < P; ++r) {
+    const T wr = twr[(r - 1) * q + j], wi = twi[(r - 1) * q + j];
+    yr[r] = wr * vr[r] - wi * vi[r];
+    yi[r] = wr * vi[r] + wi * vr[r];
+  }
+  dft<P>(yr, yi);
+  for (int s = 0; s < S; ++s) { out[2 * (s * q + j)] = yr[s]; out[2 * (s * q + j) + 1] = yi[s]; }
+}
+
+// The sub-sequences u_r[j] = x[P j + r] (zero past the input's m values) in one pass (a whole
+// interleave group vectorizes; one sub-sequence at a time did not): u_a, u_{a+1} into pair a / 2's
+// Z, u_{P-1} into u. The inverse's odd_scatter writes them back the same way.
+template <int P, class T>
+KK_INLINE void odd_gather(const T* __restrict x, i64 m, i64 q, T* __restrict zr, T* __restrict zi,
+                          T* __restrict u) {
+  const i64 full = m >= P * q ? q : m / P;  // groups wholly inside x
   KK_IVDEP
-  for (i64 j = j0; j < j1; ++j) {
-    T zr[P], zi[P];
-    zr[0] = ur[j]; zi[0] = ui[j];
-    for (int r = 1; r < P; ++r) {
-      const T wr = twr[(r - 1) * q + j], wi = twi[(r - 1) * q + j];
-      const T vr = ur[r * q + j], vi = ui[r * q + j];
-      zr[r] = wr * vr - wi * vi;
-      zi[r] = wr * vi + wi * vr;
+  for (i64 j = 0; j < full; ++j) {
+    for (int a = 0; a + 1 < P; a += 2) {
+      zr[(a / 2) * q + j] = x[P * j + a];
+      zi[(a / 2) * q + j] = x[P * j + a + 1];
     }
-    dft<P>(zr, zi);
-    for (int s = 0; s < S; ++s) { out[2 * (s * q + j)] = zr[s]; out[2 * (s * q + j) + 1] = zi[s]; }
+    u[j] = x[P * j + P - 1];
+  }
+  const auto at = [&](i64 i) { return i < m ? x[i] : T(0); };
+  for (i64 j = full; j < q; ++j) {
+    for (int a = 0; a + 1 < P; a += 2) {
+      zr[(a / 2) * q + j] = at(P * j + a);
+      zi[(a / 2) * q + j] = at(P * j + a + 1);
+    }
+    u[j] = at(P * j + P - 1);
   }
 }
 
-// The sub-sequence u_r[j] = x[P j + r] (zero past the input's m values).
 template <int P, class T>
-KK_INLINE void odd_gather(const T* __restrict x, i64 m, i64 q, int r, T* __restrict u) {
-  if (P * (q - 1) + r < m) {
-    KK_IVDEP
-    for (i64 j = 0; j < q; ++j) u[j] = x[P * j + r];
-  } else {
-    for (i64 j = 0; j < q; ++j) u[j] = P * j + r < m ? x[P * j + r] : T(0);
+KK_INLINE void odd_scatter(const T* __restrict zr, const T* __restrict zi, const T* __restrict u,
+                           i64 q, T* __restrict out) {
+  KK_IVDEP
+  for (i64 j = 0; j < q; ++j) {
+    for (int a = 0; a + 1 < P; a += 2) {
+      out[P * j + a] = zr[(a / 2) * q + j];
+      out[P * j + a + 1] = zi[(a / 2) * q + j];
+    }
+    out[P * j + P - 1] = u[j];
   }
 }
 
 template <int P, class T>
 void rfft_row_odd(const RPlanView<T>& p, const T* __restrict x, i64 m, T* __restrict out, T* buf) {
-  const i64 N = p.N, q = N / P;
-  T* ur = buf;
-  T* ui = ur + N;
-  T* work = ui + N;
-  T* u = work + fft_detail::cfft_work(*p.cq, 1);  // the last sub-sequence
-  T* h = u + q;                                   // its half spectrum
-  T* rest = h + 2 * (q / 2 + 1);
-  for (int a = 0; a + 1 < P; a += 2) {  // z = u_a + i u_b, b = a + 1: Z = U_a + i U_b
-    T* zr = ur + a * q;
-    T* zi = ui + a * q;
-    T* br = zr + q;
-    T* bi = zi + q;
-    odd_gather<P>(x, m, q, a, zr);
-    odd_gather<P>(x, m, q, a + 1, zi);
-    cfft_fwd(*p.cq, zr, zi, work, 1);
-    br[0] = zi[0]; bi[0] = 0;  // U_a[0], U_b[0] are real
-    zi[0] = 0;
-    for (i64 j = 1, k = q - 1; j < k; ++j, --k) {  // q is odd: j never meets k
-      const T zjr = zr[j], zji = zi[j], zkr = zr[k], zki = zi[k];
-      const T ar = T(0.5) * (zjr + zkr), ai = T(0.5) * (zji - zki);     // (Z_j + conj Z_k) / 2
-      const T bre = T(0.5) * (zji + zki), bim = T(-0.5) * (zjr - zkr);  // (Z_j - conj Z_k) / 2i
-      zr[j] = ar; zi[j] = ai; zr[k] = ar; zi[k] = -ai;
-      br[j] = bre; bi[j] = bim; br[k] = bre; bi[k] = -bim;
-    }
-  }
-  {
-    odd_gather<P>(x, m, q, P - 1, u);
-    rfft_row(*p.sub, u, q, h, rest);
-    T* lr = ur + (P - 1) * q;
-    T* li = ui + (P - 1) * q;
-    lr[0] = h[0]; li[0] = 0;
-    for (i64 j = 1; 2 * j < q; ++j) {
-      lr[j] = h[2 * j]; li[j] = h[2 * j + 1];
-      lr[q - j] = h[2 * j]; li[q - j] = -h[2 * j + 1];
-    }
-  }
-  // k = s q + j <= (N - 1)/2: s < (P + 1)/2 for j <= (q - 1)/2, s < (P - 1)/2 above
-  const i64 jh = (q - 1) / 2 + 1;
-  odd_stage_fwd<P, (P + 1) / 2>(ur, ui, p.pwr, p.pwi, q, 0, jh, out);
-  odd_stage_fwd<P, (P - 1) / 2>(ur, ui, p.pwr, p.pwi, q, jh, q, out);
+  const i64 q = p.N / P;
+  const OddBufs<T> b(p, buf);
+  odd_gather<P>(x, m, q, b.zr, b.zi, b.u);
+  for (int a = 0; a + 1 < P; a += 2)  // z = u_a + i u_{a+1}
+    cfft_fwd(*p.cq, b.zr + (a / 2) * q, b.zi + (a / 2) * q, b.work, 1);
+  rfft_row(*p.sub, b.u, q, b.h, b.rest);
+  const i64 jh = (q - 1) / 2 + 1;  // q is odd: j < jh is j <= q / 2
+  odd_fwd_at<P, true>(b.zr, b.zi, b.h, p.pwr, p.pwi, q, 0, 0, out);
+  KK_IVDEP
+  for (i64 j = 1; j < jh; ++j) odd_fwd_at<P, true>(b.zr, b.zi, b.h, p.pwr, p.pwi, q, j, q - j, out);
+  KK_IVDEP
+  for (i64 j = jh; j < q; ++j) odd_fwd_at<P, false>(b.zr, b.zi, b.h, p.pwr, p.pwi, q, j, q - j, out);
   out[1] = 0;
 }
 
-// V_r = (1/P) sum_s w_P^{-r s} X_{s q + j} (the conjugate of a forward DFT of the conjugates),
-// U_r[j] = w_N^{-r j} V_r, times 1/q as well for the pairs (their inverse transform is unscaled),
-// for j in [j0, j1). X_k is read from the half spectrum (hr, hi), k <= N/2, for s < S, and as
-// conj X_{N-k} for s >= S.
-template <int P, int S, class T>
-KK_INLINE void odd_stage_inv(const T* __restrict hr, const T* __restrict hi, const T* __restrict twr,
-                             const T* __restrict twi, i64 N, i64 q, i64 j0, i64 j1, T* __restrict ur,
-                             T* __restrict ui) {
+// The inverse stage at j: V_r = (1/P) sum_s w_P^{-r s} X_{s q + j} (the conjugate of a forward DFT
+// of the conjugates), U_r[j] = w_N^{-r j} V_r, times 1/q as well for the pairs (their inverse
+// transform is unscaled); written as the pairs' Z = U_a + i U_b and, for j <= q/2 (Low), the last
+// one's half spectrum. X_k (interleaved) is read for s < S and as conj X_{N-k} for s >= S (S as
+// in odd_fwd_at); dc: j = 0, whose X_0 has its imaginary part ignored.
+template <int P, bool Low, class T>
+KK_INLINE void odd_inv_at(const T* __restrict X, const T* __restrict twr, const T* __restrict twi,
+                          i64 N, i64 q, i64 j, bool dc, T* __restrict zr, T* __restrict zi,
+                          T* __restrict h) {
+  constexpr int S = Low ? (P + 1) / 2 : (P - 1) / 2;
   const T sp = T(1) / static_cast<T>(P), sn = T(1) / static_cast<T>(N);
-  KK_IVDEP
-  for (i64 j = j0; j < j1; ++j) {
-    T zr[P], zi[P];
-    for (int s = 0; s < P; ++s) {
-      if (s < S) { zr[s] = hr[s * q + j]; zi[s] = -hi[s * q + j]; }
-      else { zr[s] = hr[N - s * q - j]; zi[s] = hi[N - s * q - j]; }
-    }
-    dft<P>(zr, zi);
-    ur[j] = zr[0] * sn;
-    ui[j] = -zi[0] * sn;
-    for (int r = 1; r < P; ++r) {
-      const T sc = r == P - 1 ? sp : sn;
-      const T vr = zr[r] * sc, vi = -zi[r] * sc;
-      const T wr = twr[(r - 1) * q + j], wi = -twi[(r - 1) * q + j];
-      ur[r * q + j] = wr * vr - wi * vi;
-      ui[r * q + j] = wr * vi + wi * vr;
-    }
+  T yr[P], yi[P];
+  for (int s = 0; s < P; ++s) {
+    if (s < S) { yr[s] = X[2 * (s * q + j)]; yi[s] = -X[2 * (s * q + j) + 1]; }
+    else { yr[s] = X[2 * (N - s * q - j)]; yi[s] = X[2 * (N - s * q - j) + 1]; }
   }
+  if (dc) yi[0] = 0;
+  dft<P>(yr, yi);
+  T ur[P], ui[P];
+  ur[0] = yr[0] * sn;
+  ui[0] = -yi[0] * sn;
+  for (int r = 1; r < (Low ? P : P - 1); ++r) {
+    const T sc = r == P - 1 ? sp : sn;
+    const T vr = yr[r] * sc, vi = -yi[r] * sc;
+    const T wr = twr[(r - 1) * q + j], wi = -twi[(r - 1) * q + j];
+    ur[r] = wr * vr - wi * vi;
+    ui[r] = wr * vi + wi * vr;
+  }
+  for (int a = 0; a + 1 < P; a += 2) {
+    const i64 o = (a / 2) * q;
+    zr[o + j] = ur[a] - ui[a + 1];
+    zi[o + j] = ui[a] + ur[a + 1];
+  }
+  if (Low) { h[2 * j] = ur[P - 1]; h[2 * j + 1] = ui[P - 1]; }
 }
 
 template <int P, class T>
 void irfft_row_odd(const RPlanView<T>& p, const T* __restrict X, i64 m, T* __restrict out, T* buf) {
   const i64 N = p.N, q = N / P, h2 = (N + 1) / 2;  // X_k given for k < h2
-  T* ur = buf;
-  T* ui = ur + N;
-  T* fr = ui + N;  // the half spectrum X_k, k < h2, split
-  T* fi = fr + h2;
-  T* work = fi + h2;
-  T* u = work + fft_detail::cfft_work(*p.cq, 1);
-  T* h = u + q;
-  T* rest = h + 2 * (q / 2 + 1);
-  const i64 given = m < h2 ? m : h2;
-  for (i64 k = 0; k < given; ++k) { fr[k] = X[2 * k]; fi[k] = X[2 * k + 1]; }
-  for (i64 k = given; k < h2; ++k) { fr[k] = 0; fi[k] = 0; }
-  fi[0] = 0;  // the imaginary part of X_0 does not enter
-  const i64 jh = (q - 1) / 2 + 1;  // as in rfft_row_odd: s q + j <= N/2 for s < S
-  odd_stage_inv<P, (P + 1) / 2>(fr, fi, p.pwr, p.pwi, N, q, 0, jh, ur, ui);
-  odd_stage_inv<P, (P - 1) / 2>(fr, fi, p.pwr, p.pwi, N, q, jh, q, ur, ui);
-  for (int a = 0; a + 1 < P; a += 2) {  // Z = U_a + i U_b -> z = u_a + i u_b
-    const T* zr = ur + a * q;
-    const T* zi = ui + a * q;
-    const T* br = zr + q;
-    const T* bi = zi + q;
-    T* tr = fr;  // the spectrum is no longer needed
-    T* ti = fi;
-    for (i64 j = 0; j < q; ++j) { tr[j] = zr[j] - bi[j]; ti[j] = zi[j] + br[j]; }
-    cfft_fwd(*p.cq, ti, tr, work, 1);  // inverse by swapping re and im
-    for (i64 j = 0; j < q; ++j) { out[P * j + a] = tr[j]; out[P * j + a + 1] = ti[j]; }
+  const OddBufs<T> b(p, buf);
+  const T* src = X;
+  if (m < h2) {
+    if (m > 0) std::memcpy(b.xpad, X, sizeof(T) * 2 * m);
+    std::memset(b.xpad + 2 * m, 0, sizeof(T) * 2 * (h2 - m));
+    src = b.xpad;
   }
-  {
-    const T* lr = ur + (P - 1) * q;
-    const T* li = ui + (P - 1) * q;
-    for (i64 j = 0; 2 * j < q; ++j) { h[2 * j] = lr[j]; h[2 * j + 1] = li[j]; }
-    irfft_row(*p.sub, h, q / 2 + 1, u, rest);  // (its 1/q completes the 1/P above)
-    for (i64 j = 0; j < q; ++j) out[P * j + P - 1] = u[j];
-  }
+  const i64 jh = (q - 1) / 2 + 1;
+  odd_inv_at<P, true>(src, p.pwr, p.pwi, N, q, 0, true, b.zr, b.zi, b.h);
+  KK_IVDEP
+  for (i64 j = 1; j < jh; ++j) odd_inv_at<P, true>(src, p.pwr, p.pwi, N, q, j, false, b.zr, b.zi, b.h);
+  KK_IVDEP
+  for (i64 j = jh; j < q; ++j) odd_inv_at<P, false>(src, p.pwr, p.pwi, N, q, j, false, b.zr, b.zi, b.h);
+  for (int a = 0; a + 1 < P; a += 2)  // Z -> z = u_a + i u_{a+1}, inverse by swapping re and im
+    cfft_fwd(*p.cq, b.zi + (a / 2) * q, b.zr + (a / 2) * q, b.work, 1);
+  irfft_row(*p.sub, b.h, q / 2 + 1, b.u, b.rest);  // (its 1/q completes the 1/P above)
+  odd_scatter<P>(b.zr, b.zi, b.u, q, out);
 }
 
 template <class T>

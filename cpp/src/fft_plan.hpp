@@ -72,9 +72,10 @@ struct RPlanView {
 // Per-row scratch (in T) of the row drivers below for one row.
 template <class T>
 static inline std::int64_t rfft_row_work(const RPlanView<T>& p) {
-  if (p.P > 0) {  // U_r, the half spectrum (inverse), the pairs' scratch, the last sub-sequence
-    const std::int64_t q = p.N / p.P;  // and its half spectrum, and the sub plan's scratch
-    return 3 * p.N + 1 + cfft_work(*p.cq, 1) + q + 2 * (q / 2 + 1) + rfft_row_work(*p.sub) + 16;
+  if (p.P > 0) {  // the pairs' transforms, the last sub-sequence's half spectrum and itself, a
+    const std::int64_t q = p.N / p.P;  // padded half spectrum (inverse), the pairs' scratch and
+    return (p.P - 1) * q + 2 * (q / 2 + 1) + q + 2 * ((p.N + 1) / 2) +  // the sub plan's
+           cfft_work(*p.cq, 1) + rfft_row_work(*p.sub) + 16;  // (fft_loops.cpp, OddBufs)
   }
   const std::int64_t nc = p.c ? p.c->n : 0;
   return 2 * nc + (p.c ? cfft_work(*p.c, 1) : 0) + 16;
