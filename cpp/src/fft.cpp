@@ -64,7 +64,7 @@ void run_cfft(const CPlanView<T>& p, T* re, T* im, T* work, i64 V, bool inverse)
 template <class T>
 const CPlanView<T>& complex_plan_locked(Cache<T>& c, i64 n);
 
-// Smooth n: radices 2/4 then 8 (powers of two), then 3, 5; per-stage twiddles w_{lP}^{qk}.
+// Smooth n: radices 2/4 then 8 (powers of two), then 9 and 3, then 5; per-stage twiddles w_{lP}^{qk}.
 template <class T>
 void build_smooth(CPlan<T>& p, i64 n) {
   i64 m = n;
@@ -76,7 +76,8 @@ void build_smooth(CPlan<T>& p, i64 n) {
   if (twos % 3 == 1) rad.push_back(2);
   if (twos % 3 == 2) rad.push_back(4);
   for (int i = 0; i < twos / 3; ++i) rad.push_back(8);
-  while (m % 3 == 0) { rad.push_back(3); m /= 3; }
+  while (m % 9 == 0) { rad.push_back(9); m /= 9; }
+  if (m % 3 == 0) { rad.push_back(3); m /= 3; }
   while (m % 5 == 0) { rad.push_back(5); m /= 5; }
   i64 l = 1;
   for (int P : rad) {

@@ -125,12 +125,41 @@ KK_INLINE void dft8(T* r, T* i) {
   r[7] = er[3] - o3r; i[7] = ei[3] - o3i;
 }
 
+// DFT9 = 3 x 3: DFT3 of x[n1 + 3 n2] over n2, the twiddles w9^(n1 k2), DFT3 over n1 into
+// X[k2 + 3 k1]. One radix-9 stage instead of two radix-3 ones: half the passes over the data.
+template <class T>
+KK_INLINE void dft9(T* r, T* i) {
+  const T c1 = T(0.766044443118978035202392650555416674L), s1 = T(0.642787609686539326322643409907263433L);
+  const T c2 = T(0.173648177666930348851716626769314796L), s2 = T(0.984807753012208059366743024589523014L);
+  const T c4 = T(-0.93969262078590838405410927732473147L), s4 = T(0.342020143325668733044099614682259581L);
+  T ar[3][3], ai[3][3];  // [k2][n1]
+  for (int n1 = 0; n1 < 3; ++n1) {
+    T tr[3] = {r[n1], r[n1 + 3], r[n1 + 6]}, ti[3] = {i[n1], i[n1 + 3], i[n1 + 6]};
+    dft3(tr, ti);
+    for (int k2 = 0; k2 < 3; ++k2) { ar[k2][n1] = tr[k2]; ai[k2][n1] = ti[k2]; }
+  }
+  // w9^e (x + iy) = (x c + y s) + i (y c - x s), c - i s = exp(-2 pi i e / 9)
+  const auto rot = [](T& x, T& y, T c, T s_) {
+    const T xr = x * c + y * s_, yi = y * c - x * s_;
+    x = xr; y = yi;
+  };
+  rot(ar[1][1], ai[1][1], c1, s1);
+  rot(ar[2][1], ai[2][1], c2, s2);
+  rot(ar[1][2], ai[1][2], c2, s2);
+  rot(ar[2][2], ai[2][2], c4, s4);
+  for (int k2 = 0; k2 < 3; ++k2) {
+    dft3(ar[k2], ai[k2]);
+    for (int k1 = 0; k1 < 3; ++k1) { r[k2 + 3 * k1] = ar[k2][k1]; i[k2 + 3 * k1] = ai[k2][k1]; }
+  }
+}
+
 template <int P, class T>
 KK_INLINE void dft(T* r, T* i) {
   if constexpr (P == 2) dft2(r, i);
   else if constexpr (P == 3) dft3(r, i);
   else if constexpr (P == 4) dft4(r, i);
   else if constexpr (P == 8) dft8(r, i);
+  else if constexpr (P == 9) dft9(r, i);
   else dft5(r, i);
 }
 
@@ -267,6 +296,7 @@ void cfft_smooth(const CPlanView<T>& p, T* re, T* im, T* work, i64 V, int prune 
       case 3: stage<3>(xr, xi, yr, yi, l, R, twr, twi); break;
       case 4: stage<4>(xr, xi, yr, yi, l, R, twr, twi); break;
       case 8: stage<8>(xr, xi, yr, yi, l, R, twr, twi); break;
+      case 9: stage<9>(xr, xi, yr, yi, l, R, twr, twi); break;
       default: stage<5>(xr, xi, yr, yi, l, R, twr, twi); break;
     }
     T* tr = xr; xr = yr; yr = tr;
