@@ -332,10 +332,15 @@ class _BiasOp:
     the whole output, so rows whose sums are small (the first rows of causal attention, which
     see few keys) would lose digits (float32 cuFFT gave 1.4e-5 causal on an H100, above the 1e-5
     bound; float64 products are cheap next to the rest on data-centre GPUs). The first rows of a causal product are also recomputed
-    directly (a small lower-triangular matrix), for the same reason.
+    directly (a small lower-triangular matrix), for the same reason. So are the rows whose
+    coefficients are all small (below _WEAK_COEF, c being at most 1): a bias far larger at
+    offsets that a row does not see (b_t = 0.2 t at n = 256: rows from ~100 on see at most
+    e^-20 of the largest coefficient) leaves such a row's sums at the FFT's rounding level, and
+    their ratio was garbage (~100x max|v|). ``weak`` (T's rows) and ``weak_t`` (T^T's): host
+    index arrays, found from the per-head coefficients ``heads``.
     """
 
-    def __init__(self, lib: _Lib, coef: Any, causal: bool) -> None:
+    def __init__(self, lib: _Lib, coef: Any, causal: bool, heads: Any = None) -> None:
         self.lib, self.causal = lib, causal
         self.work = lib.dtype
         if _dtype_name(lib) == "float32":
@@ -346,11 +351,13 @@ class _BiasOp:
         # scipy convention: col[s] = c_{-s} (i - j = s >= 0), row[s] = c_{s} (j - i = s >= 0)
         self.col = lib.flip(coef[..., :n], axis=-1)
         self.row = coef[..., n - 1:]
+        self.weak, self.weak_t = _weak_rows(lib, coef if heads is None else heads, n)
 
     def rows(self, sl: slice) -> "_BiasOp":
         op = _BiasOp.__new__(_BiasOp)
         op.lib, op.causal, op.n, op.work = self.lib, self.causal, self.n, self.work
         op.coef, op.col, op.row = self.coef[sl], self.col[sl], self.row[sl]
+        op.weak, op.weak_t = self.weak, self.weak_t
         return op
 
     def _in(self, Y: Any) -> Any:
@@ -374,18 +381,55 @@ class _BiasOp:
         Z[..., :w, :] = Tw @ Y[..., :w, :]
         return Z
 
+    def _direct_rows(self, coef: Any, rows: np.ndarray, Y: Any, Z: Any) -> Any:
+        """Z[:, i] = sum_j coef[:, j - i + n - 1] Y[:, j] for i in rows, in blocks of rows."""
+        if len(rows) == 0:
+            return Z
+        lib, n = self.lib, self.n
+        Wd = _windows(lib, coef, n)  # row i is window n - 1 - i
+        w = _dense_rows(lib, coef.shape[0], n)
+        for a in range(0, len(rows), w):
+            r = rows[a:a + w]
+            Z[..., lib.index(r), :] = Wd[:, lib.index(n - 1 - r), :] @ Y
+        return Z
+
     def mm(self, Y: Any, keep: bool = False) -> Any:
         """T Y, in Y's dtype; keep=True: in the working dtype (float64 for float32 inputs)."""
         Y = self._in(Y)
         Z = _tmatmul(self.lib, self.col, self.row, Y, self.causal)
         if self.causal and self.n > 1:
             Z = self._causal_head(Y, Z)
+        Z = self._direct_rows(self.coef, self.weak, Y, Z)
         return Z if keep else self._out(Z)
 
-    def mmT(self, X: Any) -> Any:
+    def _split_weak(self, X: Any) -> tuple[Any, Any]:
+        """X with T's weak rows zeroed, and those rows (the backward's X carries 1 / den there,
+        e^d larger than elsewhere: inside an FFT product their terms would swamp the rest)."""
+        if len(self.weak) == 0:
+            return X, None
+        w = self.lib.index(self.weak)
+        Xw = X[..., w, :]
+        Xs = X.clone() if self.lib.kind == "torch" else X.copy()
+        Xs[..., w, :] = 0
+        return Xs, Xw
+
+    def mmT(self, X: Any, keep: bool = False) -> Any:
+        """T^T X: T's weak rows of X directly (Wd rows transposed), the rest by FFT; keep as in mm."""
+        lib = self.lib
+        X, Xw = self._split_weak(self._in(X))
         if self.causal:  # T^T = J T J (J reverses the rows)
-            return self.lib.flip(self.mm(self.lib.flip(X, -2)), -2)
-        return self._out(_tmatmul(self.lib, self.row, self.col, self._in(X), False))
+            Jx = lib.flip(X, -2)
+            Z = lib.flip(self._causal_head(Jx, _tmatmul(lib, self.col, self.row, Jx, True)), -2)
+        else:
+            Z = _tmatmul(lib, self.row, self.col, X, False)
+            Z = self._direct_rows(lib.flip(self.coef, -1), self.weak_t, X, Z)
+        if Xw is not None:
+            Wd = _windows(lib, self.coef, self.n)
+            w = _dense_rows(lib, self.coef.shape[0], self.n)
+            for a in range(0, len(self.weak), w):
+                r = self.weak[a:a + w]
+                Z = Z + _tr(lib, Wd[:, lib.index(self.n - 1 - r), :]) @ Xw[..., a:a + len(r), :]
+        return Z if keep else self._out(Z)
 
     def dense_coef(self) -> Any:
         return self._out(self.coef)
@@ -394,15 +438,74 @@ class _BiasOp:
         return dc
 
     def grad(self, X: Any, Y: Any) -> Any:
-        """dc_t = sum_cols sum_i X[i] Y[i + t] for t = -(n-1)..n-1, by FFT cross-correlation."""
+        """dc_t = sum_cols sum_i X[i] Y[i + t] for t = -(n-1)..n-1, by FFT cross-correlation; in
+        the working dtype (the caller multiplies by c: dc can exceed float32 where c is tiny)."""
         lib, n = self.lib, self.n
         L = _fast_len(2 * n - 1)
-        S = lib.sum(lib.rfft(self._in(X), L, -2).conj() * lib.rfft(self._in(Y), L, -2), -1)
+        X, Xw = self._split_weak(self._in(X))
+        Y = self._in(Y)
+        S = lib.sum(lib.rfft(X, L, -2).conj() * lib.rfft(Y, L, -2), -1)
         corr = lib.irfft(S, L, -1)                          # corr[t mod L]
         dc = lib.concat([corr[..., L - n + 1:], corr[..., :n]], axis=-1)
+        if Xw is not None:  # T's weak rows i directly: dc[j - i + n - 1] += X[i] . Y[j]
+            w = _dense_rows(lib, X.shape[0], n)
+            for a in range(0, len(self.weak), w):
+                r = self.weak[a:a + w]
+                P = Xw[..., a:a + len(r), :] @ _tr(lib, Y)                   # (g, len(r), n)
+                idx = (n - 1 - r)[:, None] + np.arange(n)[None, :]
+                _add_at(lib, dc, idx.reshape(-1), P.reshape(P.shape[0], -1))
         if self.causal:
             dc[..., n:] = 0
-        return self._out(dc)
+        return dc
+
+
+def _add_at(lib: _Lib, a: Any, idx: np.ndarray, vals: Any) -> None:
+    """a[:, idx] += vals (g, len(idx)), repeated indices summed."""
+    if lib.kind == "torch":
+        i = lib.index(idx)[None, :].expand(vals.shape[0], -1)
+        a.scatter_add_(-1, i, vals)
+    elif lib.kind == "cupy":
+        import cupyx
+
+        cupyx.scatter_add(a, (slice(None), lib.index(idx)), vals)
+    else:
+        np.add.at(a, (slice(None), idx), vals)  # type: ignore[arg-type]  # (numpy's stubs: no slices)
+
+
+# A row of a Toeplitz product whose coefficients are all below this (the largest in use being 1)
+# is recomputed directly (_BiasOp): the FFT's rounding is relative to the whole product, and such
+# a row's error grows as eps / its largest coefficient (linear biases at n = 256: thresholds 1e-4,
+# 1e-3, 1e-2 left 1e-11, 5e-13, 5e-14 relative in float64, against 1e-15 for flat biases).
+_WEAK_COEF = 1e-2
+
+
+def _weak_rows(lib: _Lib, c: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows i of T (T[i, j] = c[:, j - i + n - 1]) and of T^T whose largest coefficient, over
+    every head of c (h, 2n-1), is below _WEAK_COEF (or zero: a row that sees no key must come out
+    exactly 0, not FFT noise). Found on the host; none while a CUDA graph is being captured (the
+    copy would break it), where such rows keep the FFT's accuracy."""
+    none = np.zeros(0, dtype=np.int64)
+    if n == 0 or (lib.on_gpu and _dispatch.capturing(c)):
+        return none, none
+    if lib.kind == "torch":
+        h = c.detach().to("cpu", copy=False).numpy()
+    elif lib.kind == "cupy":
+        h = c.get()
+    else:
+        h = np.asarray(c)
+    h = h.reshape(-1, 2 * n - 1).astype(np.float64, copy=False)
+
+    def weak(a: np.ndarray) -> np.ndarray:
+        # row i sees a[:, s .. s + n - 1], s = n - 1 - i: the max of a suffix of the first n
+        # entries and a prefix of the rest
+        suf = np.maximum.accumulate(a[:, :n][:, ::-1], axis=1)[:, ::-1]
+        pre = np.maximum.accumulate(a[:, n:], axis=1)
+        wmax = suf.copy()
+        wmax[:, 1:] = np.maximum(suf[:, 1:], pre)
+        low = np.any(wmax < _WEAK_COEF, axis=0)    # by window s; NaN is not weak
+        return np.flatnonzero(low[::-1]).astype(np.int64)  # s = n - 1 - i
+
+    return weak(h), weak(h[:, ::-1])
 
 
 def _scan(lib: _Lib, Y: Any, lam: Any) -> Any:
@@ -615,8 +718,9 @@ def _attend(lib: _Lib, A: Any, B: Any, Vm: Any, op: Any, feature_chunk: int | No
         return _attend_decay(lib, A, B, Vm, op)
     G, n, m = A.shape
     dv = Vm.shape[-1]
-    num = lib.zeros((G, n, dv))
-    den = lib.zeros((G, n))
+    # in the products' dtype: float32 sums of rows that see only tiny coefficients underflow
+    num = lib.zeros((G, n, dv), dtype=op.work)
+    den = lib.zeros((G, n), dtype=op.work)
     g, mc = _chunks(lib, G, n, m, dv, feature_chunk)
     for g0 in range(0, G, g):
         hs = slice(g0, min(G, g0 + g))
@@ -733,6 +837,9 @@ def _attend_backward(lib: _Lib, gout: Any, A: Any, B: Any, Vm: Any, op: Any, out
     dcoef = None
     g, mc = _chunks(lib, G, n, m, dv, feature_chunk)
     grads = []
+    # in the products' dtype (float64 for float32 inputs): Gn carries 1 / den, and den is tiny on
+    # rows that see only tiny coefficients
+    Gn, gd, A, B, Vm = (op._in(a) for a in (Gn, gd, A, B, Vm))
     for g0 in range(0, G, g):
         hs = slice(g0, min(G, g0 + g))
         sub = op.rows(hs)
@@ -742,11 +849,11 @@ def _attend_backward(lib: _Lib, gout: Any, A: Any, B: Any, Vm: Any, op: Any, out
             Al, Bl = A[hs, :, ls], B[hs, :, ls]
             k = Bl.shape[-1]
             Y = _rhs(lib, Bl, Vm[hs], op.work)
-            N, D = _split(sub.mm(Y), k, dv)
+            N, D = _split(sub.mm(Y, keep=True), k, dv)
             dA[hs, :, ls] = _einsum(lib, "gne,gnle->gnl", Gn[hs], N) + gd[hs][..., None] * D
             X = lib.concat([(Al[..., :, None] * Gn[hs][..., None, :]).reshape(Al.shape[0], n, k * dv),
                             Al * gd[hs][..., None]], -1)
-            U, u = _split(sub.mmT(X), k, dv)
+            U, u = _split(sub.mmT(X, keep=True), k, dv)
             dV[hs] += _einsum(lib, "gnl,gnle->gne", Bl, U)
             dB[hs, :, ls] = _einsum(lib, "gne,gnle->gnl", Vm[hs], U) + u
             gc = sub.grad(X, Y)
@@ -875,15 +982,18 @@ def _bias_coef(lib: _Lib, rpe_bias: Any, Bt: int, H: int, n: int, causal: bool) 
     if len(shape) != 2 or shape[0] not in (1, H) or shape[1] != want:
         raise ValueError(f"argument 'rpe_bias' must have shape (heads, 2n-1) = ({H}, {want}) "
                          f"(offsets -(n-1)..n-1), got {tuple(rpe_bias.shape)}")
-    b = lib.asarray(rpe_bias).reshape(shape)
+    # float32 biases in float64 (the products' working dtype): exp(b - max b) of a row that sees
+    # only offsets ~90 below the max would underflow float32 to 0, and that row to no keys
+    b = lib.asarray(rpe_bias, dtype=lib.lib.float64 if _dtype_name(lib) == "float32" else None).reshape(shape)
     used = b[:, :n] if causal else b
     if n == 0:
         return b, b
     mx = lib.amax(used, -1, keepdims=True)
     mx = lib.lib.where(mx == -math.inf, 0.0, mx)
-    c = lib.lib.exp(b - mx)
-    if causal:
-        c = lib.concat([c[:, :n], lib.zeros((c.shape[0], n - 1))], -1)
+    if causal:  # (exp of the unused offsets t > 0 could overflow)
+        c = lib.concat([lib.lib.exp(used - mx), lib.zeros((b.shape[0], n - 1), dtype=b.dtype)], -1)
+    else:
+        c = lib.lib.exp(b - mx)
     cH = c if shape[0] == H else lib.concat([c] * H, 0)
     cG = lib.concat([cH] * Bt, 0) if Bt > 0 else cH[:0]
     return cG, c
@@ -977,7 +1087,7 @@ def _forward(q: Any, k: Any, v: Any, coef_fn: Any, causal: bool, normalize_qk: b
         return lib.zeros((Bt, H, n, dv)), lib.zeros((Bt, H, n))
     A, B, Vm, *_ = _prepared_features(P, normalize_qk)
     num, den = _attend(lib, A, B, Vm, op, feature_chunk, method)
-    return _unflat(_ratio(lib, num, den), Bt, H), _unflat(den, Bt, H)
+    return _unflat(lib.asarray(_ratio(lib, num, den)), Bt, H), _unflat(den, Bt, H)
 
 
 def rpe_attention(q: Any, k: Any, v: Any, rpe_bias: Any, num_features: int | None = None,
@@ -993,7 +1103,10 @@ def rpe_attention(q: Any, k: Any, v: Any, rpe_bias: Any, num_features: int | Non
     the features in chunks), or by the dense formula in row blocks where that is faster
     (``method``). The Toeplitz products of float32 inputs run in float64 (an FFT's
     rounding error is relative to the largest row of the product, and rows that see few keys,
-    such as the first rows of causal attention, would otherwise lose digits).
+    such as the first rows of causal attention, would otherwise lose digits). For the same
+    reason the FFT path computes directly the rows whose coefficients are all below 1e-2 of the
+    largest in use (a bias much larger at offsets those rows do not see, such as a steep
+    linear one), in the forward and the backward: O(n (m + dv)) more work per such row.
 
     rpe_bias : array (heads, 2n-1) or (2n-1,) (shared by all heads)
         b_t for offsets t = j - i = -(n-1), ..., n-1 in that order; with ``causal`` only
@@ -1019,7 +1132,8 @@ def _forward_bias(q: Any, k: Any, v: Any, rpe_bias: Any, num_features: int | Non
                   projection: Any = None, key_padding_mask: Any = None,
                   feature_chunk: int | None = None, method: str = "auto") -> tuple[Any, Any]:
     def coef(lib: _Lib, Bt: int, H: int, n: int) -> _BiasOp:
-        return _BiasOp(lib, _bias_coef(lib, rpe_bias, Bt, H, n, causal)[0], causal)
+        cG, ch = _bias_coef(lib, rpe_bias, Bt, H, n, causal)
+        return _BiasOp(lib, cG, causal, ch)
 
     return _forward(q, k, v, coef, causal, normalize_qk, num_features, seed, projection,
                     key_padding_mask, feature_chunk, {"rpe_bias": rpe_bias}, ("fft", method))
@@ -1070,8 +1184,8 @@ def rpe_attention_backward(grad_out: Any, q: Any, k: Any, v: Any, rpe_bias: Any,
     library of q and d rpe_bias with the shape of ``rpe_bias`` (zero at t > 0 when causal).
     """
     def make(lib: _Lib, Bt: int, H: int, n: int) -> _BiasOp:
-        cG, _ = _bias_coef(lib, rpe_bias, Bt, H, n, causal)
-        return _BiasOp(lib, cG, causal)
+        cG, ch = _bias_coef(lib, rpe_bias, Bt, H, n, causal)
+        return _BiasOp(lib, cG, causal, ch)
 
     dq, dk, dv_, dcoef, lib = _backward(grad_out, q, k, v, make, causal, normalize_qk, num_features,
                                         seed, projection, key_padding_mask, feature_chunk,
@@ -1085,7 +1199,7 @@ def rpe_attention_backward(grad_out: Any, q: Any, k: Any, v: Any, rpe_bias: Any,
     db = lib.sum((cG * dcoef).reshape(Bt, H, 2 * n - 1), 0)             # (H, 2n-1)
     if len(bshape) == 1 or bshape[0] != H:
         db = lib.sum(db, 0, keepdims=len(bshape) == 2)
-    return dq, dk, dv_, db
+    return dq, dk, dv_, lib.asarray(db)  # (in q's dtype: cG is float64 for float32 inputs)
 
 
 def rpe_attention_decay(q: Any, k: Any, v: Any, lam: Any, num_features: int | None = None,

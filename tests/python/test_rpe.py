@@ -158,6 +158,49 @@ def test_query_that_sees_no_key_gets_zero(method):
     assert np.all(np.isfinite(out)) and np.any(out[0, :, 2:] != 0)
 
 
+@pytest.mark.parametrize("causal, slope", [(False, 0.2), (False, -0.5), (True, -0.2), (True, 0.5)])
+def test_fft_path_with_a_steep_bias(causal, slope):
+    """A bias far larger at offsets a row does not see (b_t = slope * t, n = 256: rows see at most
+    e^-50 of the largest coefficient) left those rows' FFT sums at the rounding level: outputs ~100x
+    max|v| before. Such rows are now computed directly (forward and backward), float32 products
+    in float64 (exp of the bias underflowed float32 past ~87)."""
+    rng = np.random.default_rng(21)
+    n, d = 256, 8
+    q, k, v = inputs(rng, 1, 2, n, d)
+    b = slope * np.arange(-(n - 1), n) * np.array([[1.0], [0.5]])
+    W = kernkit.random_projection(d, 16, seed=0)
+    ref = ref_attention(q, k, v, ref_coef(b, n, causal), W)
+    out = kernkit.rpe_attention(q, k, v, b, projection=W, causal=causal, method="fft")
+    assert relerr(out, ref) <= 1e-12
+    a32 = [a.astype(np.float32) for a in (q, k, v, b)]
+    out32 = kernkit.rpe_attention(*a32, projection=W, causal=causal, method="fft")
+    assert out32.dtype == np.float32 and relerr(out32, ref) <= 1e-5
+    g = rng.standard_normal(v.shape)
+    fast = kernkit.rpe_attention_backward(g, q, k, v, b, projection=W, causal=causal, method="fft")
+    dense = kernkit.rpe_attention_backward(g, q, k, v, b, projection=W, causal=causal, method="dense")
+    for x, y in zip(fast, dense):
+        assert relerr(x, y) <= 1e-12
+    fast32 = kernkit.rpe_attention_backward(g.astype(np.float32), *a32, projection=W, causal=causal,
+                                            method="fft")
+    for x, y in zip(fast32, dense):
+        assert x.dtype == np.float32 and relerr(x, y) <= 1e-5
+
+
+def test_fft_path_rows_that_see_no_key_are_zero():
+    """Rows whose every coefficient is 0 (a -inf bias) come out exactly 0, not FFT noise / noise."""
+    rng = np.random.default_rng(22)
+    n = 300  # (at n = 64 the FFT happened to leave those rows exactly 0)
+    q, k, v = inputs(rng, 1, 2, n, 8)
+    b = np.full((2, 2 * n - 1), -np.inf)
+    b[:, -1] = 0.0          # offset n - 1: only row 0 sees a key (key n - 1)
+    b[1, n - 1] = 0.0       # head 1 also sees its own key
+    W = kernkit.random_projection(8, 16, seed=0)
+    out = kernkit.rpe_attention(q, k, v, b, projection=W, method="fft")
+    assert np.all(out[0, 0, 1:] == 0)
+    assert np.allclose(out[0, 0, 0], v[0, 0, -1], rtol=1e-13, atol=0)
+    assert np.allclose(out[0, 1, 1:], v[0, 1, 1:], rtol=1e-13, atol=1e-15)
+
+
 def test_shared_bias_feature_chunks_and_bias_shift():
     rng = np.random.default_rng(9)
     Bt, H, n, d, m = 2, 3, 40, 8, 12
