@@ -31,6 +31,7 @@ weight), so the extreme weight lands on the longer side, as NF4 does.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -98,7 +99,7 @@ def unpack_codes(packed: np.ndarray, bits: int, cols: int) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)
 class PowerQuantized:
     """A power-quantized weight matrix ``(rows, cols)`` in packed form.
 
@@ -250,22 +251,45 @@ class PowerQuantized:
             new._cache[("cuda", dt)] = tuple(xp.asarray(t, device=dev) for t in (self.packed, lut, ds)) + (meta,)
         return new
 
+    def __eq__(self, other: object) -> bool:
+        """The same quantized matrix: codes, scales, exponents and layout (``info`` aside)."""
+        if not isinstance(other, PowerQuantized):
+            return NotImplemented
+        return (self.bits == other.bits and tuple(self.shape) == tuple(other.shape)
+                and self.group_size == other.group_size and self.granularity == other.granularity
+                and self.full_range == other.full_range and self.scales.dtype == other.scales.dtype
+                and all(np.array_equal(x, y) for x, y in ((self.packed, other.packed),
+                                                          (self.scales, other.scales), (self.a, other.a))))
+
+    __hash__ = None  # type: ignore[assignment]  # (mutable, like its arrays)
+
     # -- persistence -----------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Save to a ``.npz`` (packed codes, scales, exponents and the metadata)."""
+        """Save to a ``.npz`` (packed codes, scales, exponents, the metadata and ``info`` as JSON;
+        numpy adds the ``.npz`` suffix when the path has none, and :func:`load` finds it)."""
+        def plain(v: Any) -> Any:
+            if isinstance(v, (np.generic, np.ndarray)):
+                return v.tolist()
+            raise TypeError(f"PowerQuantized.info holds a {type(v).__name__}, which save cannot write")
+
         np.savez(
             path, packed=self.packed, scales=self.scales, a=self.a,
             meta=np.array([self.bits, self.shape[0], self.shape[1], self.group_size, int(self.full_range)], dtype=np.int64),
-            granularity=np.array(self.granularity),
+            granularity=np.array(self.granularity), info=np.array(json.dumps(self.info, default=plain)),
         )
 
 
 def load(path: str | os.PathLike[str]) -> PowerQuantized:
-    """Load a :class:`PowerQuantized` written by :meth:`PowerQuantized.save`."""
-    with np.load(path, allow_pickle=False) as f:
+    """Load a :class:`PowerQuantized` written by :meth:`PowerQuantized.save` (``path`` with or
+    without the ``.npz`` suffix that numpy's savez adds)."""
+    p = os.fspath(path)
+    if not os.path.exists(p) and os.path.exists(p + ".npz"):
+        p += ".npz"
+    with np.load(p, allow_pickle=False) as f:
         bits, rows, cols, g, full = (int(v) for v in f["meta"])
+        info = json.loads(str(f["info"])) if "info" in f.files else {}
         return PowerQuantized(f["packed"].copy(), f["scales"].copy(), f["a"].copy(), bits, (rows, cols), g,
-                              str(f["granularity"]), bool(full))
+                              str(f["granularity"]), bool(full), info)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -604,6 +628,9 @@ def quantize(
     if granularity == "tensor":
         a_arr = np.asarray(a_arr).reshape(1, 1)
     qw = _encode(w, bits, np.asarray(a_arr), granularity, g, full_range)
+    if not np.all(np.isfinite(qw.scales)):  # |w|^a beyond the dtype's range (a > 1, huge w)
+        raise ValueError(f"|w|^a overflows {w.dtype} (max |w| = {float(np.abs(w).max()):.3g}, "
+                         f"max a = {float(np.max(a_arr)):.3g}): use a smaller 'a' or rescale 'w'")
     qw.info["objective"] = objective if a is None else "given"
     return qw
 

@@ -171,7 +171,24 @@ def test_save_load(tmp_path):
         assert back.bits == 3 and back.shape == qw.shape and back.granularity == qw.granularity
         assert np.array_equal(back.dequantize(), qw.dequantize())
         assert np.array_equal(back.codes, qw.codes)
+        assert back == qw and back.info == qw.info == {"objective": "given"}
     assert qw.bits_per_weight < 3.6
+    assert qw != Q.quantize(W, 3, a=0.7) and qw != "w" and qw == qw
+
+
+def test_save_load_suffix_and_info(tmp_path):
+    """numpy's savez adds .npz to a bare path; load takes the same path back. info (refine's loss
+    history, the search objective) survives the round trip as JSON."""
+    W = bell((8, 32), "gauss", np.float64)
+    qw = Q.quantize(W, 4, granularity="group", group_size=16)
+    qw.info["loss"] = [np.float64(0.5), 0.25]
+    qw.save(tmp_path / "layer")
+    assert (tmp_path / "layer.npz").exists()
+    back = Q.load(tmp_path / "layer")
+    assert back == qw and back.info == {"objective": "mse", "loss": [0.5, 0.25]}
+    qw.info["bad"] = object()
+    with pytest.raises(TypeError, match="info"):
+        qw.save(tmp_path / "bad")
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,6 +429,9 @@ def test_bad_input():
         W2[1, 3] = bad
         with pytest.raises(ValueError, match="NaN or inf"):
             Q.quantize(W2, 4)
+    for big, dt in ((1e200, np.float64), (1e20, np.float32)):  # |w|^a beyond the dtype's range
+        with pytest.raises(ValueError, match="overflows"):
+            Q.quantize(np.array([[big, -0.3 * big, 0.5 * big, 0.2 * big]], dt), 4, a=2.0)
     with pytest.raises(TypeError, match="'w'"):
         Q.quantize(W.astype(np.int32), 4)
     with pytest.raises(TypeError, match="'w'"):
