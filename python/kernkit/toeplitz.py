@@ -260,7 +260,9 @@ def toeplitz_matmul(c: Any, r: Any, X: Any, causal: bool = False) -> Any:
     small ``n``. Float64 results agree with the dense product to ~1e-15 relative to ``max|T|
     max|X| n`` (the FFT spreads the rounding error of the largest terms over every entry, so
     entries much smaller than that are correct only to that absolute level); a non-finite
-    coefficient or entry of a column makes that column (FFT path) all NaN.
+    coefficient or entry of a column makes that column (FFT path) all NaN, and so does a
+    column whose product overflows the dtype (float32 beyond ~3e38: the direct path gives
+    +-inf there; run such products in float64).
 
     Parameters
     ----------
