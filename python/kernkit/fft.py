@@ -1,8 +1,9 @@
 """kernkit's own real FFT on the CPU (numpy.fft conventions, along the last axis).
 
-Mixed radix 2, 3, 4, 5 (Stockham autosort; twiddles computed per stage in long double, never by
-repeated products), Bluestein's chirp-z for lengths with other prime factors, and real input
-through the half-length complex transform. Plans are cached per (length, dtype).
+Mixed radix 2, 3, 4, 5, 8, 9 (Stockham autosort; twiddles computed per stage in long double, never
+by repeated products), Bluestein's chirp-z for lengths with other prime factors, and real input
+through the half-length complex transform (even lengths) or, for one row of odd length with a
+factor 3 or 5, through its 3 or 5 decimated sub-sequences. Plans are cached per (length, dtype).
 
 Definitions (as :func:`numpy.fft.rfft` / :func:`numpy.fft.irfft`)::
 
