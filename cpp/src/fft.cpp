@@ -28,6 +28,39 @@ bool smooth(i64 n) {
 
 constexpr long double kPi = 3.141592653589793238462643383279502884L;
 
+// The M-th roots of unity as the twiddles use them, cos and -sin of 2 pi m / M: long double cos
+// and sin on the smallest arc the symmetries of M allow (an eighth of the circle when 4 | M, else
+// a quarter or a half), the rest by exact reflections. (A long double cos and sin per twiddle
+// made the first call of a length ~10x its transform: 18 ms for rfft of 65536.)
+class Roots {
+ public:
+  explicit Roots(i64 M) : M_(M) {
+    const i64 lim = M % 4 == 0 ? M / 8 : M % 2 == 0 ? M / 4 : M / 2;
+    c_.resize(lim + 1);
+    s_.resize(lim + 1);
+    for (i64 j = 0; j <= lim; ++j) {
+      const long double a = 2.0L * kPi * static_cast<long double>(j) / static_cast<long double>(M);
+      c_[j] = std::cos(a);
+      s_[j] = std::sin(a);
+    }
+  }
+  // (cos, -sin) of 2 pi m / M, 0 <= m
+  void at(i64 m, long double& cr, long double& ci) const {
+    m %= M_;
+    bool neg_s = false, neg_c = false, swap = false;
+    if (2 * m > M_) { m = M_ - m; neg_s = true; }                     // theta -> 2 pi - theta
+    if (M_ % 2 == 0 && 4 * m > M_) { m = M_ / 2 - m; neg_c = true; }  // theta -> pi - theta
+    if (M_ % 4 == 0 && 8 * m > M_) { m = M_ / 4 - m; swap = true; }   // theta -> pi/2 - theta
+    long double c = swap ? s_[m] : c_[m], s = swap ? c_[m] : s_[m];
+    cr = neg_c ? -c : c;
+    ci = neg_s ? s : -s;
+  }
+
+ private:
+  i64 M_;
+  std::vector<long double> c_, s_;
+};
+
 template <class T>
 struct CPlan {
   std::vector<int> radix;
@@ -79,6 +112,7 @@ void build_smooth(CPlan<T>& p, i64 n) {
   while (m % 9 == 0) { rad.push_back(9); m /= 9; }
   if (m % 3 == 0) { rad.push_back(3); m /= 3; }
   while (m % 5 == 0) { rad.push_back(5); m /= 5; }
+  const Roots roots(n);
   i64 l = 1;
   for (int P : rad) {
     p.radix.push_back(P);
@@ -87,11 +121,10 @@ void build_smooth(CPlan<T>& p, i64 n) {
     const i64 lp = l * P;
     for (int q = 1; q < P; ++q)
       for (i64 k = 0; k < l; ++k) {
-        const i64 e = (q * k) % lp;
-        // exp(-2 pi i e/lp), reduced to the first octant's accuracy by long double
-        const long double a = 2.0L * kPi * static_cast<long double>(e) / static_cast<long double>(lp);
-        p.twr.push_back(static_cast<T>(std::cos(a)));
-        p.twi.push_back(static_cast<T>(-std::sin(a)));
+        long double cr, ci;  // exp(-2 pi i e/lp), e = q k mod lp: the n-th root e n/lp
+        roots.at((q * k) % lp * (n / lp), cr, ci);
+        p.twr.push_back(static_cast<T>(cr));
+        p.twi.push_back(static_cast<T>(ci));
       }
     l = lp;
   }
@@ -111,11 +144,12 @@ std::unique_ptr<CPlan<T>> build_cplan(Cache<T>& c, i64 n) {
     p->chr.resize(n);
     p->chi.resize(n);
     std::vector<double> br(M, 0.0), bi(M, 0.0);
+    const Roots roots(2 * n);
     for (i64 j = 0; j < n; ++j) {
       const i64 e = static_cast<i64>((static_cast<unsigned long long>(j) * static_cast<unsigned long long>(j)) %
                                      static_cast<unsigned long long>(2 * n));
-      const long double a = kPi * static_cast<long double>(e) / static_cast<long double>(n);
-      const long double cr = std::cos(a), ci = -std::sin(a);
+      long double cr, ci;  // exp(-i pi e / n)
+      roots.at(e, cr, ci);
       p->chr[j] = static_cast<T>(cr);
       p->chi[j] = static_cast<T>(ci);
       br[j] = static_cast<double>(cr);
@@ -194,11 +228,13 @@ const RPlanView<T>& real_plan_locked(Cache<T>& c, i64 N) {
     v.P = P;
     v.cq = &complex_plan_locked(c, q);
     v.sub = &real_plan_locked(c, q);
+    const Roots roots(N);
     for (int r = 1; r < P; ++r)
       for (i64 j = 0; j < q; ++j) {
-        const long double a = 2.0L * kPi * static_cast<long double>(r * j) / static_cast<long double>(N);
-        p->pwr.push_back(static_cast<T>(std::cos(a)));
-        p->pwi.push_back(static_cast<T>(-std::sin(a)));
+        long double cr, ci;
+        roots.at(r * j, cr, ci);
+        p->pwr.push_back(static_cast<T>(cr));
+        p->pwi.push_back(static_cast<T>(ci));
       }
     v.pwr = p->pwr.data();
     v.pwi = p->pwi.data();
@@ -206,10 +242,12 @@ const RPlanView<T>& real_plan_locked(Cache<T>& c, i64 N) {
   if (v.even) {
     p->wr.resize(N / 2 + 1);
     p->wi.resize(N / 2 + 1);
+    const Roots roots(N);
     for (i64 k = 0; k <= N / 2; ++k) {
-      const long double a = 2.0L * kPi * static_cast<long double>(k) / static_cast<long double>(N);
-      p->wr[k] = static_cast<T>(std::cos(a));
-      p->wi[k] = static_cast<T>(-std::sin(a));
+      long double cr, ci;
+      roots.at(k, cr, ci);
+      p->wr[k] = static_cast<T>(cr);
+      p->wi[k] = static_cast<T>(ci);
     }
   }
   v.wr = p->wr.data();
