@@ -58,10 +58,19 @@ int threads_for(std::int64_t n, double work_ns) {
 }
 }  // namespace detail
 
+#ifdef _OPENMP
+namespace {
+// OpenMP's limit when the library was loaded (OMP_NUM_THREADS or the cores): what n <= 0 restores.
+// omp_set_num_threads sets the calling thread's limit only, so resetting kernkit's own setting
+// alone left that thread at the last n (and other threads at the default).
+const int g_omp_default = omp_get_max_threads();
+}  // namespace
+#endif
+
 void set_num_threads(int n) {
   g_threads.store(n > 0 ? n : 0);
 #ifdef _OPENMP
-  if (n > 0) omp_set_num_threads(n);
+  omp_set_num_threads(n > 0 ? n : g_omp_default);
 #endif
 }
 

@@ -12,7 +12,8 @@ from . import _core
 def set_num_threads(n: int) -> None:
     """Threads kernkit's CPU kernels use; ``n <= 0`` restores OpenMP's default.
 
-    threadpoolctl limits apply as well (kernkit uses OpenMP's thread pool).
+    threadpoolctl limits apply as well (kernkit uses OpenMP's thread pool), in the thread that set
+    them: OpenMP keeps its limit per calling thread, while this setting holds for every thread.
     """
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"argument 'n' must be an int, got {type(n).__name__}")

@@ -44,6 +44,18 @@ def test_set_num_threads_roundtrip() -> None:
         kernkit.set_num_threads(before if before != os.cpu_count() else 0)
 
 
+def test_set_num_threads_zero_restores_the_default() -> None:
+    """n <= 0 restores OpenMP's default in the calling thread too (OpenMP's limit is per thread:
+    resetting kernkit's own setting alone left this thread at the last n). A fresh process, so the
+    default is the library's own, whatever earlier tests set."""
+    code = ("import kernkit, concurrent.futures as cf; d = kernkit.get_num_threads(); "
+            "kernkit.set_num_threads(1); one = kernkit.get_num_threads(); kernkit.set_num_threads(0); "
+            "print(d, one, kernkit.get_num_threads(), cf.ThreadPoolExecutor(1).submit(kernkit.get_num_threads).result())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    d, one, back, other = (int(v) for v in out)
+    assert one == 1 and back == d and other == d
+
+
 def test_threadpoolctl_sees_and_limits_kernkit() -> None:
     threadpoolctl = pytest.importorskip("threadpoolctl")
     if not kernkit.info()["openmp"]:

@@ -127,6 +127,7 @@ KERNKIT_INLINE double mul_err(double a, double b, double p) {
 #else
   double q, e;
   two_prod(a, b, q, e);  // q == p
+  (void)p;
   return e;
 #endif
 }
