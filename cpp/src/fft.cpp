@@ -20,8 +20,8 @@ namespace {
 
 using i64 = std::int64_t;
 
-bool smooth(i64 n) {
-  for (i64 p : {2, 3, 5})
+bool smooth(i64 n) {  // the radices of build_smooth
+  for (i64 p : {2, 3, 5, 7, 11, 13})
     while (n % p == 0) n /= p;
   return n == 1;
 }
@@ -97,7 +97,8 @@ void run_cfft(const CPlanView<T>& p, T* re, T* im, T* work, i64 V, bool inverse)
 template <class T>
 const CPlanView<T>& complex_plan_locked(Cache<T>& c, i64 n);
 
-// Smooth n: radices 2/4 then 8 (powers of two), then 9 and 3, then 5; per-stage twiddles w_{lP}^{qk}.
+// Smooth n: radices 2/4 then 8 (powers of two), then 9 and 3, then 5, 7, 11, 13; per-stage twiddles
+// w_{lP}^{qk}.
 template <class T>
 void build_smooth(CPlan<T>& p, i64 n) {
   i64 m = n;
@@ -111,7 +112,8 @@ void build_smooth(CPlan<T>& p, i64 n) {
   for (int i = 0; i < twos / 3; ++i) rad.push_back(8);
   while (m % 9 == 0) { rad.push_back(9); m /= 9; }
   if (m % 3 == 0) { rad.push_back(3); m /= 3; }
-  while (m % 5 == 0) { rad.push_back(5); m /= 5; }
+  for (int P : {5, 7, 11, 13})
+    while (m % P == 0) { rad.push_back(P); m /= P; }
   const Roots roots(n);
   i64 l = 1;
   for (int P : rad) {
@@ -222,8 +224,10 @@ const RPlanView<T>& real_plan_locked(Cache<T>& c, i64 N) {
   v.N = N;
   v.even = N >= 2 && N % 2 == 0;
   if (N >= 2) v.c = &complex_plan_locked(c, v.even ? N / 2 : N);
-  if (!v.even && N >= 27 && (N % 3 == 0 || N % 5 == 0)) {
-    const int P = N % 3 == 0 ? 3 : 5;
+  int P = 0;  // the decimation radix of a single odd row: its least factor among 3 .. 13
+  for (int f : {13, 11, 7, 5, 3})
+    if (N % f == 0) P = f;
+  if (!v.even && N >= 27 && P > 0) {
     const i64 q = N / P;
     v.P = P;
     v.cq = &complex_plan_locked(c, q);

@@ -51,7 +51,7 @@ static inline std::int64_t cfft_work(const CPlanView<T>& p, std::int64_t V) {
 
 // A real transform of length N: even N uses the complex plan of N/2 and the post-processing
 // twiddles w_N^k, k = 0..N/2; odd N uses the complex plan of N, except that a single row of odd
-// N = P q with P = 3 or 5 (and N >= 27) is decimated: the P real sub-sequences x_{P j + r}, in
+// N = P q (N >= 27; P the least of its factors 3, 5, 7, 11, 13) is decimated: the P real sub-sequences x_{P j + r}, in
 // pairs through complex transforms of q (z = u_a + i u_b, split as for even N) and the last one
 // through the real plan of q (recursively), then X_{s q + j} = sum_r w_P^{rs} (w_N^{rj} U_r[j]),
 // one radix-P stage: about half the work of the complex transform of N.

@@ -20,7 +20,8 @@ def _toeplitz(c: np.ndarray, r: np.ndarray) -> np.ndarray:
     d = np.arange(n)[:, None] - np.arange(n)[None, :]
     return np.where(d >= 0, np.asarray(c, np.float64)[np.abs(d)], np.asarray(r, np.float64)[np.abs(d)])
 
-FFT_SIZES = list(range(1, 65)) + [97, 1009, 7919, 2 * 97, 4 * 1009, 2**16, 3**8, 5**6, 2**10 * 3**3 * 5**2]
+FFT_SIZES = list(range(1, 65)) + [97, 1009, 7919, 2 * 97, 4 * 1009, 2**16, 3**8, 5**6, 2**10 * 3**3 * 5**2,
+                                  7**5, 2**12 * 13, 4 * 7 * 11 * 13, 2 * 11**3, 17 * 2**10]
 
 
 def _rel(a: np.ndarray, ref: np.ndarray) -> float:
@@ -46,7 +47,7 @@ def test_rfft_float64_against_numpy(n: int) -> None:
     assert _rel(kfft.irfft(Z, n), np.fft.irfft(Z, n)) <= bound
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 16, 97, 1000, 4096, 7919, 3**8])
+@pytest.mark.parametrize("n", [1, 2, 7, 16, 97, 1000, 4096, 7919, 3**8, 7**5, 2**12 * 13, 2 * 11**3])
 def test_rfft_float32(n: int) -> None:
     rng = np.random.default_rng(n + 1)
     x = rng.standard_normal((2, n)).astype(np.float32)
@@ -61,12 +62,13 @@ def test_rfft_float32(n: int) -> None:
 
 
 @pytest.mark.parametrize("n", [27, 45, 75, 81, 125, 135, 243, 625, 3 * 97, 5 * 1009, 3**5 * 5**2, 3 * 5 * 7 * 11,
-                               3**10])
+                               3**10, 7**3, 11 * 13, 13**2, 7 * 11 * 13, 7**5, 11**3, 13 * 17])
 def test_rfft_odd_rows_decimated(n: int) -> None:
-    """A single row of odd length with a factor 3 or 5 (n >= 27) is decimated into 3 or 5 real
-    sub-sequences (in pairs through complex transforms, the last one recursively; down to a
-    Bluestein length for 3 * 97): against numpy in both precisions, with zero-padding and
-    truncation of the input, and arbitrary (non-Hermitian-consistent) spectra for the inverse."""
+    """A single row of odd length with a factor 3, 5, 7, 11 or 13 (n >= 27) is decimated into P
+    real sub-sequences, P its least such factor (in pairs through complex transforms, the last one
+    recursively; down to a Bluestein length for 3 * 97 and 13 * 17): against numpy in both
+    precisions, with zero-padding and truncation of the input, and arbitrary
+    (non-Hermitian-consistent) spectra for the inverse."""
     rng = np.random.default_rng(n + 11)
     x = rng.standard_normal(n)
     Z = rng.standard_normal(n // 2 + 1) + 1j * rng.standard_normal(n // 2 + 1)
