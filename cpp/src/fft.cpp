@@ -3,6 +3,7 @@
 #include "kernkit/fft.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -66,22 +67,69 @@ struct CPlan {
   std::vector<int> radix;
   std::vector<i64> l, twoff;
   std::vector<T> twr, twi, chr, chi, bre, bim;
-  const CPlanView<T>* sub = nullptr;
+  std::shared_ptr<const CPlan<T>> sub;  // Bluestein's smooth plan, kept alive with this one
   CPlanView<T> view;
+  std::size_t bytes() const {
+    return sizeof(T) * (twr.size() + twi.size() + chr.size() + chi.size() + bre.size() + bim.size()) +
+           sizeof(i64) * (l.size() + twoff.size()) + sizeof(int) * radix.size();
+  }
 };
 
 template <class T>
 struct RPlan {
   std::vector<T> wr, wi, pwr, pwi;
+  std::shared_ptr<const CPlan<T>> c, cq;  // the plans the view points into, kept alive with it
+  std::shared_ptr<const RPlan<T>> sub;
   RPlanView<T> view;
+  std::size_t bytes() const { return sizeof(T) * (wr.size() + wi.size() + pwr.size() + pwi.size()); }
 };
 
+// The plans of one element type, least recently used first out once their arrays pass the budget
+// (KERNKIT_FFT_CACHE_MB, default 512 MiB): a caller holds its plan (PlanRef) for the length of a
+// call and a plan holds the plans it uses, so dropping one from the cache never frees a plan in
+// use. (Plans were never freed: 40 Bluestein lengths near 2^20 kept 2.7 GB for the process's life.)
 template <class T>
 struct Cache {
+  template <class P>
+  struct Entry {
+    std::shared_ptr<P> plan;
+    std::uint64_t used;
+  };
   std::mutex mu;
-  std::unordered_map<i64, std::unique_ptr<CPlan<T>>> cplans;
-  std::unordered_map<i64, std::unique_ptr<RPlan<T>>> rplans;
+  std::unordered_map<i64, Entry<CPlan<T>>> cplans;
+  std::unordered_map<i64, Entry<RPlan<T>>> rplans;
+  std::uint64_t tick = 0;
+  std::size_t bytes = 0;
 };
+
+std::size_t cache_budget() {
+  static const std::size_t b = [] {
+    const char* e = std::getenv("KERNKIT_FFT_CACHE_MB");
+    const long long mb = e ? std::atoll(e) : 512;
+    return static_cast<std::size_t>(mb > 0 ? mb : 0) << 20;
+  }();
+  return b;
+}
+
+// Drops least recently used plans until the cached arrays fit the budget (or one plan is left).
+template <class T>
+void trim(Cache<T>& c) {
+  while (c.bytes > cache_budget() && c.cplans.size() + c.rplans.size() > 1) {
+    auto oc = c.cplans.end();
+    auto orr = c.rplans.end();
+    for (auto it = c.cplans.begin(); it != c.cplans.end(); ++it)
+      if (oc == c.cplans.end() || it->second.used < oc->second.used) oc = it;
+    for (auto it = c.rplans.begin(); it != c.rplans.end(); ++it)
+      if (orr == c.rplans.end() || it->second.used < orr->second.used) orr = it;
+    if (orr == c.rplans.end() || (oc != c.cplans.end() && oc->second.used < orr->second.used)) {
+      c.bytes -= oc->second.plan->bytes();
+      c.cplans.erase(oc);
+    } else {
+      c.bytes -= orr->second.plan->bytes();
+      c.rplans.erase(orr);
+    }
+  }
+}
 
 template <class T>
 Cache<T>& cache() {
@@ -95,7 +143,7 @@ void run_cfft(const CPlanView<T>& p, T* re, T* im, T* work, i64 V, bool inverse)
 }
 
 template <class T>
-const CPlanView<T>& complex_plan_locked(Cache<T>& c, i64 n);
+std::shared_ptr<const CPlan<T>> complex_plan_locked(Cache<T>& c, i64 n);
 
 // Smooth n: radices 2/4 then 8 (powers of two), then 9 and 3, then 5, 7, 11, 13; per-stage twiddles
 // w_{lP}^{qk}.
@@ -133,8 +181,8 @@ void build_smooth(CPlan<T>& p, i64 n) {
 }
 
 template <class T>
-std::unique_ptr<CPlan<T>> build_cplan(Cache<T>& c, i64 n) {
-  auto p = std::make_unique<CPlan<T>>();
+std::shared_ptr<CPlan<T>> build_cplan(Cache<T>& c, i64 n) {
+  auto p = std::make_shared<CPlan<T>>();
   CPlanView<T>& v = p->view;
   v.n = n;
   if (n > 1 && smooth(n)) {
@@ -142,7 +190,7 @@ std::unique_ptr<CPlan<T>> build_cplan(Cache<T>& c, i64 n) {
   } else if (n > 1) {
     const i64 M = next_fast_len_impl(2 * n - 1);
     v.M = M;
-    p->sub = &complex_plan_locked(c, M);
+    p->sub = complex_plan_locked(c, M);
     p->chr.resize(n);
     p->chi.resize(n);
     std::vector<double> br(M, 0.0), bi(M, 0.0);
@@ -163,14 +211,14 @@ std::unique_ptr<CPlan<T>> build_cplan(Cache<T>& c, i64 n) {
     }
     // The chirp's spectrum in double (also for float plans), divided by M.
     if constexpr (std::is_same_v<T, double>) {
-      std::vector<double> work(cfft_work(*p->sub, 1));
-      run_cfft(*p->sub, br.data(), bi.data(), work.data(), 1, false);
+      std::vector<double> work(cfft_work(p->sub->view, 1));
+      run_cfft(p->sub->view, br.data(), bi.data(), work.data(), 1, false);
     } else {
       Cache<double>& cd = cache<double>();
       std::lock_guard<std::mutex> lock(cd.mu);  // lock order: float, then double
-      const CPlanView<double>& sd = complex_plan_locked(cd, M);
-      std::vector<double> work(cfft_work(sd, 1));
-      run_cfft(sd, br.data(), bi.data(), work.data(), 1, false);
+      const std::shared_ptr<const CPlan<double>> sd = complex_plan_locked(cd, M);
+      std::vector<double> work(cfft_work(sd->view, 1));
+      run_cfft(sd->view, br.data(), bi.data(), work.data(), 1, false);
     }
     p->bre.resize(M);
     p->bim.resize(M);
@@ -185,7 +233,7 @@ std::unique_ptr<CPlan<T>> build_cplan(Cache<T>& c, i64 n) {
   v.twoff = p->twoff.data();
   v.twr = p->twr.data();
   v.twi = p->twi.data();
-  v.sub = p->sub;
+  v.sub = p->sub ? &p->sub->view : nullptr;
   v.chr = p->chr.data();
   v.chi = p->chi.data();
   v.bre = p->bre.data();
@@ -196,42 +244,55 @@ std::unique_ptr<CPlan<T>> build_cplan(Cache<T>& c, i64 n) {
 // Plans of one type may need plans of double (Bluestein spectra): the double cache has its own
 // lock, taken only while the float lock is held, never the other way round.
 template <class T>
-const CPlanView<T>& complex_plan_locked(Cache<T>& c, i64 n) {
+std::shared_ptr<const CPlan<T>> complex_plan_locked(Cache<T>& c, i64 n) {
   auto it = c.cplans.find(n);
-  if (it != c.cplans.end()) return it->second->view;
-  std::unique_ptr<CPlan<T>> p = build_cplan(c, n);
-  const CPlanView<T>& v = p->view;
-  c.cplans.emplace(n, std::move(p));
-  return v;
+  if (it != c.cplans.end()) {
+    it->second.used = ++c.tick;
+    return it->second.plan;
+  }
+  std::shared_ptr<CPlan<T>> p = build_cplan(c, n);
+  c.cplans[n] = {p, ++c.tick};
+  c.bytes += p->bytes();
+  trim(c);
+  return p;
 }
 
 }  // namespace
 
 template <class T>
-const CPlanView<T>& complex_plan(i64 n) {
+PlanRef<CPlanView<T>> complex_plan(i64 n) {
   Cache<T>& c = cache<T>();
   std::lock_guard<std::mutex> lock(c.mu);
-  return complex_plan_locked(c, n);
+  std::shared_ptr<const CPlan<T>> p = complex_plan_locked(c, n);
+  return {p, &p->view};
 }
 
 namespace {
 template <class T>
-const RPlanView<T>& real_plan_locked(Cache<T>& c, i64 N) {
+std::shared_ptr<const RPlan<T>> real_plan_locked(Cache<T>& c, i64 N) {
   auto it = c.rplans.find(N);
-  if (it != c.rplans.end()) return it->second->view;
-  auto p = std::make_unique<RPlan<T>>();
+  if (it != c.rplans.end()) {
+    it->second.used = ++c.tick;
+    return it->second.plan;
+  }
+  auto p = std::make_shared<RPlan<T>>();
   RPlanView<T>& v = p->view;
   v.N = N;
   v.even = N >= 2 && N % 2 == 0;
-  if (N >= 2) v.c = &complex_plan_locked(c, v.even ? N / 2 : N);
+  if (N >= 2) {
+    p->c = complex_plan_locked(c, v.even ? N / 2 : N);
+    v.c = &p->c->view;
+  }
   int P = 0;  // the decimation radix of a single odd row: its least factor among 3 .. 13
   for (int f : {13, 11, 7, 5, 3})
     if (N % f == 0) P = f;
   if (!v.even && N >= 27 && P > 0) {
     const i64 q = N / P;
     v.P = P;
-    v.cq = &complex_plan_locked(c, q);
-    v.sub = &real_plan_locked(c, q);
+    p->cq = complex_plan_locked(c, q);
+    p->sub = real_plan_locked(c, q);
+    v.cq = &p->cq->view;
+    v.sub = &p->sub->view;
     const Roots roots(N);
     for (int r = 1; r < P; ++r)
       for (i64 j = 0; j < q; ++j) {
@@ -256,29 +317,41 @@ const RPlanView<T>& real_plan_locked(Cache<T>& c, i64 N) {
   }
   v.wr = p->wr.data();
   v.wi = p->wi.data();
-  const RPlanView<T>& out = p->view;
-  c.rplans.emplace(N, std::move(p));
-  return out;
+  c.rplans[N] = {p, ++c.tick};
+  c.bytes += p->bytes();
+  trim(c);
+  return p;
 }
 }  // namespace
 
 template <class T>
-const RPlanView<T>& real_plan(i64 N) {
+PlanRef<RPlanView<T>> real_plan(i64 N) {
   Cache<T>& c = cache<T>();
   std::lock_guard<std::mutex> lock(c.mu);
-  return real_plan_locked(c, N);
+  std::shared_ptr<const RPlan<T>> p = real_plan_locked(c, N);
+  return {p, &p->view};
 }
 
-template const CPlanView<float>& complex_plan<float>(i64);
-template const CPlanView<double>& complex_plan<double>(i64);
-template const RPlanView<float>& real_plan<float>(i64);
-template const RPlanView<double>& real_plan<double>(i64);
+template PlanRef<CPlanView<float>> complex_plan<float>(i64);
+template PlanRef<CPlanView<double>> complex_plan<double>(i64);
+template PlanRef<RPlanView<float>> real_plan<float>(i64);
+template PlanRef<RPlanView<double>> real_plan<double>(i64);
 
 }  // namespace fft_detail
 
 namespace fft {
 
 std::int64_t next_fast_len(std::int64_t n) { return fft_detail::next_fast_len_impl(n); }
+
+std::size_t plan_cache_bytes() {
+  std::size_t total = 0;
+  {
+    std::lock_guard<std::mutex> lock(fft_detail::cache<float>().mu);
+    total += fft_detail::cache<float>().bytes;
+  }
+  std::lock_guard<std::mutex> lock(fft_detail::cache<double>().mu);
+  return total + fft_detail::cache<double>().bytes;
+}
 
 namespace {
 void check(bool ok, const std::string& msg) {
@@ -296,7 +369,8 @@ void real_rows(bool inverse, const T* in, std::int64_t m, std::int64_t is, std::
   check(n >= 1, name + ": n must be >= 1, got " + std::to_string(n));
   check(m >= 0 && rows >= 0, name + ": negative row length or row count");
   if (rows == 0) return;
-  const auto& p = fft_detail::real_plan<T>(n);
+  const auto plan = fft_detail::real_plan<T>(n);  // (held for the call)
+  const auto& p = *plan;
   const std::int64_t V = fft_detail::row_lanes(p, rows);
   const double ns = 1.0 * static_cast<double>(n) * std::log2(static_cast<double>(n) + 1.0) *
                     static_cast<double>(V);
@@ -322,9 +396,9 @@ template <class T>
 void cfft_split(T* re, T* im, std::int64_t n, std::int64_t lanes, bool inverse) {
   check(n >= 1, "cfft_split: n must be >= 1");
   check(lanes >= 1, "cfft_split: lanes must be >= 1");
-  const auto& p = fft_detail::complex_plan<T>(n);
-  std::vector<T> work(fft_detail::cfft_work(p, lanes) + 1);
-  fft_detail::run_cfft(p, re, im, work.data(), lanes, inverse);
+  const auto plan = fft_detail::complex_plan<T>(n);
+  std::vector<T> work(fft_detail::cfft_work(*plan, lanes) + 1);
+  fft_detail::run_cfft(*plan, re, im, work.data(), lanes, inverse);
 }
 
 template void rfft<float>(const float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, float*, std::int64_t);

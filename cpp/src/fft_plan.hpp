@@ -18,6 +18,7 @@
 // X_k = E_k + w_N^k O_k, E_k = (Z_k + conj Z_{M-k})/2, O_k = (Z_k - conj Z_{M-k})/(2i).
 #pragma once
 #include <cstdint>
+#include <memory>
 
 #include "isa.hpp"
 
@@ -112,11 +113,19 @@ static inline std::int64_t row_lanes(const RPlanView<T>& p, std::int64_t rows) {
   return rows < v ? rows : v;
 }
 
-// Cached plans (fft.cpp): built on first use under a lock, never freed, so the views stay valid.
+// A cached plan (fft.cpp) held for the length of a call: the view, and the ownership that keeps
+// it and the plans it uses alive even if the cache drops it meanwhile.
+template <class V>
+struct PlanRef {
+  std::shared_ptr<const void> keep;
+  const V* view = nullptr;
+  const V& operator*() const { return *view; }
+};
+// Built on first use under a lock, kept while the cache's budget allows (fft.cpp, Cache).
 template <class T>
-const CPlanView<T>& complex_plan(std::int64_t n);
+PlanRef<CPlanView<T>> complex_plan(std::int64_t n);
 template <class T>
-const RPlanView<T>& real_plan(std::int64_t N);
+PlanRef<RPlanView<T>> real_plan(std::int64_t N);
 
 }  // namespace kernkit::fft_detail
 

@@ -190,6 +190,7 @@ void matmul_spectrum_cuda_ptr(std::uintptr_t spec, i64 sbs, i64 L, i64 n, std::u
 
 void def_toeplitz(nb::module_& m) {
   m.def("fft_next_fast_len", &kernkit::fft::next_fast_len, nb::arg("n"));
+  m.def("fft_plan_cache_bytes", &kernkit::fft::plan_cache_bytes);
   m.def("fft_rfft", &rfft<float>, nb::arg("x"), nb::arg("n"), nb::arg("out"));
   m.def("fft_rfft", &rfft<double>, nb::arg("x"), nb::arg("n"), nb::arg("out"));
   m.def("fft_irfft", &irfft<float>, nb::arg("X"), nb::arg("n"), nb::arg("out"));

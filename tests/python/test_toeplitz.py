@@ -4,6 +4,9 @@ float64 products written from the definitions (scipy.linalg.toeplitz(c, r) @ X).
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -88,6 +91,33 @@ def test_rfft_odd_rows_decimated(n: int) -> None:
     y = x.copy()
     y[n // 3] = np.nan
     assert np.isnan(kfft.rfft(y)).all()
+
+
+def test_fft_plan_cache_is_bounded_and_safe_under_eviction() -> None:
+    """Plans beyond KERNKIT_FFT_CACHE_MB per element type are dropped least recently used first
+    (they were kept for the process's life: 65 MiB per Bluestein length near 2^20), and never
+    while a call uses them: threads transforming many lengths at once under a tiny budget, checked
+    against numpy. A fresh process, for the environment variable."""
+    code = """
+import numpy as np, kernkit.fft as kf
+from kernkit import _core
+from concurrent.futures import ThreadPoolExecutor
+most = 0
+for n in range(65537, 65537 + 40, 2):  # Bluestein lengths, ~1 MiB of plans each in float64
+    x = np.random.default_rng(n).standard_normal(n)
+    assert np.abs(kf.rfft(x) - np.fft.rfft(x)).max() <= 1e-9 * np.abs(x).sum()
+    most = max(most, _core.fft_plan_cache_bytes())
+def job(n):
+    x = np.random.default_rng(n).standard_normal((3, n)).astype(np.float32 if n % 2 else np.float64)
+    return float(np.abs(kf.irfft(kf.rfft(x), n) - x).max())
+with ThreadPoolExecutor(8) as ex:
+    worst = max(ex.map(job, list(range(1001, 1801, 7)) * 2))
+print(most, worst)
+"""
+    env = dict(os.environ, KERNKIT_FFT_CACHE_MB="2")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    most, worst = out.stdout.split()
+    assert 0 < int(most) <= 2 << 20 and float(worst) < 1e-5
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 8, 15, 97, 256, 1000, 2 * 1009, 4096])

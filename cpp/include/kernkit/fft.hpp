@@ -4,12 +4,18 @@
 // Conventions are numpy.fft's: forward X_k = sum_j x_j exp(-2 pi i jk/n), unnormalized; the
 // inverse divides by n. Complex arrays are interleaved (re, im) pairs of T.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 namespace kernkit::fft {
 
 // The smallest 2^a 3^b 5^c >= n (1 for n <= 1).
 std::int64_t next_fast_len(std::int64_t n);
+
+// Bytes of twiddle and chirp arrays the plan caches hold (float and double plans). Plans are
+// dropped least recently used first beyond KERNKIT_FFT_CACHE_MB (default 512) MiB per type,
+// never while a call uses them.
+std::size_t plan_cache_bytes();
 
 // out[r] = rfft(x[r], n) for r < rows: row r of x has m real numbers at x + r*x_stride
 // (truncated or zero-padded to n); row r of out holds n/2 + 1 complex numbers (2 T each) at
