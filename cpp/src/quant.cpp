@@ -107,34 +107,6 @@ void search_errors(const float* w, std::int64_t rows, std::int64_t cols, std::in
   KERNKIT_ISA_RETURN(quant_search_errors(w, rows, cols, group, bits, full, a, a_sr, a_sg, a_sk, K, err, nt))
 }
 
-namespace {
-
-template <class T>
-void lut_matmul_scalar(const std::uint8_t* packed, std::int64_t row_bytes, int code_bits,
-                       std::int64_t rows, std::int64_t cols, std::int64_t group, const T* lut,
-                       std::int64_t l_sr, std::int64_t l_sg, const T* dscale, const T* x,
-                       std::int64_t batch, T* y, int nt) {
-  const std::int64_t ng = cols / group;
-  detail::parallel_for_each(rows, nt, [&](std::int64_t r) {
-    thread_local std::vector<T> acc;
-    acc.assign(static_cast<std::size_t>(batch), T(0));
-    const std::uint8_t* rp = packed + r * row_bytes;
-    for (std::int64_t g = 0; g < ng; ++g) {
-      const T* lg = lut + r * l_sr + g * l_sg;
-      const T ds = dscale[r * ng + g];
-      for (std::int64_t b = 0; b < batch; ++b) {
-        const T* xb = x + b * cols + g * group;
-        T s = 0;
-        for (std::int64_t j = 0; j < group; ++j) s += lg[packed_code_at(rp, g * group + j, code_bits)] * xb[j];
-        acc[b] += ds * s;
-      }
-    }
-    for (std::int64_t b = 0; b < batch; ++b) y[b * rows + r] = acc[b];
-  });
-}
-
-}  // namespace
-
 template <class T>
 void lut_matmul(const std::uint8_t* packed, std::int64_t row_bytes, int code_bits, int bits,
                 std::int64_t rows, std::int64_t cols, std::int64_t group, const T* lut,
@@ -162,7 +134,7 @@ void lut_matmul(const std::uint8_t* packed, std::int64_t row_bytes, int code_bit
     }();
     if (done) return;
   }
-  lut_matmul_scalar(packed, row_bytes, code_bits, rows, cols, group, lut, l_sr, l_sg, dscale, x, batch, y, nt);
+  KERNKIT_ISA_RETURN(quant_lut_matmul_decode(packed, row_bytes, code_bits, rows, cols, group, lut, l_sr, l_sg, dscale, x, batch, y, nt))
 }
 
 #define KERNKIT_QUANT_INST(T)                                                                   \

@@ -16,6 +16,16 @@ namespace kernkit {
                             const float* lut, std::int64_t l_sr, std::int64_t l_sg,           \
                             const float* dscale, const float* x, std::int64_t batch, float* y, \
                             int nthreads);                                                     \
+  void quant_lut_matmul_decode(const std::uint8_t* packed, std::int64_t row_bytes, int code_bits, \
+                               std::int64_t rows, std::int64_t cols, std::int64_t group,      \
+                               const float* lut, std::int64_t l_sr, std::int64_t l_sg,        \
+                               const float* dscale, const float* x, std::int64_t batch,       \
+                               float* y, int nthreads);                                        \
+  void quant_lut_matmul_decode(const std::uint8_t* packed, std::int64_t row_bytes, int code_bits, \
+                               std::int64_t rows, std::int64_t cols, std::int64_t group,      \
+                               const double* lut, std::int64_t l_sr, std::int64_t l_sg,       \
+                               const double* dscale, const double* x, std::int64_t batch,     \
+                               double* y, int nthreads);                                       \
   }
 KERNKIT_DECLARE_QUANT_ISA(isa_baseline)
 KERNKIT_DECLARE_QUANT_ISA(isa_avx2)

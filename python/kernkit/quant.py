@@ -655,6 +655,11 @@ def matmul(x: Any, qw: PowerQuantized) -> Any:
     row r and group g the kernel computes ``dscale[r, g] * sum_c lut[u(r, c)] x[c]`` with
     ``lut[u] = sign(q)|q|^(1/a)`` (exact integers when 1/a is an integer) and
     ``dscale = sign(s)|s|^(1/a)``.
+
+    Speed (CPU): float32 x with 2/3/4/8-bit codes takes the vector lookup kernels (AVX2 /
+    AVX-512); float64 x, and float32 in a build or layout without them, decodes each row's
+    weights once per 512 columns and takes vector dot products with them (float64: ~2x the time
+    of a float64 BLAS product with the dense matrix, measured on a Xeon at batches 1-32).
     """
     if not isinstance(qw, PowerQuantized):
         raise TypeError(f"argument 'qw' must be a PowerQuantized, got {type(qw).__name__}")
