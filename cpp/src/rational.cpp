@@ -48,6 +48,16 @@ detail::RationalPlan make_plan(const RationalShape& s) {
   const std::int64_t want = std::max<std::int64_t>(
       65536, 16 * static_cast<std::int64_t>(detail::rational_lanes) * p.ncoef);
   p.rows_per_chunk = p.row > 0 ? std::max<std::int64_t>(1, want / p.row) : 1;
+  // Short runs: a period of rows whose element count is a multiple of 8 (lanes line up with the
+  // same positions every period) unless its table grows large, then single rows. Chunks hold
+  // whole periods, so only the last chunk ends inside one.
+  const std::int64_t nc = p.na + p.nb;
+  if (p.seg < detail::rational_short_run && p.row > 0 && p.row * nc <= detail::rational_table_max) {
+    const std::int64_t r = 8 / gcd64(p.row, 8);
+    p.period_rows = r * p.row * nc <= detail::rational_table_rows_max ? r : 1;
+    p.period = p.period_rows * p.row;
+    p.rows_per_chunk = (p.rows_per_chunk + p.period_rows - 1) / p.period_rows * p.period_rows;
+  }
   p.nchunks = s.outer > 0 ? (s.outer + p.rows_per_chunk - 1) / p.rows_per_chunk : 0;
   return p;
 }

@@ -1,8 +1,10 @@
 // Group-rational activation loops over blocks of contiguous elements that share one numerator
 // and one denominator group. Each intermediate is a short array and every Horner step is a loop
-// over the block, so the compiler vectorizes it for any degree. Compiled once per ISA
-// (KERNKIT_ISA_NS) by CMake; the AVX2/AVX-512 variants contract a*b+c into FMA (CMakeLists.txt),
-// so results are deterministic per machine but may differ in the last bits between ISA levels.
+// over the block, so the compiler vectorizes it for any degree; runs shorter than
+// detail::rational_short_run take the short-run path instead (vectors across channels).
+// Compiled once per ISA (KERNKIT_ISA_NS) by CMake; the AVX2/AVX-512 variants contract a*b+c into
+// FMA (CMakeLists.txt), so results are deterministic per machine but may differ in the last bits
+// between ISA levels.
 // All arithmetic is in double whatever the storage type T: float32 inputs and the coefficients
 // (converted to double by the driver) are exact in double, y and dx are rounded once at the end
 // and the coefficient gradients are double sums of double terms. In float32, Q's inner sum loses
@@ -272,25 +274,31 @@ KK_AI V vsgn(V v) {
   return v > zero ? one : (v < zero ? mone : zero);
 }
 
-template <RationalForm F>
-KK_AI V fwd_v(V xv, const double* a, int m, const double* c, int n) {
+// A coefficient as a vector: broadcast (one group for the whole vector) or per lane as is.
+KK_AI V splat(double v) { return bc<V>(v); }
+KK_AI V splat(V v) { return v; }
+
+// CP: const double* (the runs path: every lane in one group) or const V* (the short-run path:
+// lane l's coefficients in lane l). Same operations in the same order either way.
+template <RationalForm F, class CP>
+KK_AI V fwd_v(V xv, CP a, int m, CP c, int n) {
   using T = double;
-  V p = bc<V>(a[m]);
+  V p = splat(a[m]);
   for (int k = m - 1; k >= 0; --k) p = p * xv + a[k];
   V q;
   if (F == RationalForm::A) {
     if (n == 0) return p;  // p / 1
     const V t = vabs(xv);
-    V s = bc<V>(c[n - 1]);
+    V s = splat(c[n - 1]);
     for (int k = n - 1; k >= 1; --k) s = s * t + c[k - 1];
     q = T(1) + t * s;
   } else if (F == RationalForm::B) {
     if (n == 0) return p;
-    V r = bc<V>(c[n - 1]);
+    V r = splat(c[n - 1]);
     for (int k = n - 1; k >= 1; --k) r = r * xv + c[k - 1];
     q = T(1) + vabs(r * xv);
   } else {
-    V s = bc<V>(c[n]);
+    V s = splat(c[n]);
     for (int k = n - 1; k >= 0; --k) s = s * xv + c[k];
     q = T(0.1) + vabs(s);
   }
@@ -311,10 +319,10 @@ inline void fwd_block_v(int len, const T* __restrict x, T* __restrict y, const d
 }
 
 // One vector of elements: dx, and the per-coefficient terms added to acc[0..na+nb).
-template <RationalForm F>
-KK_AI V bwd_v(V xv, V gv, const double* a, int m, const double* c, int n, V* acc) {
+template <RationalForm F, class CP>
+KK_AI V bwd_v(V xv, V gv, CP a, int m, CP c, int n, V* acc) {
   using T = double;
-  V p = bc<V>(a[m]), dp = bc<V>(T(0));
+  V p = splat(a[m]), dp = bc<V>(T(0));
   for (int k = m - 1; k >= 0; --k) {
     dp = dp * xv + p;
     p = p * xv + a[k];
@@ -326,7 +334,7 @@ KK_AI V bwd_v(V xv, V gv, const double* a, int m, const double* c, int n, V* acc
       q = bc<V>(T(1));
       dq = bc<V>(T(0));
     } else {
-      V s = bc<V>(c[n - 1]), ds = bc<V>(T(0));
+      V s = splat(c[n - 1]), ds = bc<V>(T(0));
       for (int k = n - 1; k >= 1; --k) {
         ds = ds * t + s;
         s = s * t + c[k - 1];
@@ -340,7 +348,7 @@ KK_AI V bwd_v(V xv, V gv, const double* a, int m, const double* c, int n, V* acc
   } else {
     V s, ds;
     if (F == RationalForm::B) {
-      V r = bc<V>(c[n - 1]), dr = bc<V>(T(0));
+      V r = splat(c[n - 1]), dr = bc<V>(T(0));
       for (int k = n - 1; k >= 1; --k) {
         dr = dr * xv + r;
         r = r * xv + c[k - 1];
@@ -349,7 +357,7 @@ KK_AI V bwd_v(V xv, V gv, const double* a, int m, const double* c, int n, V* acc
       ds = r + xv * dr;
       q = T(1) + vabs(s);
     } else {
-      s = bc<V>(c[n]);
+      s = splat(c[n]);
       ds = bc<V>(T(0));
       for (int k = n - 1; k >= 0; --k) {
         ds = ds * xv + s;
@@ -469,9 +477,160 @@ inline void bwd_block_v(int len, const T* __restrict g, const T* __restrict x, T
   for (int k = 0; k < nb; ++k)
     for (int l = 0; l < W; ++l) lane_b[k * kL + l] += acc[na + k][l];
 }
+
+// ---- Short-run path (plan.period > 0): runs of a few channels, channels-last mostly. A run of
+// 1-15 elements leaves the vectors above mostly idle (the scalar tail) and costs a call and its
+// set-up per run, so here each vector spans channels instead: the stream of `period` elements
+// (whole rows) is cut into vectors at fixed positions, and tab holds, for vector v and
+// coefficient k, the coefficient of each lane's own group. The math is fwd_v/bwd_v's: lane by
+// lane the same operations as the runs path's vectors, so y and dx are bitwise those of a long
+// run (the runs path's scalar tail may differ from both in the last bit where it fuses fewer
+// multiply-adds). The coefficient gradients are summed in another (fixed) order.
+
+// tab[v * (na + nb) + k], lane l = the coefficient k of position v * W + l of the period
+// (numerator first, then denominator); lanes past the period hold 0 (finite results, unused).
+inline isa_vector<V> short_table(const RationalPlan& p, const double* a, const double* c) {
+  const std::int64_t nc = p.na + p.nb, nv = (p.period + W - 1) / W;
+  isa_vector<V> tab(static_cast<std::size_t>(nv * nc), bc<V>(0.0));
+  for (std::int64_t pos = 0; pos < p.period; ++pos) {
+    const std::int64_t d = pos % p.row / p.shape.inner;  // channel
+    const double* an = a + d / p.num_per * p.na;
+    const double* cd = c + d / p.den_per * p.nb;
+    V* t = tab.data() + pos / W * nc;
+    const int l = static_cast<int>(pos % W);
+    for (int k = 0; k < p.na; ++k) t[k][l] = an[k];
+    for (int k = 0; k < p.nb; ++k) t[p.na + k][l] = cd[k];
+  }
+  return tab;
+}
+
+// cnt (< W) elements through a W-wide call: zero-padded in, cnt out. Padded lanes have x = 0 and
+// g = 0, so their coefficient-gradient terms are exact zeros.
+template <class T, class Fn>
+KK_AI void partial_vec(int cnt, const T* x, const T* g, T* out, Fn&& fn) {
+  T xb[W] = {}, gb[W] = {}, ob[W];
+  std::memcpy(xb, x, cnt * sizeof(T));
+  if (g) std::memcpy(gb, g, cnt * sizeof(T));
+  vst(ob, fn(vld(xb), vld(gb)));
+  if (out) std::memcpy(out, ob, cnt * sizeof(T));
+}
+
+// Rows [r0, r1) in stream order, period by period (the last may be cut short).
+template <class T, RationalForm F, bool Fixed>
+inline void fwd_short_rows(const RationalPlan& p, std::int64_t r0, std::int64_t r1, const T* x,
+                           const V* tab, T* y) {
+  const int m = Fixed ? 5 : p.shape.deg_num, n = Fixed ? 4 : p.shape.deg_den;
+  const std::int64_t nc = p.na + p.nb;
+  for (std::int64_t r = r0; r < r1; r += p.period_rows) {
+    const std::int64_t len = std::min(r1 - r, p.period_rows) * p.row;
+    const T* xs = x + r * p.row;
+    T* ys = y + r * p.row;
+    const V* t = tab;
+    std::int64_t j = 0;
+    for (; j + W <= len; j += W, t += nc) vst(ys + j, fwd_v<F>(vld(xs + j), t, m, t + p.na, n));
+    if (j < len)
+      partial_vec<T>(static_cast<int>(len - j), xs + j, nullptr, ys + j,
+                     [&](V xv, V) { return fwd_v<F>(xv, t, m, t + p.na, n); });
+  }
+}
+
+// Rows [r0, r1) in tiles of a few periods (~kShortTile elements), each tile vector position by
+// vector position (column order): one position's coefficient-gradient sums stay in registers
+// across the tile's periods and are then added to acc (nv * nc vectors, that position's lanes).
+// Tiles keep the strided walk within a few pages, where the prefetchers follow it. At the end each
+// lane's sums go to its groups in `partial`, positions ascending: a fixed order, and the chunk
+// depends on the shape only.
+constexpr std::int64_t kShortTile = 4096;
+
+template <class T, RationalForm F, bool Fixed>
+inline void bwd_short_rows(const RationalPlan& p, std::int64_t r0, std::int64_t r1, const T* g,
+                           const T* x, const V* tab, T* dx, double* partial, V* acc) {
+  const auto& s = p.shape;
+  const int m = Fixed ? 5 : s.deg_num, n = Fixed ? 4 : s.deg_den;
+  const int na = p.na, nb = p.nb, nc = na + nb;
+  const std::int64_t per = p.period, nv = (per + W - 1) / W, base = r0 * p.row;
+  const std::int64_t nfull = (r1 - r0) / p.period_rows;        // whole periods
+  const std::int64_t rem = (r1 - r0) % p.period_rows * p.row;  // elements of the cut one
+  const std::int64_t nper = nfull + (rem > 0);
+  const std::int64_t tile = std::max<std::int64_t>(1, kShortTile / per);
+  if (partial) std::fill(acc, acc + nv * nc, bc<V>(0.0));
+  for (std::int64_t b0 = 0; b0 < nper; b0 += tile) {
+    const std::int64_t b1 = std::min(nper, b0 + tile), bf = std::min(b1, nfull);
+    for (std::int64_t v = 0; v < nv; ++v) {
+      const V* ta = tab + v * nc;
+      const V* tc = ta + na;
+      const std::int64_t off = v * W;
+      const int cnt = static_cast<int>(std::min<std::int64_t>(W, per - off));  // lanes in use
+      V sum[2 * (math::rational_max_degree + 1) + 1];
+      for (int k = 0; k < nc; ++k) sum[k] = bc<V>(0.0);
+      auto cut = [&](std::int64_t e, int c) {
+        partial_vec<T>(c, x + e, g + e, dx ? dx + e : nullptr,
+                       [&](V xv, V gv) { return bwd_v<F>(xv, gv, ta, m, tc, n, sum); });
+      };
+      std::int64_t b = b0;
+      if (cnt == W) {
+        for (; b < bf; ++b) {
+          const std::int64_t e = base + b * per + off;
+          const V d = bwd_v<F>(vld(x + e), vld(g + e), ta, m, tc, n, sum);
+          if (dx) vst(dx + e, d);
+        }
+      } else {
+        for (; b < bf; ++b) cut(base + b * per + off, cnt);
+      }
+      if (b < b1 && rem > off) {  // the cut period
+        const int c = static_cast<int>(std::min<std::int64_t>(cnt, rem - off));
+        const std::int64_t e = base + b * per + off;
+        if (c == W) {
+          const V d = bwd_v<F>(vld(x + e), vld(g + e), ta, m, tc, n, sum);
+          if (dx) vst(dx + e, d);
+        } else {
+          cut(e, c);
+        }
+      }
+      if (partial)
+        for (int k = 0; k < nc; ++k) acc[v * nc + k] += sum[k];
+    }
+  }
+  if (!partial) return;
+  std::fill(partial, partial + p.ncoef, 0.0);
+  double* pb = partial + s.num_groups * na;
+  for (std::int64_t pos = 0; pos < per; ++pos) {
+    const std::int64_t d = pos % p.row / s.inner;  // channel
+    const V* av = acc + pos / W * nc;
+    const int l = static_cast<int>(pos % W);
+    double* pa = partial + d / p.num_per * na;
+    double* pd = pb + d / p.den_per * nb;
+    for (int k = 0; k < na; ++k) pa[k] += av[k][l];
+    for (int k = 0; k < nb; ++k) pd[k] += av[na + k][l];
+  }
+}
+
+template <class T, RationalForm F>
+inline void fwd_chunk_short(const RationalPlan& p, std::int64_t ch, const T* x, const V* tab,
+                            T* y) {
+  const std::int64_t r0 = ch * p.rows_per_chunk;
+  const std::int64_t r1 = std::min(p.shape.outer, r0 + p.rows_per_chunk);
+  if (p.shape.deg_num == 5 && p.shape.deg_den == 4)  // the default degrees, unrolled
+    fwd_short_rows<T, F, true>(p, r0, r1, x, tab, y);
+  else
+    fwd_short_rows<T, F, false>(p, r0, r1, x, tab, y);
+}
+
+template <class T, RationalForm F>
+inline void bwd_chunk_short(const RationalPlan& p, std::int64_t ch, const T* g, const T* x,
+                            const V* tab, T* dx, double* partial, V* acc) {
+  const std::int64_t r0 = ch * p.rows_per_chunk;
+  const std::int64_t r1 = std::min(p.shape.outer, r0 + p.rows_per_chunk);
+  if (p.shape.deg_num == 5 && p.shape.deg_den == 4)
+    bwd_short_rows<T, F, true>(p, r0, r1, g, x, tab, dx, partial, acc);
+  else
+    bwd_short_rows<T, F, false>(p, r0, r1, g, x, tab, dx, partial, acc);
+}
+#define KK_SHORT_RUNS 1
 #define KK_FWD_BLOCK fwd_block_v
 #define KK_BWD_BLOCK bwd_block_v
 #else
+#define KK_SHORT_RUNS 0  // the portable path keeps the run-wise loops for every run length
 #define KK_FWD_BLOCK fwd_block
 #define KK_BWD_BLOCK bwd_block
 #endif
@@ -527,12 +686,33 @@ void bwd_chunk(const RationalPlan& p, std::int64_t ch, const T* g, const T* x, c
 template <class T, RationalForm F>
 void forward_form(const RationalPlan& p, const T* x, const double* a, const double* c, T* y,
                   int nt) {
+#if KK_SHORT_RUNS
+  if (p.period > 0) {
+    const isa_vector<V> tab = short_table(p, a, c);
+    detail::parallel_for_each(p.nchunks, nt, [&](std::int64_t ch) {
+      fwd_chunk_short<T, F>(p, ch, x, tab.data(), y);
+    });
+    return;
+  }
+#endif
   detail::parallel_for_each(p.nchunks, nt, [&](std::int64_t ch) { fwd_chunk<T, F>(p, ch, x, a, c, y); });
 }
 
 template <class T, RationalForm F>
 void backward_form(const RationalPlan& p, const T* g, const T* x, const double* a,
                    const double* c, T* dx, double* partials, bool coef, int nt) {
+#if KK_SHORT_RUNS
+  if (p.period > 0) {
+    const isa_vector<V> tab = short_table(p, a, c);
+    detail::parallel_for(p.nchunks, nt, [&](std::int64_t ch0, std::int64_t ch1) {
+      isa_vector<V> acc(coef ? tab.size() : 0);  // per-position sums, reused chunk to chunk
+      for (std::int64_t ch = ch0; ch < ch1; ++ch)
+        bwd_chunk_short<T, F>(p, ch, g, x, tab.data(), dx,
+                              coef ? partials + ch * p.ncoef : nullptr, acc.data());
+    });
+    return;
+  }
+#endif
   // Each thread's range of chunks reuses one scratch of lanes; the partials are per chunk, so
   // the result does not depend on the split.
   detail::parallel_for(p.nchunks, nt, [&](std::int64_t ch0, std::int64_t ch1) {
