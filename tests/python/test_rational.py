@@ -300,6 +300,97 @@ def test_bitwise_deterministic_any_thread_count(dtype):
             assert u.tobytes() == v.tobytes()
 
 
+# ---- short runs: groups of a few channels, channels last ------------------------------------------
+
+# Runs (channels sharing one numerator and one denominator group, times inner) shorter than this
+# take the per-lane-coefficient loops (detail::rational_short_run in cpp/src/rational_plan.hpp).
+SHORT_RUN = 64
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-13), (np.float32, 1e-6)])
+@pytest.mark.parametrize("m,n", [(5, 4), (3, 2)])
+@pytest.mark.parametrize("gn,gd,D", [(1, 8, 8 * k) for k in (1, 2, 3, 4, 5, 8, 12, 15, 17)]
+                         + [(2, 3, 12), (2, 3, 30), (3, 2, 42), (1, 1, 1), (5, 1, 5), (17, 17, 17)])
+def test_short_runs_match_reference(form, dtype, tol, m, n, gn, gd, D):
+    """Channels-last with 1-17 channels per run: each vector lane reads its own group's
+    coefficients. 37 rows: a period of several rows is cut short at the end."""
+    rng = np.random.default_rng(FORMS.index(form) * 1000 + gn * 100 + gd * 10 + D + m)
+    x = (rng.normal(size=(37, D)) * 1.5).astype(dtype)
+    x.flat[:7] = [0.0, -0.0, 1e-30, -3.0, 3.0, 1e-3, -1e-3][: x.size]
+    a, b = coefs(rng, gn, gd, m, n, form=form, dtype=dtype)
+    if m != 5:
+        a *= (0.5 ** np.arange(m + 1)).astype(dtype)
+    g = rng.normal(size=x.shape).astype(dtype)
+    _check_all(x, a, b, g, form, tol, 256 * np.finfo(np.float64).eps)
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-13), (np.float32, 1e-6)])
+def test_short_runs_channels_first_small_inner(form, dtype, tol):
+    """inner > 1 but runs still short (2 channels x 3 positions): the table follows the row."""
+    rng = np.random.default_rng(31 + FORMS.index(form))
+    x = rng.normal(size=(5, 16, 3)).astype(dtype)
+    a, b = coefs(rng, 4, 8, form=form, dtype=dtype)
+    g = rng.normal(size=x.shape).astype(dtype)
+    yr = ref_rational(x, a, b, form, axis=1)
+    assert rel(kernkit.rational(x, a, b, form, channel_axis=1) - yr, yr) <= tol
+    got = kernkit.rational_backward(g, x, a, b, form, channel_axis=1)
+    for u, w in zip(got, ref_backward(g, x, a, b, form, axis=1)):
+        assert rel(u - w, w) <= tol
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_short_runs_equal_long_runs_across_the_crossover(form, dtype):
+    """One side of the crossover each: 8 denominator groups of SHORT_RUN channels (runs path)
+    and the same coefficients split into 16 groups of SHORT_RUN/2 (short-run path), one numerator
+    group. Every element has the same function, so y and dx agree bitwise (the same vector math
+    lane by lane, no scalar tail at these lengths) and the coefficient gradients to rounding."""
+    rng = np.random.default_rng(41 + FORMS.index(form))
+    D = 8 * SHORT_RUN
+    x = rng.normal(size=(150, D)).astype(dtype)
+    g = rng.normal(size=x.shape).astype(dtype)
+    a, b = coefs(rng, 1, 8, form=form, dtype=dtype)
+    b16 = np.repeat(b, 2, axis=0)
+    y_long, y_short = kernkit.rational(x, a, b, form), kernkit.rational(x, a, b16, form)
+    assert y_long.tobytes() == y_short.tobytes()
+    rl, rs = kernkit.rational_backward(g, x, a, b, form), kernkit.rational_backward(g, x, a, b16, form)
+    assert rl[0].tobytes() == rs[0].tobytes()
+    np.testing.assert_allclose(rs[1], rl[1], rtol=1e-12 if dtype == np.float64 else 1e-6)
+    np.testing.assert_allclose(rs[2][0::2] + rs[2][1::2], rl[2], rtol=1e-12 if dtype == np.float64 else 1e-6,
+                               atol=1e-12 * np.abs(rl[2]).max())
+    for bb in (b, b16):
+        _check_all(x[:40], a, bb, g[:40], form, 1e-13 if dtype == np.float64 else 1e-6,
+                   256 * np.finfo(np.float64).eps)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("gn,gd,D,rows", [(1, 8, 8, 20000), (1, 8, 24, 9001), (1, 17, 17, 9001), (2, 3, 30, 5000),
+                                           (1, 1311, 6555, 20)])
+def test_short_runs_bitwise_deterministic_any_thread_count(dtype, gn, gd, D, rows):
+    """Several chunks (the last cut inside a period): the coefficient gradients are summed per
+    chunk in a fixed order, so every thread count gives the same bits. D = 6555 (odd, with a
+    table too large for a period of 8 rows) takes single-row periods, each ending in a part
+    vector."""
+    rng = np.random.default_rng(D + rows)
+    x = rng.normal(size=(rows, D)).astype(dtype)
+    g = rng.normal(size=x.shape).astype(dtype)
+    a, b = coefs(rng, gn, gd, dtype=dtype)
+    prev = kernkit.get_num_threads()
+    try:
+        outs = []
+        for nt in (1, 2, 3, 1):
+            kernkit.set_num_threads(nt)
+            outs.append((kernkit.rational(x, a, b),) + kernkit.rational_backward(g, x, a, b))
+    finally:
+        kernkit.set_num_threads(prev)
+    for o in outs[1:]:
+        for u, v in zip(outs[0], o):
+            assert u.tobytes() == v.tobytes()
+    _check_all(x, a, b, g, "A", 1e-13 if dtype == np.float64 else 1e-6, 256 * np.finfo(np.float64).eps)
+
+
 # ---- sign(0) conventions -----------------------------------------------------------------------
 
 def test_sign_zero_conventions():
