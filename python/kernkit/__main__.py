@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from ._bench import run
 
+        if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+            p_bench.error(f"--out {args.out!r} exists and is not a folder")
         print(run(quick=args.quick, out=args.out, threads=args.threads))
         return 0
     parser.print_help()

@@ -283,6 +283,8 @@ def _markdown(rows: list[dict[str, Any]], facts: dict[str, Any]) -> str:
 
 def run(quick: bool = True, out: str | None = None, threads: int = 1) -> str:
     """Run every family's quick benchmark; returns the Markdown table."""
+    if out:  # before the run, so that a bad folder does not cost the results
+        os.makedirs(out, exist_ok=True)
     previous = get_num_threads()
     set_num_threads(threads)
     try:
@@ -294,7 +296,6 @@ def run(quick: bool = True, out: str | None = None, threads: int = 1) -> str:
     facts["copy_GBps"] = copy_bandwidth() / 1e9
     table = _markdown(rows, facts)
     if out:
-        os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, "bench_quick.json"), "w") as f:
             json.dump({"info": facts, "rows": rows}, f, indent=2)
         _plot(rows, os.path.join(out, "bench_quick.png"))

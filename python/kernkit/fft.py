@@ -1,9 +1,10 @@
 """kernkit's own real FFT on the CPU (numpy.fft conventions, along the last axis).
 
-Mixed radix 2, 3, 4, 5, 8, 9 (Stockham autosort; twiddles computed per stage in long double, never
-by repeated products), Bluestein's chirp-z for lengths with other prime factors, and real input
-through the half-length complex transform (even lengths) or, for one row of odd length with a
-factor 3 or 5, through its 3 or 5 decimated sub-sequences. Plans are cached per (length, dtype).
+Mixed radix 2, 3, 4, 5, 7, 8, 9, 11, 13 (Stockham autosort; twiddles computed in long double,
+never by repeated products), Bluestein's chirp-z for lengths with other prime factors, and real
+input through the half-length complex transform (even lengths) or, for one row of odd length
+with a factor 3, 5, 7, 11 or 13, through its decimated sub-sequences. Plans are cached per
+(length, dtype), least recently used dropped first past KERNKIT_FFT_CACHE_MB (default 512) MiB.
 
 Definitions (as :func:`numpy.fft.rfft` / :func:`numpy.fft.irfft`)::
 
@@ -36,7 +37,8 @@ def _check_cpu(name: str, a: Any) -> None:
 
 
 def next_fast_len(n: int) -> int:
-    """The smallest 2^a 3^b 5^c >= n (a length this FFT transforms without Bluestein)."""
+    """The smallest 2^a 3^b 5^c >= n (a fast length for this FFT, as for pocketfft; 7, 11 and 13
+    are radices too, other primes take Bluestein)."""
     return int(_core.fft_next_fast_len(int(n)))
 
 

@@ -365,7 +365,9 @@ class HashedAttention(torch.nn.Module):
     ``.to(device)`` and ``state_dict`` carry it) projects queries and keys to pre-sign codes,
     `hashed_attention` attends with them (straight-through gradients to q and k, exact ones to
     v). ``forward(q, k, v)`` takes (..., heads, n, d) tensors. The hash itself stays fixed, as
-    in the reference (refit with ``KernelHash.fit`` and build a new module to relearn it)."""
+    in the reference (refit with ``KernelHash.fit`` and build a new module to relearn it). Its
+    buffers are float32: with float64 inputs the pre-sign codes differ from
+    ``KernelHash.project``'s by ~1e-7 relative, so a code exactly at a sign boundary may flip."""
 
     anchors: torch.Tensor  # buffers (registered in __init__)
     mvec: torch.Tensor

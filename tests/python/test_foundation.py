@@ -141,6 +141,15 @@ def test_cli_info_and_cmake_dir() -> None:
     assert os.path.isfile(os.path.join(cmake_dir, "kernkitConfigVersion.cmake"))
 
 
+def test_cli_bench_out_must_be_a_folder(tmp_path: object) -> None:
+    """Checked before the benchmark runs (a file there used to fail after it, losing the table)."""
+    f = os.path.join(str(tmp_path), "afile")
+    open(f, "w").close()
+    r = subprocess.run([sys.executable, "-m", "kernkit", "bench", "--quick", "--out", f],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "not a folder" in r.stderr
+
+
 def test_cli_bench_quick_writes_results(tmp_path: object) -> None:
     pytest.importorskip("scipy")
     out = run_cli("bench", "--quick", "--out", str(tmp_path))

@@ -458,6 +458,8 @@ def test_kernel_hash_determinism_state_and_roles(tmp_path: object) -> None:
     e = ha.load(path)
     np.testing.assert_array_equal(e.encode(x), a.encode(x))
     assert e.bits == 16 and e.sigma == "fixed" and e.shared
+    a.save(f"{tmp_path}/bare")  # numpy adds .npz; load takes the path as given to save
+    np.testing.assert_array_equal(ha.load(f"{tmp_path}/bare").encode(x), a.encode(x))
     # encoding other tokens (frozen sigma) and the batch-sigma option
     y = rng.standard_normal((3, 2, 17, 8))
     assert a.encode(y).shape == (3, 2, 17) and a.encode(y).dtype == np.uint16

@@ -1,4 +1,4 @@
-// kernkit's own real FFT (CPU): mixed radix 2, 3, 4, 5, 8, 9 (Stockham autosort), Bluestein's chirp-z
+// kernkit's own real FFT (CPU): mixed radix 2, 3, 4, 5, 7, 8, 9, 11, 13 (Stockham autosort), Bluestein's chirp-z
 // for other lengths, real input through the half-length complex transform. Plans (twiddles in
 // long double, rounded once) are built on first use and cached per (length, type), thread-safe.
 // Conventions are numpy.fft's: forward X_k = sum_j x_j exp(-2 pi i jk/n), unnormalized; the
