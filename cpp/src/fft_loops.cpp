@@ -3,6 +3,7 @@
 // internal linkage or lives in this ISA's namespace (see parallel.hpp).
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "fft_plan.hpp"
 #include "parallel.hpp"
@@ -589,16 +590,23 @@ void irfft_row_odd(const RPlanView<T>& p, const T* __restrict X, i64 m, T* __res
   odd_scatter<P>(b.zr, b.zi, b.u, q, out);
 }
 
+// f(std::integral_constant<int, P>{}) for a decimated odd row's radix P (fft_plan.hpp: 3, 5, 7,
+// 11 or 13); false where the row is not decimated (P = 0).
+template <class F>
+KK_INLINE bool odd_radix(int P, F&& f) {
+  switch (P) {
+    case 3: f(std::integral_constant<int, 3>{}); return true;
+    case 5: f(std::integral_constant<int, 5>{}); return true;
+    case 7: f(std::integral_constant<int, 7>{}); return true;
+    case 11: f(std::integral_constant<int, 11>{}); return true;
+    case 13: f(std::integral_constant<int, 13>{}); return true;
+    default: return false;
+  }
+}
+
 template <class T>
 void rfft_row(const RPlanView<T>& p, const T* __restrict x, i64 m, T* __restrict out, T* buf) {
-  switch (p.P) {  // a decimated odd row (fft_plan.hpp)
-    case 3: return rfft_row_odd<3>(p, x, m, out, buf);
-    case 5: return rfft_row_odd<5>(p, x, m, out, buf);
-    case 7: return rfft_row_odd<7>(p, x, m, out, buf);
-    case 11: return rfft_row_odd<11>(p, x, m, out, buf);
-    case 13: return rfft_row_odd<13>(p, x, m, out, buf);
-    default: break;
-  }
+  if (odd_radix(p.P, [&](auto P) { rfft_row_odd<decltype(P)::value>(p, x, m, out, buf); })) return;
   const i64 N = p.N;
   if (N == 1) {
     out[0] = m > 0 ? x[0] : T(0);
@@ -642,14 +650,7 @@ void rfft_row(const RPlanView<T>& p, const T* __restrict x, i64 m, T* __restrict
 
 template <class T>
 void irfft_row(const RPlanView<T>& p, const T* __restrict X, i64 m, T* __restrict out, T* buf) {
-  switch (p.P) {  // a decimated odd row (fft_plan.hpp)
-    case 3: return irfft_row_odd<3>(p, X, m, out, buf);
-    case 5: return irfft_row_odd<5>(p, X, m, out, buf);
-    case 7: return irfft_row_odd<7>(p, X, m, out, buf);
-    case 11: return irfft_row_odd<11>(p, X, m, out, buf);
-    case 13: return irfft_row_odd<13>(p, X, m, out, buf);
-    default: break;
-  }
+  if (odd_radix(p.P, [&](auto P) { irfft_row_odd<decltype(P)::value>(p, X, m, out, buf); })) return;
   const i64 N = p.N;
   auto xr = [&](i64 k) { return k < m ? X[2 * k] : T(0); };
   auto xi = [&](i64 k) { return k < m ? X[2 * k + 1] : T(0); };

@@ -52,10 +52,11 @@ static inline std::int64_t cfft_work(const CPlanView<T>& p, std::int64_t V) {
 
 // A real transform of length N: even N uses the complex plan of N/2 and the post-processing
 // twiddles w_N^k, k = 0..N/2; odd N uses the complex plan of N, except that a single row of odd
-// N = P q (N >= 27; P the least of its factors 3, 5, 7, 11, 13) is decimated: the P real sub-sequences x_{P j + r}, in
-// pairs through complex transforms of q (z = u_a + i u_b, split as for even N) and the last one
-// through the real plan of q (recursively), then X_{s q + j} = sum_r w_P^{rs} (w_N^{rj} U_r[j]),
-// one radix-P stage: about half the work of the complex transform of N.
+// N = P q (N >= 27; P the least of its factors 3, 5, 7, 11, 13) is decimated: the P real
+// sub-sequences x_{P j + r}, in pairs through complex transforms of q (z = u_a + i u_b, split as
+// for even N) and the last one through the real plan of q (recursively), then X_{s q + j} =
+// sum_r w_P^{rs} (w_N^{rj} U_r[j]), one radix-P stage: about half the work of the complex
+// transform of N.
 template <class T>
 struct RPlanView {
   std::int64_t N = 0;
@@ -73,10 +74,12 @@ struct RPlanView {
 // Per-row scratch (in T) of the row drivers below for one row.
 template <class T>
 static inline std::int64_t rfft_row_work(const RPlanView<T>& p) {
-  if (p.P > 0) {  // the pairs' transforms, the last sub-sequence's half spectrum and itself, a
-    const std::int64_t q = p.N / p.P;  // padded half spectrum (inverse), the pairs' scratch and
-    return (p.P - 1) * q + 2 * (q / 2 + 1) + q + 2 * ((p.N + 1) / 2) +  // the sub plan's
-           cfft_work(*p.cq, 1) + rfft_row_work(*p.sub) + 16;  // (fft_loops.cpp, OddBufs)
+  if (p.P > 0) {
+    // fft_loops.cpp, OddBufs: the pairs' transforms, the last sub-sequence's half spectrum and
+    // itself, a padded half spectrum (inverse), the pairs' scratch and the sub plan's
+    const std::int64_t q = p.N / p.P;
+    return (p.P - 1) * q + 2 * (q / 2 + 1) + q + 2 * ((p.N + 1) / 2) + cfft_work(*p.cq, 1) +
+           rfft_row_work(*p.sub) + 16;
   }
   const std::int64_t nc = p.c ? p.c->n : 0;
   return 2 * nc + (p.c ? cfft_work(*p.c, 1) : 0) + 16;

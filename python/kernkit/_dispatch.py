@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import os
 from typing import Any, Protocol, cast
 
 import numpy as np
@@ -254,6 +255,13 @@ def contiguous(a: Any) -> Any:
 
         return cupy.ascontiguousarray(a)
     return a
+
+
+def npz_path(path: str | os.PathLike[str]) -> str:
+    """The file a ``save(path)`` wrote: numpy's savez adds ``.npz`` to a path without it, so the
+    families' ``load`` take the path as given to ``save`` too."""
+    p = os.fspath(path)
+    return p + ".npz" if not os.path.exists(p) and os.path.exists(p + ".npz") else p
 
 
 def _grad_enabled() -> bool:

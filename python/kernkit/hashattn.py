@@ -645,10 +645,7 @@ class KernelHash:
 def load(path: str | os.PathLike[str]) -> KernelHash:
     """A :class:`KernelHash` saved with :meth:`KernelHash.save` (``path`` with or without the
     ``.npz`` suffix that numpy's savez adds)."""
-    p = os.fspath(path)
-    if not os.path.exists(p) and os.path.exists(p + ".npz"):
-        p += ".npz"
-    with np.load(p, allow_pickle=False) as z:
+    with np.load(_dispatch.npz_path(path), allow_pickle=False) as z:
         return KernelHash.from_dict({k: z[k] for k in z.files})
 
 

@@ -282,10 +282,7 @@ class PowerQuantized:
 def load(path: str | os.PathLike[str]) -> PowerQuantized:
     """Load a :class:`PowerQuantized` written by :meth:`PowerQuantized.save` (``path`` with or
     without the ``.npz`` suffix that numpy's savez adds)."""
-    p = os.fspath(path)
-    if not os.path.exists(p) and os.path.exists(p + ".npz"):
-        p += ".npz"
-    with np.load(p, allow_pickle=False) as f:
+    with np.load(_dispatch.npz_path(path), allow_pickle=False) as f:
         bits, rows, cols, g, full = (int(v) for v in f["meta"])
         info = json.loads(str(f["info"])) if "info" in f.files else {}
         return PowerQuantized(f["packed"].copy(), f["scales"].copy(), f["a"].copy(), bits, (rows, cols), g,
